@@ -1,0 +1,47 @@
+# OmenDB build, test and benchmark entry points. Every target works as root (CI) and as a user with sudo.
+PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+OMENDB_TEST_USER ?= omendb
+export PG_CONFIG OMENDB_TEST_USER
+
+ifeq ($(shell id -u),0)
+  SUDO :=
+  PGRX_TEST_RUNAS := --runas $(OMENDB_TEST_USER) --pgdata /tmp/omendb-pgrx-test
+else
+  SUDO := sudo
+  PGRX_TEST_RUNAS :=
+endif
+
+.PHONY: all deps test test-core test-pgrx test-regress install install-debug bench clean
+
+all: install
+
+deps:
+	@tools/install-deps.sh
+
+## make test: every test: the pure crate, the #[pg_test] suite and the pg_regress suite.
+test: deps test-core test-pgrx test-regress
+
+test-core:
+	cargo test -p alex-core --release
+
+test-pgrx: deps
+	@if [ -n "$(PGRX_TEST_RUNAS)" ]; then rm -rf /tmp/omendb-pgrx-test; install -d -o $(OMENDB_TEST_USER) /tmp/omendb-pgrx-test; fi
+	cargo pgrx test pg15 $(PGRX_TEST_RUNAS)
+
+test-regress: install-debug
+	pg_test/run-regress.sh
+
+# The regression suite runs against a debug build: debug assertions stay on.
+install-debug: deps
+	cargo pgrx install --pg-config $(PG_CONFIG) $(if $(SUDO),--sudo)
+
+## make install: a release build into the system PostgreSQL 15.
+install: deps
+	cargo pgrx install --release --pg-config $(PG_CONFIG) $(if $(SUDO),--sudo)
+
+## make bench: alex against btree and hash on the same data (see benches/README.md).
+bench: install
+	benches/run.sh
+
+clean:
+	cargo clean

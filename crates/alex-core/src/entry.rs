@@ -1,0 +1,65 @@
+//! Index entries: a key code and a heap TID, ordered by code and then by TID.
+
+/// A heap TID packed as `block << 16 | offset`, so that integer order is TID order.
+/// `0` (block 0, offset 0) is never a real TID: PostgreSQL offsets start at 1.
+pub type PackedTid = u64;
+
+pub const MIN_TID: PackedTid = 0;
+pub const MAX_TID: PackedTid = (1 << 48) - 1;
+
+#[inline]
+pub fn pack_tid(block: u32, offset: u16) -> PackedTid {
+    ((block as u64) << 16) | offset as u64
+}
+
+#[inline]
+pub fn tid_block(tid: PackedTid) -> u32 {
+    (tid >> 16) as u32
+}
+
+#[inline]
+pub fn tid_offset(tid: PackedTid) -> u16 {
+    tid as u16
+}
+
+/// One index entry. The derived order (code, then tid) is the index order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Entry {
+    pub code: u64,
+    pub tid: PackedTid,
+}
+
+impl Entry {
+    pub const MIN: Entry = Entry { code: 0, tid: MIN_TID };
+
+    #[inline]
+    pub fn new(code: u64, tid: PackedTid) -> Entry {
+        Entry { code, tid }
+    }
+
+    /// The smallest possible entry with this code: where a search for `code` starts.
+    #[inline]
+    pub fn first_of(code: u64) -> Entry {
+        Entry { code, tid: MIN_TID }
+    }
+
+    /// The largest possible entry with this code.
+    #[inline]
+    pub fn last_of(code: u64) -> Entry {
+        Entry { code, tid: MAX_TID }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tid_packing_keeps_tid_order() {
+        assert!(pack_tid(1, 1) > pack_tid(0, 65535));
+        assert_eq!(tid_block(pack_tid(123_456, 7)), 123_456);
+        assert_eq!(tid_offset(pack_tid(123_456, 7)), 7);
+        assert!(Entry::first_of(5) < Entry::new(5, pack_tid(0, 1)));
+        assert!(Entry::last_of(5) < Entry::first_of(6));
+    }
+}

@@ -1,0 +1,3 @@
+//! ALEX learned-index algorithms and OmenDB's on-page formats (no PostgreSQL dependency).
+
+pub mod entry;

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs the pg_regress suite (pg_test/sql, pg_test/expected, pg_test/schedule) against a throwaway
+# cluster. The extension must already be installed into the system PostgreSQL (make test does that).
+# The cluster is removed at the end, also on failure; its log and the diffs stay in target/pg_test-logs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source pg_test/cluster.sh
+
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+PG_REGRESS=$($PG_CONFIG --pkglibdir)/pgxs/src/test/regress/pg_regress
+OUT=$PWD/target/pg_test-logs/regress
+rm -rf "$OUT"; mkdir -p "$OUT"
+
+dir=$(cluster_mkdir)
+trap 'cluster_teardown "$dir" regress' EXIT
+cluster_init "$dir" "shared_buffers = 128MB" "max_parallel_workers_per_gather = 0"
+cluster_start "$dir"
+
+status=0
+"$PG_REGRESS" --host="$dir" --port="$CLUSTER_PORT" --user="$CLUSTER_OWNER" \
+  --bindir="$PG_BINDIR" --inputdir=pg_test --outputdir="$OUT" --dbname=omendb_regress \
+  --schedule=pg_test/schedule "$@" || status=$?
+if [ $status -ne 0 ] && [ -f "$OUT/regression.diffs" ]; then
+  echo "---- regression.diffs (first 200 lines; all of it in $OUT) ----"
+  head -n 200 "$OUT/regression.diffs"
+fi
+exit $status

@@ -1,0 +1,9 @@
+-- The extension installs, reports its version, drops and installs again.
+CREATE EXTENSION omendb;
+SELECT omendb_version() ~ '^[0-9]+\.[0-9]+\.[0-9]+$' AS version_ok;
+SELECT extversion = omendb_version() AS matches_catalog FROM pg_extension WHERE extname = 'omendb';
+DROP EXTENSION omendb;
+SELECT count(*) AS leftover_functions FROM pg_proc WHERE proname LIKE 'omendb%';
+CREATE EXTENSION omendb;
+-- A second CREATE fails cleanly.
+CREATE EXTENSION omendb;
