@@ -49,17 +49,3 @@ impl Entry {
         Entry { code, tid: MAX_TID }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tid_packing_keeps_tid_order() {
-        assert!(pack_tid(1, 1) > pack_tid(0, 65535));
-        assert_eq!(tid_block(pack_tid(123_456, 7)), 123_456);
-        assert_eq!(tid_offset(pack_tid(123_456, 7)), 7);
-        assert!(Entry::first_of(5) < Entry::new(5, pack_tid(0, 1)));
-        assert!(Entry::last_of(5) < Entry::first_of(6));
-    }
-}

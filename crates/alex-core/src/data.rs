@@ -1,0 +1,763 @@
+//! Data nodes: one per page. A linear model predicts the slot of a key in a gapped array of
+//! bit-packed `(code, tid)` entries; an occupancy bitmap tells entries from gaps.
+//!
+//! Layout of the content area (after the [`node`] header):
+//! ```text
+//! 64  key_base u64 | 72 blk_base u32 | 76 key_bits u8 | 77 blk_bits u8 | 78 off_bits u8 | 79..96 0
+//! 96  occupancy bitmap: one bit per slot, u64 words
+//!     key array: capacity x key_bits, code - key_base
+//!     tid array: capacity x (blk_bits + off_bits), (block - blk_base) << off_bits | offset
+//!     16 bytes of padding for the bit-packed readers
+//! ```
+//! Widths are chosen per page when it is laid out (see [`Encoding`]): a page of dense sequential
+//! keys stores a few bits per entry, a page of random int8 keys about 7 bytes. An entry that does
+//! not fit the encoding makes the page be laid out again (or split).
+//!
+//! Invariants (checked by [`check`]): entries strictly increase with the slot; every gap holds
+//! the code of the next entry to its right (trailing gaps hold the largest code), so the key array
+//! never decreases and a search needs no bitmap; `count` equals the bitmap's population; every
+//! entry lies within the fences `low <= e < high`.
+
+use crate::bits;
+use crate::entry::{Entry, PackedTid, pack_tid, tid_block, tid_offset};
+use crate::model::LinearModel;
+use crate::page::node::{self, Header};
+use crate::page::{CONTENT_SIZE, rd_u32, rd_u64, wr_u32, wr_u64};
+
+const KEY_BASE: usize = 64;
+const BLK_BASE: usize = 72;
+const KEY_BITS: usize = 76;
+const BLK_BITS: usize = 77;
+const OFF_BITS: usize = 78;
+const BITMAP: usize = 96;
+
+/// Upper bound on slots per page (keeps per-page work and scan batches bounded).
+pub const MAX_SLOTS: usize = 8192;
+
+/// How entries are packed in one page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Encoding {
+    pub key_base: u64,
+    pub key_bits: u32,
+    pub blk_base: u32,
+    pub blk_bits: u32,
+    pub off_bits: u32,
+}
+
+impl Encoding {
+    #[inline]
+    fn tid_bits(&self) -> u32 {
+        self.blk_bits + self.off_bits
+    }
+
+    /// Whether `e` can be stored under this encoding.
+    pub fn fits(&self, e: Entry) -> bool {
+        let blk = tid_block(e.tid);
+        let off = tid_offset(e.tid) as u64;
+        e.code >= self.key_base
+            && bits::width_of(e.code - self.key_base) <= self.key_bits
+            && blk >= self.blk_base
+            && bits::width_of((blk - self.blk_base) as u64) <= self.blk_bits
+            && bits::width_of(off) <= self.off_bits
+    }
+
+    /// The encoding for a page holding `entries` (sorted) between fences `low` and `high`.
+    /// It leaves room for the inserts a page can expect: keys anywhere between finite fences,
+    /// twice the current key span on an open-ended page, and heap blocks up to twice the span.
+    pub fn for_entries(entries: &[Entry], low: Entry, high: Option<Entry>) -> Encoding {
+        let (first, last) = match (entries.first(), entries.last()) {
+            (Some(f), Some(l)) => (f.code, l.code),
+            _ => (low.code, low.code),
+        };
+        // The leftmost page's low fence is Entry::MIN (-infinity): base the codes on its data.
+        let key_base = if low == Entry::MIN { first } else { low.code.min(first) };
+        let key_top = match high {
+            Some(h) => h.code.max(last),
+            None => last.saturating_add(last - key_base),
+        };
+        let mut stats = TidStats::default();
+        for e in entries {
+            stats.add(e.tid);
+        }
+        Encoding::from_stats(key_base, key_top, &stats)
+    }
+
+    /// The encoding for codes `key_base..=key_top` and the TIDs summarised by `tids`.
+    pub fn from_stats(key_base: u64, key_top: u64, tids: &TidStats) -> Encoding {
+        let (bmin, bmax) = if tids.max_blk < tids.min_blk { (0, 0) } else { (tids.min_blk, tids.max_blk) };
+        Encoding {
+            key_base,
+            key_bits: bits::width_of(key_top - key_base),
+            blk_base: bmin,
+            blk_bits: (bits::width_of((bmax - bmin) as u64) + 1).min(32),
+            off_bits: bits::width_of(tids.max_off as u64).max(8),
+        }
+    }
+
+    /// Widens this encoding so that `e` fits too (used when an insert does not fit).
+    pub fn widened_for(&self, entries: &[Entry], e: Entry, low: Entry, high: Option<Entry>) -> Encoding {
+        let mut all = Vec::with_capacity(entries.len() + 1);
+        all.extend_from_slice(entries);
+        let at = all.partition_point(|x| *x < e);
+        all.insert(at, e);
+        Encoding::for_entries(&all, low, high)
+    }
+
+    /// The number of slots a page with this encoding holds.
+    pub fn capacity(&self) -> usize {
+        let per_slot = (self.key_bits + self.tid_bits() + 1) as usize;
+        let mut cap = ((CONTENT_SIZE - BITMAP - bits::PADDING - 8) * 8 / per_slot).min(MAX_SLOTS);
+        while cap > 0 && Self::layout_end(cap, self.key_bits, self.tid_bits()) > CONTENT_SIZE {
+            cap -= 1;
+        }
+        cap
+    }
+
+    fn layout_end(cap: usize, key_bits: u32, tid_bits: u32) -> usize {
+        BITMAP + cap.div_ceil(64) * 8 + bits::region_bytes(cap, key_bits) + bits::region_bytes(cap, tid_bits) + bits::PADDING
+    }
+}
+
+/// Block and offset ranges of a set of TIDs.
+#[derive(Clone, Copy, Debug)]
+pub struct TidStats {
+    pub min_blk: u32,
+    pub max_blk: u32,
+    pub max_off: u16,
+}
+
+impl Default for TidStats {
+    fn default() -> Self {
+        TidStats { min_blk: u32::MAX, max_blk: 0, max_off: 0 }
+    }
+}
+
+impl TidStats {
+    #[inline]
+    pub fn add(&mut self, tid: PackedTid) {
+        self.min_blk = self.min_blk.min(tid_block(tid));
+        self.max_blk = self.max_blk.max(tid_block(tid));
+        self.max_off = self.max_off.max(tid_offset(tid));
+    }
+}
+
+fn read_encoding(b: &[u8]) -> Encoding {
+    Encoding {
+        key_base: rd_u64(b, KEY_BASE),
+        key_bits: b[KEY_BITS] as u32,
+        blk_base: rd_u32(b, BLK_BASE),
+        blk_bits: b[BLK_BITS] as u32,
+        off_bits: b[OFF_BITS] as u32,
+    }
+}
+
+/// Where a data page keeps things: decoded once from the header, then used for every access.
+#[derive(Clone, Copy, Debug)]
+struct Geometry {
+    cap: usize,
+    enc: Encoding,
+    keys: usize,
+    tids: usize,
+    model: LinearModel,
+}
+
+impl Geometry {
+    fn read(b: &[u8]) -> Geometry {
+        let enc = read_encoding(b);
+        let cap = crate::page::rd_u16(b, node::CAPACITY) as usize;
+        let keys = BITMAP + cap.div_ceil(64) * 8;
+        let tids = keys + bits::region_bytes(cap, enc.key_bits);
+        let model = LinearModel { slope: crate::page::rd_f64(b, node::SLOPE), intercept: crate::page::rd_f64(b, node::INTERCEPT) };
+        Geometry { cap, enc, keys, tids, model }
+    }
+
+    #[inline]
+    fn is_occupied(&self, b: &[u8], slot: usize) -> bool {
+        rd_u64(b, BITMAP + (slot / 64) * 8) & (1u64 << (slot % 64)) != 0
+    }
+
+    #[inline]
+    fn key_code(&self, b: &[u8], slot: usize) -> u64 {
+        self.enc.key_base + bits::get(&b[self.keys..], slot, self.enc.key_bits)
+    }
+
+    #[inline]
+    fn tid(&self, b: &[u8], slot: usize) -> PackedTid {
+        let v = bits::get(&b[self.tids..], slot, self.enc.tid_bits());
+        let off = (v & ((1u64 << self.enc.off_bits) - 1)) as u16;
+        let blk = (v >> self.enc.off_bits) as u32 + self.enc.blk_base;
+        pack_tid(blk, off)
+    }
+
+    #[inline]
+    fn entry(&self, b: &[u8], slot: usize) -> Entry {
+        debug_assert!(self.is_occupied(b, slot));
+        Entry::new(self.key_code(b, slot), self.tid(b, slot))
+    }
+
+    fn next_occupied(&self, b: &[u8], slot: usize) -> usize {
+        let mut s = slot;
+        while s < self.cap {
+            let w = rd_u64(b, BITMAP + (s / 64) * 8) >> (s % 64);
+            if w != 0 {
+                return (s + w.trailing_zeros() as usize).min(self.cap);
+            }
+            s = (s / 64 + 1) * 64;
+        }
+        self.cap
+    }
+
+    fn prev_occupied(&self, b: &[u8], slot: usize) -> Option<usize> {
+        let mut s = slot.min(self.cap);
+        while s > 0 {
+            let last = s - 1;
+            let w = rd_u64(b, BITMAP + (last / 64) * 8) << (63 - last % 64);
+            if w != 0 {
+                return Some(last - w.leading_zeros() as usize);
+            }
+            s = (last / 64) * 64;
+        }
+        None
+    }
+
+    #[inline]
+    fn predict(&self, code: u64) -> usize {
+        self.model.predict_index(code.saturating_sub(self.enc.key_base), self.cap.max(1))
+    }
+
+    fn max_code(&self) -> u64 {
+        if self.enc.key_bits == 64 { u64::MAX } else { self.enc.key_base + ((1u64 << self.enc.key_bits) - 1) }
+    }
+
+    /// The first slot whose key array value is `>= code` (gap or entry), or `cap`.
+    /// Exponential search outward from the model's prediction.
+    fn lower_bound_code(&self, b: &[u8], code: u64) -> usize {
+        if self.cap == 0 {
+            return 0;
+        }
+        let p = self.predict(code);
+        let (mut lo, mut hi);
+        if self.key_code(b, p) >= code {
+            hi = p;
+            let mut step = 1;
+            loop {
+                if hi < step {
+                    lo = 0;
+                    break;
+                }
+                let c = hi - step;
+                if self.key_code(b, c) < code {
+                    lo = c + 1;
+                    break;
+                }
+                hi = c;
+                step *= 2;
+            }
+        } else {
+            lo = p + 1;
+            let mut step = 1;
+            loop {
+                let c = p + step;
+                if c >= self.cap {
+                    hi = self.cap;
+                    break;
+                }
+                if self.key_code(b, c) >= code {
+                    hi = c;
+                    break;
+                }
+                lo = c + 1;
+                step *= 2;
+            }
+        }
+        // The answer is in [lo, hi]: hi qualifies (or is cap).
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.key_code(b, mid) >= code { hi = mid } else { lo = mid + 1 }
+        }
+        lo
+    }
+
+    fn seek(&self, b: &[u8], e: Entry) -> usize {
+        let mut s = self.next_occupied(b, self.lower_bound_code(b, e.code));
+        while s < self.cap && self.entry(b, s) < e {
+            s = self.next_occupied(b, s + 1);
+        }
+        s
+    }
+}
+
+/// Read access to a data page's content area.
+#[derive(Clone, Copy)]
+pub struct DataPage<'a> {
+    b: &'a [u8],
+    g: Geometry,
+}
+
+impl<'a> DataPage<'a> {
+    pub fn new(b: &'a [u8]) -> DataPage<'a> {
+        DataPage { b, g: Geometry::read(b) }
+    }
+
+    pub fn header(&self) -> Header {
+        Header::read(self.b)
+    }
+    pub fn encoding(&self) -> Encoding {
+        self.g.enc
+    }
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.g.cap
+    }
+    #[inline]
+    pub fn count(&self) -> usize {
+        node::count(self.b)
+    }
+    #[inline]
+    pub fn is_occupied(&self, slot: usize) -> bool {
+        self.g.is_occupied(self.b, slot)
+    }
+    /// The entry in an occupied slot.
+    #[inline]
+    pub fn entry(&self, slot: usize) -> Entry {
+        self.g.entry(self.b, slot)
+    }
+    /// The first occupied slot at or after `slot`, or `capacity()`.
+    #[inline]
+    pub fn next_occupied(&self, slot: usize) -> usize {
+        self.g.next_occupied(self.b, slot)
+    }
+    /// The last occupied slot strictly before `slot`, if any.
+    #[inline]
+    pub fn prev_occupied(&self, slot: usize) -> Option<usize> {
+        self.g.prev_occupied(self.b, slot)
+    }
+    /// The slot the model predicts for `code`.
+    #[inline]
+    pub fn predict(&self, code: u64) -> usize {
+        self.g.predict(code)
+    }
+    /// The first occupied slot whose entry is `>= e`, or `capacity()`.
+    #[inline]
+    pub fn seek(&self, e: Entry) -> usize {
+        self.g.seek(self.b, e)
+    }
+
+    /// All entries in order.
+    pub fn entries(&self) -> Vec<Entry> {
+        let mut out = Vec::with_capacity(self.count());
+        let mut s = self.next_occupied(0);
+        while s < self.g.cap {
+            out.push(self.entry(s));
+            s = self.next_occupied(s + 1);
+        }
+        out
+    }
+
+    /// Mean and maximum |predicted slot - actual slot| over the entries.
+    pub fn model_error(&self) -> (f64, usize) {
+        let (mut sum, mut max, mut n) = (0usize, 0usize, 0usize);
+        let mut s = self.next_occupied(0);
+        while s < self.g.cap {
+            let d = self.predict(self.g.key_code(self.b, s)).abs_diff(s);
+            sum += d;
+            max = max.max(d);
+            n += 1;
+            s = self.next_occupied(s + 1);
+        }
+        (if n == 0 { 0.0 } else { sum as f64 / n as f64 }, max)
+    }
+}
+
+/// Why an insert could not be done in place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InsertError {
+    /// Every slot is taken: split the page.
+    Full,
+    /// The entry does not fit the page's encoding: lay the page out again (or split it).
+    Encoding,
+    /// The exact entry is already present.
+    Duplicate,
+}
+
+/// Write access to a data page's content area.
+pub struct DataPageMut<'a> {
+    b: &'a mut [u8],
+}
+
+impl<'a> DataPageMut<'a> {
+    pub fn new(b: &'a mut [u8]) -> DataPageMut<'a> {
+        DataPageMut { b }
+    }
+
+    pub fn read(&self) -> DataPage<'_> {
+        DataPage::new(self.b)
+    }
+
+    fn set_occupied(&mut self, slot: usize, on: bool) {
+        let off = BITMAP + (slot / 64) * 8;
+        let mut w = rd_u64(self.b, off);
+        if on { w |= 1 << (slot % 64) } else { w &= !(1 << (slot % 64)) }
+        wr_u64(self.b, off, w);
+    }
+
+    fn set_key(&mut self, g: &Geometry, slot: usize, code: u64) {
+        bits::set(&mut self.b[g.keys..], slot, g.enc.key_bits, code - g.enc.key_base);
+    }
+
+    fn set_entry(&mut self, g: &Geometry, slot: usize, e: Entry) {
+        self.set_key(g, slot, e.code);
+        let v = (((tid_block(e.tid) - g.enc.blk_base) as u64) << g.enc.off_bits) | tid_offset(e.tid) as u64;
+        bits::set(&mut self.b[g.tids..], slot, g.enc.tid_bits(), v);
+    }
+
+    fn set_count(&mut self, count: usize) {
+        crate::page::wr_u16(self.b, node::COUNT, count as u16);
+    }
+
+    /// Inserts `e`, which must lie within the page's fences. Places it in the gap the model
+    /// predicts, or shifts entries toward the nearest gap. Returns the number of entries shifted.
+    pub fn insert(&mut self, e: Entry) -> Result<usize, InsertError> {
+        let g = Geometry::read(self.b);
+        let count = node::count(self.b);
+        if !g.enc.fits(e) {
+            return Err(InsertError::Encoding);
+        }
+        if count >= g.cap {
+            return Err(InsertError::Full);
+        }
+        let next = g.seek(self.b, e);
+        if next < g.cap && g.entry(self.b, next) == e {
+            return Err(InsertError::Duplicate);
+        }
+        let prev = g.prev_occupied(self.b, next);
+        let first_gap = prev.map_or(0, |a| a + 1);
+        let (slot, shifted);
+        if first_gap < next {
+            // A run of gaps between the neighbours: take the predicted one, clamped into the run.
+            // A prediction pinned to an end of the page (keys beyond the model's range, as in
+            // ascending or descending loads) takes the gap next to its neighbour instead, so
+            // that a run of such inserts fills the run without shifting.
+            let pred = g.predict(e.code);
+            slot = if next == g.cap && pred == g.cap - 1 {
+                first_gap
+            } else if prev.is_none() && pred == 0 {
+                next - 1
+            } else {
+                pred.clamp(first_gap, next - 1)
+            };
+            for s in first_gap..slot {
+                self.set_key(&g, s, e.code);
+            }
+            shifted = 0;
+        } else {
+            // No gap between the neighbours: shift toward the nearest gap.
+            let right_gap = (next..g.cap).find(|&s| !g.is_occupied(self.b, s));
+            let left_gap = prev.and_then(|a| (0..=a).rev().find(|&s| !g.is_occupied(self.b, s)));
+            let go_right = match (left_gap, right_gap) {
+                (Some(l), Some(r)) => r - next <= prev.unwrap() - l,
+                (None, Some(_)) => true,
+                (Some(_), None) => false,
+                (None, None) => return Err(InsertError::Full),
+            };
+            if go_right {
+                let r = right_gap.unwrap();
+                for s in (next..r).rev() {
+                    let moved = g.entry(self.b, s);
+                    self.set_entry(&g, s + 1, moved);
+                }
+                self.set_occupied(r, true);
+                slot = next;
+                shifted = r - next;
+            } else {
+                let (l, a) = (left_gap.unwrap(), prev.unwrap());
+                for s in l + 1..=a {
+                    let moved = g.entry(self.b, s);
+                    self.set_entry(&g, s - 1, moved);
+                }
+                self.set_occupied(l, true);
+                slot = a;
+                shifted = a - l;
+            }
+        }
+        self.set_entry(&g, slot, e);
+        self.set_occupied(slot, true);
+        self.set_count(count + 1);
+        Ok(shifted)
+    }
+
+    /// Removes the entry in `slot`, turning it (and the gaps before it) into gaps that hold the
+    /// next entry's code.
+    pub fn delete_slot(&mut self, slot: usize) {
+        let g = Geometry::read(self.b);
+        debug_assert!(g.is_occupied(self.b, slot));
+        let next = g.next_occupied(self.b, slot + 1);
+        let fill = if next < g.cap { g.key_code(self.b, next) } else { g.max_code() };
+        let from = g.prev_occupied(self.b, slot).map_or(0, |a| a + 1);
+        for s in from..=slot {
+            self.set_key(&g, s, fill);
+        }
+        self.set_occupied(slot, false);
+        let count = node::count(self.b);
+        self.set_count(count - 1);
+    }
+}
+
+/// Lays out a data page from scratch: header, encoding, model and the sorted `entries` spread
+/// evenly over all the slots the encoding allows (the rest are gaps for inserts). Callers decide
+/// how full a page starts by how many entries they give it.
+///
+/// `entries.len()` must not exceed `enc.capacity()`, and every entry must fit `enc`.
+pub fn layout(b: &mut [u8], entries: &[Entry], enc: Encoding, header: Header) {
+    debug_assert!(entries.windows(2).all(|w| w[0] < w[1]));
+    debug_assert!(entries.iter().all(|e| enc.fits(*e)));
+    let max_cap = enc.capacity();
+    assert!(entries.len() <= max_cap, "{} entries exceed capacity {}", entries.len(), max_cap);
+    // Use all the slots the page has: fewer slots would only waste the page.
+    let cap = max_cap;
+    let n = entries.len();
+    b.fill(0);
+    let spacing = if n == 0 { 1.0 } else { cap as f64 / n as f64 };
+    let model = LinearModel::fit(entries.iter().enumerate().map(|(i, e)| (e.code - enc.key_base, (i as f64 + 0.5) * spacing)));
+    let mut h = header;
+    h.level = 0;
+    h.count = n as u16;
+    h.capacity = cap as u16;
+    h.model = model;
+    h.write(b);
+    wr_u64(b, KEY_BASE, enc.key_base);
+    wr_u32(b, BLK_BASE, enc.blk_base);
+    b[KEY_BITS] = enc.key_bits as u8;
+    b[BLK_BITS] = enc.blk_bits as u8;
+    b[OFF_BITS] = enc.off_bits as u8;
+
+    // Place each entry at its predicted slot, but after the previous one and early enough to leave
+    // a slot for every entry still to come.
+    let mut slots = Vec::with_capacity(n);
+    let mut next_free = 0usize;
+    for (i, e) in entries.iter().enumerate() {
+        let pred = model.predict_index(e.code - enc.key_base, cap);
+        let s = pred.max(next_free).min(cap - (n - i));
+        slots.push(s);
+        next_free = s + 1;
+    }
+    let g = Geometry::read(b);
+    let mut w = DataPageMut::new(b);
+    let mut fill = g.max_code();
+    let mut placed = n;
+    for s in (0..cap).rev() {
+        if placed > 0 && slots[placed - 1] == s {
+            placed -= 1;
+            let e = entries[placed];
+            w.set_entry(&g, s, e);
+            w.set_occupied(s, true);
+            fill = e.code;
+        } else {
+            w.set_key(&g, s, fill);
+        }
+    }
+}
+
+/// How many entries a page with encoding `enc` takes at a given target density.
+pub fn entries_at_density(enc: &Encoding, density: f64) -> usize {
+    ((enc.capacity() as f64 * density).floor() as usize).max(1)
+}
+
+/// Verifies every invariant of a data page; returns the first violation.
+pub fn check(b: &[u8]) -> Result<(), String> {
+    let h = Header::read(b);
+    if h.level != 0 {
+        return Err(format!("data page has level {}", h.level));
+    }
+    let p = DataPage::new(b);
+    let g = p.g;
+    let enc = p.encoding();
+    if enc.key_bits > 64 || enc.blk_bits > 32 || enc.off_bits > 16 {
+        return Err(format!("impossible encoding {enc:?}"));
+    }
+    if p.capacity() != enc.capacity() {
+        return Err(format!("capacity {} differs from the encoding's {}", p.capacity(), enc.capacity()));
+    }
+    let mut seen = 0usize;
+    let mut prev: Option<Entry> = None;
+    let mut prev_key = 0u64;
+    for s in 0..p.capacity() {
+        let k = g.key_code(b, s);
+        if k < prev_key {
+            return Err(format!("key array decreases at slot {s}"));
+        }
+        prev_key = k;
+        if p.is_occupied(s) {
+            let e = p.entry(s);
+            seen += 1;
+            if let Some(pe) = prev
+                && pe >= e
+            {
+                return Err(format!("entries out of order at slot {s}: {pe:?} then {e:?}"));
+            }
+            if e < h.low || h.beyond_high(e) {
+                return Err(format!("entry {e:?} at slot {s} lies outside the fences"));
+            }
+            prev = Some(e);
+        } else {
+            let next = p.next_occupied(s);
+            let expect = if next < p.capacity() { g.key_code(b, next) } else { g.max_code() };
+            if k != expect {
+                return Err(format!("gap at slot {s} holds {k}, expected the next key {expect}"));
+            }
+        }
+    }
+    if seen != p.count() {
+        return Err(format!("count {} but {} entries in the bitmap", p.count(), seen));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::page::NO_BLOCK;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    fn header(low: Entry, high: Option<Entry>) -> Header {
+        Header {
+            flags: 0,
+            level: 0,
+            count: 0,
+            capacity: 0,
+            left: NO_BLOCK,
+            right: NO_BLOCK,
+            low,
+            high,
+            model: LinearModel::default(),
+        }
+    }
+
+    fn build(entries: &[Entry], low: Entry, high: Option<Entry>) -> Vec<u8> {
+        let mut b = vec![0u8; CONTENT_SIZE];
+        let enc = Encoding::for_entries(entries, low, high);
+        layout(&mut b, entries, enc, header(low, high));
+        check(&b).unwrap();
+        b
+    }
+
+    fn e(code: u64, blk: u32, off: u16) -> Entry {
+        Entry::new(code, pack_tid(blk, off))
+    }
+
+    #[test]
+    fn layout_and_search_sequential() {
+        let entries: Vec<Entry> = (0..500u64).map(|i| e(1000 + i * 3, (i / 100) as u32, (i % 100 + 1) as u16)).collect();
+        let b = build(&entries, Entry::MIN, None);
+        let p = DataPage::new(&b);
+        assert_eq!(p.entries(), entries);
+        assert!(p.capacity() > 1500, "narrow keys pack densely: capacity {}", p.capacity());
+        for (i, x) in entries.iter().enumerate() {
+            let s = p.seek(Entry::first_of(x.code));
+            assert_eq!(p.entry(s), *x, "entry {i}");
+        }
+        assert_eq!(p.seek(Entry::first_of(1)), p.next_occupied(0));
+        assert_eq!(p.seek(Entry::first_of(10_000)), p.capacity());
+        let (mean, _) = p.model_error();
+        assert!(mean < 1.0, "linear keys are predicted exactly, mean error {mean}");
+    }
+
+    #[test]
+    fn random_int8_codes_pack_below_fourteen_bytes() {
+        let mut codes: Vec<u64> = (0..600u64).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 14).collect();
+        codes.sort();
+        codes.dedup();
+        let entries: Vec<Entry> = codes.iter().enumerate().map(|(i, c)| e(*c, 50_000 + (i as u32 * 7919) % 60_000, 1 + (i % 180) as u16)).collect();
+        let enc = Encoding::for_entries(&entries, Entry::MIN, None);
+        let bytes_per_slot = CONTENT_SIZE as f64 / enc.capacity() as f64;
+        assert!(bytes_per_slot < 11.0, "{bytes_per_slot} bytes per slot with {enc:?}");
+    }
+
+    #[test]
+    fn insert_into_full_page_reports_full() {
+        let entries: Vec<Entry> = (0..10u64).map(|i| e(i, 0, 1 + i as u16)).collect();
+        let mut b = build(&entries, Entry::MIN, None);
+        let cap = DataPage::new(&b).capacity();
+        let mut p = DataPageMut::new(&mut b);
+        let mut inserted = 10;
+        for i in 10..cap as u64 + 5 {
+            match p.insert(e(5, 0, 20 + (i % 200) as u16)) {
+                Ok(_) => inserted += 1,
+                Err(InsertError::Duplicate) => {}
+                Err(InsertError::Full) => break,
+                Err(InsertError::Encoding) => break,
+            }
+        }
+        check(&b).unwrap();
+        assert!(inserted > 10);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(u64, u32, u16),
+        Delete(usize),
+    }
+
+    fn ops() -> impl Strategy<Value = Vec<Op>> {
+        prop::collection::vec(
+            prop_oneof![
+                3 => (0u64..5000, 0u32..64, 1u16..200).prop_map(|(c, b, o)| Op::Insert(c, b, o)),
+                1 => (0usize..10_000).prop_map(Op::Delete),
+            ],
+            0..400,
+        )
+    }
+
+    proptest! {
+        /// A page behaves as a sorted set of entries, whatever the inserts and deletes.
+        #[test]
+        fn page_matches_sorted_set_oracle(initial in prop::collection::btree_set((0u64..5000, 0u32..64, 1u16..200), 0..300), script in ops(), fenced in any::<bool>()) {
+            let mut oracle: BTreeSet<Entry> = initial.iter().map(|&(c, b, o)| e(c, b, o)).collect();
+            let (low, high) = if fenced { (e(0, 0, 1), Some(e(5000, 0, 1))) } else { (Entry::MIN, None) };
+            let sorted: Vec<Entry> = oracle.iter().copied().collect();
+            let mut b = build(&sorted, low, high);
+            for op in script {
+                match op {
+                    Op::Insert(c, blk, off) => {
+                        let x = e(c, blk, off);
+                        let r = DataPageMut::new(&mut b).insert(x);
+                        match r {
+                            Ok(_) => { prop_assert!(oracle.insert(x)); }
+                            Err(InsertError::Duplicate) => prop_assert!(oracle.contains(&x)),
+                            Err(InsertError::Full) | Err(InsertError::Encoding) => {
+                                // What the tree does: lay the page out again with room for x.
+                                prop_assert!(!oracle.contains(&x));
+                                oracle.insert(x);
+                                let all: Vec<Entry> = oracle.iter().copied().collect();
+                                let enc = Encoding::for_entries(&all, low, high);
+                                prop_assume!(all.len() <= enc.capacity());
+                                b = build(&all, low, high);
+                            }
+                        }
+                    }
+                    Op::Delete(i) => {
+                        let p = DataPage::new(&b);
+                        if p.count() > 0 {
+                            let victim = oracle.iter().nth(i % oracle.len()).copied().unwrap();
+                            let s = p.seek(victim);
+                            prop_assert_eq!(p.entry(s), victim);
+                            DataPageMut::new(&mut b).delete_slot(s);
+                            oracle.remove(&victim);
+                        }
+                    }
+                }
+                if let Err(msg) = check(&b) { prop_assert!(false, "{}", msg); }
+            }
+            let p = DataPage::new(&b);
+            let expect: Vec<Entry> = oracle.iter().copied().collect();
+            prop_assert_eq!(p.entries(), expect.clone());
+            // Every seek lands on the first entry >= the probe.
+            for probe in [0u64, 1, 17, 2500, 4999, 5000, 6000] {
+                let s = p.seek(Entry::first_of(probe));
+                let want = expect.iter().find(|x| x.code >= probe).copied();
+                prop_assert_eq!(if s < p.capacity() { Some(p.entry(s)) } else { None }, want);
+            }
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! The metapage (block 0): format identification, the root, and the NULL chain.
+
+use crate::page::{NO_BLOCK, rd_u16, rd_u32, wr_u16, wr_u32};
+
+/// "ALEX" in ASCII.
+pub const MAGIC: u32 = 0x414C_4558;
+/// Bumped whenever the on-page format changes; an index of another version must be rebuilt.
+pub const FORMAT_VERSION: u32 = 1;
+
+const MAGIC_OFF: usize = 0;
+const VERSION_OFF: usize = 4;
+const ROOT_OFF: usize = 8;
+const ROOT_LEVEL_OFF: usize = 12;
+const NULL_HEAD_OFF: usize = 16;
+const NULL_TAIL_OFF: usize = 20;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Meta {
+    pub magic: u32,
+    pub version: u32,
+    pub root: u32,
+    pub root_level: u16,
+    /// First and last page of the chain of NULL-key TIDs (NO_BLOCK when there is none).
+    pub null_head: u32,
+    pub null_tail: u32,
+}
+
+impl Meta {
+    pub fn new(root: u32, root_level: u16) -> Meta {
+        Meta { magic: MAGIC, version: FORMAT_VERSION, root, root_level, null_head: NO_BLOCK, null_tail: NO_BLOCK }
+    }
+
+    pub fn read(b: &[u8]) -> Meta {
+        Meta {
+            magic: rd_u32(b, MAGIC_OFF),
+            version: rd_u32(b, VERSION_OFF),
+            root: rd_u32(b, ROOT_OFF),
+            root_level: rd_u16(b, ROOT_LEVEL_OFF),
+            null_head: rd_u32(b, NULL_HEAD_OFF),
+            null_tail: rd_u32(b, NULL_TAIL_OFF),
+        }
+    }
+
+    pub fn write(&self, b: &mut [u8]) {
+        b[..32].fill(0);
+        wr_u32(b, MAGIC_OFF, self.magic);
+        wr_u32(b, VERSION_OFF, self.version);
+        wr_u32(b, ROOT_OFF, self.root);
+        wr_u16(b, ROOT_LEVEL_OFF, self.root_level);
+        wr_u32(b, NULL_HEAD_OFF, self.null_head);
+        wr_u32(b, NULL_TAIL_OFF, self.null_tail);
+    }
+}
