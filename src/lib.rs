@@ -2,10 +2,21 @@
 //!
 //! This crate is the thin layer that talks to PostgreSQL (buffers, locks, WAL, catalog, SQL).
 //! The learned-index algorithms and page formats live in the pure `alex-core` crate.
+//! The design is described in `src/am/README.md`.
 
 use pgrx::prelude::*;
 
+pub mod am;
+pub mod error;
+pub mod inspect;
+pub mod storage;
+
 ::pgrx::pg_module_magic!(name, version);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    am::options::init();
+}
 
 /// The extension's version, as built (also the `default_version` of the control file).
 #[pg_extern(immutable, parallel_safe)]

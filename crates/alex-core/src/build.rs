@@ -87,6 +87,36 @@ pub fn fits_page(entries: &[Entry], low: Entry, high: Option<Entry>, density: f6
     entries.len() <= ((enc.capacity() as f64) * density) as usize
 }
 
+/// Where to split `all` when `all[inserted]` overflows the page.
+///
+/// An insert at the right end of a page leaves the left page 90% full (one at the left end, the
+/// right page), as btree does for its rightmost page: appends, and ascending runs that reach a
+/// page's high fence, leave full pages behind; so does a "local" ascending run: an
+/// insert much closer to its left neighbour than to its right one, in the page's right half,
+/// splits just after itself, so the run goes on in the new right page and the left page stays
+/// full (nbtree's "split after new item" heuristic, for the same reason). Otherwise split in the
+/// middle.
+fn split_point(all: &[Entry], inserted: usize) -> usize {
+    let n = all.len();
+    if inserted == n - 1 {
+        return n * 9 / 10;
+    }
+    if inserted == 0 {
+        return n / 10;
+    }
+    if inserted > 0 && inserted + 1 < n {
+        let left_gap = all[inserted].code - all[inserted - 1].code;
+        let right_gap = all[inserted + 1].code - all[inserted].code;
+        if inserted >= n / 2 && right_gap / 16 > left_gap {
+            return inserted + 1;
+        }
+        if inserted <= n / 2 && left_gap / 16 > right_gap {
+            return inserted;
+        }
+    }
+    n / 2
+}
+
 /// Plans how a page holding `all` (its entries plus the one being inserted, at index `inserted`)
 /// between `low` and `high` makes room. Pages are kept at or below `max_density`; a split of the
 /// rightmost page by an append keeps the left page 90% full (and likewise for the leftmost page
@@ -96,14 +126,7 @@ pub fn plan_split(all: &[Entry], inserted: usize, low: Entry, high: Option<Entry
         return SplitPlan::Rebuild;
     }
     let n = all.len();
-    let k = if high.is_none() && inserted == n - 1 {
-        n * 9 / 10
-    } else if low == Entry::MIN && inserted == 0 {
-        n / 10
-    } else {
-        n / 2
-    }
-    .clamp(1, n - 1);
+    let k = split_point(all, inserted).clamp(1, n - 1);
     if fits_page(&all[..k], low, Some(all[k]), 1.0) && fits_page(&all[k..], all[k], high, 1.0) {
         return SplitPlan::Split(vec![k]);
     }
@@ -175,6 +198,13 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_local_ascending_run_splits_after_the_new_entry() {
+        let mut all: Vec<Entry> = (0..2000u64).map(|i| Entry::new(i, pack_tid(1, 1 + (i % 200) as u16))).collect();
+        all.push(Entry::new(1 << 40, pack_tid(2, 1)));
+        assert_eq!(split_point(&all, 1999), 2000);
     }
 
     #[test]

@@ -62,8 +62,8 @@ impl Encoding {
     }
 
     /// The encoding for a page holding `entries` (sorted) between fences `low` and `high`.
-    /// It leaves room for the inserts a page can expect: keys anywhere between finite fences,
-    /// twice the current key span on an open-ended page, and heap blocks up to twice the span.
+    /// It leaves room for the inserts a page can expect: keys up to twice the current span (within
+    /// the fences) and heap blocks up to twice theirs.
     pub fn for_entries(entries: &[Entry], low: Entry, high: Option<Entry>) -> Encoding {
         let (first, last) = match (entries.first(), entries.last()) {
             (Some(f), Some(l)) => (f.code, l.code),
@@ -71,9 +71,12 @@ impl Encoding {
         };
         // The leftmost page's low fence is Entry::MIN (-infinity): base the codes on its data.
         let key_base = if low == Entry::MIN { first } else { low.code.min(first) };
+        // Room above the data for twice its span, but never past the high fence: inserts
+        // beyond it re-encode the page.
+        let doubled = last.saturating_add((last - key_base).max(1));
         let key_top = match high {
-            Some(h) => h.code.max(last),
-            None => last.saturating_add(last - key_base),
+            Some(h) => h.code.min(doubled).max(last),
+            None => doubled,
         };
         let mut stats = TidStats::default();
         for e in entries {
@@ -434,17 +437,17 @@ impl<'a> DataPageMut<'a> {
         let first_gap = prev.map_or(0, |a| a + 1);
         let (slot, shifted);
         if first_gap < next {
-            // A run of gaps between the neighbours: take the predicted one, clamped into the run.
-            // A prediction pinned to an end of the page (keys beyond the model's range, as in
-            // ascending or descending loads) takes the gap next to its neighbour instead, so
-            // that a run of such inserts fills the run without shifting.
+            // A run of gaps between the neighbours: take the predicted one. A prediction beyond
+            // the run's right end takes the run's leftmost gap instead, and one before its left
+            // end the rightmost, so that ascending (or descending) inserts into one place, the
+            // pattern that makes gapped arrays shift the most, fill the run without shifting.
             let pred = g.predict(e.code);
-            slot = if next == g.cap && pred == g.cap - 1 {
+            slot = if pred >= next {
                 first_gap
-            } else if prev.is_none() && pred == 0 {
+            } else if pred < first_gap {
                 next - 1
             } else {
-                pred.clamp(first_gap, next - 1)
+                pred
             };
             for s in first_gap..slot {
                 self.set_key(&g, s, e.code);

@@ -1,0 +1,288 @@
+//! Inserts (as nbtinsert.c): place an entry in its data page's gapped array; when the page is
+//! too full (or the entry does not fit the page's encoding) lay the page out again or split it,
+//! then post the new pages' separators to the level above, splitting model pages as needed and
+//! growing a new root when the old one splits.
+//!
+//! Every page change is one generic-WAL record of at most four pages: a data split writes the
+//! old page, up to two new pages and the old right neighbour's left link; a separator insert
+//! writes one model page (or, when it splits, the same three kinds of pages); a new root writes
+//! the metapage and the root. Between those records the tree is always searchable: a separator
+//! not yet posted only costs a move right (see the design document).
+
+use super::build::item_pointer_to_tid;
+use super::keys::KeyType;
+use super::{MAX_DENSITY, MAX_SHIFT, meta, search};
+use crate::storage::{Buf, Lock, WalRecord};
+use alex_core::build::{SplitPlan, plan_split};
+use alex_core::data::{self, DataPage, DataPageMut, Encoding, InsertError};
+use alex_core::entry::{Entry, PackedTid};
+use alex_core::inner::{self, InnerPage};
+use alex_core::model::LinearModel;
+use alex_core::nulls;
+use alex_core::page::{NO_BLOCK, PageKind, node, node::Header};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn aminsert(
+    index: pg_sys::Relation,
+    values: *mut pg_sys::Datum,
+    isnull: *mut bool,
+    heap_tid: pg_sys::ItemPointer,
+    _heap: pg_sys::Relation,
+    _check_unique: pg_sys::IndexUniqueCheck::Type,
+    _index_unchanged: bool,
+    _index_info: *mut pg_sys::IndexInfo,
+) -> bool {
+    // SAFETY: one key column: values/isnull have one entry; heap_tid is valid.
+    let (is_null, value, tid) = unsafe { (*isnull, *values, item_pointer_to_tid(&*heap_tid)) };
+    if is_null {
+        insert_null(index, tid);
+    } else {
+        insert_entry(index, Entry::new(KeyType::of_index(index).encode(value), tid));
+    }
+    false
+}
+
+/// Inserts `e` into the tree.
+pub fn insert_entry(rel: pg_sys::Relation, e: Entry) {
+    let leaf = search::descend(rel, e, 0, Lock::Exclusive);
+    let fits = {
+        let p = DataPage::new(leaf.content_of(PageKind::Data));
+        (p.count() + 1) as f64 <= p.capacity() as f64 * MAX_DENSITY && p.encoding().fits(e)
+    };
+    if fits {
+        let wal = WalRecord::start(rel);
+        let mut img = wal.register(&leaf);
+        let c = img.content();
+        match DataPageMut::new(c).insert(e) {
+            Ok(shifted) => {
+                if shifted > MAX_SHIFT {
+                    // Long shifts mean the model no longer matches the keys: retrain.
+                    relayout(c);
+                }
+                drop(img);
+                wal.finish();
+            }
+            // Already present (the same heap TID indexed twice): nothing to do.
+            Err(InsertError::Duplicate) => {}
+            Err(err) => error!("alex: unexpected insert failure {err:?}"),
+        }
+        return;
+    }
+    split_data_page(rel, leaf, e);
+}
+
+/// Lays the data page in `c` out again with all its entries, keeping its fences and links.
+fn relayout(c: &mut [u8]) {
+    let h = Header::read(c);
+    let entries = DataPage::new(c).entries();
+    let enc = Encoding::for_entries(&entries, h.low, h.high);
+    data::layout(c, &entries, enc, h);
+}
+
+/// Makes room for `e` in the full data page `leaf` (exclusively locked): lays it out again if a
+/// new encoding gives enough room, else splits it into two or three pages.
+fn split_data_page(rel: pg_sys::Relation, leaf: Buf, e: Entry) {
+    let (h, mut all) = {
+        let c = leaf.content_of(PageKind::Data);
+        (Header::read(c), DataPage::new(c).entries())
+    };
+    let at = all.partition_point(|y| *y < e);
+    if all.get(at) == Some(&e) {
+        return;
+    }
+    all.insert(at, e);
+    let cuts = match plan_split(&all, at, h.low, h.high, MAX_DENSITY) {
+        SplitPlan::Rebuild => {
+            let wal = WalRecord::start(rel);
+            let mut img = wal.register(&leaf);
+            let enc = Encoding::for_entries(&all, h.low, h.high);
+            data::layout(img.content(), &all, enc, h);
+            drop(img);
+            wal.finish();
+            return;
+        }
+        SplitPlan::Split(cuts) => cuts,
+    };
+    // Pieces [0, c1), [c1, c2), ...: the first stays in the page, the others go to new pages.
+    let mut starts = vec![0];
+    starts.extend(cuts);
+    let new_pages: Vec<Buf> = (1..starts.len()).map(|_| Buf::extend(rel)).collect();
+    let right = if h.right != NO_BLOCK { Some(Buf::read(rel, h.right, Lock::Exclusive)) } else { None };
+    let blocks: Vec<u32> = std::iter::once(leaf.block()).chain(new_pages.iter().map(|b| b.block())).collect();
+    let mut separators = Vec::new();
+    {
+        let wal = WalRecord::start(rel);
+        for (i, &s) in starts.iter().enumerate() {
+            let end = starts.get(i + 1).copied().unwrap_or(all.len());
+            let piece = &all[s..end];
+            let low = if i == 0 { h.low } else { all[s] };
+            let high = if end == all.len() { h.high } else { Some(all[end]) };
+            let header = Header {
+                flags: 0,
+                level: 0,
+                count: 0,
+                capacity: 0,
+                left: if i == 0 { h.left } else { blocks[i - 1] },
+                right: blocks.get(i + 1).copied().unwrap_or(h.right),
+                low,
+                high,
+                model: LinearModel::default(),
+            };
+            let mut img = if i == 0 { wal.register(&leaf) } else { wal.register_new(&new_pages[i - 1], PageKind::Data) };
+            data::layout(img.content(), piece, Encoding::for_entries(piece, low, high), header);
+            if i > 0 {
+                separators.push((low, blocks[i]));
+            }
+        }
+        if let Some(r) = &right {
+            node::set_left(wal.register(r).content(), *blocks.last().unwrap());
+        }
+        wal.finish();
+    }
+    drop(right);
+    drop(new_pages);
+    drop(leaf);
+    for (sep, child) in separators {
+        post_separator(rel, 1, sep, child);
+    }
+}
+
+/// Adds separator `sep` -> `child` to the model page at `level` that covers `sep`, splitting it
+/// (and posting upward) when full; creates a new root when `level` is above the root.
+fn post_separator(rel: pg_sys::Relation, level: u16, sep: Entry, child: u32) {
+    let (_, root_level) = {
+        let b = Buf::read(rel, meta::META_BLOCK, Lock::Share);
+        let m = meta::read(&b);
+        (m.root, m.root_level)
+    };
+    if root_level < level {
+        if grow_root(rel, level, sep, child) {
+            return;
+        }
+    }
+    let page = search::descend(rel, sep, level, Lock::Exclusive);
+    let full = InnerPage::new(page.content_of(PageKind::Inner)).count() >= inner::CAPACITY;
+    if !full {
+        let wal = WalRecord::start(rel);
+        let ok = inner::insert(wal.register(&page).content(), sep, child);
+        assert!(ok);
+        wal.finish();
+        return;
+    }
+    split_inner_page(rel, page, sep, child);
+}
+
+/// Makes a new root at `level` above the old one, holding the old root and `child`. Returns
+/// false when another backend already grew the tree to `level` (then post normally).
+fn grow_root(rel: pg_sys::Relation, level: u16, sep: Entry, child: u32) -> bool {
+    let meta_buf = Buf::read(rel, meta::META_BLOCK, Lock::Exclusive);
+    let mut m = meta::read(&meta_buf);
+    if m.root_level >= level {
+        return false;
+    }
+    debug_assert_eq!(m.root_level + 1, level);
+    let root = Buf::extend(rel);
+    let wal = WalRecord::start(rel);
+    let header = Header { flags: 0, level, count: 0, capacity: 0, left: NO_BLOCK, right: NO_BLOCK, low: Entry::MIN, high: None, model: LinearModel::default() };
+    inner::layout(wal.register_new(&root, PageKind::Inner).content(), &[(Entry::MIN, m.root), (sep, child)], header);
+    m.root = root.block();
+    m.root_level = level;
+    m.write(wal.register(&meta_buf).content());
+    wal.finish();
+    meta::remember_root(rel, m.root, m.root_level);
+    true
+}
+
+fn split_inner_page(rel: pg_sys::Relation, page: Buf, sep: Entry, child: u32) {
+    let (h, mut items) = {
+        let c = page.content_of(PageKind::Inner);
+        (Header::read(c), InnerPage::new(c).items())
+    };
+    let at = items.partition_point(|(s, _)| *s < sep);
+    items.insert(at, (sep, child));
+    let n = items.len();
+    // Appends at the right end of the rightmost page keep the left page 90% full.
+    let k = if h.high.is_none() && at == n - 1 { n * 9 / 10 } else { n / 2 };
+    let new_page = Buf::extend(rel);
+    let right = if h.right != NO_BLOCK { Some(Buf::read(rel, h.right, Lock::Exclusive)) } else { None };
+    let split_sep = items[k].0;
+    {
+        let wal = WalRecord::start(rel);
+        let left_h = Header { right: new_page.block(), high: Some(split_sep), ..h };
+        inner::layout(wal.register(&page).content(), &items[..k], left_h);
+        let right_h = Header { left: page.block(), right: h.right, low: split_sep, ..h };
+        inner::layout(wal.register_new(&new_page, PageKind::Inner).content(), &items[k..], right_h);
+        if let Some(r) = &right {
+            node::set_left(wal.register(r).content(), new_page.block());
+        }
+        wal.finish();
+    }
+    let new_block = new_page.block();
+    drop(right);
+    drop(new_page);
+    drop(page);
+    post_separator(rel, h.level + 1, split_sep, new_block);
+}
+
+/// Appends a NULL key's TID to the NULL chain.
+pub fn insert_null(rel: pg_sys::Relation, tid: PackedTid) {
+    let tail = {
+        let b = Buf::read(rel, meta::META_BLOCK, Lock::Share);
+        meta::read(&b).null_tail
+    };
+    if tail == NO_BLOCK {
+        // Start the chain, unless another backend just did.
+        let meta_buf = Buf::read(rel, meta::META_BLOCK, Lock::Exclusive);
+        let mut m = meta::read(&meta_buf);
+        if m.null_tail == NO_BLOCK {
+            let page = Buf::extend(rel);
+            let wal = WalRecord::start(rel);
+            let mut img = wal.register_new(&page, PageKind::Nulls);
+            let c = img.content();
+            nulls::init(c);
+            nulls::push(c, tid);
+            drop(img);
+            m.null_head = page.block();
+            m.null_tail = page.block();
+            m.write(wal.register(&meta_buf).content());
+            wal.finish();
+            return;
+        }
+        drop(meta_buf);
+        return insert_null(rel, tid);
+    }
+    // The metapage's tail may lag behind the chain: walk right to the real tail.
+    let mut blk = tail;
+    loop {
+        let b = Buf::read(rel, blk, Lock::Exclusive);
+        let c = b.content_of(PageKind::Nulls);
+        let right = nulls::right(c);
+        if right != NO_BLOCK {
+            blk = right;
+            continue;
+        }
+        if nulls::count(c) < nulls::CAPACITY {
+            let wal = WalRecord::start(rel);
+            nulls::push(wal.register(&b).content(), tid);
+            wal.finish();
+            return;
+        }
+        let page = Buf::extend(rel);
+        let new_block = page.block();
+        {
+            let wal = WalRecord::start(rel);
+            let mut img = wal.register_new(&page, PageKind::Nulls);
+            nulls::init(img.content());
+            nulls::push(img.content(), tid);
+            drop(img);
+            nulls::set_right(wal.register(&b).content(), new_block);
+            wal.finish();
+        }
+        drop(page);
+        drop(b);
+        meta::update(rel, |m| m.null_tail = new_block);
+        return;
+    }
+}

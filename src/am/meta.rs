@@ -1,0 +1,89 @@
+//! The metapage (block 0) and the per-backend cache of the root.
+//!
+//! The cache (in `rd_amcache`) only saves reading the metapage on every descent. It can never
+//! give a wrong answer: pages are never removed, so a root that has since split is still a
+//! valid place to start (the descent moves right to its new siblings and down from there); a
+//! descent that had to move right at the top refreshes the cache.
+
+use crate::storage::{Buf, Lock, WalRecord};
+use alex_core::meta::{FORMAT_VERSION, MAGIC, Meta};
+use alex_core::page::PageKind;
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+pub const META_BLOCK: u32 = 0;
+
+/// Reads and validates the metapage from a locked buffer.
+pub fn read(b: &Buf) -> Meta {
+    let m = Meta::read(b.content_of(PageKind::Meta));
+    check_version(&m);
+    m
+}
+
+fn check_version(m: &Meta) {
+    if m.magic != MAGIC {
+        crate::error::corrupted("alex index metapage has a wrong magic number");
+    }
+    if m.version != FORMAT_VERSION {
+        crate::error::raise(PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, format!("alex index has on-disk format version {}, but this build of omendb reads version {}", m.version, FORMAT_VERSION), Some("REINDEX the index to rebuild it in the current format."));
+    }
+}
+
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct RootCache {
+    root: u32,
+    level: u16,
+}
+
+/// The root block and its level, from the cache or the metapage.
+pub fn root(rel: pg_sys::Relation) -> (u32, u16) {
+    // SAFETY: rd_amcache is NULL or a RootCache this module allocated in rd_indexcxt, which
+    // lives as long as the relcache entry (and is reset together with rd_amcache).
+    unsafe {
+        let cache = (*rel).rd_amcache as *const RootCache;
+        if !cache.is_null() {
+            return ((*cache).root, (*cache).level);
+        }
+    }
+    let m = read(&Buf::read(rel, META_BLOCK, Lock::Share));
+    remember_root(rel, m.root, m.root_level);
+    (m.root, m.root_level)
+}
+
+/// Stores the root in the relcache entry's cache.
+pub fn remember_root(rel: pg_sys::Relation, root: u32, level: u16) {
+    // SAFETY: see `root`; the allocation is in the index's own relcache memory context.
+    unsafe {
+        let mut cache = (*rel).rd_amcache as *mut RootCache;
+        if cache.is_null() {
+            cache = pg_sys::MemoryContextAlloc((*rel).rd_indexcxt, std::mem::size_of::<RootCache>()) as *mut RootCache;
+            (*rel).rd_amcache = cache as *mut std::ffi::c_void;
+        }
+        *cache = RootCache { root, level };
+    }
+}
+
+/// Forgets the cached root: the next descent reads the metapage.
+pub fn forget_root(rel: pg_sys::Relation) {
+    // SAFETY: see `root`.
+    unsafe {
+        let cache = (*rel).rd_amcache;
+        if !cache.is_null() {
+            (*rel).rd_amcache = std::ptr::null_mut();
+            pg_sys::pfree(cache);
+        }
+    }
+}
+
+/// Applies `change` to the metapage under an exclusive lock, in one WAL record together with
+/// the pages `extra` (already locked), and returns the new metapage.
+pub fn update(rel: pg_sys::Relation, change: impl FnOnce(&mut Meta)) -> Meta {
+    let b = Buf::read(rel, META_BLOCK, Lock::Exclusive);
+    let mut m = read(&b);
+    change(&mut m);
+    let wal = WalRecord::start(rel);
+    m.write(wal.register(&b).content());
+    wal.finish();
+    m
+}

@@ -1,0 +1,74 @@
+//! The `alex` index access method: the handler and the public interface routines. Each group of
+//! callbacks lives in its own file, as in nbtree: build, insert, scan, vacuum, cost, validate;
+//! `search` holds the descent shared by inserts and scans, `meta` the metapage.
+
+pub mod build;
+pub mod cost;
+pub mod insert;
+pub mod keys;
+pub mod meta;
+pub mod options;
+pub mod scan;
+pub mod search;
+pub mod vacuum;
+pub mod validate;
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+/// Largest share of a data page's slots that inserts fill before the page is split (or laid out
+/// again): beyond it, the shifts that make room grow long.
+pub const MAX_DENSITY: f64 = 0.9;
+
+/// An insert that had to shift more entries than this lays its page out again, retraining the
+/// model and spreading the gaps (ALEX's guard against "catastrophic" shifting).
+pub const MAX_SHIFT: usize = 64;
+
+#[pg_extern(sql = "
+CREATE FUNCTION alex_amhandler(internal) RETURNS index_am_handler
+    PARALLEL SAFE IMMUTABLE STRICT LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+CREATE ACCESS METHOD alex TYPE INDEX HANDLER alex_amhandler;
+COMMENT ON ACCESS METHOD alex IS 'ALEX learned index: linear models over gapped-array pages';
+")]
+fn alex_amhandler(_fcinfo: pg_sys::FunctionCallInfo) -> PgBox<pg_sys::IndexAmRoutine> {
+    let mut am = unsafe { PgBox::<pg_sys::IndexAmRoutine>::alloc_node(pg_sys::NodeTag::T_IndexAmRoutine) };
+    am.amstrategies = 5;
+    am.amsupport = 1;
+    am.amoptsprocnum = 0;
+    am.amcanorder = true;
+    am.amcanorderbyop = false;
+    am.amcanbackward = true;
+    am.amcanunique = false;
+    am.amcanmulticol = false;
+    am.amoptionalkey = true;
+    am.amsearcharray = true;
+    am.amsearchnulls = true;
+    am.amstorage = false;
+    am.amclusterable = false;
+    am.ampredlocks = false;
+    am.amcanparallel = false;
+    am.amcaninclude = false;
+    am.amusemaintenanceworkmem = false;
+    am.amparallelvacuumoptions = pg_sys::VACUUM_OPTION_PARALLEL_BULKDEL as u8;
+    am.amkeytype = pg_sys::InvalidOid;
+
+    am.ambuild = Some(build::ambuild);
+    am.ambuildempty = Some(build::ambuildempty);
+    am.aminsert = Some(insert::aminsert);
+    am.ambulkdelete = Some(vacuum::ambulkdelete);
+    am.amvacuumcleanup = Some(vacuum::amvacuumcleanup);
+    am.amcanreturn = Some(scan::amcanreturn);
+    am.amcostestimate = Some(cost::amcostestimate);
+    am.amoptions = Some(options::amoptions);
+    am.amvalidate = Some(validate::amvalidate);
+    am.ambeginscan = Some(scan::ambeginscan);
+    am.amrescan = Some(scan::amrescan);
+    am.amgettuple = Some(scan::amgettuple);
+    am.amgetbitmap = Some(scan::amgetbitmap);
+    am.amendscan = Some(scan::amendscan);
+    am.ammarkpos = Some(scan::ammarkpos);
+    am.amrestrpos = Some(scan::amrestrpos);
+    am.into_pg_boxed()
+}
+
+extension_sql_file!("../../sql/alex_opclasses.sql", name = "alex_opclasses", requires = [alex_amhandler]);

@@ -1,0 +1,421 @@
+//! Index scans (as nbtsearch.c): every scan kind reads the tree the same way. The scan keys are
+//! reduced to a sorted list of segments: disjoint code ranges (one, or one per `= ANY` array
+//! element) and, where the keys admit NULLs, the NULL chain, which sorts last (NULLS LAST).
+//! A range is read a data page at a time: under a share lock the page's matching entries are
+//! copied into a batch, then the lock is released while the pin is kept until the scan leaves
+//! the batch, so VACUUM (which takes a cleanup lock on every data page) cannot remove entries
+//! that an index-only scan is still returning.
+//!
+//! Forward scans follow the right link remembered with the batch: entries a concurrent split
+//! moved right after the batch was read were in the batch already. Backward scans re-find the
+//! left neighbour from the current page (search::left_neighbour).
+
+use super::keys::KeyType;
+use super::{meta, search};
+use crate::storage::{Buf, Lock};
+use alex_core::data::DataPage;
+use alex_core::entry::{Entry, PackedTid, tid_block, tid_offset};
+use alex_core::keys::{CodeRange, Strategy};
+use alex_core::nulls;
+use alex_core::page::{NO_BLOCK, PageKind, node};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use std::rc::Rc;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Segment {
+    Range(CodeRange),
+    Nulls,
+}
+
+/// The matching entries of one page (or the whole NULL chain), with what lies beyond it.
+struct Batch {
+    items: Vec<Entry>,
+    is_null: bool,
+    page: u32,
+    right: u32,
+    /// Nothing of the segment lies left / right of this batch.
+    left_end: bool,
+    right_end: bool,
+    _pin: Option<Buf>,
+}
+
+#[derive(Clone)]
+struct Position {
+    seg: isize,
+    batch: Option<Rc<Batch>>,
+    pos: isize,
+}
+
+struct ScanState {
+    key_type: KeyType,
+    segments: Vec<Segment>,
+    cur: Position,
+    mark: Option<Position>,
+    /// Whether the first amgettuple since the rescan has run (it counts the scan in pgstat and
+    /// starts from the end its direction asks for).
+    started: bool,
+    itup_cxt: pg_sys::MemoryContext,
+}
+
+fn state<'a>(scan: pg_sys::IndexScanDesc) -> &'a mut ScanState {
+    // SAFETY: opaque is the ScanState boxed in ambeginscan, freed only in amendscan.
+    unsafe { &mut *((*scan).opaque as *mut ScanState) }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn amcanreturn(_index: pg_sys::Relation, attno: i32) -> bool {
+    attno == 1
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn ambeginscan(index: pg_sys::Relation, nkeys: i32, norderbys: i32) -> pg_sys::IndexScanDesc {
+    // SAFETY: RelationGetIndexScan allocates the descriptor for an open index; the memory
+    // context for index-only tuples is a child of the scan's context, reset per tuple.
+    unsafe {
+        let scan = pg_sys::RelationGetIndexScan(index, nkeys, norderbys);
+        let itup_cxt = pg_sys::AllocSetContextCreateExtended(
+            pg_sys::CurrentMemoryContext,
+            c"alex index-only tuples".as_ptr(),
+            pg_sys::ALLOCSET_SMALL_MINSIZE as usize,
+            pg_sys::ALLOCSET_SMALL_INITSIZE as usize,
+            pg_sys::ALLOCSET_SMALL_MAXSIZE as usize,
+        );
+        let st = ScanState {
+            key_type: KeyType::of_index(index),
+            segments: Vec::new(),
+            cur: Position { seg: -1, batch: None, pos: -1 },
+            mark: None,
+            started: false,
+            itup_cxt,
+        };
+        (*scan).opaque = Box::into_raw(Box::new(st)) as *mut std::ffi::c_void;
+        (*scan).xs_itupdesc = (*index).rd_att;
+        scan
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn amrescan(scan: pg_sys::IndexScanDesc, keys: pg_sys::ScanKey, nkeys: i32, _orderbys: pg_sys::ScanKey, _norderbys: i32) {
+    // SAFETY: keyData has room for the nkeys the scan was begun with; keys holds nkeys keys.
+    unsafe {
+        if !keys.is_null() && nkeys > 0 {
+            std::ptr::copy(keys, (*scan).keyData, nkeys as usize);
+        }
+        let st = state(scan);
+        let n = (*scan).numberOfKeys as usize;
+        let key_slice = if n == 0 { &[][..] } else { std::slice::from_raw_parts((*scan).keyData, n) };
+        st.segments = segments_for(st.key_type, key_slice);
+        st.cur = Position { seg: -1, batch: None, pos: -1 };
+        st.mark = None;
+        st.started = false;
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn amendscan(scan: pg_sys::IndexScanDesc) {
+    // SAFETY: opaque was set in ambeginscan; after this the scan is not used again.
+    unsafe {
+        let st = Box::from_raw((*scan).opaque as *mut ScanState);
+        pg_sys::MemoryContextDelete(st.itup_cxt);
+        drop(st);
+        (*scan).opaque = std::ptr::null_mut();
+    }
+}
+
+/// Reduces the scan keys to the ordered segments to read.
+fn segments_for(column: KeyType, keys: &[pg_sys::ScanKeyData]) -> Vec<Segment> {
+    let mut range = CodeRange::ALL;
+    let mut equal_sets: Option<Vec<(u64, u64)>> = None;
+    let (mut is_null, mut not_null, mut has_keys) = (false, false, false);
+    for k in keys {
+        let flags = k.sk_flags as u32;
+        if flags & pg_sys::SK_ISNULL != 0 {
+            if flags & pg_sys::SK_SEARCHNULL != 0 {
+                is_null = true;
+            } else if flags & pg_sys::SK_SEARCHNOTNULL != 0 {
+                not_null = true;
+            } else {
+                // A comparison with NULL matches nothing.
+                return Vec::new();
+            }
+            continue;
+        }
+        has_keys = true;
+        let strategy = Strategy::from_number(k.sk_strategy)
+            .unwrap_or_else(|| error!("alex: unexpected strategy number {}", k.sk_strategy));
+        let arg_oid = if k.sk_subtype == pg_sys::InvalidOid { oid_of(column) } else { k.sk_subtype };
+        let arg_type = KeyType::from_oid(arg_oid).unwrap_or_else(|| error!("alex: unexpected argument type {}", super::keys::type_name(arg_oid)));
+        if flags & pg_sys::SK_SEARCHARRAY != 0 {
+            let mut codes = array_codes(column, k.sk_argument, arg_type);
+            if codes.is_empty() {
+                return Vec::new();
+            }
+            codes.sort_unstable();
+            codes.dedup();
+            match strategy {
+                Strategy::Equal => {
+                    equal_sets = Some(match equal_sets.take() {
+                        None => codes,
+                        Some(prev) => prev.into_iter().filter(|c| codes.binary_search(c).is_ok()).collect(),
+                    });
+                }
+                // `col < ANY(a)` holds when it holds for the largest element, and so on.
+                Strategy::Less | Strategy::LessEqual => {
+                    let (lo, hi) = *codes.iter().max_by_key(|c| c.1).unwrap();
+                    range.restrict(strategy, lo, hi);
+                }
+                Strategy::Greater | Strategy::GreaterEqual => {
+                    let (lo, hi) = *codes.iter().min_by_key(|c| c.0).unwrap();
+                    range.restrict(strategy, lo, hi);
+                }
+            }
+        } else {
+            let (lo, hi) = column.equal_codes(k.sk_argument, arg_type);
+            range.restrict(strategy, lo, hi);
+        }
+    }
+    if is_null {
+        return if has_keys || not_null { Vec::new() } else { vec![Segment::Nulls] };
+    }
+    let mut segs = Vec::new();
+    match equal_sets {
+        Some(set) => {
+            for (lo, hi) in set {
+                let mut r = range;
+                r.restrict(Strategy::Equal, lo, hi);
+                if !r.empty {
+                    segs.push(Segment::Range(r));
+                }
+            }
+        }
+        None if !range.empty => segs.push(Segment::Range(range)),
+        None => {}
+    }
+    if !has_keys && !not_null {
+        segs.push(Segment::Nulls);
+    }
+    segs
+}
+
+fn oid_of(t: KeyType) -> pg_sys::Oid {
+    match t {
+        KeyType::Int2 => pg_sys::INT2OID,
+        KeyType::Int4 => pg_sys::INT4OID,
+        KeyType::Int8 => pg_sys::INT8OID,
+        KeyType::Float4 => pg_sys::FLOAT4OID,
+        KeyType::Float8 => pg_sys::FLOAT8OID,
+        KeyType::Date => pg_sys::DATEOID,
+        KeyType::Timestamp => pg_sys::TIMESTAMPOID,
+        KeyType::TimestampTz => pg_sys::TIMESTAMPTZOID,
+    }
+}
+
+/// The equal-code ranges of the non-NULL elements of an array argument.
+fn array_codes(column: KeyType, arg: pg_sys::Datum, elem: KeyType) -> Vec<(u64, u64)> {
+    // SAFETY: an SK_SEARCHARRAY key's argument is an array of the operator's right type.
+    unsafe {
+        let arr = pg_sys::pg_detoast_datum(arg.cast_mut_ptr()) as *mut pg_sys::ArrayType;
+        let elem_oid = oid_of(elem);
+        let (mut typlen, mut typbyval, mut typalign) = (0i16, false, 0 as std::ffi::c_char);
+        pg_sys::get_typlenbyvalalign(elem_oid, &mut typlen, &mut typbyval, &mut typalign);
+        let mut values: *mut pg_sys::Datum = std::ptr::null_mut();
+        let mut nulls: *mut bool = std::ptr::null_mut();
+        let mut n = 0i32;
+        pg_sys::deconstruct_array(arr, elem_oid, typlen as i32, typbyval, typalign, &mut values, &mut nulls, &mut n);
+        (0..n as usize)
+            .filter(|&i| !*nulls.add(i))
+            .map(|i| column.equal_codes(*values.add(i), elem))
+            .collect()
+    }
+}
+
+/// Copies the entries of the locked data page `b` that fall in `r` into a batch.
+fn batch_of_page(b: Buf, r: &CodeRange) -> Batch {
+    let mut b = b;
+    let (items, right, left_end, right_end) = {
+        let c = b.content_of(PageKind::Data);
+        let p = DataPage::new(c);
+        let mut items = Vec::new();
+        let mut s = p.seek(Entry::first_of(r.lo));
+        while s < p.capacity() {
+            let e = p.entry(s);
+            if e.code > r.hi {
+                break;
+            }
+            items.push(e);
+            s = p.next_occupied(s + 1);
+        }
+        let h = node::high(c);
+        let right_end = match h {
+            None => true,
+            Some(h) => h > Entry::last_of(r.hi),
+        };
+        let left_end = node::low(c) <= Entry::first_of(r.lo);
+        (items, node::right(c), left_end, right_end)
+    };
+    let page = b.block();
+    b.unlock();
+    Batch { items, is_null: false, page, right, left_end, right_end, _pin: Some(b) }
+}
+
+fn nulls_batch(rel: pg_sys::Relation) -> Batch {
+    let head = meta::read(&Buf::read(rel, meta::META_BLOCK, Lock::Share)).null_head;
+    let mut items = Vec::new();
+    let mut blk = head;
+    while blk != NO_BLOCK {
+        let b = Buf::read(rel, blk, Lock::Share);
+        let c = b.content_of(PageKind::Nulls);
+        items.extend(nulls::tids(c).into_iter().map(|t| Entry::new(0, t)));
+        blk = nulls::right(c);
+    }
+    items.sort_unstable();
+    Batch { items, is_null: true, page: NO_BLOCK, right: NO_BLOCK, left_end: true, right_end: true, _pin: None }
+}
+
+/// The first batch of a segment in the scan direction.
+fn first_batch(rel: pg_sys::Relation, seg: &Segment, forward: bool) -> Batch {
+    match seg {
+        Segment::Nulls => nulls_batch(rel),
+        Segment::Range(r) => {
+            let start = if forward { Entry::first_of(r.lo) } else { Entry::last_of(r.hi) };
+            batch_of_page(search::descend(rel, start, 0, Lock::Share), r)
+        }
+    }
+}
+
+/// The batch next to `b` in the scan direction within segment `seg`, if the segment goes on.
+fn adjacent_batch(rel: pg_sys::Relation, seg: &Segment, b: &Batch, forward: bool) -> Option<Batch> {
+    let Segment::Range(r) = seg else { return None };
+    if forward {
+        if b.right_end || b.right == NO_BLOCK {
+            return None;
+        }
+        Some(batch_of_page(Buf::read(rel, b.right, Lock::Share), r))
+    } else {
+        if b.left_end {
+            return None;
+        }
+        search::left_neighbour(rel, b.page).map(|l| batch_of_page(l, r))
+    }
+}
+
+/// Moves to the next entry in the direction; false at the end.
+fn step(rel: pg_sys::Relation, st: &mut ScanState, forward: bool) -> bool {
+    let d: isize = if forward { 1 } else { -1 };
+    loop {
+        if let Some(b) = &st.cur.batch {
+            let next = st.cur.pos + d;
+            if next >= 0 && (next as usize) < b.items.len() {
+                st.cur.pos = next;
+                return true;
+            }
+            let seg = st.segments[st.cur.seg as usize];
+            if let Some(nb) = adjacent_batch(rel, &seg, b, forward) {
+                st.cur.pos = if forward { -1 } else { nb.items.len() as isize };
+                st.cur.batch = Some(Rc::new(nb));
+                continue;
+            }
+            st.cur.batch = None;
+        }
+        let nseg = st.cur.seg + d;
+        if nseg < 0 || nseg as usize >= st.segments.len() {
+            st.cur.seg = if forward { st.segments.len() as isize } else { -1 };
+            return false;
+        }
+        st.cur.seg = nseg;
+        let b = first_batch(rel, &st.segments[nseg as usize], forward);
+        st.cur.pos = if forward { -1 } else { b.items.len() as isize };
+        st.cur.batch = Some(Rc::new(b));
+    }
+}
+
+fn count_index_scan(rel: pg_sys::Relation) {
+    // pgstat_count_index_scan(): idx_scan in pg_stat_user_indexes.
+    // SAFETY: an open relation; pgstat_assoc_relation sets pgstat_info when stats are enabled.
+    unsafe {
+        if (*rel).pgstat_info.is_null() && (*rel).pgstat_enabled {
+            pg_sys::pgstat_assoc_relation(rel);
+        }
+        if !(*rel).pgstat_info.is_null() {
+            (*(*rel).pgstat_info).t_counts.t_numscans += 1;
+        }
+    }
+}
+
+fn set_tid(ptr: &mut pg_sys::ItemPointerData, tid: PackedTid) {
+    let blk = tid_block(tid);
+    ptr.ip_blkid.bi_hi = (blk >> 16) as u16;
+    ptr.ip_blkid.bi_lo = blk as u16;
+    ptr.ip_posid = tid_offset(tid);
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn amgettuple(scan: pg_sys::IndexScanDesc, direction: pg_sys::ScanDirection::Type) -> bool {
+    // SAFETY: scan was begun by ambeginscan and rescanned by amrescan.
+    unsafe {
+        let rel = (*scan).indexRelation;
+        let st = state(scan);
+        let forward = direction != pg_sys::ScanDirection::BackwardScanDirection;
+        if !st.started {
+            count_index_scan(rel);
+            st.cur.seg = if forward { -1 } else { st.segments.len() as isize };
+            st.started = true;
+        }
+        if !step(rel, st, forward) {
+            return false;
+        }
+        let b = st.cur.batch.as_ref().unwrap();
+        let e = b.items[st.cur.pos as usize];
+        set_tid(&mut (*scan).xs_heaptid, e.tid);
+        (*scan).xs_recheck = false;
+        if (*scan).xs_want_itup {
+            pg_sys::MemoryContextReset(st.itup_cxt);
+            let old = pg_sys::MemoryContextSwitchTo(st.itup_cxt);
+            let mut value = if b.is_null { pg_sys::Datum::from(0) } else { st.key_type.decode(e.code) };
+            let mut isnull = b.is_null;
+            (*scan).xs_itup = pg_sys::index_form_tuple((*rel).rd_att, &mut value, &mut isnull);
+            pg_sys::MemoryContextSwitchTo(old);
+        }
+        true
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn amgetbitmap(scan: pg_sys::IndexScanDesc, tbm: *mut pg_sys::TIDBitmap) -> i64 {
+    // SAFETY: as in amgettuple; tbm is the executor's bitmap.
+    unsafe {
+        let rel = (*scan).indexRelation;
+        let st = state(scan);
+        count_index_scan(rel);
+        let mut n = 0i64;
+        let mut tid = pg_sys::ItemPointerData::default();
+        st.cur = Position { seg: -1, batch: None, pos: -1 };
+        while step(rel, st, true) {
+            let b = st.cur.batch.as_ref().unwrap();
+            // Add the rest of the batch at once.
+            for e in &b.items[st.cur.pos as usize..] {
+                set_tid(&mut tid, e.tid);
+                pg_sys::tbm_add_tuples(tbm, &mut tid, 1, false);
+                n += 1;
+            }
+            st.cur.pos = b.items.len() as isize - 1;
+        }
+        st.cur = Position { seg: -1, batch: None, pos: -1 };
+        n
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn ammarkpos(scan: pg_sys::IndexScanDesc) {
+    let st = state(scan);
+    st.mark = Some(st.cur.clone());
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn amrestrpos(scan: pg_sys::IndexScanDesc) {
+    let st = state(scan);
+    if let Some(m) = &st.mark {
+        st.cur = m.clone();
+    }
+}

@@ -1,0 +1,79 @@
+//! Descending the tree (as nbtsearch.c): from the root through model pages to the page of a
+//! given level whose key range holds an entry, moving right past pages that split after their
+//! parent was read (Lehman & Yao). No lock is held on a parent while its child is locked.
+
+use super::meta;
+use crate::storage::{Buf, Lock};
+use alex_core::entry::Entry;
+use alex_core::inner::InnerPage;
+use alex_core::page::{NO_BLOCK, PageKind, node};
+use pgrx::prelude::*;
+use pgrx::pg_sys;
+
+fn kind_of_level(level: u16) -> PageKind {
+    if level == 0 { PageKind::Data } else { PageKind::Inner }
+}
+
+/// Returns the page at `level` whose range `low <= e < high` holds `e`, locked in `mode`.
+pub fn descend(rel: pg_sys::Relation, e: Entry, level: u16, mode: Lock) -> Buf {
+    let (root, root_level) = meta::root(rel);
+    if root_level < level {
+        error!("alex: descent to level {level} in a tree of height {root_level}");
+    }
+    let (mut blk, mut lvl) = (root, root_level);
+    loop {
+        let b = Buf::read(rel, blk, if lvl == level { mode } else { Lock::Share });
+        let c = b.content_of(kind_of_level(lvl));
+        if node::level(c) != lvl {
+            crate::error::corrupted(format!("alex page {blk} has level {}, expected {lvl}", node::level(c)));
+        }
+        if node::beyond_high(c, e) {
+            // The page split after we (or our cached root) learned of it: its right sibling
+            // now holds e. At the top this means the cached root is stale.
+            if lvl == root_level {
+                meta::forget_root(rel);
+            }
+            blk = move_right_target(&b, c);
+            continue;
+        }
+        if lvl == level {
+            return b;
+        }
+        let p = InnerPage::new(c);
+        blk = p.child(p.route(e));
+        lvl -= 1;
+    }
+}
+
+fn move_right_target(b: &Buf, c: &[u8]) -> u32 {
+    let right = node::right(c);
+    if right == NO_BLOCK {
+        crate::error::corrupted(format!("alex page {} has a high fence but no right sibling", b.block()));
+    }
+    right
+}
+
+/// The left neighbour of data page `blk`, locked in share mode, or None for the leftmost page.
+/// The left link read from `blk` may be stale (the neighbour split since): walk right from it
+/// to the page whose right link is `blk` (pages are never removed, so this ends).
+pub fn left_neighbour(rel: pg_sys::Relation, blk: u32) -> Option<Buf> {
+    let left = {
+        let b = Buf::read(rel, blk, Lock::Share);
+        node::left(b.content_of(PageKind::Data))
+    };
+    if left == NO_BLOCK {
+        return None;
+    }
+    let mut cur = left;
+    loop {
+        let b = Buf::read(rel, cur, Lock::Share);
+        let right = node::right(b.content_of(PageKind::Data));
+        if right == blk {
+            return Some(b);
+        }
+        if right == NO_BLOCK {
+            crate::error::corrupted(format!("alex page {blk} is not reachable to the right of its left link {left}"));
+        }
+        cur = right;
+    }
+}

@@ -1,0 +1,19 @@
+//! Raising PostgreSQL errors with an SQLSTATE and a hint.
+
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::*;
+
+/// Raises an ERROR with `code`, `message` and an optional hint; never returns.
+pub fn raise(code: PgSqlErrorCode, message: impl Into<String>, hint: Option<&str>) -> ! {
+    let mut r = ErrorReport::new(code, message.into(), "omendb");
+    if let Some(h) = hint {
+        r = r.set_hint(h);
+    }
+    r.report(PgLogLevel::ERROR);
+    unreachable!("ERROR returned")
+}
+
+/// Raises index_corrupted (XX002) with a hint to REINDEX.
+pub fn corrupted(message: impl Into<String>) -> ! {
+    raise(PgSqlErrorCode::ERRCODE_INDEX_CORRUPTED, message, Some("REINDEX the index."))
+}

@@ -1,0 +1,276 @@
+//! SQL functions that look inside an alex index: `alex_check` (an executable statement of the
+//! invariants in the design document, like contrib/amcheck) and `alex_stats`.
+
+use crate::am::build::item_pointer_to_tid;
+use crate::am::keys::KeyType;
+use crate::am::{meta, search};
+use crate::storage::{Buf, Lock};
+use alex_core::data::{self, DataPage};
+use alex_core::entry::{Entry, PackedTid};
+use alex_core::inner::{self, InnerPage};
+use alex_core::nulls;
+use alex_core::page::{BLCKSZ, NO_BLOCK, PageKind, node};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgrx::PgRelation;
+use std::collections::HashSet;
+
+fn corrupted(index: &PgRelation, msg: String) -> ! {
+    crate::error::corrupted(format!("alex index \"{}\" is corrupted: {msg}", index.name()))
+}
+
+/// ERRORs unless `index` is an alex index.
+fn require_alex(index: &PgRelation) {
+    // SAFETY: an open relation; get_am_oid ERRORs if the access method is missing.
+    let (relam, relkind, am) = unsafe {
+        let rd_rel = (*index.as_ptr()).rd_rel;
+        ((*rd_rel).relam, (*rd_rel).relkind, pg_sys::get_am_oid(c"alex".as_ptr(), false))
+    };
+    if relkind != pg_sys::RELKIND_INDEX as std::ffi::c_char || relam != am {
+        crate::error::raise(PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE, format!("\"{}\" is not an alex index", index.name()), None);
+    }
+}
+
+/// Per-level walk results.
+#[derive(Default)]
+struct Census {
+    height: u16,
+    pages_by_level: Vec<usize>,
+    entries: usize,
+    slots: usize,
+    null_pages: usize,
+    null_entries: usize,
+    data_error_sum: f64,
+    data_error_max: usize,
+    inner_error_sum: f64,
+    inner_error_max: usize,
+    inner_pages: usize,
+    null_tids: HashSet<PackedTid>,
+}
+
+/// Walks every level left to right, checking each page and the links, fences and separators
+/// between pages. With `check_routing`, also descends to each data page's first entry.
+fn walk(index: &PgRelation, check_routing: bool, collect_nulls: bool) -> Census {
+    let rel = index.as_ptr();
+    let m = meta::read(&Buf::read(rel, meta::META_BLOCK, Lock::Share));
+    let mut census = Census { height: m.root_level, pages_by_level: vec![0; m.root_level as usize + 1], ..Default::default() };
+    // The leftmost page of each level: the root, then each leftmost page's first child.
+    let mut leftmost = m.root;
+    for level in (0..=m.root_level).rev() {
+        let mut blk = leftmost;
+        let mut prev: Option<(u32, Option<Entry>)> = None;
+        let mut next_leftmost = NO_BLOCK;
+        while blk != NO_BLOCK {
+            let b = Buf::read(rel, blk, Lock::Share);
+            let kind = if level == 0 { PageKind::Data } else { PageKind::Inner };
+            if b.kind() != kind {
+                corrupted(index, format!("block {blk} at level {level} is a {:?} page", b.kind()));
+            }
+            let c = b.content_of(kind);
+            let h = node::Header::read(c);
+            if h.level != level {
+                corrupted(index, format!("block {blk} has level {} but is linked at level {level}", h.level));
+            }
+            let local = if level == 0 { data::check(c) } else { inner::check(c) };
+            if let Err(msg) = local {
+                corrupted(index, format!("block {blk}: {msg}"));
+            }
+            match prev {
+                None => {
+                    if h.low != Entry::MIN || h.left != NO_BLOCK {
+                        corrupted(index, format!("leftmost block {blk} of level {level} has a low fence or left link"));
+                    }
+                }
+                Some((pblk, phigh)) => {
+                    if phigh != Some(h.low) {
+                        corrupted(index, format!("block {blk}'s low fence differs from the high fence of its left neighbour {pblk}"));
+                    }
+                    if h.left != pblk {
+                        corrupted(index, format!("block {blk}'s left link is {} but its left neighbour is {pblk}", h.left));
+                    }
+                }
+            }
+            if level == 0 {
+                let p = DataPage::new(c);
+                census.entries += p.count();
+                census.slots += p.capacity();
+                let (mean, max) = p.model_error();
+                census.data_error_sum += mean * p.count() as f64;
+                census.data_error_max = census.data_error_max.max(max);
+                if check_routing && p.count() > 0 {
+                    let first = p.entry(p.next_occupied(0));
+                    let found = search::descend(rel, first, 0, Lock::Share).block();
+                    if found != blk {
+                        corrupted(index, format!("a descent for the first entry of block {blk} ends at block {found}"));
+                    }
+                }
+            } else {
+                let p = InnerPage::new(c);
+                if next_leftmost == NO_BLOCK {
+                    next_leftmost = p.child(0);
+                }
+                // Each separator is its child's low fence.
+                for i in 0..p.count() {
+                    let child = Buf::read(rel, p.child(i), Lock::Share);
+                    let ck = if level == 1 { PageKind::Data } else { PageKind::Inner };
+                    if child.kind() != ck {
+                        corrupted(index, format!("block {blk} separator {i} points to a {:?} page", child.kind()));
+                    }
+                    let cc = child.content_of(ck);
+                    if node::low(cc) != p.separator(i) || node::level(cc) + 1 != level {
+                        corrupted(index, format!("block {blk} separator {i} differs from the low fence of child {}", p.child(i)));
+                    }
+                }
+                let (mean, max) = p.model_error();
+                census.inner_error_sum += mean;
+                census.inner_error_max = census.inner_error_max.max(max);
+                census.inner_pages += 1;
+            }
+            census.pages_by_level[level as usize] += 1;
+            if h.right == NO_BLOCK && h.high.is_some() {
+                corrupted(index, format!("rightmost block {blk} of level {level} has a high fence"));
+            }
+            prev = Some((blk, h.high));
+            blk = h.right;
+        }
+        if prev.map(|p| p.1).flatten().is_some() {
+            corrupted(index, format!("level {level} does not end with an infinite high fence"));
+        }
+        leftmost = next_leftmost;
+    }
+    // The NULL chain.
+    let mut blk = m.null_head;
+    let mut last = NO_BLOCK;
+    while blk != NO_BLOCK {
+        let b = Buf::read(rel, blk, Lock::Share);
+        if b.kind() != PageKind::Nulls {
+            corrupted(index, format!("block {blk} in the NULL chain is a {:?} page", b.kind()));
+        }
+        let c = b.content_of(PageKind::Nulls);
+        census.null_pages += 1;
+        census.null_entries += nulls::count(c);
+        if collect_nulls {
+            census.null_tids.extend(nulls::tids(c));
+        }
+        last = blk;
+        blk = nulls::right(c);
+    }
+    if last != m.null_tail {
+        corrupted(index, format!("the NULL chain ends at block {last}, the metapage says {}", m.null_tail));
+    }
+    census
+}
+
+struct HeapCheck<'a> {
+    index: &'a PgRelation,
+    key_type: KeyType,
+    nulls: HashSet<PackedTid>,
+    checked: u64,
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn heap_check_callback(
+    _index: pg_sys::Relation,
+    tid: pg_sys::ItemPointer,
+    values: *mut pg_sys::Datum,
+    isnull: *mut bool,
+    tuple_is_alive: bool,
+    state: *mut std::ffi::c_void,
+) {
+    // SAFETY: state is the HeapCheck below; values/isnull/tid describe one heap tuple.
+    unsafe {
+        let st = &mut *(state as *mut HeapCheck);
+        if !tuple_is_alive {
+            return;
+        }
+        let t = item_pointer_to_tid(&*tid);
+        st.checked += 1;
+        if *isnull {
+            if !st.nulls.contains(&t) {
+                corrupted(st.index, format!("heap tuple {t:#x} with a NULL key is missing from the index"));
+            }
+            return;
+        }
+        let e = Entry::new(st.key_type.encode(*values), t);
+        let rel = st.index.as_ptr();
+        let b = search::descend(rel, e, 0, Lock::Share);
+        let p = DataPage::new(b.content_of(PageKind::Data));
+        let s = p.seek(e);
+        if s >= p.capacity() || p.entry(s) != e {
+            corrupted(st.index, format!("heap tuple (block {}, offset {}) is missing from the index", t >> 16, t & 0xffff));
+        }
+    }
+}
+
+/// Verifies the structure of an alex index; with `heapallindexed`, also that every live heap
+/// tuple has its entry. Returns true or raises index_corrupted naming the first violation.
+/// Takes ShareLock on the index and its table: writes wait while it runs.
+#[pg_extern(volatile, parallel_unsafe)]
+fn alex_check(index: PgRelation, heapallindexed: default!(bool, false)) -> bool {
+    require_alex(&index);
+    // SAFETY: lock the index and its table against writers for a consistent picture.
+    let heap_oid = unsafe {
+        pg_sys::LockRelationOid(index.oid(), pg_sys::ShareLock as i32);
+        let h = pg_sys::IndexGetRelation(index.oid(), false);
+        pg_sys::LockRelationOid(h, pg_sys::ShareLock as i32);
+        h
+    };
+    let census = walk(&index, true, heapallindexed);
+    if heapallindexed {
+        let mut st = HeapCheck { index: &index, key_type: KeyType::of_index(index.as_ptr()), nulls: census.null_tids, checked: 0 };
+        // SAFETY: as amcheck does: an MVCC snapshot scan of the table, feeding every visible
+        // tuple to the callback; the scan is ended by index_build_range_scan.
+        unsafe {
+            let heap = pg_sys::table_open(heap_oid, pg_sys::AccessShareLock as i32);
+            let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetTransactionSnapshot());
+            let flags = pg_sys::ScanOptions::SO_TYPE_SEQSCAN | pg_sys::ScanOptions::SO_ALLOW_STRAT | pg_sys::ScanOptions::SO_ALLOW_SYNC | pg_sys::ScanOptions::SO_ALLOW_PAGEMODE;
+            let am = (*heap).rd_tableam;
+            let scan = (*am).scan_begin.unwrap()(heap, snapshot, 0, std::ptr::null_mut(), std::ptr::null_mut(), flags);
+            let info = pg_sys::BuildIndexInfo(index.as_ptr());
+            (*info).ii_Concurrent = true;
+            (*am).index_build_range_scan.unwrap()(
+                heap,
+                index.as_ptr(),
+                info,
+                true,
+                false,
+                false,
+                0,
+                pg_sys::InvalidBlockNumber,
+                Some(heap_check_callback),
+                &mut st as *mut HeapCheck as *mut std::ffi::c_void,
+                scan,
+            );
+            pg_sys::UnregisterSnapshot(snapshot);
+            pg_sys::table_close(heap, pg_sys::AccessShareLock as i32);
+        }
+    }
+    true
+}
+
+/// Describes an alex index: one row per statistic.
+#[pg_extern(volatile, parallel_safe)]
+fn alex_stats(index: PgRelation) -> TableIterator<'static, (name!(stat, String), name!(value, f64))> {
+    require_alex(&index);
+    let c = walk(&index, false, false);
+    // SAFETY: an open relation.
+    let nblocks = unsafe { pg_sys::RelationGetNumberOfBlocksInFork(index.as_ptr(), pg_sys::ForkNumber::MAIN_FORKNUM) } as f64;
+    let all_entries = (c.entries + c.null_entries) as f64;
+    let rows = vec![
+        ("height", c.height as f64 + 1.0),
+        ("pages", nblocks),
+        ("meta_pages", 1.0),
+        ("model_pages", c.pages_by_level[1..].iter().sum::<usize>() as f64),
+        ("data_pages", c.pages_by_level[0] as f64),
+        ("null_pages", c.null_pages as f64),
+        ("entries", c.entries as f64),
+        ("null_entries", c.null_entries as f64),
+        ("avg_density", if c.slots == 0 { 0.0 } else { c.entries as f64 / c.slots as f64 }),
+        ("data_model_error_mean", if c.entries == 0 { 0.0 } else { c.data_error_sum / c.entries as f64 }),
+        ("data_model_error_max", c.data_error_max as f64),
+        ("model_page_error_mean", if c.inner_pages == 0 { 0.0 } else { c.inner_error_sum / c.inner_pages as f64 }),
+        ("model_page_error_max", c.inner_error_max as f64),
+        ("bytes_per_entry", if all_entries == 0.0 { 0.0 } else { nblocks * BLCKSZ as f64 / all_entries }),
+    ];
+    TableIterator::new(rows.into_iter().map(|(k, v)| (k.to_string(), v)))
+}
