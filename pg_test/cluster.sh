@@ -49,7 +49,8 @@ cluster_init() {
 
 cluster_start() {
   local dir=$1
-  as_cluster_owner "$PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 120 start >/dev/null \
+  # A Rust backtrace setting in the caller's environment would add backtraces to error details.
+  as_cluster_owner env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE "$PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 120 start >/dev/null \
     || { cat "$dir/server.log" >&2; return 1; }
 }
 

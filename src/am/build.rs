@@ -68,6 +68,7 @@ pub unsafe extern "C-unwind" fn ambuild(
         if pg_sys::RelationGetNumberOfBlocksInFork(index, pg_sys::ForkNumber::MAIN_FORKNUM) != 0 {
             error!("index \"{}\" already contains data", relation_name(index));
         }
+        require_ascending(index);
         let mut st = BuildState { key_type: KeyType::of_index(index), entries: Vec::new(), nulls: Vec::new() };
         let scan = (*(*heap).rd_tableam).index_build_range_scan.expect("table AM without index_build_range_scan");
         let heap_tuples = scan(
@@ -95,6 +96,20 @@ pub unsafe extern "C-unwind" fn ambuild(
         result.heap_tuples = heap_tuples;
         result.index_tuples = index_tuples;
         result.into_pg()
+    }
+}
+
+/// alex keeps keys ascending with NULLs last; a backward scan serves DESC NULLS FIRST. An index
+/// declared otherwise would make the planner expect an order the scans do not produce.
+fn require_ascending(index: pg_sys::Relation) {
+    // SAFETY: rd_indoption has one entry per key column of an open index.
+    let opt = unsafe { *(*index).rd_indoption } as u32;
+    if opt & (pg_sys::INDOPTION_DESC | pg_sys::INDOPTION_NULLS_FIRST) != 0 {
+        crate::error::raise(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            "alex indexes support only ascending order with NULLS LAST",
+            Some("Create the index without DESC or NULLS FIRST: a backward scan of it serves ORDER BY ... DESC NULLS FIRST."),
+        );
     }
 }
 
@@ -138,16 +153,11 @@ fn write_tree(index: pg_sys::Relation, entries: &[Entry], nulls_tids: &[PackedTi
             pending = Some((low, run, Some(high)));
         }
     }
-    let mut last_runs = chunker.finish();
-    if entries.is_empty() {
-        last_runs.push((Entry::MIN, Vec::new(), None));
+    let last = chunker.finish().unwrap_or((Entry::MIN, Vec::new(), None));
+    if let Some(p) = pending.take() {
+        emit(p, true, &mut level_items);
     }
-    for run in last_runs {
-        if let Some(p) = pending.take() {
-            emit(p, true, &mut level_items);
-        }
-        pending = Some(run);
-    }
+    pending = Some(last);
     emit(pending.take().unwrap(), false, &mut level_items);
 
     // Model pages, level by level, until one page (the root) remains.

@@ -1,0 +1,93 @@
+-- The alex access method: catalog, operator classes, DDL and errors.
+CREATE EXTENSION IF NOT EXISTS omendb;
+
+SELECT amname, amtype FROM pg_am WHERE amname = 'alex';
+SELECT opc.opcname, opf.opfname, opc.opcintype::regtype, opc.opcdefault
+  FROM pg_opclass opc JOIN pg_opfamily opf ON opf.oid = opc.opcfamily
+ WHERE opc.opcmethod = (SELECT oid FROM pg_am WHERE amname = 'alex')
+ ORDER BY opc.opcname;
+-- amvalidate checks every operator class.
+SELECT opc.opcname, amvalidate(opc.oid)
+  FROM pg_opclass opc WHERE opc.opcmethod = (SELECT oid FROM pg_am WHERE amname = 'alex')
+ ORDER BY opc.opcname;
+-- The access method's properties, as the planner and psql see them.
+SELECT a.prop, pg_indexam_has_property((SELECT oid FROM pg_am WHERE amname = 'alex'), a.prop)
+  FROM unnest(ARRAY['can_order', 'can_unique', 'can_multi_col', 'can_exclude', 'can_include']) a(prop);
+
+CREATE TABLE ddl_t (id int PRIMARY KEY, i2 int2, i4 int4, i8 int8, f4 float4, f8 float8,
+                    d date, ts timestamp, tz timestamptz, txt text);
+INSERT INTO ddl_t SELECT g, g, g, g, g, g, date '2020-01-01' + g, timestamp '2020-01-01' + g * interval '1 hour',
+                         timestamptz '2020-01-01 00:00+00' + g * interval '1 minute', g::text
+  FROM generate_series(1, 1000) g;
+CREATE INDEX ddl_i2 ON ddl_t USING alex (i2);
+CREATE INDEX ddl_i4 ON ddl_t USING alex (i4);
+CREATE INDEX ddl_i8 ON ddl_t USING alex (i8);
+CREATE INDEX ddl_f4 ON ddl_t USING alex (f4);
+CREATE INDEX ddl_f8 ON ddl_t USING alex (f8);
+CREATE INDEX ddl_d ON ddl_t USING alex (d);
+CREATE INDEX ddl_ts ON ddl_t USING alex (ts);
+CREATE INDEX ddl_tz ON ddl_t USING alex (tz);
+SELECT c.relname, alex_check(c.oid, true)
+  FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid
+ WHERE i.indrelid = 'ddl_t'::regclass AND c.relam = (SELECT oid FROM pg_am WHERE amname = 'alex')
+ ORDER BY c.relname;
+
+-- Unsupported types, column counts and orders fail clearly.
+CREATE INDEX ON ddl_t USING alex (txt);
+CREATE INDEX ON ddl_t USING alex (i4, i8);
+CREATE INDEX ON ddl_t USING alex (i4) INCLUDE (i8);
+CREATE UNIQUE INDEX ON ddl_t USING alex (i4);
+CREATE INDEX ON ddl_t USING alex (i4 DESC);
+CREATE INDEX ON ddl_t USING alex (i4 NULLS FIRST);
+\set VERBOSITY sqlstate
+CREATE INDEX ON ddl_t USING alex (i4 DESC);
+\set VERBOSITY default
+
+-- Reloptions are validated.
+CREATE TABLE ddl_big AS SELECT (g * 37) % 100003 AS k FROM generate_series(1, 50000) g;
+CREATE INDEX ddl_dense ON ddl_big USING alex (k) WITH (density = 1.0);
+CREATE INDEX ddl_default ON ddl_big USING alex (k);
+CREATE INDEX ON ddl_t USING alex (i8) WITH (density = 0);
+CREATE INDEX ON ddl_t USING alex (i8) WITH (density = 1.5);
+CREATE INDEX ON ddl_t USING alex (i8) WITH (fillfactor = 50);
+SELECT reloptions FROM pg_class WHERE relname = 'ddl_dense';
+SELECT d.value > 0.9 AS dense, s.value BETWEEN 0.7 AND 0.85 AS default_density
+  FROM alex_stats('ddl_dense') d, alex_stats('ddl_default') s
+ WHERE d.stat = 'avg_density' AND s.stat = 'avg_density';
+DROP TABLE ddl_big;
+
+-- alex_check and alex_stats refuse other relations.
+SELECT alex_check('ddl_t');
+SELECT alex_check('ddl_t_pkey');
+SELECT * FROM alex_stats('ddl_t_pkey');
+
+-- Partial and expression indexes.
+CREATE INDEX ddl_partial ON ddl_t USING alex (i8) WHERE i8 % 2 = 0;
+CREATE INDEX ddl_expr ON ddl_t USING alex ((i8 * 10));
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+EXPLAIN (COSTS OFF) SELECT id FROM ddl_t WHERE i8 % 2 = 0 AND i8 < 10;
+SELECT id FROM ddl_t WHERE i8 % 2 = 0 AND i8 < 10 ORDER BY id;
+EXPLAIN (COSTS OFF) SELECT id FROM ddl_t WHERE i8 * 10 = 50;
+SELECT id FROM ddl_t WHERE i8 * 10 = 50;
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+
+-- REINDEX, TRUNCATE and DROP.
+REINDEX INDEX ddl_i8;
+SELECT alex_check('ddl_i8', true);
+TRUNCATE ddl_t;
+SELECT alex_check('ddl_i8', true);
+SELECT stat, value FROM alex_stats('ddl_i8') WHERE stat IN ('entries', 'null_entries', 'height');
+INSERT INTO ddl_t (id, i8) SELECT g, g * 3 FROM generate_series(1, 5000) g;
+SELECT alex_check('ddl_i8', true);
+DROP INDEX ddl_i8;
+DROP TABLE ddl_t;
+
+-- Unlogged tables get an INIT fork (the index is valid, empty, after a crash).
+CREATE UNLOGGED TABLE ddl_unlogged (k int8);
+CREATE INDEX ddl_unlogged_k ON ddl_unlogged USING alex (k);
+INSERT INTO ddl_unlogged SELECT g FROM generate_series(1, 100) g;
+SELECT alex_check('ddl_unlogged_k', true);
+SELECT pg_relation_size('ddl_unlogged_k', 'init') > 0 AS has_init_fork;
+DROP TABLE ddl_unlogged;

@@ -1,0 +1,127 @@
+-- Every scan kind of alex returns what a sequential scan returns, and EXPLAIN shows alex used.
+CREATE EXTENSION IF NOT EXISTS omendb;
+CREATE TABLE scan_t (id int, k int8);
+INSERT INTO scan_t SELECT g, (g * 7919) % 10007 - 5000 FROM generate_series(1, 20000) g;
+INSERT INTO scan_t SELECT 20000 + g, NULL FROM generate_series(1, 50) g;
+INSERT INTO scan_t VALUES (30001, -9223372036854775808), (30002, 9223372036854775807), (30003, 0);
+CREATE INDEX scan_k ON scan_t USING alex (k);
+VACUUM ANALYZE scan_t;
+
+-- The answers without the index, to compare with.
+CREATE TEMP TABLE expect AS SELECT * FROM scan_t;
+
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+SET enable_indexonlyscan = off;
+EXPLAIN (COSTS OFF) SELECT id FROM scan_t WHERE k = 42;
+SELECT count(*) FROM scan_t WHERE k = 42;
+SELECT (SELECT count(*) FROM expect WHERE k = 42) AS expected;
+EXPLAIN (COSTS OFF) SELECT id FROM scan_t WHERE k BETWEEN -10 AND 10;
+SELECT count(*), sum(id) FROM scan_t WHERE k BETWEEN -10 AND 10;
+SELECT count(*), sum(id) FROM expect WHERE k BETWEEN -10 AND 10;
+SELECT count(*) FROM scan_t WHERE k < -4990;
+SELECT count(*) FROM scan_t WHERE k <= -4990;
+SELECT count(*) FROM scan_t WHERE k > 4990;
+SELECT count(*) FROM scan_t WHERE k >= 4990;
+SELECT count(*) FROM scan_t WHERE k > 10 AND k < 5;
+SELECT id, k FROM scan_t WHERE k = -9223372036854775808 OR k = 9223372036854775807 ORDER BY id;
+SELECT id FROM scan_t WHERE k > 9223372036854775806;
+SELECT id FROM scan_t WHERE k < -9223372036854775807;
+-- Cross-type: int4 and int2 arguments against the int8 column.
+EXPLAIN (COSTS OFF) SELECT id FROM scan_t WHERE k = 42::int4;
+SELECT count(*) FROM scan_t WHERE k = 42::int4;
+SELECT count(*) FROM scan_t WHERE k < 42::int2;
+SELECT count(*) FROM expect WHERE k < 42::int2;
+-- = ANY(array), with duplicates, NULLs and values that are absent.
+EXPLAIN (COSTS OFF) SELECT id FROM scan_t WHERE k = ANY ('{1,2,3}');
+SELECT count(*) FROM scan_t WHERE k = ANY ('{5, 1, 1, NULL, 100000, -5000}');
+SELECT count(*) FROM expect WHERE k = ANY ('{5, 1, 1, NULL, 100000, -5000}');
+SELECT count(*) FROM scan_t WHERE k = ANY ('{}');
+SELECT count(*) FROM scan_t WHERE k < ANY ('{-4999, -4998}');
+SELECT count(*) FROM expect WHERE k < ANY ('{-4999, -4998}');
+-- IS NULL / IS NOT NULL.
+EXPLAIN (COSTS OFF) SELECT id FROM scan_t WHERE k IS NULL;
+SELECT count(*) FROM scan_t WHERE k IS NULL;
+SELECT count(*) FROM scan_t WHERE k IS NOT NULL;
+SELECT count(*) FROM scan_t WHERE k IS NULL AND k = 1;
+SELECT count(*) FROM scan_t WHERE k = NULL;
+
+-- Ordered scans, forward and backward, NULLS LAST / DESC NULLS FIRST.
+EXPLAIN (COSTS OFF) SELECT k FROM scan_t ORDER BY k LIMIT 5;
+SELECT k FROM scan_t ORDER BY k LIMIT 5;
+EXPLAIN (COSTS OFF) SELECT k FROM scan_t ORDER BY k DESC LIMIT 5;
+SELECT k FROM scan_t ORDER BY k DESC LIMIT 5;
+SELECT k FROM scan_t ORDER BY k DESC NULLS LAST LIMIT 3;
+SELECT array_agg(k) = (SELECT array_agg(k ORDER BY k) FROM expect) AS asc_ok FROM (SELECT k FROM scan_t ORDER BY k) s;
+SELECT array_agg(k) = (SELECT array_agg(k ORDER BY k DESC) FROM expect) AS desc_ok FROM (SELECT k FROM scan_t ORDER BY k DESC) s;
+SELECT array_agg(k) = (SELECT array_agg(k ORDER BY k DESC) FROM expect WHERE k BETWEEN 100 AND 200) AS range_desc_ok
+  FROM (SELECT k FROM scan_t WHERE k BETWEEN 100 AND 200 ORDER BY k DESC) s;
+
+-- Scrollable cursor: change direction mid-scan.
+BEGIN;
+DECLARE c SCROLL CURSOR FOR SELECT k FROM scan_t WHERE k >= 4998 ORDER BY k;
+FETCH 3 FROM c;
+FETCH PRIOR FROM c;
+FETCH LAST FROM c;
+FETCH PRIOR FROM c;
+FETCH FIRST FROM c;
+FETCH ABSOLUTE -1 FROM c;
+COMMIT;
+
+-- Index-only scans return the key values.
+RESET enable_indexonlyscan;
+EXPLAIN (COSTS OFF) SELECT k FROM scan_t WHERE k BETWEEN 1 AND 3;
+SELECT k, count(*) FROM scan_t WHERE k BETWEEN 1 AND 3 GROUP BY k ORDER BY k;
+SELECT k FROM scan_t WHERE k IS NULL LIMIT 2;
+
+-- Bitmap scans.
+SET enable_indexscan = off;
+SET enable_indexonlyscan = off;
+RESET enable_bitmapscan;
+EXPLAIN (COSTS OFF) SELECT id FROM scan_t WHERE k < -4990;
+SELECT count(*) FROM scan_t WHERE k < -4990;
+SELECT count(*) FROM scan_t WHERE k IS NULL OR k = 7;
+RESET enable_indexscan;
+RESET enable_indexonlyscan;
+
+-- Nested loop probes (fast rescans) and a merge join (mark/restore).
+SET enable_hashjoin = off;
+SET enable_mergejoin = off;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM generate_series(1, 100) p(v) JOIN scan_t ON scan_t.k = p.v;
+SELECT count(*) FROM generate_series(1, 100) p(v) JOIN scan_t ON scan_t.k = p.v;
+SET enable_nestloop = off;
+RESET enable_mergejoin;
+CREATE TEMP TABLE probes AS SELECT (v % 50)::int8 AS v FROM generate_series(1, 300) v;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM probes p JOIN scan_t ON scan_t.k = p.v;
+SELECT count(*) FROM probes p JOIN scan_t ON scan_t.k = p.v;
+SELECT count(*) FROM probes p JOIN expect ON expect.k = p.v;
+RESET enable_nestloop;
+RESET enable_hashjoin;
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+
+-- Scans are counted in pg_stat_user_indexes.
+SELECT pg_stat_force_next_flush();
+SELECT idx_scan > 0 AS scanned, idx_tup_read > 0 AS read FROM pg_stat_user_indexes WHERE indexrelname = 'scan_k';
+
+-- Floats: -Infinity < ... < -0 = 0 < ... < Infinity < NaN, and float4/float8 cross-type.
+CREATE TABLE scan_f (f8 float8, f4 float4);
+INSERT INTO scan_f VALUES ('NaN', 'NaN'), ('Infinity', 'Infinity'), ('-Infinity', '-Infinity'),
+  ('-0', '-0'), ('0', '0'), (1.5, 1.5), (-1.5, -1.5), (1e-300, 1e-30), (NULL, NULL), (0.1, 0.1);
+CREATE INDEX scan_f8 ON scan_f USING alex (f8);
+CREATE INDEX scan_f4 ON scan_f USING alex (f4);
+SET enable_seqscan = off;
+SELECT f8 FROM scan_f ORDER BY f8;
+SELECT f8 FROM scan_f ORDER BY f8 DESC;
+SELECT f8 FROM scan_f WHERE f8 = 0;
+SELECT f8 FROM scan_f WHERE f8 > 0 ORDER BY f8;
+SELECT f8 FROM scan_f WHERE f8 = 'NaN';
+SELECT f8 FROM scan_f WHERE f8 > 'Infinity';
+SELECT f4 FROM scan_f WHERE f4 = 0.1::float8;
+SELECT f4 FROM scan_f WHERE f4 = 0.1::float4;
+SELECT f4 FROM scan_f WHERE f4 < 0.1::float8 ORDER BY f4;
+SELECT f4 FROM scan_f ORDER BY f4 DESC LIMIT 3;
+RESET enable_seqscan;
+SELECT alex_check('scan_f8', true), alex_check('scan_f4', true);
+
+DROP TABLE scan_t, scan_f;
