@@ -34,6 +34,29 @@ mod tests {
         let v = Spi::get_one::<String>("SELECT omendb_version()").unwrap();
         assert_eq!(v.as_deref(), Some(env!("CARGO_PKG_VERSION")));
     }
+
+    /// An index written in another on-disk format fails loudly and asks for a REINDEX.
+    #[pg_test(error = "alex index has on-disk format version 999, but this build of omendb reads version 1")]
+    fn other_format_version_is_refused() {
+        Spi::run("CREATE TABLE fv (k int8); INSERT INTO fv SELECT generate_series(1, 100); CREATE INDEX fv_k ON fv USING alex (k)").unwrap();
+        let oid = Spi::get_one::<pg_sys::Oid>("SELECT 'fv_k'::regclass::oid").unwrap().unwrap();
+        // SAFETY: test only: overwrite the version field of the metapage in place (no WAL),
+        // under an exclusive lock, then forget the cached root so the next scan reads it.
+        unsafe {
+            let rel = pg_sys::index_open(oid, pg_sys::AccessShareLock as i32);
+            let buf = pg_sys::ReadBuffer(rel, 0);
+            pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_EXCLUSIVE as i32);
+            let page = pg_sys::BufferGetPage(buf) as *mut u8;
+            let version = page.add(alex_core::page::PAGE_HEADER_SIZE + 4) as *mut u32;
+            assert_eq!(version.read_unaligned(), alex_core::meta::FORMAT_VERSION);
+            version.write_unaligned(999);
+            pg_sys::MarkBufferDirty(buf);
+            pg_sys::UnlockReleaseBuffer(buf);
+            crate::am::meta::forget_root(rel);
+            pg_sys::index_close(rel, pg_sys::AccessShareLock as i32);
+        }
+        Spi::run("SET LOCAL enable_seqscan = off; SELECT count(*) FROM fv WHERE k = 1").unwrap();
+    }
 }
 
 /// Required by `cargo pgrx test`.
