@@ -20,8 +20,22 @@ status=0
 "$PG_REGRESS" --host="$dir" --port="$CLUSTER_PORT" --user="$CLUSTER_OWNER" \
   --bindir="$PG_BINDIR" --inputdir=pg_test --outputdir="$OUT" --dbname=omendb_regress \
   --schedule=pg_test/schedule "$@" || status=$?
+# Concurrency tests with PostgreSQL's isolation tester, against the same cluster.
+if [ $# -eq 0 ]; then
+  ISO_OUT=$PWD/target/pg_test-logs/isolation
+  rm -rf "$ISO_OUT"; mkdir -p "$ISO_OUT"
+  specs=$(cd pg_test/isolation/specs && ls *.spec | sed 's/\.spec$//')
+  "$($PG_CONFIG --pkglibdir)/pgxs/src/test/isolation/pg_isolation_regress" --host="$dir" --port="$CLUSTER_PORT" \
+    --user="$CLUSTER_OWNER" --bindir="$PG_BINDIR" --inputdir=pg_test/isolation --outputdir="$ISO_OUT" \
+    --dbname=omendb_isolation $specs || status=$?
+  if [ -f "$ISO_OUT/regression.diffs" ]; then cp "$ISO_OUT/regression.diffs" "$OUT/isolation.diffs"; fi
+fi
 if [ $status -ne 0 ] && [ -f "$OUT/regression.diffs" ]; then
   echo "---- regression.diffs (first 200 lines; all of it in $OUT) ----"
   head -n 200 "$OUT/regression.diffs"
+fi
+if [ $status -ne 0 ] && [ -f "$OUT/isolation.diffs" ]; then
+  echo "---- isolation diffs ----"
+  head -n 200 "$OUT/isolation.diffs"
 fi
 exit $status

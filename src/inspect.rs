@@ -204,15 +204,18 @@ unsafe extern "C-unwind" fn heap_check_callback(
 
 /// Verifies the structure of an alex index; with `heapallindexed`, also that every live heap
 /// tuple has its entry. Returns true or raises index_corrupted naming the first violation.
-/// Takes ShareLock on the index and its table: writes wait while it runs.
+/// Takes ShareLock on the index and its table (writes wait while it runs); on a hot standby,
+/// AccessShareLock.
 #[pg_extern(volatile, parallel_unsafe)]
 fn alex_check(index: PgRelation, heapallindexed: default!(bool, false)) -> bool {
     require_alex(&index);
-    // SAFETY: lock the index and its table against writers for a consistent picture.
+    // SAFETY: lock the index and its table against writers for a consistent picture. A hot
+    // standby allows no ShareLock; there the pages change only by replay.
     let heap_oid = unsafe {
-        pg_sys::LockRelationOid(index.oid(), pg_sys::ShareLock as i32);
+        let mode = if pg_sys::RecoveryInProgress() { pg_sys::AccessShareLock } else { pg_sys::ShareLock } as i32;
+        pg_sys::LockRelationOid(index.oid(), mode);
         let h = pg_sys::IndexGetRelation(index.oid(), false);
-        pg_sys::LockRelationOid(h, pg_sys::ShareLock as i32);
+        pg_sys::LockRelationOid(h, mode);
         h
     };
     let census = walk(&index, true, heapallindexed);

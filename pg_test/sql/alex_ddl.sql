@@ -36,7 +36,6 @@ SELECT c.relname, alex_check(c.oid, true)
 CREATE INDEX ON ddl_t USING alex (txt);
 CREATE INDEX ON ddl_t USING alex (i4, i8);
 CREATE INDEX ON ddl_t USING alex (i4) INCLUDE (i8);
-CREATE UNIQUE INDEX ON ddl_t USING alex (i4);
 CREATE INDEX ON ddl_t USING alex (i4 DESC);
 CREATE INDEX ON ddl_t USING alex (i4 NULLS FIRST);
 \set VERBOSITY sqlstate

@@ -28,6 +28,11 @@ struct BuildState {
     key_type: KeyType,
     entries: Vec<Entry>,
     nulls: Vec<PackedTid>,
+    /// For a UNIQUE index: the keys of live tuples (dead ones may repeat a key) and how many
+    /// live tuples have a NULL key.
+    unique: bool,
+    live_codes: Vec<u64>,
+    live_nulls: usize,
 }
 
 pub fn item_pointer_to_tid(tid: &pg_sys::ItemPointerData) -> PackedTid {
@@ -41,7 +46,7 @@ unsafe extern "C-unwind" fn build_callback(
     tid: pg_sys::ItemPointer,
     values: *mut pg_sys::Datum,
     isnull: *mut bool,
-    _tuple_is_alive: bool,
+    tuple_is_alive: bool,
     state: *mut std::ffi::c_void,
 ) {
     // SAFETY: `state` is the BuildState passed to the scan below; values/isnull have one entry
@@ -51,8 +56,13 @@ unsafe extern "C-unwind" fn build_callback(
         let t = item_pointer_to_tid(&*tid);
         if *isnull {
             st.nulls.push(t);
+            st.live_nulls += (st.unique && tuple_is_alive) as usize;
         } else {
-            st.entries.push(Entry::new(st.key_type.encode(*values), t));
+            let code = st.key_type.encode(*values);
+            st.entries.push(Entry::new(code, t));
+            if st.unique && tuple_is_alive {
+                st.live_codes.push(code);
+            }
         }
     }
 }
@@ -69,7 +79,14 @@ pub unsafe extern "C-unwind" fn ambuild(
             error!("index \"{}\" already contains data", relation_name(index));
         }
         require_ascending(index);
-        let mut st = BuildState { key_type: KeyType::of_index(index), entries: Vec::new(), nulls: Vec::new() };
+        let mut st = BuildState {
+            key_type: KeyType::of_index(index),
+            entries: Vec::new(),
+            nulls: Vec::new(),
+            unique: (*index_info).ii_Unique,
+            live_codes: Vec::new(),
+            live_nulls: 0,
+        };
         let scan = (*(*heap).rd_tableam).index_build_range_scan.expect("table AM without index_build_range_scan");
         let heap_tuples = scan(
             heap,
@@ -85,6 +102,9 @@ pub unsafe extern "C-unwind" fn ambuild(
             std::ptr::null_mut(),
         );
         st.entries.sort_unstable();
+        if st.unique {
+            check_build_unique(index, &mut st);
+        }
         let index_tuples = (st.entries.len() + st.nulls.len()) as f64;
         write_tree(index, &st.entries, &st.nulls, options::density(index));
 
@@ -97,6 +117,18 @@ pub unsafe extern "C-unwind" fn ambuild(
         result.index_tuples = index_tuples;
         result.into_pg()
     }
+}
+
+/// Raises btree's error when two live tuples share a key (or NULL, with NULLS NOT DISTINCT).
+fn check_build_unique(index: pg_sys::Relation, st: &mut BuildState) {
+    st.live_codes.sort_unstable();
+    if let Some(w) = st.live_codes.windows(2).find(|w| w[0] == w[1]) {
+        super::unique::build_violation(index, st.key_type.decode(w[0]), false);
+    }
+    if st.live_nulls > 1 && super::unique::nulls_not_distinct(index) {
+        super::unique::build_violation(index, pg_sys::Datum::from(0), true);
+    }
+    st.live_codes = Vec::new();
 }
 
 /// alex keeps keys ascending with NULLs last; a backward scan serves DESC NULLS FIRST. An index

@@ -11,7 +11,7 @@
 
 use super::build::item_pointer_to_tid;
 use super::keys::KeyType;
-use super::{MAX_DENSITY, MAX_SHIFT, meta, search};
+use super::{MAX_DENSITY, MAX_SHIFT, meta, search, unique};
 use crate::storage::{Buf, Lock, WalRecord};
 use alex_core::build::{SplitPlan, plan_split};
 use alex_core::data::{self, DataPage, DataPageMut, Encoding, InsertError};
@@ -29,24 +29,111 @@ pub unsafe extern "C-unwind" fn aminsert(
     values: *mut pg_sys::Datum,
     isnull: *mut bool,
     heap_tid: pg_sys::ItemPointer,
-    _heap: pg_sys::Relation,
-    _check_unique: pg_sys::IndexUniqueCheck::Type,
+    heap: pg_sys::Relation,
+    check_unique: pg_sys::IndexUniqueCheck::Type,
     _index_unchanged: bool,
     _index_info: *mut pg_sys::IndexInfo,
 ) -> bool {
     // SAFETY: one key column: values/isnull have one entry; heap_tid is valid.
     let (is_null, value, tid) = unsafe { (*isnull, *values, item_pointer_to_tid(&*heap_tid)) };
+    if check_unique != pg_sys::IndexUniqueCheck::UNIQUE_CHECK_NO {
+        return insert_unique(index, heap, value, is_null, tid, check_unique);
+    }
     if is_null {
-        insert_null(index, tid);
+        append_null(index, tid, None);
     } else {
         insert_entry(index, Entry::new(KeyType::of_index(index).encode(value), tid));
     }
     false
 }
 
+/// Inserts into a UNIQUE index after checking the key's existing entries (see unique.rs).
+/// Returns false only for UNIQUE_CHECK_PARTIAL when a conflict is possible; UNIQUE_CHECK_EXISTING
+/// rechecks an entry that is already in the index and inserts nothing.
+fn insert_unique(
+    rel: pg_sys::Relation,
+    heap: pg_sys::Relation,
+    value: pg_sys::Datum,
+    is_null: bool,
+    tid: PackedTid,
+    mode: pg_sys::IndexUniqueCheck::Type,
+) -> bool {
+    let existing = mode == pg_sys::IndexUniqueCheck::UNIQUE_CHECK_EXISTING;
+    let own = if existing { Some(tid) } else { None };
+    if is_null && !unique::nulls_not_distinct(rel) {
+        if !existing {
+            append_null(rel, tid, None);
+        }
+        return true;
+    }
+    loop {
+        let (verdict, held) = if is_null {
+            let meta_buf = Buf::read(rel, meta::META_BLOCK, Lock::Exclusive);
+            let head = meta::read(&meta_buf).null_head;
+            (unique::check_nulls(rel, heap, head, own), Held::Meta(meta_buf))
+        } else {
+            let key_type = KeyType::of_index(rel);
+            let code = key_type.encode(value);
+            let (lo, hi) = key_type.equal_codes(value, key_type);
+            let first = search::descend(rel, Entry::first_of(lo), 0, Lock::Exclusive);
+            (unique::check_key(rel, heap, &first, lo, hi, own), Held::Leaf(first, Entry::new(code, tid)))
+        };
+        let conflict = match verdict {
+            unique::Verdict::Wait(xid) => {
+                drop(held);
+                unique::wait_for(xid, heap, tid);
+                continue;
+            }
+            unique::Verdict::Conflict => true,
+            unique::Verdict::Unique => false,
+        };
+        if conflict && mode != pg_sys::IndexUniqueCheck::UNIQUE_CHECK_PARTIAL {
+            drop(held);
+            unique::violation(rel, value, is_null);
+        }
+        if !existing {
+            match held {
+                Held::Meta(meta_buf) => append_null(rel, tid, Some(&meta_buf)),
+                Held::Leaf(first, e) => insert_holding_first(rel, first, e),
+            }
+        }
+        return !conflict;
+    }
+}
+
+/// The lock that serialises a unique check with the insert that follows it.
+enum Held {
+    Meta(Buf),
+    Leaf(Buf, Entry),
+}
+
+/// Inserts `e` while `first` (where its key's entries start) stays locked until the end.
+fn insert_holding_first(rel: pg_sys::Relation, first: Buf, e: Entry) {
+    if !node::beyond_high(first.content_of(PageKind::Data), e) {
+        return insert_into_leaf(rel, first, e);
+    }
+    // The key's entries spill over to the right and `e` sorts among them there.
+    let mut blk = node::right(first.content_of(PageKind::Data));
+    loop {
+        let b = Buf::read(rel, blk, Lock::Exclusive);
+        if node::beyond_high(b.content_of(PageKind::Data), e) {
+            blk = node::right(b.content_of(PageKind::Data));
+            continue;
+        }
+        insert_into_leaf(rel, b, e);
+        drop(first);
+        return;
+    }
+}
+
 /// Inserts `e` into the tree.
 pub fn insert_entry(rel: pg_sys::Relation, e: Entry) {
-    let leaf = search::descend(rel, e, 0, Lock::Exclusive);
+    insert_into_leaf(rel, search::descend(rel, e, 0, Lock::Exclusive), e);
+}
+
+/// Inserts `e` into `leaf`, the exclusively locked data page whose fences hold it, splitting it
+/// when needed. Consumes (releases) the page.
+fn insert_into_leaf(rel: pg_sys::Relation, leaf: Buf, e: Entry) {
     let fits = {
         let p = DataPage::new(leaf.content_of(PageKind::Data));
         (p.count() + 1) as f64 <= p.capacity() as f64 * MAX_DENSITY && p.encoding().fits(e)
@@ -226,32 +313,39 @@ fn split_inner_page(rel: pg_sys::Relation, page: Buf, sep: Entry, child: u32) {
     post_separator(rel, h.level + 1, split_sep, new_block);
 }
 
-/// Appends a NULL key's TID to the NULL chain.
-pub fn insert_null(rel: pg_sys::Relation, tid: PackedTid) {
-    let tail = {
-        let b = Buf::read(rel, meta::META_BLOCK, Lock::Share);
-        meta::read(&b).null_tail
+/// Appends a NULL key's TID to the NULL chain. `held_meta` is the metapage when the caller holds
+/// it exclusively (a NULLS NOT DISTINCT check); otherwise it is locked here when needed.
+pub fn append_null(rel: pg_sys::Relation, tid: PackedTid, held_meta: Option<&Buf>) {
+    let tail = match held_meta {
+        Some(m) => meta::read(m).null_tail,
+        None => meta::read(&Buf::read(rel, meta::META_BLOCK, Lock::Share)).null_tail,
     };
     if tail == NO_BLOCK {
         // Start the chain, unless another backend just did.
-        let meta_buf = Buf::read(rel, meta::META_BLOCK, Lock::Exclusive);
-        let mut m = meta::read(&meta_buf);
-        if m.null_tail == NO_BLOCK {
-            let page = Buf::extend(rel);
-            let wal = WalRecord::start(rel);
-            let mut img = wal.register_new(&page, PageKind::Nulls);
-            let c = img.content();
-            nulls::init(c);
-            nulls::push(c, tid);
-            drop(img);
-            m.null_head = page.block();
-            m.null_tail = page.block();
-            m.write(wal.register(&meta_buf).content());
-            wal.finish();
-            return;
+        let own_meta;
+        let meta_buf = match held_meta {
+            Some(m) => m,
+            None => {
+                own_meta = Buf::read(rel, meta::META_BLOCK, Lock::Exclusive);
+                &own_meta
+            }
+        };
+        let mut m = meta::read(meta_buf);
+        if m.null_tail != NO_BLOCK {
+            debug_assert!(held_meta.is_none());
+            return append_null(rel, tid, None);
         }
-        drop(meta_buf);
-        return insert_null(rel, tid);
+        let page = Buf::extend(rel);
+        let wal = WalRecord::start(rel);
+        let mut img = wal.register_new(&page, PageKind::Nulls);
+        nulls::init(img.content());
+        nulls::push(img.content(), tid);
+        drop(img);
+        m.null_head = page.block();
+        m.null_tail = page.block();
+        m.write(wal.register(meta_buf).content());
+        wal.finish();
+        return;
     }
     // The metapage's tail may lag behind the chain: walk right to the real tail.
     let mut blk = tail;
@@ -271,18 +365,23 @@ pub fn insert_null(rel: pg_sys::Relation, tid: PackedTid) {
         }
         let page = Buf::extend(rel);
         let new_block = page.block();
-        {
-            let wal = WalRecord::start(rel);
-            let mut img = wal.register_new(&page, PageKind::Nulls);
-            nulls::init(img.content());
-            nulls::push(img.content(), tid);
-            drop(img);
-            nulls::set_right(wal.register(&b).content(), new_block);
+        let wal = WalRecord::start(rel);
+        let mut img = wal.register_new(&page, PageKind::Nulls);
+        nulls::init(img.content());
+        nulls::push(img.content(), tid);
+        drop(img);
+        nulls::set_right(wal.register(&b).content(), new_block);
+        if let Some(m) = held_meta {
+            let mut meta_now = meta::read(m);
+            meta_now.null_tail = new_block;
+            meta_now.write(wal.register(m).content());
             wal.finish();
+        } else {
+            wal.finish();
+            drop(page);
+            drop(b);
+            meta::update(rel, |m| m.null_tail = new_block);
         }
-        drop(page);
-        drop(b);
-        meta::update(rel, |m| m.null_tail = new_block);
         return;
     }
 }

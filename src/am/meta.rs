@@ -76,8 +76,8 @@ pub fn forget_root(rel: pg_sys::Relation) {
     }
 }
 
-/// Applies `change` to the metapage under an exclusive lock, in one WAL record together with
-/// the pages `extra` (already locked), and returns the new metapage.
+/// Applies `change` to the metapage under an exclusive lock in one WAL record and returns the
+/// new metapage.
 pub fn update(rel: pg_sys::Relation, change: impl FnOnce(&mut Meta)) -> Meta {
     let b = Buf::read(rel, META_BLOCK, Lock::Exclusive);
     let mut m = read(&b);

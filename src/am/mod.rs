@@ -10,6 +10,7 @@ pub mod meta;
 pub mod options;
 pub mod scan;
 pub mod search;
+pub mod unique;
 pub mod vacuum;
 pub mod validate;
 
@@ -38,7 +39,7 @@ fn alex_amhandler(_fcinfo: pg_sys::FunctionCallInfo) -> PgBox<pg_sys::IndexAmRou
     am.amcanorder = true;
     am.amcanorderbyop = false;
     am.amcanbackward = true;
-    am.amcanunique = false;
+    am.amcanunique = true;
     am.amcanmulticol = false;
     am.amoptionalkey = true;
     am.amsearcharray = true;

@@ -1,0 +1,64 @@
+-- UNIQUE alex indexes: btree's semantics and messages.
+CREATE EXTENSION IF NOT EXISTS omendb;
+CREATE TABLE uq (id serial, k int8, f float8);
+CREATE UNIQUE INDEX uq_k ON uq USING alex (k);
+INSERT INTO uq (k) SELECT g FROM generate_series(1, 5000) g;
+INSERT INTO uq (k) VALUES (5);
+INSERT INTO uq (k) VALUES (5001), (5001);
+-- The failed statements left dead entries; the key is free again once they are gone.
+INSERT INTO uq (k) VALUES (5001);
+SELECT count(*) FROM uq WHERE k = 5001;
+-- Delete and re-insert in one transaction, and an update that keeps the key.
+BEGIN;
+DELETE FROM uq WHERE k = 7;
+INSERT INTO uq (k) VALUES (7);
+COMMIT;
+UPDATE uq SET f = 1 WHERE k = 8;
+UPDATE uq SET k = 9 WHERE k = 10;
+UPDATE uq SET k = k + 100000 WHERE k <= 100;
+SELECT count(*), count(DISTINCT k) FROM uq;
+-- NULLs are distinct by default.
+INSERT INTO uq (k) VALUES (NULL), (NULL);
+SELECT count(*) FROM uq WHERE k IS NULL;
+-- Cross-type probes and -0 = 0 for floats.
+CREATE UNIQUE INDEX uq_f ON uq USING alex (f);
+INSERT INTO uq (k, f) VALUES (900001, '-0');
+INSERT INTO uq (k, f) VALUES (900002, '0');
+INSERT INTO uq (k, f) VALUES (900003, 'NaN');
+INSERT INTO uq (k, f) VALUES (900004, 'NaN');
+SELECT alex_check('uq_k', true), alex_check('uq_f', true);
+VACUUM uq;
+SELECT alex_check('uq_k', true);
+
+-- Duplicates found by CREATE UNIQUE INDEX.
+CREATE TABLE uq_dup (k int4);
+INSERT INTO uq_dup VALUES (1), (2), (2), (3);
+CREATE UNIQUE INDEX uq_dup_k ON uq_dup USING alex (k);
+DELETE FROM uq_dup WHERE k = 2;
+INSERT INTO uq_dup VALUES (2);
+CREATE UNIQUE INDEX uq_dup_k ON uq_dup USING alex (k);
+SELECT alex_check('uq_dup_k', true);
+
+-- NULLS NOT DISTINCT.
+CREATE TABLE uq_nnd (k int8);
+CREATE UNIQUE INDEX uq_nnd_k ON uq_nnd USING alex (k) NULLS NOT DISTINCT;
+INSERT INTO uq_nnd VALUES (NULL), (1);
+INSERT INTO uq_nnd VALUES (NULL);
+INSERT INTO uq_nnd VALUES (2), (NULL);
+SELECT count(*) FROM uq_nnd;
+INSERT INTO uq_nnd VALUES (NULL), (NULL);
+CREATE TABLE uq_nnd2 (k int8);
+INSERT INTO uq_nnd2 VALUES (NULL), (NULL);
+CREATE UNIQUE INDEX ON uq_nnd2 USING alex (k) NULLS NOT DISTINCT;
+
+-- EXCLUDE constraints work through alex's scans (PostgreSQL enforces them).
+CREATE TABLE uq_ex (k int8, EXCLUDE USING alex (k WITH =));
+INSERT INTO uq_ex VALUES (1), (2);
+INSERT INTO uq_ex VALUES (2);
+
+-- What PostgreSQL 15 reserves for btree: constraints and ON CONFLICT.
+ALTER TABLE uq ADD CONSTRAINT uq_k_key UNIQUE USING INDEX uq_k;
+INSERT INTO uq (k) VALUES (1) ON CONFLICT DO NOTHING;
+INSERT INTO uq (k) VALUES (1) ON CONFLICT (k) DO NOTHING;
+
+DROP TABLE uq, uq_dup, uq_nnd, uq_nnd2, uq_ex;
