@@ -72,8 +72,12 @@ SELECT id FROM ddl_t WHERE i8 * 10 = 50;
 RESET enable_seqscan;
 RESET enable_bitmapscan;
 
--- REINDEX, TRUNCATE and DROP.
+-- REINDEX (also CONCURRENTLY), CREATE INDEX CONCURRENTLY, TRUNCATE and DROP.
 REINDEX INDEX ddl_i8;
+REINDEX INDEX CONCURRENTLY ddl_i8;
+CREATE INDEX CONCURRENTLY ddl_cic ON ddl_t USING alex (i4);
+SELECT indisvalid FROM pg_index WHERE indexrelid = 'ddl_cic'::regclass;
+SELECT alex_check('ddl_cic', true);
 SELECT alex_check('ddl_i8', true);
 TRUNCATE ddl_t;
 SELECT alex_check('ddl_i8', true);
