@@ -520,8 +520,11 @@ pub fn layout(b: &mut [u8], entries: &[Entry], enc: Encoding, header: Header) {
     let cap = max_cap;
     let n = entries.len();
     b.fill(0);
-    let spacing = if n == 0 { 1.0 } else { cap as f64 / n as f64 };
-    let model = LinearModel::fit(entries.iter().enumerate().map(|(i, e)| (e.code - enc.key_base, (i as f64 + 0.5) * spacing)));
+    // Entries are spread evenly over the slots, so that every entry has gaps nearby whatever
+    // the key distribution; the model is fitted to those positions and serves as the search
+    // hint (exact for linear keys, an exponential search away otherwise).
+    let slots: Vec<usize> = (0..n).map(|i| i * cap / n.max(1)).collect();
+    let model = LinearModel::fit(entries.iter().zip(&slots).map(|(e, s)| (e.code - enc.key_base, *s as f64 + 0.5)));
     let mut h = header;
     h.level = 0;
     h.count = n as u16;
@@ -534,16 +537,6 @@ pub fn layout(b: &mut [u8], entries: &[Entry], enc: Encoding, header: Header) {
     b[BLK_BITS] = enc.blk_bits as u8;
     b[OFF_BITS] = enc.off_bits as u8;
 
-    // Place each entry at its predicted slot, but after the previous one and early enough to leave
-    // a slot for every entry still to come.
-    let mut slots = Vec::with_capacity(n);
-    let mut next_free = 0usize;
-    for (i, e) in entries.iter().enumerate() {
-        let pred = model.predict_index(e.code - enc.key_base, cap);
-        let s = pred.max(next_free).min(cap - (n - i));
-        slots.push(s);
-        next_free = s + 1;
-    }
     let g = Geometry::read(b);
     let mut w = DataPageMut::new(b);
     let mut fill = g.max_code();
