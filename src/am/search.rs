@@ -16,9 +16,14 @@ fn kind_of_level(level: u16) -> PageKind {
 
 /// Returns the page at `level` whose range `low <= e < high` holds `e`, locked in `mode`.
 pub fn descend(rel: pg_sys::Relation, e: Entry, level: u16, mode: Lock) -> Buf {
-    let (root, root_level) = meta::root(rel);
+    let (mut root, mut root_level) = meta::root(rel);
     if root_level < level {
-        error!("alex: descent to level {level} in a tree of height {root_level}");
+        // The cached root predates a new root that another backend just made: read the metapage.
+        meta::forget_root(rel);
+        (root, root_level) = meta::root(rel);
+        if root_level < level {
+            error!("alex: descent to level {level} in a tree of height {root_level}");
+        }
     }
     let (mut blk, mut lvl) = (root, root_level);
     loop {
