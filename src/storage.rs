@@ -120,6 +120,13 @@ impl Buf {
         unsafe { pg_sys::MarkBufferDirty(self.buf) };
     }
 
+    /// Whether the page was never initialised (all zeroes): the relation was extended by an
+    /// insert that failed, or crashed, before writing the page. Such a page is in no chain.
+    pub fn is_new(&self) -> bool {
+        // SAFETY: the page starts with a PageHeaderData; PageIsNew tests pd_upper == 0.
+        unsafe { (*(self.page_bytes().as_ptr() as *const pg_sys::PageHeaderData)).pd_upper == 0 }
+    }
+
     /// The page kind, checked: an ERROR (index_corrupted) if this is not an alex page.
     pub fn kind(&self) -> PageKind {
         let p = self.page_bytes();

@@ -55,6 +55,9 @@ fn scan_all(rel: pg_sys::Relation, callback: Callback, state: *mut std::ffi::c_v
 
 fn vacuum_page(rel: pg_sys::Relation, blk: u32, callback: Callback, state: *mut std::ffi::c_void) -> (f64, f64) {
     let mut b = Buf::read(rel, blk, Lock::Share);
+    if b.is_new() {
+        return (0.0, 0.0);
+    }
     match b.kind() {
         PageKind::Data => {
             if callback.is_none() {

@@ -88,9 +88,14 @@ impl Encoding {
     /// The encoding for codes `key_base..=key_top` and the TIDs summarised by `tids`.
     pub fn from_stats(key_base: u64, key_top: u64, tids: &TidStats) -> Encoding {
         let (bmin, bmax) = if tids.max_blk < tids.min_blk { (0, 0) } else { (tids.min_blk, tids.max_blk) };
+        let key_bits = bits::width_of(key_top - key_base);
+        // Every code of the encoding, up to key_base + 2^key_bits - 1 (the gaps' fill at the
+        // end), must exist: near the top of the code space, lower the base.
+        let span = if key_bits == 64 { u64::MAX } else { (1u64 << key_bits) - 1 };
+        let key_base = key_base.min(u64::MAX - span);
         Encoding {
             key_base,
-            key_bits: bits::width_of(key_top - key_base),
+            key_bits,
             blk_base: bmin,
             blk_bits: (bits::width_of((bmax - bmin) as u64) + 1).min(32),
             off_bits: bits::width_of(tids.max_off as u64).max(8),
@@ -671,6 +676,22 @@ mod tests {
     }
 
     #[test]
+    fn codes_at_the_top_of_the_space_fit() {
+        for codes in [vec![1u64, u64::MAX], vec![u64::MAX - 5, u64::MAX - 1, u64::MAX], vec![1 << 63, u64::MAX], vec![0, 1, u64::MAX]] {
+            let entries: Vec<Entry> = codes.iter().enumerate().map(|(i, c)| e(*c, 0, 1 + i as u16)).collect();
+            let b = build(&entries, Entry::MIN, None);
+            let p = DataPage::new(&b);
+            assert_eq!(p.entries(), entries);
+            for x in &entries {
+                assert_eq!(p.entry(p.seek(*x)), *x);
+            }
+            let mut b2 = b.clone();
+            let _ = DataPageMut::new(&mut b2).insert(e(u64::MAX - 2, 0, 99));
+            check(&b2).unwrap();
+        }
+    }
+
+    #[test]
     fn insert_into_full_page_reports_full() {
         let entries: Vec<Entry> = (0..10u64).map(|i| e(i, 0, 1 + i as u16)).collect();
         let mut b = build(&entries, Entry::MIN, None);
@@ -708,9 +729,13 @@ mod tests {
     proptest! {
         /// A page behaves as a sorted set of entries, whatever the inserts and deletes.
         #[test]
-        fn page_matches_sorted_set_oracle(initial in prop::collection::btree_set((0u64..5000, 0u32..64, 1u16..200), 0..300), script in ops(), fenced in any::<bool>()) {
+        fn page_matches_sorted_set_oracle(initial in prop::collection::btree_set((0u64..5000, 0u32..64, 1u16..200), 0..300), script in ops(), fenced in any::<bool>(), top in any::<bool>()) {
+            // `top` moves every code to the top of the code space.
+            let shift = if top { u64::MAX - 5000 } else { 0 };
+            let e = |c: u64, b: u32, o: u16| Entry::new(c + shift, pack_tid(b, o));
             let mut oracle: BTreeSet<Entry> = initial.iter().map(|&(c, b, o)| e(c, b, o)).collect();
             let (low, high) = if fenced { (e(0, 0, 1), Some(e(5000, 0, 1))) } else { (Entry::MIN, None) };
+            let _ = top;
             let sorted: Vec<Entry> = oracle.iter().copied().collect();
             let mut b = build(&sorted, low, high);
             for op in script {
@@ -749,7 +774,7 @@ mod tests {
             let expect: Vec<Entry> = oracle.iter().copied().collect();
             prop_assert_eq!(p.entries(), expect.clone());
             // Every seek lands on the first entry >= the probe.
-            for probe in [0u64, 1, 17, 2500, 4999, 5000, 6000] {
+            for probe in [0u64, 1, 17, 2500, 4999, 5000].map(|x| x + shift) {
                 let s = p.seek(Entry::first_of(probe));
                 let want = expect.iter().find(|x| x.code >= probe).copied();
                 prop_assert_eq!(if s < p.capacity() { Some(p.entry(s)) } else { None }, want);
