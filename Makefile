@@ -11,15 +11,16 @@ else
   PGRX_TEST_RUNAS :=
 endif
 
-.PHONY: all deps test test-core test-pgrx test-regress install install-debug bench clean
+.PHONY: all deps test test-core test-pgrx test-regress test-recovery install install-debug bench clean
 
 all: install
 
 deps:
 	@tools/install-deps.sh
 
-## make test: every test: the pure crate, the #[pg_test] suite and the pg_regress suite.
-test: deps test-core test-pgrx test-regress
+## make test: every test: the pure crate, the #[pg_test] suite, the pg_regress and isolation
+## suites, and the crash, replica and stress tests (ROUNDS, DURATION, LOAD_SECONDS lengthen them).
+test: deps test-core test-pgrx test-regress test-recovery
 
 test-core:
 	cargo test -p alex-core --release
@@ -30,6 +31,9 @@ test-pgrx: deps
 
 test-regress: install-debug
 	pg_test/run-regress.sh
+
+test-recovery: install-debug
+	pg_test/recovery/run-all.sh
 
 # The regression suite runs against a debug build: debug assertions stay on.
 install-debug: deps
