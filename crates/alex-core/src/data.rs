@@ -287,11 +287,20 @@ impl Geometry {
     }
 
     fn seek(&self, b: &[u8], e: Entry) -> usize {
-        let mut s = self.next_occupied(b, self.lower_bound_code(b, e.code));
-        while s < self.cap && self.entry(b, s) < e {
-            s = self.next_occupied(b, s + 1);
+        let first = self.next_occupied(b, self.lower_bound_code(b, e.code));
+        if first >= self.cap || self.entry(b, first) >= e {
+            return first;
         }
-        s
+        // Entries with e's code come before e: binary search their slots by TID. The entry at
+        // or after slot m never decreases with m, and past the code's slots it is >= e.
+        let end = if e.code == u64::MAX { self.cap } else { self.lower_bound_code(b, e.code + 1) };
+        let (mut lo, mut hi) = (first + 1, end);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let n = self.next_occupied(b, mid);
+            if n >= self.cap || self.entry(b, n) >= e { hi = mid } else { lo = mid + 1 }
+        }
+        self.next_occupied(b, lo)
     }
 }
 
@@ -673,6 +682,22 @@ mod tests {
         let enc = Encoding::for_entries(&entries, Entry::MIN, None);
         let bytes_per_slot = CONTENT_SIZE as f64 / enc.capacity() as f64;
         assert!(bytes_per_slot < 11.0, "{bytes_per_slot} bytes per slot with {enc:?}");
+    }
+
+    #[test]
+    fn seek_finds_each_of_many_equal_keys() {
+        let entries: Vec<Entry> = (0..1500u32).map(|i| e(if i < 1400 { 7 } else { 8 }, i / 7, (i % 7) as u16 + 1)).collect();
+        let mut b = build(&entries, Entry::MIN, None);
+        for (i, x) in entries.iter().enumerate() {
+            let p = DataPage::new(&b);
+            assert_eq!(p.entry(p.seek(*x)), *x, "entry {i}");
+        }
+        // Inserts among them land in order.
+        for i in 0..200u32 {
+            DataPageMut::new(&mut b).insert(e(7, 220 + i / 100, (i % 100) as u16 + 1)).unwrap();
+        }
+        check(&b).unwrap();
+        assert_eq!(DataPage::new(&b).count(), 1700);
     }
 
     #[test]
