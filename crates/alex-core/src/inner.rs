@@ -211,7 +211,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn route_finds_last_separator_not_above(codes in prop::collection::btree_set(1u64..1_000_000, 1..300), extra in prop::collection::vec(1u64..1_000_000, 0..50), probes in prop::collection::vec(0u64..1_100_000, 1..50)) {
+        fn route_finds_last_separator_not_above(codes in prop::collection::btree_set(1u64..1_000_000, 1..300), extra in prop::collection::btree_set(1u64..1_000_000, 0..50), probes in prop::collection::vec(0u64..1_100_000, 1..50)) {
             let mut items: Vec<(Entry, u32)> = vec![(Entry::MIN, 1)];
             items.extend(codes.iter().enumerate().map(|(i, c)| (Entry::new(*c, 5), i as u32 + 2)));
             let mut b = vec![0u8; CONTENT_SIZE];
