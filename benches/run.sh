@@ -15,9 +15,9 @@ BENCH=$ROOT/benches
 # ---------------------------------------------------------------------------------------------
 # Knobs
 ROWS=${ROWS:-1000000}                                          # rows per data set
-DIST=${DIST:-uniform,sequential,lognormal,clustered,timestamp} # key distributions (comma list)
+DIST=${DIST:-uniform,sequential,timestamp}                   # key distributions: uniform,sequential,lognormal,clustered,timestamp
 CLIENTS=${CLIENTS:-2}                                          # pgbench clients (and threads)
-DURATION=${DURATION:-10}                                       # seconds per pgbench run
+DURATION=${DURATION:-5}                                        # seconds per pgbench run
 REPEATS=${REPEATS:-3}                                          # repeats; the report shows medians
 KINDS=${KINDS:-btree hash alex}                                # index kinds (space or comma list)
 # The pgbench workloads (point, range, insert, YCSB) are the slow part: by default they run on the

@@ -1,7 +1,6 @@
 //! SQL functions that look inside an alex index: `alex_check` (an executable statement of the
 //! invariants in the design document, like contrib/amcheck) and `alex_stats`.
 
-use crate::am::build::item_pointer_to_tid;
 use crate::am::keys::KeyType;
 use crate::am::{meta, search};
 use crate::storage::{Buf, Lock};
@@ -183,7 +182,7 @@ unsafe extern "C-unwind" fn heap_check_callback(
         if !tuple_is_alive {
             return;
         }
-        let t = item_pointer_to_tid(&*tid);
+        let t = crate::am::tid_of(&*tid);
         st.checked += 1;
         if *isnull {
             if !st.nulls.contains(&t) {

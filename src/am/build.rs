@@ -12,7 +12,7 @@ use super::options;
 use crate::storage::Buf;
 use alex_core::build::Chunker;
 use alex_core::data::{self, Encoding};
-use alex_core::entry::{Entry, PackedTid, pack_tid};
+use alex_core::entry::{Entry, PackedTid};
 use alex_core::inner;
 use alex_core::meta::Meta;
 use alex_core::model::LinearModel;
@@ -35,11 +35,6 @@ struct BuildState {
     live_nulls: usize,
 }
 
-pub fn item_pointer_to_tid(tid: &pg_sys::ItemPointerData) -> PackedTid {
-    let blk = ((tid.ip_blkid.bi_hi as u32) << 16) | tid.ip_blkid.bi_lo as u32;
-    pack_tid(blk, tid.ip_posid)
-}
-
 #[pg_guard]
 unsafe extern "C-unwind" fn build_callback(
     _index: pg_sys::Relation,
@@ -53,7 +48,7 @@ unsafe extern "C-unwind" fn build_callback(
     // for our single key column; tid is a valid heap TID.
     unsafe {
         let st = &mut *(state as *mut BuildState);
-        let t = item_pointer_to_tid(&*tid);
+        let t = super::tid_of(&*tid);
         if *isnull {
             st.nulls.push(t);
             st.live_nulls += (st.unique && tuple_is_alive) as usize;

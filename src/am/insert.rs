@@ -9,7 +9,6 @@
 //! the metapage and the root. Between those records the tree is always searchable: a separator
 //! not yet posted only costs a move right (see the design document).
 
-use super::build::item_pointer_to_tid;
 use super::keys::KeyType;
 use super::{MAX_DENSITY, MAX_SHIFT, meta, search, unique};
 use crate::storage::{Buf, Lock, WalRecord};
@@ -35,7 +34,7 @@ pub unsafe extern "C-unwind" fn aminsert(
     _index_info: *mut pg_sys::IndexInfo,
 ) -> bool {
     // SAFETY: one key column: values/isnull have one entry; heap_tid is valid.
-    let (is_null, value, tid) = unsafe { (*isnull, *values, item_pointer_to_tid(&*heap_tid)) };
+    let (is_null, value, tid) = unsafe { (*isnull, *values, crate::am::tid_of(&*heap_tid)) };
     if check_unique != pg_sys::IndexUniqueCheck::UNIQUE_CHECK_NO {
         return insert_unique(index, heap, value, is_null, tid, check_unique);
     }

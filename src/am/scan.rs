@@ -14,7 +14,7 @@ use super::keys::KeyType;
 use super::{meta, search};
 use crate::storage::{Buf, Lock};
 use alex_core::data::DataPage;
-use alex_core::entry::{Entry, PackedTid, tid_block, tid_offset};
+use alex_core::entry::Entry;
 use alex_core::keys::{CodeRange, Strategy};
 use alex_core::nulls;
 use alex_core::page::{NO_BLOCK, PageKind, node};
@@ -343,13 +343,6 @@ fn count_index_scan(rel: pg_sys::Relation) {
     }
 }
 
-fn set_tid(ptr: &mut pg_sys::ItemPointerData, tid: PackedTid) {
-    let blk = tid_block(tid);
-    ptr.ip_blkid.bi_hi = (blk >> 16) as u16;
-    ptr.ip_blkid.bi_lo = blk as u16;
-    ptr.ip_posid = tid_offset(tid);
-}
-
 #[pg_guard]
 pub unsafe extern "C-unwind" fn amgettuple(scan: pg_sys::IndexScanDesc, direction: pg_sys::ScanDirection::Type) -> bool {
     // SAFETY: scan was begun by ambeginscan and rescanned by amrescan.
@@ -367,7 +360,7 @@ pub unsafe extern "C-unwind" fn amgettuple(scan: pg_sys::IndexScanDesc, directio
         }
         let b = st.cur.batch.as_ref().unwrap();
         let e = b.items[st.cur.pos as usize];
-        set_tid(&mut (*scan).xs_heaptid, e.tid);
+        (*scan).xs_heaptid = super::item_pointer(e.tid);
         (*scan).xs_recheck = false;
         if (*scan).xs_want_itup {
             pg_sys::MemoryContextReset(st.itup_cxt);
@@ -389,13 +382,12 @@ pub unsafe extern "C-unwind" fn amgetbitmap(scan: pg_sys::IndexScanDesc, tbm: *m
         let st = state(scan);
         count_index_scan(rel);
         let mut n = 0i64;
-        let mut tid = pg_sys::ItemPointerData::default();
         st.cur = Position { seg: -1, batch: None, pos: -1 };
         while step(rel, st, true) {
             let b = st.cur.batch.as_ref().unwrap();
             // Add the rest of the batch at once.
             for e in &b.items[st.cur.pos as usize..] {
-                set_tid(&mut tid, e.tid);
+                let mut tid = super::item_pointer(e.tid);
                 pg_sys::tbm_add_tuples(tbm, &mut tid, 1, false);
                 n += 1;
             }

@@ -13,7 +13,7 @@
 
 use crate::storage::{Buf, Lock};
 use alex_core::data::DataPage;
-use alex_core::entry::{Entry, PackedTid, tid_block, tid_offset};
+use alex_core::entry::{Entry, PackedTid};
 use alex_core::nulls;
 use alex_core::page::{NO_BLOCK, PageKind, node};
 use pgrx::pg_sys;
@@ -27,18 +27,9 @@ pub enum Verdict {
     Conflict,
 }
 
-fn to_item_pointer(tid: PackedTid) -> pg_sys::ItemPointerData {
-    let mut ip = pg_sys::ItemPointerData::default();
-    let blk = tid_block(tid);
-    ip.ip_blkid.bi_hi = (blk >> 16) as u16;
-    ip.ip_blkid.bi_lo = blk as u16;
-    ip.ip_posid = tid_offset(tid);
-    ip
-}
-
 /// Looks up one candidate in the heap under a dirty snapshot.
 fn heap_verdict(heap: pg_sys::Relation, tid: PackedTid) -> Verdict {
-    let mut ip = to_item_pointer(tid);
+    let mut ip = super::item_pointer(tid);
     let mut snapshot = pg_sys::SnapshotData { snapshot_type: pg_sys::SnapshotType::SNAPSHOT_DIRTY, ..Default::default() };
     let mut all_dead = false;
     // SAFETY: `heap` is the index's open heap; a dirty snapshot only needs its type set (as
@@ -104,7 +95,7 @@ pub fn check_nulls(rel: pg_sys::Relation, heap: pg_sys::Relation, head: u32, own
 
 /// Waits for transaction `xid` to end (all locks must be released first).
 pub fn wait_for(xid: pg_sys::TransactionId, heap: pg_sys::Relation, tid: PackedTid) {
-    let mut ip = to_item_pointer(tid);
+    let mut ip = super::item_pointer(tid);
     // SAFETY: no buffer lock is held (callers drop theirs first); the wait may ERROR on cancel.
     unsafe { pg_sys::XactLockTableWait(xid, heap, &mut ip, pg_sys::XLTW_Oper::XLTW_InsertIndex) };
 }

@@ -9,7 +9,7 @@
 
 use crate::storage::{Buf, Lock, WalRecord};
 use alex_core::data::{DataPage, DataPageMut};
-use alex_core::entry::{PackedTid, tid_block, tid_offset};
+use alex_core::entry::PackedTid;
 use alex_core::nulls;
 use alex_core::page::PageKind;
 use pgrx::pg_sys;
@@ -18,11 +18,7 @@ use pgrx::prelude::*;
 type Callback = pg_sys::IndexBulkDeleteCallback;
 
 fn is_dead(callback: Callback, state: *mut std::ffi::c_void, tid: PackedTid) -> bool {
-    let blk = tid_block(tid);
-    let mut ip = pg_sys::ItemPointerData::default();
-    ip.ip_blkid.bi_hi = (blk >> 16) as u16;
-    ip.ip_blkid.bi_lo = blk as u16;
-    ip.ip_posid = tid_offset(tid);
+    let mut ip = super::item_pointer(tid);
     // SAFETY: VACUUM's callback and its state, called as ambulkdelete's contract allows.
     unsafe { callback.unwrap()(&mut ip, state) }
 }

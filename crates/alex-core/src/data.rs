@@ -237,53 +237,10 @@ impl Geometry {
         if self.enc.key_bits == 64 { u64::MAX } else { self.enc.key_base + ((1u64 << self.enc.key_bits) - 1) }
     }
 
-    /// The first slot whose key array value is `>= code` (gap or entry), or `cap`.
-    /// Exponential search outward from the model's prediction.
+    /// The first slot whose key array value is `>= code` (gap or entry), or `cap`: exponential
+    /// search outward from the model's prediction.
     fn lower_bound_code(&self, b: &[u8], code: u64) -> usize {
-        if self.cap == 0 {
-            return 0;
-        }
-        let p = self.predict(code);
-        let (mut lo, mut hi);
-        if self.key_code(b, p) >= code {
-            hi = p;
-            let mut step = 1;
-            loop {
-                if hi < step {
-                    lo = 0;
-                    break;
-                }
-                let c = hi - step;
-                if self.key_code(b, c) < code {
-                    lo = c + 1;
-                    break;
-                }
-                hi = c;
-                step *= 2;
-            }
-        } else {
-            lo = p + 1;
-            let mut step = 1;
-            loop {
-                let c = p + step;
-                if c >= self.cap {
-                    hi = self.cap;
-                    break;
-                }
-                if self.key_code(b, c) >= code {
-                    hi = c;
-                    break;
-                }
-                lo = c + 1;
-                step *= 2;
-            }
-        }
-        // The answer is in [lo, hi]: hi qualifies (or is cap).
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if self.key_code(b, mid) >= code { hi = mid } else { lo = mid + 1 }
-        }
-        lo
+        crate::model::search_from(self.cap, self.predict(code), |s| self.key_code(b, s) >= code)
     }
 
     fn seek(&self, b: &[u8], e: Entry) -> usize {

@@ -51,49 +51,10 @@ impl<'a> InnerPage<'a> {
         if n <= 1 {
             return 0;
         }
-        let h = Header::read(self.b);
         let base = self.code(0);
-        let p = h.model.predict_index(e.code.saturating_sub(base), n);
-        // Find the first separator > e by exponential search from the prediction; answer is one left.
-        let (mut lo, mut hi);
-        if self.separator(p) > e {
-            hi = p;
-            let mut step = 1;
-            loop {
-                if hi < step {
-                    lo = 0;
-                    break;
-                }
-                let c = hi - step;
-                if self.separator(c) <= e {
-                    lo = c + 1;
-                    break;
-                }
-                hi = c;
-                step *= 2;
-            }
-        } else {
-            lo = p + 1;
-            let mut step = 1;
-            loop {
-                let c = p + step;
-                if c >= n {
-                    hi = n;
-                    break;
-                }
-                if self.separator(c) > e {
-                    hi = c;
-                    break;
-                }
-                lo = c + 1;
-                step *= 2;
-            }
-        }
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if self.separator(mid) > e { hi = mid } else { lo = mid + 1 }
-        }
-        lo.saturating_sub(1)
+        let hint = Header::read(self.b).model.predict_index(e.code.saturating_sub(base), n);
+        // One before the first separator > e.
+        crate::model::search_from(n, hint, |i| self.separator(i) > e).saturating_sub(1)
     }
 
     /// All (separator, child) pairs.

@@ -55,9 +55,70 @@ impl LinearModel {
     }
 }
 
+/// The first index in `0..n` where the monotone predicate `is_after` holds (`n` if none),
+/// found by exponential search outward from `hint` (a model's prediction), then binary search:
+/// `O(log |answer - hint|)` probes.
+pub fn search_from(n: usize, hint: usize, is_after: impl Fn(usize) -> bool) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    let p = hint.min(n - 1);
+    // The answer lies in lo..=hi.
+    let (mut lo, mut hi);
+    if is_after(p) {
+        hi = p;
+        let mut step = 1;
+        loop {
+            if hi < step {
+                lo = 0;
+                break;
+            }
+            let c = hi - step;
+            if !is_after(c) {
+                lo = c + 1;
+                break;
+            }
+            hi = c;
+            step *= 2;
+        }
+    } else {
+        lo = p + 1;
+        let mut step = 1;
+        loop {
+            let c = p + step;
+            if c >= n {
+                hi = n;
+                break;
+            }
+            if is_after(c) {
+                hi = c;
+                break;
+            }
+            lo = c + 1;
+            step *= 2;
+        }
+    }
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if is_after(mid) { hi = mid } else { lo = mid + 1 }
+    }
+    lo
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn search_from_any_hint_finds_the_boundary() {
+        for n in 0..40usize {
+            for answer in 0..=n {
+                for hint in 0..n.max(1) + 3 {
+                    assert_eq!(search_from(n, hint, |i| i >= answer), answer, "n {n} answer {answer} hint {hint}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn fits_a_line_exactly() {
