@@ -28,16 +28,36 @@ enum Segment {
     Nulls,
 }
 
-/// The matching entries of one page (or the whole NULL chain), with what lies beyond it.
+/// The matching entries of one page, or of part of one (or the whole NULL chain), with what
+/// lies beyond them.
 struct Batch {
     items: Vec<Entry>,
     is_null: bool,
     page: u32,
     right: u32,
-    /// Nothing of the segment lies left / right of this batch.
+    /// Nothing of the segment lies left / right of this page.
     left_end: bool,
     right_end: bool,
+    /// The items start after this entry: entries of the segment may precede them in this page.
+    after: Option<Entry>,
+    /// Entries of the segment follow the items in this same page (the batch stopped early).
+    more_in_page: bool,
+    /// How many items the batch was allowed to take.
+    limit: usize,
     _pin: Option<Buf>,
+}
+
+/// A forward scan starts with small batches, so that `LIMIT` queries decode little of a page,
+/// and grows them to whole pages.
+const FIRST_BATCH: usize = 32;
+
+fn next_limit(limit: usize) -> usize {
+    limit.saturating_mul(8)
+}
+
+/// The entry just after `e` in index order.
+fn successor(e: Entry) -> Entry {
+    if e.tid < alex_core::entry::MAX_TID { Entry::new(e.code, e.tid + 1) } else { Entry::first_of(e.code + 1) }
 }
 
 #[derive(Clone)]
@@ -230,33 +250,38 @@ fn array_codes(column: KeyType, arg: pg_sys::Datum, elem: KeyType) -> Vec<(u64, 
     }
 }
 
-/// Copies the entries of the locked data page `b` that fall in `r` into a batch.
-fn batch_of_page(b: Buf, r: &CodeRange) -> Batch {
+/// Copies into a batch the entries of the locked data page `b` that fall in `r`, come after
+/// `after` and before `before` (when given), at most `limit` of them.
+fn batch_of_page(b: Buf, r: &CodeRange, after: Option<Entry>, before: Option<Entry>, limit: usize) -> Batch {
     let mut b = b;
-    let (items, right, left_end, right_end) = {
+    let (items, right, left_end, right_end, more_in_page) = {
         let c = b.content_of(PageKind::Data);
         let p = DataPage::new(c);
         let mut items = Vec::new();
-        let mut s = p.seek(Entry::first_of(r.lo));
+        let mut s = p.seek(after.map_or(Entry::first_of(r.lo), successor));
+        let mut more_in_page = false;
         while s < p.capacity() {
             let e = p.entry(s);
             if e.code > r.hi {
                 break;
             }
+            if items.len() >= limit || before.is_some_and(|x| e >= x) {
+                more_in_page = true;
+                break;
+            }
             items.push(e);
             s = p.next_occupied(s + 1);
         }
-        let h = node::high(c);
-        let right_end = match h {
+        let right_end = match node::high(c) {
             None => true,
             Some(h) => h > Entry::last_of(r.hi),
         };
-        let left_end = node::low(c) <= Entry::first_of(r.lo);
-        (items, node::right(c), left_end, right_end)
+        let left_end = after.is_none() && node::low(c) <= Entry::first_of(r.lo);
+        (items, node::right(c), left_end, right_end, more_in_page)
     };
     let page = b.block();
     b.unlock();
-    Batch { items, is_null: false, page, right, left_end, right_end, _pin: Some(b) }
+    Batch { items, is_null: false, page, right, left_end, right_end, after, more_in_page, limit, _pin: Some(b) }
 }
 
 fn nulls_batch(rel: pg_sys::Relation) -> Batch {
@@ -270,33 +295,56 @@ fn nulls_batch(rel: pg_sys::Relation) -> Batch {
         blk = nulls::right(c);
     }
     items.sort_unstable();
-    Batch { items, is_null: true, page: NO_BLOCK, right: NO_BLOCK, left_end: true, right_end: true, _pin: None }
+    Batch {
+        items,
+        is_null: true,
+        page: NO_BLOCK,
+        right: NO_BLOCK,
+        left_end: true,
+        right_end: true,
+        after: None,
+        more_in_page: false,
+        limit: usize::MAX,
+        _pin: None,
+    }
 }
 
 /// The first batch of a segment in the scan direction.
 fn first_batch(rel: pg_sys::Relation, seg: &Segment, forward: bool) -> Batch {
     match seg {
         Segment::Nulls => nulls_batch(rel),
-        Segment::Range(r) => {
-            let start = if forward { Entry::first_of(r.lo) } else { Entry::last_of(r.hi) };
-            batch_of_page(search::descend(rel, start, 0, Lock::Share), r)
-        }
+        Segment::Range(r) if forward => batch_of_page(search::descend(rel, Entry::first_of(r.lo), 0, Lock::Share), r, None, None, FIRST_BATCH),
+        Segment::Range(r) => batch_of_page(search::descend(rel, Entry::last_of(r.hi), 0, Lock::Share), r, None, None, usize::MAX),
     }
 }
 
 /// The batch next to `b` in the scan direction within segment `seg`, if the segment goes on.
+///
+/// Forward, the rest of a batch's page is read again from its last item (entries a split moved
+/// right since are then found through the page's current right link, and the `after` bound keeps
+/// out what was returned already); then the right sibling. Backward from a batch that did not
+/// start at its page's first entry, the page holding its first item is found anew by a descent,
+/// which also covers entries a split moved right of the batch's page; else the left neighbour.
 fn adjacent_batch(rel: pg_sys::Relation, seg: &Segment, b: &Batch, forward: bool) -> Option<Batch> {
     let Segment::Range(r) = seg else { return None };
     if forward {
+        let resume = b.items.last().copied().or(b.after);
+        if b.more_in_page {
+            return Some(batch_of_page(Buf::read(rel, b.page, Lock::Share), r, resume, None, next_limit(b.limit)));
+        }
         if b.right_end || b.right == NO_BLOCK {
             return None;
         }
-        Some(batch_of_page(Buf::read(rel, b.right, Lock::Share), r))
+        Some(batch_of_page(Buf::read(rel, b.right, Lock::Share), r, resume, None, next_limit(b.limit)))
     } else {
+        if let Some(after) = b.after {
+            let bound = b.items.first().copied().unwrap_or_else(|| successor(after));
+            return Some(batch_of_page(search::descend(rel, bound, 0, Lock::Share), r, None, Some(bound), usize::MAX));
+        }
         if b.left_end {
             return None;
         }
-        search::left_neighbour(rel, b.page).map(|l| batch_of_page(l, r))
+        search::left_neighbour(rel, b.page).map(|l| batch_of_page(l, r, None, None, usize::MAX))
     }
 }
 
