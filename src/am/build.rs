@@ -248,17 +248,7 @@ fn write_tree(index: pg_sys::Relation, entries: &[Entry], nulls_tids: &[PackedTi
 /// WAL-logged so that it survives a crash.
 #[pg_guard]
 pub unsafe extern "C-unwind" fn ambuildempty(index: pg_sys::Relation) {
-    let pages: [(PageKind, Box<dyn Fn(&mut [u8])>); 2] = [
-        (PageKind::Meta, Box::new(|c: &mut [u8]| Meta::new(1, 0).write(c))),
-        (
-            PageKind::Data,
-            Box::new(|c: &mut [u8]| {
-                let header = Header { flags: 0, level: 0, count: 0, capacity: 0, left: NO_BLOCK, right: NO_BLOCK, low: Entry::MIN, high: None, model: LinearModel::default() };
-                data::layout(c, &[], Encoding::for_entries(&[], Entry::MIN, None), header);
-            }),
-        ),
-    ];
-    for (kind, fill) in pages {
+    for kind in [PageKind::Meta, PageKind::Data] {
         // SAFETY: the INIT fork of a new unlogged index, extended page by page; each page is
         // exclusively locked while written and WAL-logged whole before it is released.
         unsafe {
@@ -267,7 +257,13 @@ pub unsafe extern "C-unwind" fn ambuildempty(index: pg_sys::Relation) {
             let page = std::slice::from_raw_parts_mut(pg_sys::BufferGetPage(buf) as *mut u8, alex_core::page::BLCKSZ);
             crate::storage::init_page(page, kind);
             let hdr = alex_core::page::PAGE_HEADER_SIZE;
-            fill(&mut page[hdr..hdr + alex_core::page::CONTENT_SIZE]);
+            let content = &mut page[hdr..hdr + alex_core::page::CONTENT_SIZE];
+            if kind == PageKind::Meta {
+                Meta::new(1, 0).write(content);
+            } else {
+                let header = Header { flags: 0, level: 0, count: 0, capacity: 0, left: NO_BLOCK, right: NO_BLOCK, low: Entry::MIN, high: None, model: LinearModel::default() };
+                data::layout(content, &[], Encoding::for_entries(&[], Entry::MIN, None), header);
+            }
             pg_sys::MarkBufferDirty(buf);
             pg_sys::log_newpage_buffer(buf, true);
             pg_sys::UnlockReleaseBuffer(buf);
