@@ -4,7 +4,8 @@
 -- operators and, as support function 1, btree's comparison function: that is how the planner
 -- learns that alex returns rows in the type's btree order (ORDER BY, merge joins).
 -- Integer types share one family with cross-type operators, as btree's integer_ops does, so
--- `WHERE int8col = 5` (an int4 literal) uses the index; float4/float8 likewise.
+-- `WHERE int8col = 5` (an int4 literal) uses the index; float4/float8 and date/timestamp/
+-- timestamptz likewise.
 
 CREATE OPERATOR FAMILY integer_ops USING alex;
 
@@ -47,12 +48,30 @@ ALTER OPERATOR FAMILY float_ops USING alex ADD
     OPERATOR 1 < (float8, float4), OPERATOR 2 <= (float8, float4), OPERATOR 3 = (float8, float4),
     OPERATOR 4 >= (float8, float4), OPERATOR 5 > (float8, float4), FUNCTION 1 (float8, float4) btfloat84cmp(float8, float4);
 
-CREATE OPERATOR CLASS date_ops DEFAULT FOR TYPE date USING alex AS
+CREATE OPERATOR FAMILY datetime_ops USING alex;
+
+CREATE OPERATOR CLASS date_ops DEFAULT FOR TYPE date USING alex FAMILY datetime_ops AS
     OPERATOR 1 <, OPERATOR 2 <=, OPERATOR 3 =, OPERATOR 4 >=, OPERATOR 5 >,
-    FUNCTION 1 date_cmp(date, date);
-CREATE OPERATOR CLASS timestamp_ops DEFAULT FOR TYPE timestamp USING alex AS
+    FUNCTION 1 (date, date) date_cmp(date, date);
+CREATE OPERATOR CLASS timestamp_ops DEFAULT FOR TYPE timestamp USING alex FAMILY datetime_ops AS
     OPERATOR 1 <, OPERATOR 2 <=, OPERATOR 3 =, OPERATOR 4 >=, OPERATOR 5 >,
-    FUNCTION 1 timestamp_cmp(timestamp, timestamp);
-CREATE OPERATOR CLASS timestamptz_ops DEFAULT FOR TYPE timestamptz USING alex AS
+    FUNCTION 1 (timestamp, timestamp) timestamp_cmp(timestamp, timestamp);
+CREATE OPERATOR CLASS timestamptz_ops DEFAULT FOR TYPE timestamptz USING alex FAMILY datetime_ops AS
     OPERATOR 1 <, OPERATOR 2 <=, OPERATOR 3 =, OPERATOR 4 >=, OPERATOR 5 >,
-    FUNCTION 1 timestamptz_cmp(timestamptz, timestamptz);
+    FUNCTION 1 (timestamptz, timestamptz) timestamptz_cmp(timestamptz, timestamptz);
+
+-- Cross-type comparisons, as btree's datetime_ops. Their codes do not share a space: the scan
+-- finds where the argument falls among the column's values with these comparison functions.
+ALTER OPERATOR FAMILY datetime_ops USING alex ADD
+    OPERATOR 1 < (date, timestamp), OPERATOR 2 <= (date, timestamp), OPERATOR 3 = (date, timestamp),
+    OPERATOR 4 >= (date, timestamp), OPERATOR 5 > (date, timestamp), FUNCTION 1 (date, timestamp) date_cmp_timestamp(date, timestamp),
+    OPERATOR 1 < (date, timestamptz), OPERATOR 2 <= (date, timestamptz), OPERATOR 3 = (date, timestamptz),
+    OPERATOR 4 >= (date, timestamptz), OPERATOR 5 > (date, timestamptz), FUNCTION 1 (date, timestamptz) date_cmp_timestamptz(date, timestamptz),
+    OPERATOR 1 < (timestamp, date), OPERATOR 2 <= (timestamp, date), OPERATOR 3 = (timestamp, date),
+    OPERATOR 4 >= (timestamp, date), OPERATOR 5 > (timestamp, date), FUNCTION 1 (timestamp, date) timestamp_cmp_date(timestamp, date),
+    OPERATOR 1 < (timestamp, timestamptz), OPERATOR 2 <= (timestamp, timestamptz), OPERATOR 3 = (timestamp, timestamptz),
+    OPERATOR 4 >= (timestamp, timestamptz), OPERATOR 5 > (timestamp, timestamptz), FUNCTION 1 (timestamp, timestamptz) timestamp_cmp_timestamptz(timestamp, timestamptz),
+    OPERATOR 1 < (timestamptz, date), OPERATOR 2 <= (timestamptz, date), OPERATOR 3 = (timestamptz, date),
+    OPERATOR 4 >= (timestamptz, date), OPERATOR 5 > (timestamptz, date), FUNCTION 1 (timestamptz, date) timestamptz_cmp_date(timestamptz, date),
+    OPERATOR 1 < (timestamptz, timestamp), OPERATOR 2 <= (timestamptz, timestamp), OPERATOR 3 = (timestamptz, timestamp),
+    OPERATOR 4 >= (timestamptz, timestamp), OPERATOR 5 > (timestamptz, timestamp), FUNCTION 1 (timestamptz, timestamp) timestamptz_cmp_timestamp(timestamptz, timestamp);

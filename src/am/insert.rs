@@ -73,7 +73,7 @@ fn insert_unique(
         } else {
             let key_type = KeyType::of_index(rel);
             let code = key_type.encode(value);
-            let (lo, hi) = key_type.equal_codes(value, key_type);
+            let (lo, hi) = key_type.equal_range(value);
             let first = search::descend(rel, Entry::first_of(lo), 0, Lock::Exclusive);
             (unique::check_key(rel, heap, &first, lo, hi, own), Held::Leaf(first, Entry::new(code, tid)))
         };

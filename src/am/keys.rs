@@ -3,7 +3,7 @@
 //! The code spaces are defined in `alex_core::keys`: int2/int4/int8 share one space (so do
 //! float4/float8), which is what lets one operator family hold cross-type operators.
 
-use alex_core::keys::{code_from_f64, code_from_i64, f64_equal_codes, f64_from_code, i64_from_code};
+use alex_core::keys::{EqualCodes, code_from_f64, code_from_i64, f64_equal_codes, f64_from_code, i64_from_code};
 use pgrx::pg_sys::{self, Datum, Oid};
 use pgrx::prelude::*;
 
@@ -87,24 +87,109 @@ impl KeyType {
         }
     }
 
-    /// The codes of this column type's space that equal `arg`, a value of type `arg_type`:
-    /// one code, or two for a float zero (-0 and 0 are equal in SQL).
-    pub fn equal_codes(self, arg: Datum, arg_type: KeyType) -> (u64, u64) {
-        if self.space() != arg_type.space() {
-            crate::error::raise(
-                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-                format!("alex cannot compare {self:?} keys with {arg_type:?} values"),
-                None,
-            );
-        }
-        match arg_type {
-            KeyType::Float4 => f64_equal_codes(f32::from_bits(arg.value() as u32) as f64),
-            KeyType::Float8 => f64_equal_codes(f64::from_bits(arg.value() as u64)),
+    /// The codes equal to a (non-NULL) value of this type: one code, or two for a float zero
+    /// (-0 and 0 are equal in SQL).
+    pub fn equal_range(self, d: Datum) -> (u64, u64) {
+        match self {
+            KeyType::Float4 => f64_equal_codes(f32::from_bits(d.value() as u32) as f64),
+            KeyType::Float8 => f64_equal_codes(f64::from_bits(d.value() as u64)),
             _ => {
-                let c = arg_type.encode(arg);
+                let c = self.encode(d);
                 (c, c)
             }
         }
+    }
+
+    /// Where `arg`, a value of type `arg_type`, falls among the codes of this column type.
+    ///
+    /// Types sharing a code space compare by code. date, timestamp and timestamptz do not (their
+    /// comparisons convert through the session time zone): the bounds are found by binary search
+    /// over the column type's valid values with the operator family's own cross-type comparison
+    /// function, so they agree with the operators by construction. That costs about 64 calls per
+    /// scan key, paid at rescan.
+    pub fn arg_codes(self, index: pg_sys::Relation, arg: Datum, arg_type: KeyType) -> EqualCodes {
+        if self.space() == arg_type.space() {
+            let (lo, hi) = arg_type.equal_range(arg);
+            return EqualCodes::inclusive(lo, hi);
+        }
+        let (Some(domain), Some(_)) = (self.datetime_domain(), arg_type.datetime_domain()) else {
+            crate::error::raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, format!("alex cannot compare {self:?} keys with {arg_type:?} values"), None)
+        };
+        let cmp = CrossTypeCmp::new(index, self, arg_type);
+        let compare = |v: i64| cmp.call(self.decode(code_from_i64(v)), arg);
+        EqualCodes { start: first_satisfying(domain, |v| compare(v) >= 0), end: first_satisfying(domain, |v| compare(v) > 0) }
+    }
+
+    /// The valid values of a date or timestamp type, in order: -infinity, the finite range,
+    /// infinity (PostgreSQL's IS_VALID_DATE / IS_VALID_TIMESTAMP).
+    fn datetime_domain(self) -> Option<&'static [(i64, i64)]> {
+        const DATE: [(i64, i64); 3] = [(i32::MIN as i64, i32::MIN as i64), (-2_451_545, 2_145_031_948), (i32::MAX as i64, i32::MAX as i64)];
+        const TIMESTAMP: [(i64, i64); 3] = [(i64::MIN, i64::MIN), (-211_813_488_000_000_000, 9_223_371_331_199_999_999), (i64::MAX, i64::MAX)];
+        match self {
+            KeyType::Date => Some(&DATE),
+            KeyType::Timestamp | KeyType::TimestampTz => Some(&TIMESTAMP),
+            _ => None,
+        }
+    }
+}
+
+/// The code of the first value of `domain` (ordered, disjoint inclusive intervals) for which the
+/// monotone `pred` holds, or one past the code of the last value.
+fn first_satisfying(domain: &[(i64, i64)], pred: impl Fn(i64) -> bool) -> u128 {
+    for &(lo, hi) in domain {
+        if pred(hi) {
+            let (mut a, mut b) = (lo as i128, hi as i128);
+            while a < b {
+                let m = a + (b - a) / 2;
+                if pred(m as i64) { b = m } else { a = m + 1 }
+            }
+            return code_from_i64(a as i64) as u128;
+        }
+    }
+    code_from_i64(domain.last().unwrap().1) as u128 + 1
+}
+
+/// The btree comparison function between the column type and another type of its family.
+struct CrossTypeCmp {
+    flinfo: pg_sys::FmgrInfo,
+}
+
+impl CrossTypeCmp {
+    fn new(index: pg_sys::Relation, column: KeyType, arg_type: KeyType) -> CrossTypeCmp {
+        // SAFETY: an open index with one key column; fmgr_info fills the FmgrInfo for a valid
+        // function OID, allocating in the current memory context.
+        unsafe {
+            let family = *(*index).rd_opfamily;
+            let proc_oid = pg_sys::get_opfamily_proc(family, oid_of(column), oid_of(arg_type), 1);
+            if proc_oid == pg_sys::InvalidOid {
+                error!("alex: missing support function 1 ({:?}, {:?}) in operator family {family:?}", column, arg_type);
+            }
+            let mut flinfo = std::mem::zeroed::<pg_sys::FmgrInfo>();
+            pg_sys::fmgr_info(proc_oid, &mut flinfo);
+            CrossTypeCmp { flinfo }
+        }
+    }
+
+    fn call(&self, a: Datum, b: Datum) -> i32 {
+        // SAFETY: a btree comparison function of (column type, argument type), both by value,
+        // called with two non-NULL values of those types; it returns an int4.
+        unsafe {
+            let f = &self.flinfo as *const pg_sys::FmgrInfo as *mut pg_sys::FmgrInfo;
+            pg_sys::FunctionCall2Coll(f, pg_sys::InvalidOid, a, b).value() as i32
+        }
+    }
+}
+
+pub fn oid_of(t: KeyType) -> Oid {
+    match t {
+        KeyType::Int2 => pg_sys::INT2OID,
+        KeyType::Int4 => pg_sys::INT4OID,
+        KeyType::Int8 => pg_sys::INT8OID,
+        KeyType::Float4 => pg_sys::FLOAT4OID,
+        KeyType::Float8 => pg_sys::FLOAT8OID,
+        KeyType::Date => pg_sys::DATEOID,
+        KeyType::Timestamp => pg_sys::TIMESTAMPOID,
+        KeyType::TimestampTz => pg_sys::TIMESTAMPTZOID,
     }
 }
 

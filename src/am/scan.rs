@@ -10,12 +10,12 @@
 //! moved right after the batch was read were in the batch already. Backward scans re-find the
 //! left neighbour from the current page (search::left_neighbour).
 
-use super::keys::KeyType;
+use super::keys::{KeyType, oid_of};
 use super::{meta, search};
 use crate::storage::{Buf, Lock};
 use alex_core::data::DataPage;
 use alex_core::entry::Entry;
-use alex_core::keys::{CodeRange, Strategy};
+use alex_core::keys::{CodeRange, EqualCodes, Strategy};
 use alex_core::nulls;
 use alex_core::page::{NO_BLOCK, PageKind, node};
 use pgrx::pg_sys;
@@ -125,7 +125,7 @@ pub unsafe extern "C-unwind" fn amrescan(scan: pg_sys::IndexScanDesc, keys: pg_s
         let st = state(scan);
         let n = (*scan).numberOfKeys as usize;
         let key_slice = if n == 0 { &[][..] } else { std::slice::from_raw_parts((*scan).keyData, n) };
-        st.segments = segments_for(st.key_type, key_slice);
+        st.segments = segments_for((*scan).indexRelation, st.key_type, key_slice);
         st.cur = Position { seg: -1, batch: None, pos: -1 };
         st.mark = None;
         st.started = false;
@@ -144,9 +144,9 @@ pub unsafe extern "C-unwind" fn amendscan(scan: pg_sys::IndexScanDesc) {
 }
 
 /// Reduces the scan keys to the ordered segments to read.
-fn segments_for(column: KeyType, keys: &[pg_sys::ScanKeyData]) -> Vec<Segment> {
+fn segments_for(index: pg_sys::Relation, column: KeyType, keys: &[pg_sys::ScanKeyData]) -> Vec<Segment> {
     let mut range = CodeRange::ALL;
-    let mut equal_sets: Option<Vec<(u64, u64)>> = None;
+    let mut equal_sets: Option<Vec<EqualCodes>> = None;
     let (mut is_null, mut not_null, mut has_keys) = (false, false, false);
     for k in keys {
         let flags = k.sk_flags as u32;
@@ -167,7 +167,7 @@ fn segments_for(column: KeyType, keys: &[pg_sys::ScanKeyData]) -> Vec<Segment> {
         let arg_oid = if k.sk_subtype == pg_sys::InvalidOid { oid_of(column) } else { k.sk_subtype };
         let arg_type = KeyType::from_oid(arg_oid).unwrap_or_else(|| error!("alex: unexpected argument type {}", super::keys::type_name(arg_oid)));
         if flags & pg_sys::SK_SEARCHARRAY != 0 {
-            let mut codes = array_codes(column, k.sk_argument, arg_type);
+            let mut codes = array_codes(index, column, k.sk_argument, arg_type);
             if codes.is_empty() {
                 return Vec::new();
             }
@@ -175,24 +175,18 @@ fn segments_for(column: KeyType, keys: &[pg_sys::ScanKeyData]) -> Vec<Segment> {
             codes.dedup();
             match strategy {
                 Strategy::Equal => {
+                    codes.retain(|c| !c.is_empty());
                     equal_sets = Some(match equal_sets.take() {
                         None => codes,
-                        Some(prev) => prev.into_iter().filter(|c| codes.binary_search(c).is_ok()).collect(),
+                        Some(prev) => EqualCodes::intersect_sorted(&prev, &codes),
                     });
                 }
                 // `col < ANY(a)` holds when it holds for the largest element, and so on.
-                Strategy::Less | Strategy::LessEqual => {
-                    let (lo, hi) = *codes.iter().max_by_key(|c| c.1).unwrap();
-                    range.restrict(strategy, lo, hi);
-                }
-                Strategy::Greater | Strategy::GreaterEqual => {
-                    let (lo, hi) = *codes.iter().min_by_key(|c| c.0).unwrap();
-                    range.restrict(strategy, lo, hi);
-                }
+                Strategy::Less | Strategy::LessEqual => range.restrict(strategy, *codes.iter().max_by_key(|c| c.end).unwrap()),
+                Strategy::Greater | Strategy::GreaterEqual => range.restrict(strategy, *codes.iter().min_by_key(|c| c.start).unwrap()),
             }
         } else {
-            let (lo, hi) = column.equal_codes(k.sk_argument, arg_type);
-            range.restrict(strategy, lo, hi);
+            range.restrict(strategy, column.arg_codes(index, k.sk_argument, arg_type));
         }
     }
     if is_null {
@@ -201,9 +195,9 @@ fn segments_for(column: KeyType, keys: &[pg_sys::ScanKeyData]) -> Vec<Segment> {
     let mut segs = Vec::new();
     match equal_sets {
         Some(set) => {
-            for (lo, hi) in set {
+            for eq in set {
                 let mut r = range;
-                r.restrict(Strategy::Equal, lo, hi);
+                r.restrict(Strategy::Equal, eq);
                 if !r.empty {
                     segs.push(Segment::Range(r));
                 }
@@ -218,21 +212,8 @@ fn segments_for(column: KeyType, keys: &[pg_sys::ScanKeyData]) -> Vec<Segment> {
     segs
 }
 
-fn oid_of(t: KeyType) -> pg_sys::Oid {
-    match t {
-        KeyType::Int2 => pg_sys::INT2OID,
-        KeyType::Int4 => pg_sys::INT4OID,
-        KeyType::Int8 => pg_sys::INT8OID,
-        KeyType::Float4 => pg_sys::FLOAT4OID,
-        KeyType::Float8 => pg_sys::FLOAT8OID,
-        KeyType::Date => pg_sys::DATEOID,
-        KeyType::Timestamp => pg_sys::TIMESTAMPOID,
-        KeyType::TimestampTz => pg_sys::TIMESTAMPTZOID,
-    }
-}
-
-/// The equal-code ranges of the non-NULL elements of an array argument.
-fn array_codes(column: KeyType, arg: pg_sys::Datum, elem: KeyType) -> Vec<(u64, u64)> {
+/// Where the non-NULL elements of an array argument fall among the column's codes.
+fn array_codes(index: pg_sys::Relation, column: KeyType, arg: pg_sys::Datum, elem: KeyType) -> Vec<EqualCodes> {
     // SAFETY: an SK_SEARCHARRAY key's argument is an array of the operator's right type.
     unsafe {
         let arr = pg_sys::pg_detoast_datum(arg.cast_mut_ptr()) as *mut pg_sys::ArrayType;
@@ -245,7 +226,7 @@ fn array_codes(column: KeyType, arg: pg_sys::Datum, elem: KeyType) -> Vec<(u64, 
         pg_sys::deconstruct_array(arr, elem_oid, typlen as i32, typbyval, typalign, &mut values, &mut nulls, &mut n);
         (0..n as usize)
             .filter(|&i| !*nulls.add(i))
-            .map(|i| column.equal_codes(*values.add(i), elem))
+            .map(|i| column.arg_codes(index, *values.add(i), elem))
             .collect()
     }
 }

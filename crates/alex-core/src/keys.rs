@@ -79,6 +79,41 @@ impl Strategy {
     }
 }
 
+/// Where a comparison argument falls among the codes of a column: codes below `start` are less
+/// than it, codes in `start..end` equal it (none when `start == end`: a `date` column has no
+/// value equal to a timestamp with a time of day), codes from `end` on are greater. Bounds go up
+/// to 2^64, past the largest code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EqualCodes {
+    pub start: u128,
+    pub end: u128,
+}
+
+impl EqualCodes {
+    /// The codes `lo..=hi`.
+    pub fn inclusive(lo: u64, hi: u64) -> EqualCodes {
+        EqualCodes { start: lo as u128, end: hi as u128 + 1 }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.start >= self.end
+    }
+
+    /// The non-empty overlaps of two sorted lists of disjoint ranges (the codes equal to an
+    /// element of each of two `= ANY` arrays).
+    pub fn intersect_sorted(a: &[EqualCodes], b: &[EqualCodes]) -> Vec<EqualCodes> {
+        let (mut i, mut j, mut out) = (0, 0, Vec::new());
+        while i < a.len() && j < b.len() {
+            let both = EqualCodes { start: a[i].start.max(b[j].start), end: a[i].end.min(b[j].end) };
+            if !both.is_empty() {
+                out.push(both);
+            }
+            if a[i].end <= b[j].end { i += 1 } else { j += 1 }
+        }
+        out
+    }
+}
+
 /// An inclusive range of codes, or empty. The conjunction of a scan's keys narrows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CodeRange {
@@ -97,36 +132,40 @@ impl CodeRange {
     pub const ALL: CodeRange = CodeRange { lo: 0, hi: u64::MAX, empty: false };
     pub const EMPTY: CodeRange = CodeRange { lo: 1, hi: 0, empty: true };
 
-    /// Narrows the range by `column <strategy> arg`, where `arg_lo..=arg_hi` are the codes equal
-    /// to the argument.
-    pub fn restrict(&mut self, strategy: Strategy, arg_lo: u64, arg_hi: u64) {
-        if self.empty {
-            return;
-        }
+    /// Narrows the range by `column <strategy> arg`, where `arg` is described by the codes equal
+    /// to it.
+    pub fn restrict(&mut self, strategy: Strategy, arg: EqualCodes) {
         match strategy {
-            Strategy::Less => {
-                if arg_lo == 0 {
-                    *self = CodeRange::EMPTY;
-                    return;
-                }
-                self.hi = self.hi.min(arg_lo - 1);
-            }
-            Strategy::LessEqual => self.hi = self.hi.min(arg_hi),
+            Strategy::Less => self.below(arg.start),
+            Strategy::LessEqual => self.below(arg.end),
             Strategy::Equal => {
-                self.lo = self.lo.max(arg_lo);
-                self.hi = self.hi.min(arg_hi);
+                self.at_or_above(arg.start);
+                self.below(arg.end);
             }
-            Strategy::GreaterEqual => self.lo = self.lo.max(arg_lo),
-            Strategy::Greater => {
-                if arg_hi == u64::MAX {
-                    *self = CodeRange::EMPTY;
-                    return;
-                }
-                self.lo = self.lo.max(arg_hi + 1);
-            }
+            Strategy::GreaterEqual => self.at_or_above(arg.start),
+            Strategy::Greater => self.at_or_above(arg.end),
         }
-        if self.lo > self.hi {
-            *self = CodeRange::EMPTY;
+    }
+
+    /// Keeps the codes below `end` (at most 2^64).
+    fn below(&mut self, end: u128) {
+        match end.checked_sub(1) {
+            Some(last) if !self.empty => {
+                self.hi = self.hi.min(u64::try_from(last).unwrap_or(u64::MAX));
+                self.empty = self.lo > self.hi;
+            }
+            _ => *self = CodeRange::EMPTY,
+        }
+    }
+
+    /// Keeps the codes from `start` (at most 2^64) on.
+    fn at_or_above(&mut self, start: u128) {
+        match u64::try_from(start) {
+            Ok(first) if !self.empty => {
+                self.lo = self.lo.max(first);
+                self.empty = self.lo > self.hi;
+            }
+            _ => *self = CodeRange::EMPTY,
         }
     }
 
@@ -185,7 +224,7 @@ mod tests {
             let strategy = Strategy::from_number(s).unwrap();
             let mut r = CodeRange::ALL;
             let c = code_from_i64(arg);
-            r.restrict(strategy, c, c);
+            r.restrict(strategy, EqualCodes::inclusive(c, c));
             for v in vals {
                 let expect = match strategy {
                     Strategy::Less => v < arg, Strategy::LessEqual => v <= arg, Strategy::Equal => v == arg,
@@ -194,6 +233,39 @@ mod tests {
                 prop_assert_eq!(r.contains(code_from_i64(v)), expect);
             }
         }
+    }
+
+    proptest! {
+        #[test]
+        fn restrict_by_any_split(codes in prop::collection::vec(prop::sample::select(vec![0u64, 1, 2, 1 << 63, u64::MAX - 1, u64::MAX]), 1..20),
+                                 a in prop::sample::select(vec![0u128, 1, 2, 3, 1 << 63, (1 << 64) - 1, 1 << 64]),
+                                 len in prop::sample::select(vec![0u128, 1, 2]), s in 1u16..=5, prior: bool) {
+            let strategy = Strategy::from_number(s).unwrap();
+            let eq = EqualCodes { start: a, end: (a + len).min(1 << 64) };
+            let mut r = CodeRange::ALL;
+            if prior {
+                r.restrict(Strategy::GreaterEqual, EqualCodes::inclusive(1, 1));
+            }
+            r.restrict(strategy, eq);
+            for c in codes {
+                let w = c as u128;
+                let expect = match strategy {
+                    Strategy::Less => w < eq.start, Strategy::LessEqual => w < eq.end,
+                    Strategy::Equal => eq.start <= w && w < eq.end,
+                    Strategy::GreaterEqual => w >= eq.start, Strategy::Greater => w >= eq.end,
+                } && (!prior || c >= 1);
+                prop_assert_eq!(r.contains(c), expect);
+            }
+        }
+    }
+
+    #[test]
+    fn intersect_sorted_ranges() {
+        let r = |start, end| EqualCodes { start, end };
+        let a = [r(0, 2), r(5, 9), r(10, 11)];
+        let b = [r(1, 6), r(8, 12)];
+        assert_eq!(EqualCodes::intersect_sorted(&a, &b), vec![r(1, 2), r(5, 6), r(8, 9), r(10, 11)]);
+        assert_eq!(EqualCodes::intersect_sorted(&a, &[]), vec![]);
     }
 
     #[test]
@@ -205,13 +277,13 @@ mod tests {
         assert_eq!(code_from_f64(f64::NAN), code_from_f64(-f64::NAN));
         let mut r = CodeRange::ALL;
         let (lo, hi) = f64_equal_codes(0.0);
-        r.restrict(Strategy::Greater, lo, hi);
+        r.restrict(Strategy::Greater, EqualCodes::inclusive(lo, hi));
         assert!(!r.contains(code_from_f64(-0.0)) && r.contains(code_from_f64(5e-324)));
         let mut r = CodeRange::ALL;
-        r.restrict(Strategy::Greater, NAN_CODE, NAN_CODE);
+        r.restrict(Strategy::Greater, EqualCodes::inclusive(NAN_CODE, NAN_CODE));
         assert!(r.empty);
         let mut r = CodeRange::ALL;
-        r.restrict(Strategy::Less, 0, 0);
+        r.restrict(Strategy::Less, EqualCodes::inclusive(0, 0));
         assert!(r.empty);
     }
 }
