@@ -13,7 +13,7 @@ rm -rf "$OUT"; mkdir -p "$OUT"
 
 dir=$(cluster_mkdir)
 trap 'cluster_teardown "$dir" regress' EXIT
-cluster_init "$dir" "shared_buffers = 128MB" "max_parallel_workers_per_gather = 0"
+cluster_init "$dir" "shared_buffers = 128MB" "max_parallel_workers_per_gather = 0" "autovacuum = off"
 cluster_start "$dir"
 
 status=0

@@ -44,17 +44,21 @@ struct Census {
     inner_error_sum: f64,
     inner_error_max: usize,
     inner_pages: usize,
+    /// Deleted and never-initialised pages.
+    free_pages: usize,
     null_tids: HashSet<PackedTid>,
 }
 
 /// Walks every level left to right, checking each page and the links, fences and separators
-/// between pages. With `check_routing`, also descends to each data page's first entry.
+/// between pages, then counts the free pages. With `check_routing`, also descends to each data
+/// page's first entry and checks that every page outside the levels is free.
 fn walk(index: &PgRelation, check_routing: bool, collect_nulls: bool) -> Census {
     let rel = index.as_ptr();
     let m = meta::read(&Buf::read(rel, meta::META_BLOCK, Lock::Share));
     let mut census = Census { height: m.root_level, pages_by_level: vec![0; m.root_level as usize + 1], ..Default::default() };
     // The leftmost page of each level: the root, then each leftmost page's first child.
     let mut leftmost = m.root;
+    let mut linked = HashSet::from([meta::META_BLOCK]);
     for level in (0..=m.root_level).rev() {
         let mut blk = leftmost;
         let mut prev: Option<(u32, Option<Entry>)> = None;
@@ -70,6 +74,10 @@ fn walk(index: &PgRelation, check_routing: bool, collect_nulls: bool) -> Census 
             if h.level != level {
                 corrupted(index, format!("block {blk} has level {} but is linked at level {level}", h.level));
             }
+            if node::is_deleted(c) {
+                corrupted(index, format!("deleted block {blk} is still linked at level {level}"));
+            }
+            linked.insert(blk);
             let local = if level == 0 { data::check(c) } else { inner::check(c) };
             if let Err(msg) = local {
                 corrupted(index, format!("block {blk}: {msg}"));
@@ -146,6 +154,7 @@ fn walk(index: &PgRelation, check_routing: bool, collect_nulls: bool) -> Census 
             corrupted(index, format!("block {blk} in the NULL chain is a {:?} page", b.kind()));
         }
         let c = b.content_of(PageKind::Nulls);
+        linked.insert(blk);
         census.null_pages += 1;
         census.null_entries += nulls::count(c);
         if collect_nulls {
@@ -156,6 +165,19 @@ fn walk(index: &PgRelation, check_routing: bool, collect_nulls: bool) -> Census 
     }
     if last != m.null_tail {
         corrupted(index, format!("the NULL chain ends at block {last}, the metapage says {}", m.null_tail));
+    }
+    // Every other block is free: deleted (merged into its right sibling) or never initialised.
+    // SAFETY: an open relation.
+    let nblocks = unsafe { pg_sys::RelationGetNumberOfBlocksInFork(rel, pg_sys::ForkNumber::MAIN_FORKNUM) };
+    for blk in (0..nblocks).filter(|b| !linked.contains(b)) {
+        census.free_pages += 1;
+        if check_routing {
+            let b = Buf::read(rel, blk, Lock::Share);
+            let deleted = !b.is_new() && b.kind() == PageKind::Data && node::is_deleted(b.content_of(PageKind::Data));
+            if !b.is_new() && !(deleted && node::count(b.content_of(PageKind::Data)) == 0) {
+                corrupted(index, format!("block {blk} is in no level and not a free page"));
+            }
+        }
     }
     census
 }
@@ -265,6 +287,7 @@ fn alex_stats(index: PgRelation) -> TableIterator<'static, (name!(stat, String),
         ("model_pages", c.pages_by_level[1..].iter().sum::<usize>() as f64),
         ("data_pages", c.pages_by_level[0] as f64),
         ("null_pages", c.null_pages as f64),
+        ("free_pages", c.free_pages as f64),
         ("entries", c.entries as f64),
         ("null_entries", c.null_entries as f64),
         ("avg_density", if c.slots == 0 { 0.0 } else { c.entries as f64 / c.slots as f64 }),

@@ -40,6 +40,21 @@ impl Buf {
         b
     }
 
+    /// Pins block `blk` and locks it exclusively if that needs no wait; None if another backend
+    /// holds a lock on it.
+    pub fn try_read_exclusive(rel: pg_sys::Relation, blk: u32) -> Option<Buf> {
+        // SAFETY: as in `read`; ConditionalLockBuffer is called on the buffer we just pinned.
+        unsafe {
+            let buf = pg_sys::ReadBufferExtended(rel, pg_sys::ForkNumber::MAIN_FORKNUM, blk, pg_sys::ReadBufferMode::RBM_NORMAL, std::ptr::null_mut());
+            let mut b = Buf { buf, locked: false };
+            if !pg_sys::ConditionalLockBuffer(buf) {
+                return None;
+            }
+            b.locked = true;
+            Some(b)
+        }
+    }
+
     /// Extends the index by one page and returns it pinned and exclusively locked. Its content is
     /// whatever the new page holds (zeroes); register it with `WalRecord::register_new`.
     pub fn extend(rel: pg_sys::Relation) -> Buf {

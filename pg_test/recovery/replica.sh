@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Streaming replication of alex indexes: a primary and a hot standby made with
-# pg_basebackup -R over the primary's Unix socket (both clusters run as the cluster owner).
+# pg_basebackup -R with a replication slot (so the primary keeps the WAL the standby has yet to
+# stream) over the primary's Unix socket (both clusters run as the cluster owner).
 #
 #   1. Primary: table rb with alex indexes on int8, float8, timestamptz keys built in bulk.
 #   2. pg_basebackup -R while writers change rb (the copy is fuzzy: replay must repair it from
@@ -63,7 +64,7 @@ rt_bg rt_maintenance "$primary" "$stop" rb
 sleep 1
 rm -rf "$standby/data"
 if ! as_cluster_owner "$PG_BINDIR/pg_basebackup" -h "$primary" -p "$CLUSTER_PORT" -U "$CLUSTER_OWNER" -D "$standby/data" \
-    -R -X stream -c fast >"$RT_LOG/basebackup.log" 2>&1; then
+    -R -X stream -C -S standby_slot -c fast >"$RT_LOG/basebackup.log" 2>&1; then
   rt_fail "pg_basebackup: $(tail -n 5 "$RT_LOG/basebackup.log")"
   exit 1
 fi

@@ -10,7 +10,7 @@
 //! not yet posted only costs a move right (see the design document).
 
 use super::keys::KeyType;
-use super::{MAX_DENSITY, MAX_SHIFT, meta, search, unique};
+use super::{MAX_DENSITY, MAX_SHIFT, meta, pagedel, search, unique};
 use crate::storage::{Buf, Lock, WalRecord};
 use alex_core::build::{SplitPlan, plan_split};
 use alex_core::data::{self, DataPage, DataPageMut, Encoding, InsertError};
@@ -112,17 +112,9 @@ fn insert_holding_first(rel: pg_sys::Relation, first: Buf, e: Entry) {
         return insert_into_leaf(rel, first, e);
     }
     // The key's entries spill over to the right and `e` sorts among them there.
-    let mut blk = node::right(first.content_of(PageKind::Data));
-    loop {
-        let b = Buf::read(rel, blk, Lock::Exclusive);
-        if node::beyond_high(b.content_of(PageKind::Data), e) {
-            blk = node::right(b.content_of(PageKind::Data));
-            continue;
-        }
-        insert_into_leaf(rel, b, e);
-        drop(first);
-        return;
-    }
+    let right = node::right(first.content_of(PageKind::Data));
+    insert_into_leaf(rel, search::settle(rel, right, e, 0, Lock::Exclusive), e);
+    drop(first);
 }
 
 /// Inserts `e` into the tree.
@@ -194,7 +186,7 @@ fn split_data_page(rel: pg_sys::Relation, leaf: Buf, e: Entry) {
     // Pieces [0, c1), [c1, c2), ...: the first stays in the page, the others go to new pages.
     let mut starts = vec![0];
     starts.extend(cuts);
-    let new_pages: Vec<Buf> = (1..starts.len()).map(|_| Buf::extend(rel)).collect();
+    let (reuse_guard, new_pages) = pagedel::new_data_pages(rel, starts.len() - 1);
     let right = if h.right != NO_BLOCK { Some(Buf::read(rel, h.right, Lock::Exclusive)) } else { None };
     let blocks: Vec<u32> = std::iter::once(leaf.block()).chain(new_pages.iter().map(|b| b.block())).collect();
     let mut separators = Vec::new();
@@ -227,6 +219,7 @@ fn split_data_page(rel: pg_sys::Relation, leaf: Buf, e: Entry) {
         }
         wal.finish();
     }
+    drop(reuse_guard);
     drop(right);
     drop(new_pages);
     drop(leaf);

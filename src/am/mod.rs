@@ -8,6 +8,7 @@ pub mod insert;
 pub mod keys;
 pub mod meta;
 pub mod options;
+pub mod pagedel;
 pub mod scan;
 pub mod search;
 pub mod unique;

@@ -7,8 +7,8 @@
 //! that an index-only scan is still returning.
 //!
 //! Forward scans follow the right link remembered with the batch: entries a concurrent split
-//! moved right after the batch was read were in the batch already. Backward scans re-find the
-//! left neighbour from the current page (search::left_neighbour).
+//! moved right after the batch was read were in the batch already. Backward scans descend again
+//! to the entry just before the batch.
 
 use super::keys::{KeyType, oid_of};
 use super::{meta, search};
@@ -34,6 +34,9 @@ struct Batch {
     items: Vec<Entry>,
     is_null: bool,
     page: u32,
+    /// The page's fences and right link when the batch was read.
+    low: Entry,
+    high: Option<Entry>,
     right: u32,
     /// Nothing of the segment lies left / right of this page.
     left_end: bool,
@@ -53,11 +56,6 @@ const FIRST_BATCH: usize = 32;
 
 fn next_limit(limit: usize) -> usize {
     limit.saturating_mul(8)
-}
-
-/// The entry just after `e` in index order.
-fn successor(e: Entry) -> Entry {
-    if e.tid < alex_core::entry::MAX_TID { Entry::new(e.code, e.tid + 1) } else { Entry::first_of(e.code + 1) }
 }
 
 #[derive(Clone)]
@@ -235,11 +233,11 @@ fn array_codes(index: pg_sys::Relation, column: KeyType, arg: pg_sys::Datum, ele
 /// `after` and before `before` (when given), at most `limit` of them.
 fn batch_of_page(b: Buf, r: &CodeRange, after: Option<Entry>, before: Option<Entry>, limit: usize) -> Batch {
     let mut b = b;
-    let (items, right, left_end, right_end, more_in_page) = {
+    let (items, low, high, right, left_end, right_end, more_in_page) = {
         let c = b.content_of(PageKind::Data);
         let p = DataPage::new(c);
         let mut items = Vec::new();
-        let mut s = p.seek(after.map_or(Entry::first_of(r.lo), successor));
+        let mut s = p.seek(after.map_or(Entry::first_of(r.lo), Entry::successor));
         let mut more_in_page = false;
         while s < p.capacity() {
             let e = p.entry(s);
@@ -258,11 +256,11 @@ fn batch_of_page(b: Buf, r: &CodeRange, after: Option<Entry>, before: Option<Ent
             Some(h) => h > Entry::last_of(r.hi),
         };
         let left_end = after.is_none() && node::low(c) <= Entry::first_of(r.lo);
-        (items, node::right(c), left_end, right_end, more_in_page)
+        (items, node::low(c), node::high(c), node::right(c), left_end, right_end, more_in_page)
     };
     let page = b.block();
     b.unlock();
-    Batch { items, is_null: false, page, right, left_end, right_end, after, more_in_page, limit, _pin: Some(b) }
+    Batch { items, is_null: false, page, low, high, right, left_end, right_end, after, more_in_page, limit, _pin: Some(b) }
 }
 
 fn nulls_batch(rel: pg_sys::Relation) -> Batch {
@@ -280,6 +278,8 @@ fn nulls_batch(rel: pg_sys::Relation) -> Batch {
         items,
         is_null: true,
         page: NO_BLOCK,
+        low: Entry::MIN,
+        high: None,
         right: NO_BLOCK,
         left_end: true,
         right_end: true,
@@ -303,29 +303,31 @@ fn first_batch(rel: pg_sys::Relation, seg: &Segment, forward: bool) -> Batch {
 ///
 /// Forward, the rest of a batch's page is read again from its last item (entries a split moved
 /// right since are then found through the page's current right link, and the `after` bound keeps
-/// out what was returned already); then the right sibling. Backward from a batch that did not
-/// start at its page's first entry, the page holding its first item is found anew by a descent,
-/// which also covers entries a split moved right of the batch's page; else the left neighbour.
+/// out what was returned already); then the right sibling. Pages are reached by remembered
+/// links, which `search::settle` validates (the page may have been merged into its right sibling
+/// or recycled since). Backward, the page holding the entry just before the batch is found anew
+/// by a descent: left links are not followed, so no backward move can reach a deleted page.
 fn adjacent_batch(rel: pg_sys::Relation, seg: &Segment, b: &Batch, forward: bool) -> Option<Batch> {
     let Segment::Range(r) = seg else { return None };
     if forward {
         let resume = b.items.last().copied().or(b.after);
-        if b.more_in_page {
-            return Some(batch_of_page(Buf::read(rel, b.page, Lock::Share), r, resume, None, next_limit(b.limit)));
-        }
-        if b.right_end || b.right == NO_BLOCK {
-            return None;
-        }
-        Some(batch_of_page(Buf::read(rel, b.right, Lock::Share), r, resume, None, next_limit(b.limit)))
+        let (next, target) = if b.more_in_page {
+            (b.page, resume.map_or(Entry::first_of(r.lo), Entry::successor))
+        } else {
+            match b.high {
+                Some(high) if !b.right_end && b.right != NO_BLOCK => (b.right, high),
+                _ => return None,
+            }
+        };
+        Some(batch_of_page(search::settle(rel, next, target, 0, Lock::Share), r, resume, None, next_limit(b.limit)))
     } else {
-        if let Some(after) = b.after {
-            let bound = b.items.first().copied().unwrap_or_else(|| successor(after));
-            return Some(batch_of_page(search::descend(rel, bound, 0, Lock::Share), r, None, Some(bound), usize::MAX));
-        }
-        if b.left_end {
+        if b.after.is_none() && b.left_end {
             return None;
         }
-        search::left_neighbour(rel, b.page).map(|l| batch_of_page(l, r, None, None, usize::MAX))
+        // The batch's items, or where it started, bound what comes before it.
+        let bound = b.items.first().copied().or(b.after.map(Entry::successor)).unwrap_or(b.low);
+        let target = bound.predecessor()?;
+        Some(batch_of_page(search::descend(rel, target, 0, Lock::Share), r, None, Some(bound), usize::MAX))
     }
 }
 

@@ -1,6 +1,7 @@
 //! Descending the tree (as nbtsearch.c): from the root through model pages to the page of a
-//! given level whose key range holds an entry, moving right past pages that split after their
-//! parent was read (Lehman & Yao). No lock is held on a parent while its child is locked.
+//! given level whose key range holds an entry, moving right past pages that split or were
+//! deleted after their parent was read (Lehman & Yao). No lock is held on a parent while its
+//! child is locked.
 
 use super::meta;
 use crate::storage::{Buf, Lock};
@@ -16,37 +17,65 @@ fn kind_of_level(level: u16) -> PageKind {
 
 /// Returns the page at `level` whose range `low <= e < high` holds `e`, locked in `mode`.
 pub fn descend(rel: pg_sys::Relation, e: Entry, level: u16, mode: Lock) -> Buf {
-    let (mut root, mut root_level) = meta::root(rel);
-    if root_level < level {
-        // The cached root predates a new root that another backend just made: read the metapage.
-        meta::forget_root(rel);
-        (root, root_level) = meta::root(rel);
+    'from_root: loop {
+        let (mut root, mut root_level) = meta::root(rel);
         if root_level < level {
-            error!("alex: descent to level {level} in a tree of height {root_level}");
+            // The cached root predates a new root that another backend just made: read the metapage.
+            meta::forget_root(rel);
+            (root, root_level) = meta::root(rel);
+            if root_level < level {
+                error!("alex: descent to level {level} in a tree of height {root_level}");
+            }
+        }
+        let (mut blk, mut lvl) = (root, root_level);
+        loop {
+            let b = Buf::read(rel, blk, if lvl == level { mode } else { Lock::Share });
+            let c = b.content_of(kind_of_level(lvl));
+            if node::level(c) != lvl {
+                crate::error::corrupted(format!("alex page {blk} has level {}, expected {lvl}", node::level(c)));
+            }
+            if node::is_deleted(c) || node::beyond_high(c, e) {
+                // The page split (or was merged into its right sibling) after we, or our cached
+                // root, learned of it: its right sibling now holds e. At the top this means the
+                // cached root is stale.
+                if lvl == root_level {
+                    meta::forget_root(rel);
+                }
+                blk = move_right_target(&b, c);
+                continue;
+            }
+            if e < node::low(c) {
+                // A data page deleted and recycled for other keys since its parent was read.
+                continue 'from_root;
+            }
+            if lvl == level {
+                return b;
+            }
+            let p = InnerPage::new(c);
+            blk = p.child(p.route(e));
+            lvl -= 1;
         }
     }
-    let (mut blk, mut lvl) = (root, root_level);
+}
+
+/// The page at `level` holding `e`, locked in `mode`, starting from block `blk`, reached by a
+/// link that may be stale (a right link or page remembered after its lock was released): moves
+/// right past pages that split or were deleted, and descends from the root when `blk` has since
+/// been recycled for other keys.
+pub fn settle(rel: pg_sys::Relation, blk: u32, e: Entry, level: u16, mode: Lock) -> Buf {
+    let mut blk = blk;
     loop {
-        let b = Buf::read(rel, blk, if lvl == level { mode } else { Lock::Share });
-        let c = b.content_of(kind_of_level(lvl));
-        if node::level(c) != lvl {
-            crate::error::corrupted(format!("alex page {blk} has level {}, expected {lvl}", node::level(c)));
-        }
-        if node::beyond_high(c, e) {
-            // The page split after we (or our cached root) learned of it: its right sibling
-            // now holds e. At the top this means the cached root is stale.
-            if lvl == root_level {
-                meta::forget_root(rel);
-            }
+        let b = Buf::read(rel, blk, mode);
+        let c = b.content_of(kind_of_level(level));
+        if node::is_deleted(c) || node::beyond_high(c, e) {
             blk = move_right_target(&b, c);
             continue;
         }
-        if lvl == level {
-            return b;
+        if e < node::low(c) || node::level(c) != level {
+            drop(b);
+            return descend(rel, e, level, mode);
         }
-        let p = InnerPage::new(c);
-        blk = p.child(p.route(e));
-        lvl -= 1;
+        return b;
     }
 }
 
@@ -56,29 +85,4 @@ fn move_right_target(b: &Buf, c: &[u8]) -> u32 {
         crate::error::corrupted(format!("alex page {} has a high fence but no right sibling", b.block()));
     }
     right
-}
-
-/// The left neighbour of data page `blk`, locked in share mode, or None for the leftmost page.
-/// The left link read from `blk` may be stale (the neighbour split since): walk right from it
-/// to the page whose right link is `blk` (pages are never removed, so this ends).
-pub fn left_neighbour(rel: pg_sys::Relation, blk: u32) -> Option<Buf> {
-    let left = {
-        let b = Buf::read(rel, blk, Lock::Share);
-        node::left(b.content_of(PageKind::Data))
-    };
-    if left == NO_BLOCK {
-        return None;
-    }
-    let mut cur = left;
-    loop {
-        let b = Buf::read(rel, cur, Lock::Share);
-        let right = node::right(b.content_of(PageKind::Data));
-        if right == blk {
-            return Some(b);
-        }
-        if right == NO_BLOCK {
-            crate::error::corrupted(format!("alex page {blk} is not reachable to the right of its left link {left}"));
-        }
-        cur = right;
-    }
 }

@@ -2,16 +2,19 @@
 //! NULL pages remove the entries whose heap TIDs VACUUM reports dead, one WAL record per page.
 //!
 //! Each data page is taken with a cleanup lock, so a scan still holding a pin on the page (and
-//! returning its TIDs) finishes with it first. Splits only move entries to new pages at the end
-//! of the relation, so re-reading the relation size until it stops growing visits every entry,
-//! including those a concurrent split moved past the first size read. Emptied pages stay in the
-//! tree and take new entries for their key range; they are not yet returned to a free list.
+//! returning its TIDs) finishes with it first. While the scan runs, a flag in the metapage keeps
+//! splits from reusing free pages, so they only move entries to new pages at the end of the
+//! relation, and re-reading the relation size until it stops growing visits every entry,
+//! including those a concurrent split moved past the first size read. A data page left underfull
+//! is merged into its right sibling (pagedel.rs); deleted pages old enough to be recycled, and
+//! pages never initialised, go to the free space map.
 
+use super::pagedel;
 use crate::storage::{Buf, Lock, WalRecord};
 use alex_core::data::{DataPage, DataPageMut};
 use alex_core::entry::PackedTid;
 use alex_core::nulls;
-use alex_core::page::PageKind;
+use alex_core::page::{PageKind, node};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
@@ -28,9 +31,20 @@ fn nblocks(rel: pg_sys::Relation) -> u32 {
     unsafe { pg_sys::RelationGetNumberOfBlocksInFork(rel, pg_sys::ForkNumber::MAIN_FORKNUM) }
 }
 
-/// Visits every page; with a callback removes dead entries. Returns (live entries, removed).
-fn scan_all(rel: pg_sys::Relation, callback: Callback, state: *mut std::ffi::c_void) -> (f64, f64) {
-    let (mut live, mut removed) = (0f64, 0f64);
+#[derive(Default)]
+struct Totals {
+    live: f64,
+    removed: f64,
+    pages_deleted: u32,
+    pages_newly_deleted: u32,
+    pages_free: u32,
+}
+
+/// Visits every page; with a callback removes dead entries and merges underfull data pages.
+fn scan_all(rel: pg_sys::Relation, callback: Callback, state: *mut std::ffi::c_void) -> Totals {
+    let mut t = Totals::default();
+    let density = super::options::density(rel);
+    let mut underfull_pages = Vec::new();
     let mut blk = 1u32;
     loop {
         let n = nblocks(rel);
@@ -40,29 +54,74 @@ fn scan_all(rel: pg_sys::Relation, callback: Callback, state: *mut std::ffi::c_v
         while blk < n {
             // SAFETY: honours vacuum_cost_delay and interrupts between pages, holding no lock.
             unsafe { pg_sys::vacuum_delay_point() };
-            let (l, r) = vacuum_page(rel, blk, callback, state);
-            live += l;
-            removed += r;
+            match vacuum_page(rel, blk, callback, state) {
+                Page::Live { live, removed, underfull } => {
+                    t.live += live as f64;
+                    t.removed += removed as f64;
+                    if underfull && callback.is_some() {
+                        underfull_pages.push(blk);
+                    }
+                }
+                Page::Deleted { recyclable } | Page::New { recyclable } => {
+                    t.pages_deleted += 1;
+                    if recyclable {
+                        // SAFETY: an open index; the page is free for splits to take.
+                        unsafe { pg_sys::RecordFreeIndexPage(rel, blk) };
+                        t.pages_free += 1;
+                    }
+                }
+                Page::Other => {}
+            }
             blk += 1;
         }
     }
-    (live, removed)
+    // Merges wait for the end of the pass: by then the right siblings have lost their dead
+    // entries too. Block order is close to key order, so merges cascade to the right.
+    for blk in underfull_pages {
+        // SAFETY: as above.
+        unsafe { pg_sys::vacuum_delay_point() };
+        if pagedel::try_merge(rel, blk, density) {
+            t.pages_deleted += 1;
+            t.pages_newly_deleted += 1;
+        }
+    }
+    if t.pages_free > 0 {
+        // SAFETY: an open index; makes the pages just recorded visible to GetFreeIndexPage.
+        unsafe { pg_sys::IndexFreeSpaceMapVacuum(rel) };
+    }
+    t
 }
 
-fn vacuum_page(rel: pg_sys::Relation, blk: u32, callback: Callback, state: *mut std::ffi::c_void) -> (f64, f64) {
+enum Page {
+    /// A data or NULL page: its entries left, the entries removed, whether it is underfull.
+    Live { live: usize, removed: usize, underfull: bool },
+    Deleted { recyclable: bool },
+    /// Never initialised (an extension whose first write did not happen).
+    New { recyclable: bool },
+    Other,
+}
+
+fn vacuum_page(rel: pg_sys::Relation, blk: u32, callback: Callback, state: *mut std::ffi::c_void) -> Page {
     let mut b = Buf::read(rel, blk, Lock::Share);
     if b.is_new() {
-        return (0.0, 0.0);
+        return Page::New { recyclable: true };
     }
     match b.kind() {
         PageKind::Data => {
+            if node::is_deleted(b.content_of(PageKind::Data)) {
+                return Page::Deleted { recyclable: pagedel::is_recyclable(&b) };
+            }
             if callback.is_none() {
-                return (DataPage::new(b.content_of(PageKind::Data)).count() as f64, 0.0);
+                return Page::Live { live: DataPage::new(b.content_of(PageKind::Data)).count(), removed: 0, underfull: false };
             }
             b.unlock();
             b.lock_for_cleanup();
+            let c = b.content_of(PageKind::Data);
+            if node::is_deleted(c) {
+                return Page::Deleted { recyclable: false };
+            }
             let (dead, count) = {
-                let p = DataPage::new(b.content_of(PageKind::Data));
+                let p = DataPage::new(c);
                 let mut dead = Vec::new();
                 let mut s = p.next_occupied(0);
                 while s < p.capacity() {
@@ -83,25 +142,39 @@ fn vacuum_page(rel: pg_sys::Relation, blk: u32, callback: Callback, state: *mut 
                 drop(img);
                 wal.finish();
             }
-            ((count - dead.len()) as f64, dead.len() as f64)
+            let underfull = pagedel::is_underfull(b.content_of(PageKind::Data));
+            Page::Live { live: count - dead.len(), removed: dead.len(), underfull }
         }
         PageKind::Nulls => {
             let count = nulls::count(b.content_of(PageKind::Nulls));
             if callback.is_none() {
-                return (count as f64, 0.0);
+                return Page::Live { live: count, removed: 0, underfull: false };
             }
             b.unlock();
             b.lock_for_cleanup();
             let any_dead = nulls::tids(b.content_of(PageKind::Nulls)).into_iter().any(|t| is_dead(callback, state, t));
             if !any_dead {
-                return (count as f64, 0.0);
+                return Page::Live { live: count, removed: 0, underfull: false };
             }
             let wal = WalRecord::start(rel);
             let removed = nulls::retain(wal.register(&b).content(), |t| is_dead(callback, state, t));
             wal.finish();
-            ((count - removed) as f64, removed as f64)
+            Page::Live { live: count - removed, removed, underfull: false }
         }
-        PageKind::Meta | PageKind::Inner => (0.0, 0.0),
+        PageKind::Meta | PageKind::Inner => Page::Other,
+    }
+}
+
+fn fill_stats(stats: *mut pg_sys::IndexBulkDeleteResult, rel: pg_sys::Relation, t: &Totals) {
+    // SAFETY: `stats` is VACUUM's (or our palloc'd) IndexBulkDeleteResult.
+    unsafe {
+        (*stats).num_pages = nblocks(rel);
+        (*stats).num_index_tuples = t.live;
+        (*stats).tuples_removed += t.removed;
+        (*stats).estimated_count = false;
+        (*stats).pages_deleted = t.pages_deleted;
+        (*stats).pages_newly_deleted += t.pages_newly_deleted;
+        (*stats).pages_free = t.pages_free;
     }
 }
 
@@ -125,11 +198,10 @@ pub unsafe extern "C-unwind" fn ambulkdelete(
     unsafe {
         let rel = (*info).index;
         let stats = stats_or_new(stats);
-        let (live, removed) = scan_all(rel, callback, callback_state);
-        (*stats).num_pages = nblocks(rel);
-        (*stats).num_index_tuples = live;
-        (*stats).tuples_removed += removed;
-        (*stats).estimated_count = false;
+        pagedel::set_vacuum_active(rel, true);
+        let totals = scan_all(rel, callback, callback_state);
+        pagedel::set_vacuum_active(rel, false);
+        fill_stats(stats, rel, &totals);
         stats
     }
 }
@@ -150,10 +222,7 @@ pub unsafe extern "C-unwind" fn amvacuumcleanup(
         // No bulk delete ran: count the entries for the statistics.
         let rel = (*info).index;
         let stats = stats_or_new(stats);
-        let (live, _) = scan_all(rel, None, std::ptr::null_mut());
-        (*stats).num_pages = nblocks(rel);
-        (*stats).num_index_tuples = live;
-        (*stats).estimated_count = false;
+        fill_stats(stats, rel, &scan_all(rel, None, std::ptr::null_mut()));
         stats
     }
 }

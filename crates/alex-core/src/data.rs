@@ -30,6 +30,8 @@ const KEY_BITS: usize = 76;
 const BLK_BITS: usize = 77;
 const OFF_BITS: usize = 78;
 const BITMAP: usize = 96;
+/// In a deleted page, where its transaction id horizon is kept.
+const DELETED_XID: usize = 64;
 
 /// Upper bound on slots per page (keeps per-page work and scan batches bounded).
 pub const MAX_SLOTS: usize = 8192;
@@ -525,6 +527,22 @@ pub fn layout(b: &mut [u8], entries: &[Entry], enc: Encoding, header: Header) {
     }
 }
 
+/// Turns the data page in `b` into a deleted page: no entries, the same fences and links, and
+/// `safe_xid`, the next transaction id when it was unlinked (it may be reused once no running
+/// transaction is older).
+pub fn mark_deleted(b: &mut [u8], safe_xid: u64) {
+    let h = Header::read(b);
+    b.fill(0);
+    Header { flags: h.flags | node::FLAG_DELETED, count: 0, capacity: 0, model: LinearModel::default(), ..h }.write(b);
+    wr_u64(b, DELETED_XID, safe_xid);
+}
+
+/// The transaction id stored by [`mark_deleted`].
+pub fn deleted_xid(b: &[u8]) -> u64 {
+    debug_assert!(node::is_deleted(b));
+    rd_u64(b, DELETED_XID)
+}
+
 /// How many entries a page with encoding `enc` takes at a given target density.
 pub fn entries_at_density(enc: &Encoding, density: f64) -> usize {
     ((enc.capacity() as f64 * density).floor() as usize).max(1)
@@ -611,6 +629,20 @@ mod tests {
 
     fn e(code: u64, blk: u32, off: u16) -> Entry {
         Entry::new(code, pack_tid(blk, off))
+    }
+
+    #[test]
+    fn a_deleted_page_keeps_fences_links_and_its_xid() {
+        let entries: Vec<Entry> = (0..50u64).map(|i| e(1000 + i, 1, (i + 1) as u16)).collect();
+        let (low, high) = (Entry::first_of(900), Some(Entry::first_of(2000)));
+        let mut b = build(&entries, low, high);
+        node::set_left(&mut b, 7);
+        node::set_right(&mut b, 9);
+        mark_deleted(&mut b, 123_456_789_012);
+        let h = Header::read(&b);
+        assert!(node::is_deleted(&b));
+        assert_eq!((h.low, h.high, h.left, h.right, h.count), (low, high, 7, 9, 0));
+        assert_eq!(deleted_xid(&b), 123_456_789_012);
     }
 
     #[test]

@@ -48,4 +48,36 @@ impl Entry {
     pub fn last_of(code: u64) -> Entry {
         Entry { code, tid: MAX_TID }
     }
+
+    /// The entry just after this one in index order (saturating at the largest).
+    pub fn successor(self) -> Entry {
+        if self.tid < MAX_TID {
+            Entry::new(self.code, self.tid + 1)
+        } else {
+            Entry::first_of(self.code.saturating_add(1))
+        }
+    }
+
+    /// The entry just before this one in index order, if any.
+    pub fn predecessor(self) -> Option<Entry> {
+        if self.tid > MIN_TID {
+            Some(Entry::new(self.code, self.tid - 1))
+        } else {
+            self.code.checked_sub(1).map(Entry::last_of)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn neighbours_in_index_order() {
+        let e = Entry::new(5, 7);
+        assert_eq!(e.successor().predecessor(), Some(e));
+        assert_eq!(Entry::last_of(5).successor(), Entry::first_of(6));
+        assert_eq!(Entry::first_of(6).predecessor(), Some(Entry::last_of(5)));
+        assert_eq!(Entry::MIN.predecessor(), None);
+    }
 }

@@ -108,6 +108,17 @@ pub fn layout(b: &mut [u8], items: &[(Entry, u32)], header: Header) {
     h.write(b);
 }
 
+/// Child `i` was merged into child `i + 1`, its right sibling: separator `i` now leads to that
+/// child, whose range starts there, and separator `i + 1` goes away.
+pub fn merge_children(b: &mut [u8], i: usize) {
+    let mut items = InnerPage::new(b).items();
+    assert!(i + 1 < items.len());
+    let (_, right_child) = items.remove(i + 1);
+    items[i].1 = right_child;
+    let h = Header::read(b);
+    layout(b, &items, h);
+}
+
 /// Inserts separator `sep` for `child` in order. Returns false when the page is full.
 pub fn insert(b: &mut [u8], sep: Entry, child: u32) -> bool {
     let p = InnerPage::new(b);
@@ -193,5 +204,20 @@ mod tests {
                 prop_assert_eq!(p.route(e), want);
             }
         }
+    }
+
+    #[test]
+    fn merge_children_hands_the_range_to_the_right_child() {
+        let items: Vec<(Entry, u32)> = vec![(Entry::MIN, 10), (Entry::first_of(100), 11), (Entry::first_of(200), 12), (Entry::first_of(300), 13)];
+        let mut b = vec![0u8; CONTENT_SIZE];
+        layout(&mut b, &items, hdr(1));
+        merge_children(&mut b, 1);
+        check(&b).unwrap();
+        let p = InnerPage::new(&b);
+        assert_eq!(p.items(), vec![(Entry::MIN, 10), (Entry::first_of(100), 12), (Entry::first_of(300), 13)]);
+        assert_eq!(p.child(p.route(Entry::first_of(150))), 12);
+        assert_eq!(p.child(p.route(Entry::first_of(250))), 12);
+        merge_children(&mut b, 0);
+        assert_eq!(InnerPage::new(&b).items(), vec![(Entry::MIN, 12), (Entry::first_of(300), 13)]);
     }
 }

@@ -13,6 +13,7 @@ const ROOT_OFF: usize = 8;
 const ROOT_LEVEL_OFF: usize = 12;
 const NULL_HEAD_OFF: usize = 16;
 const NULL_TAIL_OFF: usize = 20;
+const VACUUM_ACTIVE_OFF: usize = 24;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Meta {
@@ -23,11 +24,14 @@ pub struct Meta {
     /// First and last page of the chain of NULL-key TIDs (NO_BLOCK when there is none).
     pub null_head: u32,
     pub null_tail: u32,
+    /// A VACUUM is removing entries: splits must not reuse deleted pages meanwhile (entries they
+    /// move there could be behind VACUUM's physical scan and be missed).
+    pub vacuum_active: bool,
 }
 
 impl Meta {
     pub fn new(root: u32, root_level: u16) -> Meta {
-        Meta { magic: MAGIC, version: FORMAT_VERSION, root, root_level, null_head: NO_BLOCK, null_tail: NO_BLOCK }
+        Meta { magic: MAGIC, version: FORMAT_VERSION, root, root_level, null_head: NO_BLOCK, null_tail: NO_BLOCK, vacuum_active: false }
     }
 
     pub fn read(b: &[u8]) -> Meta {
@@ -38,6 +42,7 @@ impl Meta {
             root_level: rd_u16(b, ROOT_LEVEL_OFF),
             null_head: rd_u32(b, NULL_HEAD_OFF),
             null_tail: rd_u32(b, NULL_TAIL_OFF),
+            vacuum_active: rd_u16(b, VACUUM_ACTIVE_OFF) != 0,
         }
     }
 
@@ -49,5 +54,6 @@ impl Meta {
         wr_u16(b, ROOT_LEVEL_OFF, self.root_level);
         wr_u32(b, NULL_HEAD_OFF, self.null_head);
         wr_u32(b, NULL_TAIL_OFF, self.null_tail);
+        wr_u16(b, VACUUM_ACTIVE_OFF, self.vacuum_active as u16);
     }
 }

@@ -113,6 +113,9 @@ pub mod node {
 
     /// The node is the rightmost of its level: its high fence is +infinity.
     pub const FLAG_HIGH_INF: u16 = 1;
+    /// The (data) node was merged into its right sibling and unlinked; it keeps its fences and
+    /// right link for searches that still reach it (see `data::mark_deleted`).
+    pub const FLAG_DELETED: u16 = 2;
 
     #[derive(Clone, Copy, Debug, PartialEq)]
     pub struct Header {
@@ -175,6 +178,10 @@ pub mod node {
         }
     }
 
+    #[inline]
+    pub fn is_deleted(b: &[u8]) -> bool {
+        rd_u16(b, FLAGS) & FLAG_DELETED != 0
+    }
     #[inline]
     pub fn level(b: &[u8]) -> u16 {
         rd_u16(b, LEVEL)

@@ -1,0 +1,68 @@
+-- VACUUM merges underfull data pages into their right siblings and deletes them; once no
+-- transaction that could still reach them runs, a later VACUUM hands them to the free space
+-- map and splits reuse them. Every scan kind keeps returning what a sequential scan returns.
+CREATE EXTENSION IF NOT EXISTS omendb;
+CREATE TABLE pd (id int, k int8) WITH (autovacuum_enabled = off);
+INSERT INTO pd SELECT g, (g::int8 * 7919) % 200003 FROM generate_series(1, 200000) g;
+INSERT INTO pd SELECT 200000 + g, NULL FROM generate_series(1, 100) g;
+CREATE INDEX pd_k ON pd USING alex (k);
+CREATE TEMP TABLE before AS SELECT stat, value FROM alex_stats('pd_k');
+
+-- Scattered deletes leave every page sparse; a deleted key range empties pages outright,
+-- including the leftmost and the rightmost.
+DELETE FROM pd WHERE id % 20 <> 0 OR k < 20000 OR k > 190000 OR k BETWEEN 90000 AND 110000;
+VACUUM pd;
+CREATE TEMP TABLE merged AS SELECT stat, value FROM alex_stats('pd_k');
+SELECT m.value < b.value / 4 AS fewer_data_pages, f.value > 0 AS has_free_pages, m.value + f.value + 3 = p.value AS pages_add_up
+  FROM before b, merged m, merged f, merged p
+ WHERE b.stat = 'data_pages' AND m.stat = 'data_pages' AND f.stat = 'free_pages' AND p.stat = 'pages';
+SELECT alex_check('pd_k', true);
+
+CREATE TEMP TABLE expect AS SELECT * FROM pd;
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+EXPLAIN (COSTS OFF) SELECT k FROM pd WHERE k BETWEEN 50000 AND 150000 ORDER BY k DESC;
+SELECT array_agg(k) = (SELECT array_agg(k ORDER BY k DESC) FROM expect WHERE k BETWEEN 50000 AND 150000) AS desc_ok
+  FROM (SELECT k FROM pd WHERE k BETWEEN 50000 AND 150000 ORDER BY k DESC) s;
+SELECT array_agg(k) = (SELECT array_agg(k ORDER BY k) FROM expect WHERE k IS NOT NULL) AS asc_ok
+  FROM (SELECT k FROM pd WHERE k IS NOT NULL ORDER BY k) s;
+SELECT array_agg(k) AS probe FROM (SELECT k FROM expect WHERE k % 97 = 3 UNION ALL SELECT 5) s \gset
+SELECT count(*) FROM pd WHERE k = ANY (:'probe');
+SELECT count(*) FROM expect WHERE k = ANY (:'probe');
+SELECT count(*) FROM pd WHERE k IS NULL;
+-- A scroll cursor changes direction across merged pages.
+BEGIN;
+DECLARE c SCROLL CURSOR FOR SELECT k FROM pd WHERE k BETWEEN 80000 AND 120000 ORDER BY k;
+MOVE FORWARD 300 IN c;
+FETCH BACKWARD 3 FROM c;
+FETCH FORWARD 2 FROM c;
+COMMIT;
+SELECT k FROM expect WHERE k BETWEEN 80000 AND 120000 ORDER BY k OFFSET 296 LIMIT 4;
+
+-- Once no older transaction runs, the deleted pages are recyclable: new keys fill them and the
+-- index does not grow.
+SELECT txid_current() > 0 AS new_xid;
+VACUUM pd;
+SELECT pg_relation_size('pd_k') AS size_before \gset
+INSERT INTO pd SELECT g, (g::int8 * 7919) % 200003 FROM generate_series(200101, 260000) g;
+SELECT pg_relation_size('pd_k') = :size_before AS same_size,
+       (SELECT value FROM alex_stats('pd_k') WHERE stat = 'free_pages') < (SELECT value FROM merged WHERE stat = 'free_pages') AS pages_reused;
+SELECT alex_check('pd_k', true);
+SELECT count(*), sum(k) FROM pd WHERE k BETWEEN 10000 AND 195000;
+RESET ALL;
+SET enable_indexscan = off;
+SET enable_bitmapscan = off;
+SELECT count(*), sum(k) FROM pd WHERE k BETWEEN 10000 AND 195000;
+RESET ALL;
+
+-- A UNIQUE index keeps checking keys across merged pages.
+CREATE TABLE pu (k int8) WITH (autovacuum_enabled = off);
+INSERT INTO pu SELECT g FROM generate_series(1, 100000) g;
+CREATE UNIQUE INDEX pu_k ON pu USING alex (k);
+DELETE FROM pu WHERE k % 50 <> 0;
+VACUUM pu;
+SELECT alex_check('pu_k', true);
+INSERT INTO pu VALUES (5000);
+INSERT INTO pu VALUES (5001);
+SELECT count(*) FROM pu;
+DROP TABLE pd, pu;

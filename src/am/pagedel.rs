@@ -1,0 +1,178 @@
+//! Page deletion and reuse (as nbtpage.c): VACUUM merges an underfull data page into its right
+//! sibling, which takes over its key range and entries, and unlinks it; a deleted page is
+//! recycled by a later data page split once no transaction that could still reach it runs.
+//!
+//! A merge of data page A into its right sibling B locks, left to right, A's left sibling L,
+//! A and B, then A's parent X (the order splits use: left to right within a level, child before
+//! parent), and changes all four in one generic-WAL record: L's right link and B's left link
+//! skip A, B's low fence becomes A's and B holds both pages' entries, X's separator for A now
+//! leads to B and B's own separator goes away, and A is marked deleted with the next transaction
+//! id. A keeps its fences and right link, so a search that read X (or L) before the merge and
+//! reaches A moves right to B, which holds its key. Only pages whose right sibling has the same
+//! parent are merged, so no model page above X changes; model pages are never deleted.
+//!
+//! A deleted page is recyclable once every transaction running when it was deleted has ended
+//! (no search that started before the merge can still be on its way to it); VACUUM then records
+//! it in the free space map. Splits take pages from the free space map, except while a VACUUM is
+//! removing entries (a flag in the metapage): entries moved to a recycled page behind VACUUM's
+//! physical scan would escape it. Standbys get no recovery conflict for a recycled page, so a
+//! search must not trust a link it followed: every arrival checks the page's fences and starts
+//! over from the root when the page now holds other keys (search::settle).
+
+use super::meta;
+use super::search;
+use crate::storage::{Buf, Lock, WalRecord};
+use alex_core::build::fits_page;
+use alex_core::data::{self, DataPage, Encoding};
+use alex_core::inner::{self, InnerPage};
+use alex_core::page::node::{self, Header};
+use alex_core::page::{NO_BLOCK, PageKind};
+use pgrx::pg_sys;
+
+/// A data page below this share of its slots in use is merged into its right sibling, when
+/// their entries fit one page at the build density.
+pub const MERGE_BELOW: f64 = 0.25;
+
+pub fn is_underfull(c: &[u8]) -> bool {
+    let p = DataPage::new(c);
+    (p.count() as f64) < p.capacity() as f64 * MERGE_BELOW
+}
+
+/// Merges data page `a` into its right sibling if it is still underfull and the pair fits one
+/// page at `density`. Returns whether it did. The caller holds no lock.
+pub fn try_merge(rel: pg_sys::Relation, a: u32, density: f64) -> bool {
+    let left_hint = {
+        let b = Buf::read(rel, a, Lock::Share);
+        let c = b.content_of(PageKind::Data);
+        if node::is_deleted(c) || node::right(c) == NO_BLOCK || !is_underfull(c) {
+            return false;
+        }
+        node::left(c)
+    };
+    // A page without a parent (a one-page level) has no separator to remove.
+    if meta::read(&Buf::read(rel, meta::META_BLOCK, Lock::Share)).root_level == 0 {
+        return false;
+    }
+    let left = match left_hint {
+        NO_BLOCK => None,
+        hint => match lock_left_sibling(rel, hint, a) {
+            Some(l) => Some(l),
+            None => return false,
+        },
+    };
+    let a_buf = Buf::read(rel, a, Lock::Exclusive);
+    let (ah, a_entries) = {
+        let c = a_buf.content_of(PageKind::Data);
+        let h = Header::read(c);
+        if node::is_deleted(c) || h.right == NO_BLOCK || h.left != left.as_ref().map_or(NO_BLOCK, Buf::block) || !is_underfull(c) {
+            return false;
+        }
+        (h, DataPage::new(c).entries())
+    };
+    let b_buf = Buf::read(rel, ah.right, Lock::Exclusive);
+    let (bh, merged) = {
+        let c = b_buf.content_of(PageKind::Data);
+        let h = Header::read(c);
+        if node::is_deleted(c) || h.left != a || Some(h.low) != ah.high {
+            return false;
+        }
+        let mut merged = a_entries;
+        merged.extend(DataPage::new(c).entries());
+        (h, merged)
+    };
+    if !fits_page(&merged, ah.low, bh.high, density) {
+        return false;
+    }
+    let parent = search::descend(rel, ah.low, 1, Lock::Exclusive);
+    let at = {
+        let p = InnerPage::new(parent.content_of(PageKind::Inner));
+        let i = p.route(ah.low);
+        // Both separators must be there, exact: one lost in a crash between a split and its
+        // post (the page is then reached by moving right) leaves the pair alone.
+        let exact = p.child(i) == a && p.separator(i) == ah.low && i + 1 < p.count() && p.child(i + 1) == ah.right && p.separator(i + 1) == bh.low;
+        if !exact {
+            return false;
+        }
+        i
+    };
+    // SAFETY: reads the shared next-transaction counter.
+    let safe_xid = unsafe { pg_sys::ReadNextFullTransactionId() }.value;
+    let wal = WalRecord::start(rel);
+    if let Some(l) = &left {
+        node::set_right(wal.register(l).content(), ah.right);
+    }
+    data::mark_deleted(wal.register(&a_buf).content(), safe_xid);
+    let header = Header { left: ah.left, low: ah.low, ..bh };
+    data::layout(wal.register(&b_buf).content(), &merged, Encoding::for_entries(&merged, ah.low, bh.high), header);
+    inner::merge_children(wal.register(&parent).content(), at);
+    wal.finish();
+    true
+}
+
+/// The page whose right link is `blk`, exclusively locked, walking right from `hint` (a left
+/// link read without a lock: the left sibling may have split since).
+fn lock_left_sibling(rel: pg_sys::Relation, hint: u32, blk: u32) -> Option<Buf> {
+    let mut cur = hint;
+    while cur != blk && cur != NO_BLOCK {
+        let b = Buf::read(rel, cur, Lock::Exclusive);
+        let c = b.content_of(PageKind::Data);
+        if !node::is_deleted(c) && node::right(c) == blk {
+            return Some(b);
+        }
+        cur = node::right(c);
+    }
+    None
+}
+
+/// Whether a page can be reused: never initialised, or deleted before every running
+/// transaction began.
+pub fn is_recyclable(b: &Buf) -> bool {
+    if b.is_new() {
+        return true;
+    }
+    if b.kind() != PageKind::Data {
+        return false;
+    }
+    let c = b.content_of(PageKind::Data);
+    if !node::is_deleted(c) {
+        return false;
+    }
+    let xid = pg_sys::FullTransactionId { value: data::deleted_xid(c) };
+    // SAFETY: a pure check of a full transaction id against the current horizons; a NULL
+    // relation asks for the most conservative (shared catalog) horizon.
+    unsafe { pg_sys::GlobalVisCheckRemovableFullXid(std::ptr::null_mut(), xid) }
+}
+
+/// `n` pages for the new right halves of a data page split, exclusively locked: recycled pages
+/// from the free space map when there are some, else new pages at the end of the relation.
+/// When pages were recycled, the returned metapage guard (share-locked) must be held until the
+/// split is WAL-logged, so that no VACUUM starts meanwhile (see the module comment).
+pub fn new_data_pages(rel: pg_sys::Relation, n: usize) -> (Option<Buf>, Vec<Buf>) {
+    let meta_buf = Buf::read(rel, meta::META_BLOCK, Lock::Share);
+    let mut pages = Vec::with_capacity(n);
+    if !meta::read(&meta_buf).vacuum_active {
+        while pages.len() < n {
+            // SAFETY: an open index; the free space map hands out each recorded page once.
+            let blk = unsafe { pg_sys::GetFreeIndexPage(rel) };
+            if blk == pg_sys::InvalidBlockNumber {
+                break;
+            }
+            // A page locked by someone else is in use (or being looked at): leave it.
+            if let Some(b) = Buf::try_read_exclusive(rel, blk) {
+                if is_recyclable(&b) {
+                    pages.push(b);
+                }
+            }
+        }
+    }
+    let guard = if pages.is_empty() { None } else { Some(meta_buf) };
+    while pages.len() < n {
+        pages.push(Buf::extend(rel));
+    }
+    (guard, pages)
+}
+
+/// Sets or clears the metapage's VACUUM flag (waiting for splits that are reusing pages).
+pub fn set_vacuum_active(rel: pg_sys::Relation, active: bool) {
+    meta::update(rel, |m| m.vacuum_active = active);
+}
