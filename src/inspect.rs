@@ -106,7 +106,7 @@ fn walk(index: &PgRelation, check_routing: bool, collect_nulls: bool) -> Census 
                 census.data_error_max = census.data_error_max.max(max);
                 if check_routing && p.count() > 0 {
                     let first = p.entry(p.next_occupied(0));
-                    let found = search::descend(rel, first, 0, Lock::Share).block();
+                    let found = search::descend_tree(rel, first, 0, Lock::Share).block();
                     if found != blk {
                         corrupted(index, format!("a descent for the first entry of block {blk} ends at block {found}"));
                     }

@@ -137,6 +137,35 @@ RESET enable_bitmapscan;
 SELECT pg_stat_force_next_flush();
 SELECT idx_scan > 0 AS scanned, idx_tup_read > 0 AS read FROM pg_stat_user_indexes WHERE indexrelname = 'scan_k';
 
+-- Once the route cache of this backend knows the model page above a data page, a probe reads
+-- that data page alone (an absent key: no heap page either), where a descent reads two.
+CREATE FUNCTION pages_read(q text) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE plan json;
+BEGIN
+  EXECUTE 'EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON, COSTS OFF, TIMING OFF) ' || q INTO plan;
+  RETURN (plan->0->'Plan'->>'Shared Hit Blocks')::int + (plan->0->'Plan'->>'Shared Read Blocks')::int;
+END $$;
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+SELECT pages_read('SELECT id FROM scan_t WHERE k = 100000') > 0 AS warm_up;
+SELECT pages_read('SELECT id FROM scan_t WHERE k = 100001') AS probe_pages;
+-- The cache follows the index: after TRUNCATE rebuilds an index created in the same
+-- transaction in place, its old pages are gone.
+BEGIN;
+CREATE TABLE scan_tt (k int8);
+CREATE INDEX scan_tt_k ON scan_tt USING alex (k);
+INSERT INTO scan_tt SELECT g * 3 FROM generate_series(1, 60000) g;
+SELECT count(*) FROM scan_tt WHERE k = 179997;
+TRUNCATE scan_tt;
+INSERT INTO scan_tt VALUES (1), (179997);
+SELECT count(*) FROM scan_tt WHERE k = 179997;
+SELECT k FROM scan_tt WHERE k > 0 ORDER BY k;
+COMMIT;
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+DROP TABLE scan_tt;
+DROP FUNCTION pages_read;
+
 -- Floats: -Infinity < ... < -0 = 0 < ... < Infinity < NaN, and float4/float8 cross-type.
 CREATE TABLE scan_f (f8 float8, f4 float4);
 INSERT INTO scan_f VALUES ('NaN', 'NaN'), ('Infinity', 'Infinity'), ('-Infinity', '-Infinity'),

@@ -35,6 +35,13 @@ fn check_version(m: &Meta) {
 struct RootCache {
     root: u32,
     level: u16,
+    /// Distinguishes this cache from earlier ones of any relation in this backend: the route
+    /// cache (route_cache.rs) is valid only while the root cache it was made under lives.
+    epoch: u64,
+}
+
+thread_local! {
+    static NEXT_EPOCH: std::cell::Cell<u64> = const { std::cell::Cell::new(1) };
 }
 
 /// The root block and its level, from the cache or the metapage.
@@ -56,13 +63,24 @@ pub fn root(rel: pg_sys::Relation) -> (u32, u16) {
 pub fn remember_root(rel: pg_sys::Relation, root: u32, level: u16) {
     // SAFETY: see `root`; the allocation is in the index's own relcache memory context.
     unsafe {
-        let mut cache = (*rel).rd_amcache as *mut RootCache;
+        let cache = (*rel).rd_amcache as *mut RootCache;
         if cache.is_null() {
-            cache = pg_sys::MemoryContextAlloc((*rel).rd_indexcxt, std::mem::size_of::<RootCache>()) as *mut RootCache;
+            let cache = pg_sys::MemoryContextAlloc((*rel).rd_indexcxt, std::mem::size_of::<RootCache>()) as *mut RootCache;
+            let epoch = NEXT_EPOCH.with(|n| n.replace(n.get() + 1));
+            *cache = RootCache { root, level, epoch };
             (*rel).rd_amcache = cache as *mut std::ffi::c_void;
+        } else {
+            (*cache).root = root;
+            (*cache).level = level;
         }
-        *cache = RootCache { root, level };
     }
+}
+
+/// The epoch of the relcache entry's root cache (made if needed).
+pub fn cache_epoch(rel: pg_sys::Relation) -> u64 {
+    root(rel);
+    // SAFETY: `root` leaves rd_amcache pointing to a RootCache.
+    unsafe { (*((*rel).rd_amcache as *const RootCache)).epoch }
 }
 
 /// Forgets the cached root: the next descent reads the metapage.

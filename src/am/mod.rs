@@ -9,6 +9,7 @@ pub mod keys;
 pub mod meta;
 pub mod options;
 pub mod pagedel;
+pub mod route_cache;
 pub mod scan;
 pub mod search;
 pub mod unique;

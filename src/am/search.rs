@@ -3,7 +3,7 @@
 //! deleted after their parent was read (Lehman & Yao). No lock is held on a parent while its
 //! child is locked.
 
-use super::meta;
+use super::{meta, route_cache};
 use crate::storage::{Buf, Lock};
 use alex_core::entry::Entry;
 use alex_core::inner::InnerPage;
@@ -15,8 +15,19 @@ fn kind_of_level(level: u16) -> PageKind {
     if level == 0 { PageKind::Data } else { PageKind::Inner }
 }
 
-/// Returns the page at `level` whose range `low <= e < high` holds `e`, locked in `mode`.
+/// Returns the page at `level` whose range `low <= e < high` holds `e`, locked in `mode`: for a
+/// data page, straight from the route cache when it knows the page.
 pub fn descend(rel: pg_sys::Relation, e: Entry, level: u16, mode: Lock) -> Buf {
+    if level == 0 {
+        if let Some(b) = route_cache::read_data_page(rel, e, mode) {
+            return b;
+        }
+    }
+    descend_tree(rel, e, level, mode)
+}
+
+/// As `descend`, always from the root.
+pub fn descend_tree(rel: pg_sys::Relation, e: Entry, level: u16, mode: Lock) -> Buf {
     'from_root: loop {
         let (mut root, mut root_level) = meta::root(rel);
         if root_level < level {
@@ -51,6 +62,9 @@ pub fn descend(rel: pg_sys::Relation, e: Entry, level: u16, mode: Lock) -> Buf {
             if lvl == level {
                 return b;
             }
+            if lvl == 1 && level == 0 {
+                route_cache::remember(rel, c);
+            }
             let p = InnerPage::new(c);
             blk = p.child(p.route(e));
             lvl -= 1;
@@ -73,7 +87,7 @@ pub fn settle(rel: pg_sys::Relation, blk: u32, e: Entry, level: u16, mode: Lock)
         }
         if e < node::low(c) || node::level(c) != level {
             drop(b);
-            return descend(rel, e, level, mode);
+            return descend_tree(rel, e, level, mode);
         }
         return b;
     }

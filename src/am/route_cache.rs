@@ -1,0 +1,123 @@
+//! A per-backend cache of the model level just above the data pages, so that a search for a key
+//! usually reads one index page (its data page) instead of one page per level.
+//!
+//! Each full descent to a data page copies the level-1 model page it passes through (its
+//! separators, children and fences) into the cache of that index. A later search looks its key
+//! up there and reads the data page directly. The cache is only a hint: the data page is
+//! accepted only if it is live and its fences hold the key (fences are exact, so that page is
+//! the one page holding the key), after at most a few moves right past pages that split or were
+//! merged since; anything else falls back to a full descent, which refreshes the cached copy.
+//! Block numbers read from the cache always exist: a relation file never shrinks, and the cache
+//! belongs to one relation file (another after REINDEX or TRUNCATE) and one relcache entry
+//! (a relcache invalidation, as when TRUNCATE rebuilds an index created in the same transaction
+//! in place, clears `rd_amcache` and with it the epoch the cache is tied to). Recycled pages are
+//! only ever data pages, so a cached child is always a data page.
+//!
+//! Cost: one hash lookup, one ordered-map lookup and a binary search among at most 404
+//! separators per search. Memory: 20 bytes per data page of each index used, at most
+//! `MAX_SEPARATORS` per index.
+
+use super::meta;
+use crate::storage::{Buf, Lock};
+use alex_core::entry::Entry;
+use alex_core::inner::InnerPage;
+use alex_core::page::{NO_BLOCK, PageKind, node};
+use pgrx::pg_sys;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+
+/// Beyond this many cached separators an index's cache starts over (about 5 MB; an index of
+/// 10^8 random int8 keys has about 2*10^5 data pages).
+const MAX_SEPARATORS: usize = 1 << 18;
+
+/// How many right moves a cached route may need before a full descent is cheaper.
+const MAX_MOVES_RIGHT: usize = 3;
+
+/// The copy of one level-1 model page: children `children[i]` hold `seps[i] <= e < seps[i+1]`
+/// (the last up to `high`).
+struct Span {
+    high: Option<Entry>,
+    seps: Vec<Entry>,
+    children: Vec<u32>,
+}
+
+struct IndexCache {
+    epoch: u64,
+    /// Spans by low fence; they do not overlap.
+    spans: BTreeMap<Entry, Span>,
+    separators: usize,
+}
+
+type RelFile = (u32, u32, u32);
+
+thread_local! {
+    static CACHES: RefCell<HashMap<RelFile, IndexCache>> = RefCell::new(HashMap::new());
+}
+
+fn rel_file(rel: pg_sys::Relation) -> RelFile {
+    // SAFETY: an open relation.
+    let n = unsafe { (*rel).rd_node };
+    (n.spcNode.into(), n.dbNode.into(), n.relNode.into())
+}
+
+/// The data page holding `e`, locked in `mode`, if the cache knows it.
+pub fn read_data_page(rel: pg_sys::Relation, e: Entry, mode: Lock) -> Option<Buf> {
+    let epoch = meta::cache_epoch(rel);
+    let mut blk = CACHES.with(|c| {
+        let caches = c.borrow();
+        let cache = caches.get(&rel_file(rel)).filter(|x| x.epoch == epoch)?;
+        let (_, span) = cache.spans.range(..=e).next_back()?;
+        if span.high.is_some_and(|h| e >= h) {
+            return None;
+        }
+        let i = span.seps.partition_point(|s| *s <= e);
+        Some(span.children[i.checked_sub(1)?])
+    })?;
+    for _ in 0..=MAX_MOVES_RIGHT {
+        let b = Buf::read(rel, blk, mode);
+        if b.kind() != PageKind::Data {
+            return None;
+        }
+        let c = b.content_of(PageKind::Data);
+        if node::is_deleted(c) || node::beyond_high(c, e) {
+            blk = node::right(c);
+            if blk == NO_BLOCK {
+                return None;
+            }
+            continue;
+        }
+        return if e < node::low(c) { None } else { Some(b) };
+    }
+    None
+}
+
+/// Copies the level-1 model page `c` (share-locked by a descent) into the cache.
+pub fn remember(rel: pg_sys::Relation, c: &[u8]) {
+    let h = node::Header::read(c);
+    let p = InnerPage::new(c);
+    let span = Span { high: h.high, seps: (0..p.count()).map(|i| p.separator(i)).collect(), children: (0..p.count()).map(|i| p.child(i)).collect() };
+    let epoch = meta::cache_epoch(rel);
+    CACHES.with(|c| {
+        let mut caches = c.borrow_mut();
+        let cache = caches.entry(rel_file(rel)).or_insert_with(|| IndexCache { epoch, spans: BTreeMap::new(), separators: 0 });
+        if cache.epoch != epoch || cache.separators + span.seps.len() > MAX_SEPARATORS {
+            *cache = IndexCache { epoch, spans: BTreeMap::new(), separators: 0 };
+        }
+        // Drop the spans this copy overlaps: the one starting at or before its low fence and
+        // reaching into it, and those starting inside it.
+        let overlapping: Vec<Entry> = cache
+            .spans
+            .range(..h.high.unwrap_or(Entry::last_of(u64::MAX)))
+            .rev()
+            .take_while(|(low, s)| **low >= h.low || s.high.is_none_or(|sh| sh > h.low))
+            .map(|(low, _)| *low)
+            .collect();
+        for low in overlapping {
+            if let Some(old) = cache.spans.remove(&low) {
+                cache.separators -= old.seps.len();
+            }
+        }
+        cache.separators += span.seps.len();
+        cache.spans.insert(h.low, span);
+    });
+}
