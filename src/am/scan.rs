@@ -2,9 +2,9 @@
 //! reduced to a sorted list of segments: disjoint code ranges (one, or one per `= ANY` array
 //! element) and, where the keys admit NULLs, the NULL chain, which sorts last (NULLS LAST).
 //! A range is read a data page at a time: under a share lock the page's matching entries are
-//! copied into a batch, then the lock is released while the pin is kept until the scan leaves
-//! the batch, so VACUUM (which takes a cleanup lock on every data page) cannot remove entries
-//! that an index-only scan is still returning.
+//! copied into a batch, then the lock is released. Index-only scans and non-MVCC snapshots keep
+//! the pin until the scan leaves the batch, so VACUUM (which takes a cleanup lock on every data
+//! page) cannot remove entries they are still returning; plain MVCC scans drop it.
 //!
 //! Forward scans follow the right link remembered with the batch: entries a concurrent split
 //! moved right after the batch was read were in the batch already. Backward scans descend again
@@ -47,7 +47,9 @@ struct Batch {
     more_in_page: bool,
     /// How many items the batch was allowed to take.
     limit: usize,
-    _pin: Option<Buf>,
+    /// The page's pin, kept while the batch is returned when the scan needs it (see
+    /// `keep_pins`).
+    pin: Option<Buf>,
 }
 
 /// A forward scan starts with small batches, so that `LIMIT` queries decode little of a page,
@@ -73,6 +75,12 @@ struct ScanState {
     /// Whether the first amgettuple since the rescan has run (it counts the scan in pgstat and
     /// starts from the end its direction asks for).
     started: bool,
+    /// Whether batches keep their page pinned: for index-only scans and non-MVCC snapshots,
+    /// which must not return a TID that VACUUM may have removed and the heap reused meanwhile
+    /// (VACUUM's cleanup lock waits for the pin). A plain MVCC scan drops it, as nbtree does: a
+    /// reused TID holds a tuple too new for its snapshot. Then an idle cursor does not hold
+    /// VACUUM up.
+    keep_pins: bool,
     itup_cxt: pg_sys::MemoryContext,
 }
 
@@ -105,6 +113,7 @@ pub unsafe extern "C-unwind" fn ambeginscan(index: pg_sys::Relation, nkeys: i32,
             cur: Position { seg: -1, batch: None, pos: -1 },
             mark: None,
             started: false,
+            keep_pins: true,
             itup_cxt,
         };
         (*scan).opaque = Box::into_raw(Box::new(st)) as *mut std::ffi::c_void;
@@ -260,7 +269,7 @@ fn batch_of_page(b: Buf, r: &CodeRange, after: Option<Entry>, before: Option<Ent
     };
     let page = b.block();
     b.unlock();
-    Batch { items, is_null: false, page, low, high, right, left_end, right_end, after, more_in_page, limit, _pin: Some(b) }
+    Batch { items, is_null: false, page, low, high, right, left_end, right_end, after, more_in_page, limit, pin: Some(b) }
 }
 
 fn nulls_batch(rel: pg_sys::Relation) -> Batch {
@@ -286,7 +295,7 @@ fn nulls_batch(rel: pg_sys::Relation) -> Batch {
         after: None,
         more_in_page: false,
         limit: usize::MAX,
-        _pin: None,
+        pin: None,
     }
 }
 
@@ -342,7 +351,10 @@ fn step(rel: pg_sys::Relation, st: &mut ScanState, forward: bool) -> bool {
                 return true;
             }
             let seg = st.segments[st.cur.seg as usize];
-            if let Some(nb) = adjacent_batch(rel, &seg, b, forward) {
+            if let Some(mut nb) = adjacent_batch(rel, &seg, b, forward) {
+                if !st.keep_pins {
+                    nb.pin = None;
+                }
                 st.cur.pos = if forward { -1 } else { nb.items.len() as isize };
                 st.cur.batch = Some(Rc::new(nb));
                 continue;
@@ -355,7 +367,10 @@ fn step(rel: pg_sys::Relation, st: &mut ScanState, forward: bool) -> bool {
             return false;
         }
         st.cur.seg = nseg;
-        let b = first_batch(rel, &st.segments[nseg as usize], forward);
+        let mut b = first_batch(rel, &st.segments[nseg as usize], forward);
+        if !st.keep_pins {
+            b.pin = None;
+        }
         st.cur.pos = if forward { -1 } else { b.items.len() as isize };
         st.cur.batch = Some(Rc::new(b));
     }
@@ -382,6 +397,10 @@ pub unsafe extern "C-unwind" fn amgettuple(scan: pg_sys::IndexScanDesc, directio
         let st = state(scan);
         let forward = direction != pg_sys::ScanDirection::BackwardScanDirection;
         if !st.started {
+            let snapshot = (*scan).xs_snapshot;
+            let mvcc = !snapshot.is_null()
+                && matches!((*snapshot).snapshot_type, pg_sys::SnapshotType::SNAPSHOT_MVCC | pg_sys::SnapshotType::SNAPSHOT_HISTORIC_MVCC);
+            st.keep_pins = (*scan).xs_want_itup || !mvcc;
             count_index_scan(rel);
             st.cur.seg = if forward { -1 } else { st.segments.len() as isize };
             st.started = true;
