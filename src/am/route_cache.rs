@@ -13,9 +13,9 @@
 //! in place, clears `rd_amcache` and with it the epoch the cache is tied to). Recycled pages are
 //! only ever data pages, so a cached child is always a data page.
 //!
-//! Cost: one hash lookup, one ordered-map lookup and a binary search among at most 404
-//! separators per search. Memory: 20 bytes per data page of each index used, at most
-//! `MAX_SEPARATORS` per index.
+//! Cost: one hash lookup, one ordered-map lookup and the model page's own routing (its linear
+//! model and an exponential search) on the copy. Memory: a page copy (8 KB) per model page of
+//! level 1, about 20 bytes per data page, at most `MAX_PAGES` copies per index.
 
 use super::meta;
 use crate::storage::{Buf, Lock};
@@ -26,26 +26,17 @@ use pgrx::pg_sys;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
-/// Beyond this many cached separators an index's cache starts over (about 5 MB; an index of
-/// 10^8 random int8 keys has about 2*10^5 data pages).
-const MAX_SEPARATORS: usize = 1 << 18;
+/// Beyond this many cached model pages an index's cache starts over (8 MB; an index of 10^8
+/// random int8 keys has about 500 model pages at level 1).
+const MAX_PAGES: usize = 1024;
 
 /// How many right moves a cached route may need before a full descent is cheaper.
 const MAX_MOVES_RIGHT: usize = 3;
 
-/// The copy of one level-1 model page: children `children[i]` hold `seps[i] <= e < seps[i+1]`
-/// (the last up to `high`).
-struct Span {
-    high: Option<Entry>,
-    seps: Vec<Entry>,
-    children: Vec<u32>,
-}
-
 struct IndexCache {
     epoch: u64,
-    /// Spans by low fence; they do not overlap.
-    spans: BTreeMap<Entry, Span>,
-    separators: usize,
+    /// Copies of level-1 model pages' content by low fence; their ranges do not overlap.
+    pages: BTreeMap<Entry, Box<[u8]>>,
 }
 
 type RelFile = (u32, u32, u32);
@@ -66,12 +57,12 @@ pub fn read_data_page(rel: pg_sys::Relation, e: Entry, mode: Lock) -> Option<Buf
     let mut blk = CACHES.with(|c| {
         let caches = c.borrow();
         let cache = caches.get(&rel_file(rel)).filter(|x| x.epoch == epoch)?;
-        let (_, span) = cache.spans.range(..=e).next_back()?;
-        if span.high.is_some_and(|h| e >= h) {
+        let (_, copy) = cache.pages.range(..=e).next_back()?;
+        if node::beyond_high(copy, e) {
             return None;
         }
-        let i = span.seps.partition_point(|s| *s <= e);
-        Some(span.children[i.checked_sub(1)?])
+        let p = InnerPage::new(copy);
+        Some(p.child(p.route(e)))
     })?;
     for _ in 0..=MAX_MOVES_RIGHT {
         let b = Buf::read(rel, blk, mode);
@@ -93,31 +84,26 @@ pub fn read_data_page(rel: pg_sys::Relation, e: Entry, mode: Lock) -> Option<Buf
 
 /// Copies the level-1 model page `c` (share-locked by a descent) into the cache.
 pub fn remember(rel: pg_sys::Relation, c: &[u8]) {
-    let h = node::Header::read(c);
-    let p = InnerPage::new(c);
-    let span = Span { high: h.high, seps: (0..p.count()).map(|i| p.separator(i)).collect(), children: (0..p.count()).map(|i| p.child(i)).collect() };
+    let (low, high) = (node::low(c), node::high(c));
     let epoch = meta::cache_epoch(rel);
-    CACHES.with(|c| {
-        let mut caches = c.borrow_mut();
-        let cache = caches.entry(rel_file(rel)).or_insert_with(|| IndexCache { epoch, spans: BTreeMap::new(), separators: 0 });
-        if cache.epoch != epoch || cache.separators + span.seps.len() > MAX_SEPARATORS {
-            *cache = IndexCache { epoch, spans: BTreeMap::new(), separators: 0 };
+    CACHES.with(|caches| {
+        let mut caches = caches.borrow_mut();
+        let cache = caches.entry(rel_file(rel)).or_insert_with(|| IndexCache { epoch, pages: BTreeMap::new() });
+        if cache.epoch != epoch || cache.pages.len() >= MAX_PAGES {
+            *cache = IndexCache { epoch, pages: BTreeMap::new() };
         }
-        // Drop the spans this copy overlaps: the one starting at or before its low fence and
+        // Drop the copies this one overlaps: the one starting at or before its low fence and
         // reaching into it, and those starting inside it.
         let overlapping: Vec<Entry> = cache
-            .spans
-            .range(..h.high.unwrap_or(Entry::last_of(u64::MAX)))
+            .pages
+            .range(..high.unwrap_or(Entry::last_of(u64::MAX)))
             .rev()
-            .take_while(|(low, s)| **low >= h.low || s.high.is_none_or(|sh| sh > h.low))
-            .map(|(low, _)| *low)
+            .take_while(|(l, old)| **l >= low || node::high(old).is_none_or(|h| h > low))
+            .map(|(l, _)| *l)
             .collect();
-        for low in overlapping {
-            if let Some(old) = cache.spans.remove(&low) {
-                cache.separators -= old.seps.len();
-            }
+        for l in overlapping {
+            cache.pages.remove(&l);
         }
-        cache.separators += span.seps.len();
-        cache.spans.insert(h.low, span);
+        cache.pages.insert(low, c.into());
     });
 }

@@ -24,6 +24,25 @@ fn window(buf: &[u8], byte: usize) -> u128 {
     u128::from_le_bytes(bytes)
 }
 
+/// Asks the CPU to start loading the cache lines of `buf[start..end]` (clamped to `buf`), so
+/// that the misses of a search that will read them overlap instead of following each other.
+#[inline]
+pub fn prefetch(buf: &[u8], start: usize, end: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let end = end.min(buf.len());
+        let mut at = start.min(end);
+        while at < end {
+            // SAFETY: `at < buf.len()`, so the pointer is inside `buf`; a prefetch only hints
+            // the cache and never faults or changes memory.
+            unsafe { core::arch::x86_64::_mm_prefetch(buf.as_ptr().add(at) as *const i8, core::arch::x86_64::_MM_HINT_T0) };
+            at += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (buf, start, end);
+}
+
 /// Reads value `index` of width `width` from `buf`.
 #[inline]
 pub fn get(buf: &[u8], index: usize, width: u32) -> u64 {

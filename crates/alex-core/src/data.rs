@@ -33,6 +33,10 @@ const BITMAP: usize = 96;
 /// In a deleted page, where its transaction id horizon is kept.
 const DELETED_XID: usize = 64;
 
+/// How many slots on each side of a predicted slot a search loads ahead (about the model's
+/// typical error on random keys).
+const PREFETCH_SLOTS: usize = 48;
+
 /// Upper bound on slots per page (keeps per-page work and scan batches bounded).
 pub const MAX_SLOTS: usize = 8192;
 
@@ -242,7 +246,16 @@ impl Geometry {
     /// The first slot whose key array value is `>= code` (gap or entry), or `cap`: exponential
     /// search outward from the model's prediction.
     fn lower_bound_code(&self, b: &[u8], code: u64) -> usize {
-        crate::model::search_from(self.cap, self.predict(code), |s| self.key_code(b, s) >= code)
+        let hint = self.predict(code);
+        // Load the keys around the prediction (where the exponential search will look) and the
+        // bitmap word and TIDs the entry found will need, all at once.
+        let (lo, hi) = (hint.saturating_sub(PREFETCH_SLOTS), (hint + PREFETCH_SLOTS).min(self.cap));
+        let key_bits = self.enc.key_bits as usize;
+        bits::prefetch(b, self.keys + lo * key_bits / 8, self.keys + hi * key_bits / 8 + 1);
+        bits::prefetch(b, BITMAP + hint / 64 * 8, BITMAP + hint / 64 * 8 + 1);
+        let tid_byte = self.tids + hint * self.enc.tid_bits() as usize / 8;
+        bits::prefetch(b, tid_byte, tid_byte + 1);
+        crate::model::search_from(self.cap, hint, |s| self.key_code(b, s) >= code)
     }
 
     fn seek(&self, b: &[u8], e: Entry) -> usize {
