@@ -28,6 +28,9 @@ pub fn descend(rel: pg_sys::Relation, e: Entry, level: u16, mode: Lock) -> Buf {
 
 /// As `descend`, always from the root.
 pub fn descend_tree(rel: pg_sys::Relation, e: Entry, level: u16, mode: Lock) -> Buf {
+    // Each restart needs a page recycled between reading its parent and locking it: many in a
+    // row mean a separator that does not match its child's fences.
+    let mut restarts = 0;
     'from_root: loop {
         let (mut root, mut root_level) = meta::root(rel);
         if root_level < level {
@@ -57,6 +60,10 @@ pub fn descend_tree(rel: pg_sys::Relation, e: Entry, level: u16, mode: Lock) -> 
             }
             if e < node::low(c) {
                 // A data page deleted and recycled for other keys since its parent was read.
+                restarts += 1;
+                if restarts > 100 {
+                    crate::error::corrupted(format!("alex page {blk} has a low fence above the key its parent routes to it"));
+                }
                 continue 'from_root;
             }
             if lvl == level {
