@@ -40,6 +40,22 @@ impl Buf {
         b
     }
 
+    /// As `read`, first trying `recent`, the buffer that held the block last time: while it still
+    /// does, pinning it needs no buffer mapping lookup.
+    pub fn read_recent(rel: pg_sys::Relation, blk: u32, recent: pg_sys::Buffer, mode: Lock) -> Buf {
+        // SAFETY: an open relation; `recent` is a buffer number this backend got from the buffer
+        // manager (shared or local), and ReadRecentBuffer pins it only if it still holds this
+        // very block of this relation's main fork (it checks the buffer tag under its lock).
+        let hit = recent != pg_sys::InvalidBuffer as pg_sys::Buffer
+            && unsafe { pg_sys::ReadRecentBuffer((*rel).rd_node, pg_sys::ForkNumber::MAIN_FORKNUM, blk, recent) };
+        if !hit {
+            return Buf::read(rel, blk, mode);
+        }
+        let mut b = Buf { buf: recent, locked: false };
+        b.lock(mode);
+        b
+    }
+
     /// Pins block `blk` and locks it exclusively if that needs no wait; None if another backend
     /// holds a lock on it.
     pub fn try_read_exclusive(rel: pg_sys::Relation, blk: u32) -> Option<Buf> {

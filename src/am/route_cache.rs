@@ -35,8 +35,15 @@ const MAX_MOVES_RIGHT: usize = 3;
 
 struct IndexCache {
     epoch: u64,
-    /// Copies of level-1 model pages' content by low fence; their ranges do not overlap.
-    pages: BTreeMap<Entry, Box<[u8]>>,
+    /// Copies of level-1 model pages by low fence; their ranges do not overlap.
+    pages: BTreeMap<Entry, CachedPage>,
+}
+
+struct CachedPage {
+    content: Box<[u8]>,
+    /// For each child, the shared buffer that last held it (`ReadRecentBuffer` pins it without
+    /// a buffer mapping lookup while it still does), or InvalidBuffer.
+    recent: Vec<pg_sys::Buffer>,
 }
 
 type RelFile = (u32, u32, u32);
@@ -54,18 +61,28 @@ fn rel_file(rel: pg_sys::Relation) -> RelFile {
 /// The data page holding `e`, locked in `mode`, if the cache knows it.
 pub fn read_data_page(rel: pg_sys::Relation, e: Entry, mode: Lock) -> Option<Buf> {
     let epoch = meta::cache_epoch(rel);
-    let mut blk = CACHES.with(|c| {
+    let (low, i, mut blk, recent) = CACHES.with(|c| {
         let caches = c.borrow();
         let cache = caches.get(&rel_file(rel)).filter(|x| x.epoch == epoch)?;
-        let (_, copy) = cache.pages.range(..=e).next_back()?;
-        if node::beyond_high(copy, e) {
+        let (low, copy) = cache.pages.range(..=e).next_back()?;
+        if node::beyond_high(&copy.content, e) {
             return None;
         }
-        let p = InnerPage::new(copy);
-        Some(p.child(p.route(e)))
+        let p = InnerPage::new(&copy.content);
+        let i = p.route(e);
+        Some((*low, i, p.child(i), copy.recent[i]))
     })?;
+    let first = Buf::read_recent(rel, blk, recent, mode);
+    if first.raw() != recent {
+        CACHES.with(|c| {
+            if let Some(copy) = c.borrow_mut().get_mut(&rel_file(rel)).and_then(|x| x.pages.get_mut(&low)) {
+                copy.recent[i] = first.raw();
+            }
+        });
+    }
+    let mut next = Some(first);
     for _ in 0..=MAX_MOVES_RIGHT {
-        let b = Buf::read(rel, blk, mode);
+        let b = next.take().unwrap_or_else(|| Buf::read(rel, blk, mode));
         if b.kind() != PageKind::Data {
             return None;
         }
@@ -98,12 +115,13 @@ pub fn remember(rel: pg_sys::Relation, c: &[u8]) {
             .pages
             .range(..high.unwrap_or(Entry::last_of(u64::MAX)))
             .rev()
-            .take_while(|(l, old)| **l >= low || node::high(old).is_none_or(|h| h > low))
+            .take_while(|(l, old)| **l >= low || node::high(&old.content).is_none_or(|h| h > low))
             .map(|(l, _)| *l)
             .collect();
         for l in overlapping {
             cache.pages.remove(&l);
         }
-        cache.pages.insert(low, c.into());
+        let recent = vec![pg_sys::InvalidBuffer as pg_sys::Buffer; InnerPage::new(c).count()];
+        cache.pages.insert(low, CachedPage { content: c.into(), recent });
     });
 }
