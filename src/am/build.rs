@@ -1,10 +1,12 @@
-//! CREATE INDEX (as nbtsort.c): scan the heap, sort the entries, and write the pages bottom-up:
-//! data pages cut by the chunker at the build density, then model pages level by level up to
-//! a single root, then the NULL chain, then the metapage. The pages are written through shared
-//! buffers without WAL and logged at the end with log_newpage_range.
+//! CREATE INDEX (as nbtsort.c): scan the heap into PostgreSQL's tuplesort, and write the pages
+//! bottom-up from its sorted output: data pages cut by the chunker at the build density, then
+//! model pages level by level up to a single root, then the NULL chain, then the metapage. The
+//! pages are written through shared buffers without WAL and logged at the end with
+//! log_newpage_range.
 //!
-//! Cost: O(n log n) for the sort, O(n) for the pages. The entries are sorted in memory (16 bytes
-//! each); an external sort for inputs beyond memory is future work.
+//! Cost: O(n log n) for the sort, O(n) for the pages. Memory: the sort keeps its rows within
+//! maintenance_work_mem and spills to temporary files beyond it; the page writer holds one data
+//! page's entries and a (fence, block) pair per page of the level it builds.
 
 use super::keys::KeyType;
 use super::meta::META_BLOCK;
@@ -24,15 +26,137 @@ use pgrx::prelude::*;
 /// Share of a model page's separators a build fills.
 const INNER_BUILD_FILL: f64 = 0.9;
 
+/// One heap tuple's row in the build's sort.
+struct Row {
+    /// The key's code; None for a NULL key.
+    code: Option<u64>,
+    tid: PackedTid,
+    /// Whether the heap tuple is live: only live tuples count for a UNIQUE index.
+    alive: bool,
+}
+
+/// The sort's columns: the code as int8 (`code ^ SIGN`), NULL for a NULL key; the packed TID
+/// (below 2^48, so int8 order is TID order); the liveness flag, carried along unsorted.
+const COLUMNS: usize = 3;
+/// Flipping a code's sign bit turns the codes' unsigned order into int8's signed order.
+const SIGN: u64 = 1 << 63;
+
+/// Rows going into PostgreSQL's tuplesort, ordered by code (NULLs last), then TID: the index
+/// order, with the NULL chain's TIDs at the end.
+struct Spool {
+    sort: *mut pg_sys::Tuplesortstate,
+    desc: pg_sys::TupleDesc,
+    slot: *mut pg_sys::TupleTableSlot,
+}
+
+impl Spool {
+    fn begin() -> Spool {
+        // SAFETY: the descriptor gets all COLUMNS entries before use and lives in the current
+        // memory context until `Sorted::end` (tuplesort keeps a pointer to it); tuplesort_begin_heap
+        // reads the key arrays only during the call.
+        unsafe {
+            let desc = pg_sys::CreateTemplateTupleDesc(COLUMNS as i32);
+            pg_sys::TupleDescInitEntry(desc, 1, c"code".as_ptr(), pg_sys::INT8OID, -1, 0);
+            pg_sys::TupleDescInitEntry(desc, 2, c"tid".as_ptr(), pg_sys::INT8OID, -1, 0);
+            pg_sys::TupleDescInitEntry(desc, 3, c"alive".as_ptr(), pg_sys::BOOLOID, -1, 0);
+            let mut keys: [pg_sys::AttrNumber; 2] = [1, 2];
+            let mut operators = [pg_sys::Oid::from(pg_sys::Int8LessOperator); 2];
+            let mut collations = [pg_sys::InvalidOid; 2];
+            let mut nulls_first = [false; 2];
+            let sort = pg_sys::tuplesort_begin_heap(
+                desc,
+                keys.len() as i32,
+                keys.as_mut_ptr(),
+                operators.as_mut_ptr(),
+                collations.as_mut_ptr(),
+                nulls_first.as_mut_ptr(),
+                pg_sys::maintenance_work_mem,
+                std::ptr::null_mut(),
+                pg_sys::TUPLESORT_NONE as i32,
+            );
+            let slot = pg_sys::MakeSingleTupleTableSlot(desc, &pg_sys::TTSOpsVirtual);
+            Spool { sort, desc, slot }
+        }
+    }
+
+    fn put(&mut self, row: Row) {
+        // SAFETY: `slot` is a virtual slot of `desc`, whose value and null arrays have COLUMNS
+        // entries; tuplesort copies the row, so the slot is free again after the call.
+        unsafe {
+            pg_sys::ExecClearTuple(self.slot);
+            let values = std::slice::from_raw_parts_mut((*self.slot).tts_values, COLUMNS);
+            let isnull = std::slice::from_raw_parts_mut((*self.slot).tts_isnull, COLUMNS);
+            values[0] = pg_sys::Datum::from(row.code.map_or(0, |c| (c ^ SIGN) as i64));
+            isnull[0] = row.code.is_none();
+            values[1] = pg_sys::Datum::from(row.tid as i64);
+            isnull[1] = false;
+            values[2] = pg_sys::Datum::from(row.alive);
+            isnull[2] = false;
+            pg_sys::ExecStoreVirtualTuple(self.slot);
+            pg_sys::tuplesort_puttupleslot(self.sort, self.slot);
+        }
+    }
+
+    /// Sorts (merging the runs spilled to disk, if any) and returns the rows in order.
+    fn sort(self) -> Sorted {
+        // SAFETY: the sort is complete once all rows are in; its output goes to a minimal-tuple
+        // slot of the same descriptor, as tuplesort_gettupleslot requires.
+        unsafe {
+            pg_sys::ExecDropSingleTupleTableSlot(self.slot);
+            pg_sys::tuplesort_performsort(self.sort);
+            let slot = pg_sys::MakeSingleTupleTableSlot(self.desc, &pg_sys::TTSOpsMinimalTuple);
+            Sorted { sort: self.sort, desc: self.desc, slot }
+        }
+    }
+}
+
+/// The sorted rows, read one at a time.
+struct Sorted {
+    sort: *mut pg_sys::Tuplesortstate,
+    desc: pg_sys::TupleDesc,
+    slot: *mut pg_sys::TupleTableSlot,
+}
+
+impl Iterator for Sorted {
+    type Item = Row;
+
+    fn next(&mut self) -> Option<Row> {
+        // SAFETY: `sort` is sorted and not ended; the slot holds the returned row (not copied)
+        // until the next call, and the values are read out before that.
+        unsafe {
+            if !pg_sys::tuplesort_gettupleslot(self.sort, true, false, self.slot, std::ptr::null_mut()) {
+                return None;
+            }
+            pg_sys::slot_getallattrs(self.slot);
+            let values = std::slice::from_raw_parts((*self.slot).tts_values, COLUMNS);
+            let isnull = std::slice::from_raw_parts((*self.slot).tts_isnull, COLUMNS);
+            Some(Row {
+                code: (!isnull[0]).then(|| values[0].value() as u64 ^ SIGN),
+                tid: values[1].value() as PackedTid,
+                alive: values[2].value() != 0,
+            })
+        }
+    }
+}
+
+impl Sorted {
+    /// Frees the sort and its temporary files. Only on success: after an error, the transaction's
+    /// abort frees them (its memory context and resource owner), as for nbtsort.c's spools, and no
+    /// call into a tuplesort that may have failed half-way is made while unwinding.
+    fn end(self) {
+        // SAFETY: nothing uses the sort, the slot or the descriptor after this.
+        unsafe {
+            pg_sys::ExecDropSingleTupleTableSlot(self.slot);
+            pg_sys::tuplesort_end(self.sort);
+            pg_sys::FreeTupleDesc(self.desc);
+        }
+    }
+}
+
 struct BuildState {
     key_type: KeyType,
-    entries: Vec<Entry>,
-    nulls: Vec<PackedTid>,
-    /// For a UNIQUE index: the keys of live tuples (dead ones may repeat a key) and how many
-    /// live tuples have a NULL key.
-    unique: bool,
-    live_codes: Vec<u64>,
-    live_nulls: usize,
+    spool: Spool,
+    index_tuples: f64,
 }
 
 #[pg_guard]
@@ -48,17 +172,9 @@ unsafe extern "C-unwind" fn build_callback(
     // for our single key column; tid is a valid heap TID.
     unsafe {
         let st = &mut *(state as *mut BuildState);
-        let t = super::tid_of(&*tid);
-        if *isnull {
-            st.nulls.push(t);
-            st.live_nulls += (st.unique && tuple_is_alive) as usize;
-        } else {
-            let code = st.key_type.encode(*values);
-            st.entries.push(Entry::new(code, t));
-            if st.unique && tuple_is_alive {
-                st.live_codes.push(code);
-            }
-        }
+        let code = (!*isnull).then(|| st.key_type.encode(*values));
+        st.spool.put(Row { code, tid: super::tid_of(&*tid), alive: tuple_is_alive });
+        st.index_tuples += 1.0;
     }
 }
 
@@ -74,14 +190,8 @@ pub unsafe extern "C-unwind" fn ambuild(
             error!("index \"{}\" already contains data", relation_name(index));
         }
         require_ascending(index);
-        let mut st = BuildState {
-            key_type: KeyType::of_index(index),
-            entries: Vec::new(),
-            nulls: Vec::new(),
-            unique: (*index_info).ii_Unique,
-            live_codes: Vec::new(),
-            live_nulls: 0,
-        };
+        let key_type = KeyType::of_index(index);
+        let mut st = BuildState { key_type, spool: Spool::begin(), index_tuples: 0.0 };
         let scan = (*(*heap).rd_tableam).index_build_range_scan.expect("table AM without index_build_range_scan");
         let heap_tuples = scan(
             heap,
@@ -96,12 +206,15 @@ pub unsafe extern "C-unwind" fn ambuild(
             &mut st as *mut BuildState as *mut std::ffi::c_void,
             std::ptr::null_mut(),
         );
-        st.entries.sort_unstable();
-        if st.unique {
-            check_build_unique(index, &mut st);
-        }
-        let index_tuples = (st.entries.len() + st.nulls.len()) as f64;
-        write_tree(index, &st.entries, &st.nulls, options::density(index));
+        let mut sorted = st.spool.sort();
+        let mut unique = (*index_info).ii_Unique.then(|| UniqueCheck::new(index, key_type));
+        let rows = sorted.by_ref().inspect(|row| {
+            if let Some(u) = &mut unique {
+                u.row(row);
+            }
+        });
+        write_tree(index, rows, options::density(index));
+        sorted.end();
 
         if (*(*index).rd_rel).relpersistence == pg_sys::RELPERSISTENCE_PERMANENT as std::ffi::c_char {
             let nblocks = pg_sys::RelationGetNumberOfBlocksInFork(index, pg_sys::ForkNumber::MAIN_FORKNUM);
@@ -109,21 +222,43 @@ pub unsafe extern "C-unwind" fn ambuild(
         }
         let mut result = PgBox::<pg_sys::IndexBuildResult>::alloc0();
         result.heap_tuples = heap_tuples;
-        result.index_tuples = index_tuples;
+        result.index_tuples = st.index_tuples;
         result.into_pg()
     }
 }
 
-/// Raises btree's error when two live tuples share a key (or NULL, with NULLS NOT DISTINCT).
-fn check_build_unique(index: pg_sys::Relation, st: &mut BuildState) {
-    st.live_codes.sort_unstable();
-    if let Some(w) = st.live_codes.windows(2).find(|w| w[0] == w[1]) {
-        super::unique::build_violation(index, st.key_type.decode(w[0]), false);
+/// CREATE UNIQUE INDEX: raises btree's error when two live tuples share a key (or NULL, with
+/// NULLS NOT DISTINCT); dead tuples may repeat a key. Rows arrive sorted, so the entries of one
+/// key are adjacent and the NULLs come last.
+struct UniqueCheck {
+    index: pg_sys::Relation,
+    key_type: KeyType,
+    nulls_not_distinct: bool,
+    last_live: Option<u64>,
+    live_null: bool,
+}
+
+impl UniqueCheck {
+    fn new(index: pg_sys::Relation, key_type: KeyType) -> UniqueCheck {
+        let nulls_not_distinct = super::unique::nulls_not_distinct(index);
+        UniqueCheck { index, key_type, nulls_not_distinct, last_live: None, live_null: false }
     }
-    if st.live_nulls > 1 && super::unique::nulls_not_distinct(index) {
-        super::unique::build_violation(index, pg_sys::Datum::from(0), true);
+
+    fn row(&mut self, row: &Row) {
+        if !row.alive {
+            return;
+        }
+        match row.code {
+            Some(code) if self.last_live == Some(code) => {
+                super::unique::build_violation(self.index, self.key_type.decode(code), false)
+            }
+            Some(code) => self.last_live = Some(code),
+            None if self.live_null && self.nulls_not_distinct => {
+                super::unique::build_violation(self.index, pg_sys::Datum::from(0), true)
+            }
+            None => self.live_null = true,
+        }
     }
-    st.live_codes = Vec::new();
 }
 
 /// alex keeps keys ascending with NULLs last; a backward scan serves DESC NULLS FIRST. An index
@@ -140,8 +275,8 @@ fn require_ascending(index: pg_sys::Relation) {
     }
 }
 
-/// Writes the whole index for sorted `entries` and the `nulls` into an empty relation.
-fn write_tree(index: pg_sys::Relation, entries: &[Entry], nulls_tids: &[PackedTid], density: f64) {
+/// Writes the whole index for the sorted `rows` (the NULL keys last) into an empty relation.
+fn write_tree(index: pg_sys::Relation, rows: impl Iterator<Item = Row>, density: f64) {
     let mut meta_buf = Buf::extend(index);
     assert_eq!(meta_buf.block(), META_BLOCK);
 
@@ -172,8 +307,9 @@ fn write_tree(index: pg_sys::Relation, entries: &[Entry], nulls_tids: &[PackedTi
         items.push((low, blk));
         prev_block = blk;
     };
-    for e in entries {
-        if let Some((low, run, high)) = chunker.push(*e) {
+    let mut rows = rows.peekable();
+    while let Some(Row { code: Some(code), tid, .. }) = rows.next_if(|r| r.code.is_some()) {
+        if let Some((low, run, high)) = chunker.push(Entry::new(code, tid)) {
             if let Some(p) = pending.take() {
                 emit(p, true, &mut level_items);
             }
@@ -222,19 +358,19 @@ fn write_tree(index: pg_sys::Relation, entries: &[Entry], nulls_tids: &[PackedTi
     }
     let mut meta = Meta::new(level_items[0].1, level);
 
-    // The NULL chain.
-    for (i, chunk) in nulls_tids.chunks(nulls::CAPACITY).enumerate() {
+    // The NULL chain: the rest of the rows.
+    let mut null_tids = rows.map(|r| r.tid).peekable();
+    while null_tids.peek().is_some() {
         let mut b = Buf::extend(index);
         let blk = b.block();
-        let last = (i + 1) * nulls::CAPACITY >= nulls_tids.len();
         let c = b.init_unlogged(PageKind::Nulls);
         nulls::init(c);
-        for t in chunk {
-            nulls::push(c, *t);
+        for t in null_tids.by_ref().take(nulls::CAPACITY) {
+            nulls::push(c, t);
         }
-        nulls::set_right(c, if last { NO_BLOCK } else { blk + 1 });
+        nulls::set_right(c, if null_tids.peek().is_some() { blk + 1 } else { NO_BLOCK });
         b.mark_dirty();
-        if i == 0 {
+        if meta.null_head == NO_BLOCK {
             meta.null_head = blk;
         }
         meta.null_tail = blk;

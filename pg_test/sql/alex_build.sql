@@ -1,0 +1,92 @@
+-- CREATE INDEX through PostgreSQL's external sort: with maintenance_work_mem at 1MB the build's
+-- sort spills to temporary files and merges them; the index must be the one an in-memory sort
+-- gives, and agree with sequential scans.
+CREATE EXTENSION IF NOT EXISTS omendb;
+CREATE TABLE bld (id int, k int8);
+-- 240k rows: hashed keys over the whole int8 range (90k of them twice), NULLs, and extremes.
+INSERT INTO bld SELECT g, CASE WHEN g % 41 = 0 THEN NULL ELSE hashint8extended(g % 150000, 0) END
+  FROM generate_series(1, 240000) g;
+INSERT INTO bld SELECT 240000 + g, (ARRAY[-9223372036854775808, 9223372036854775807, -1, 0, 1])[g % 5 + 1]
+  FROM generate_series(1, 50) g;
+SELECT count(*), count(k), count(DISTINCT k) FROM bld;
+
+SET maintenance_work_mem = '1MB';
+-- Temporary files written by the build (statistics flushed before and after).
+SELECT pg_stat_force_next_flush();
+SELECT temp_files AS temp_files_before FROM pg_stat_database WHERE datname = current_database() \gset
+CREATE INDEX bld_k ON bld USING alex (k);
+SELECT pg_stat_force_next_flush();
+SELECT temp_files > :temp_files_before AS build_spilled FROM pg_stat_database WHERE datname = current_database();
+SELECT alex_check('bld_k', true);
+-- The same index from an in-memory sort: identical statistics.
+SET maintenance_work_mem = '256MB';
+CREATE INDEX bld_k_mem ON bld USING alex (k);
+RESET maintenance_work_mem;
+SELECT count(*) AS stats_differing
+  FROM alex_stats('bld_k') s FULL JOIN alex_stats('bld_k_mem') m USING (stat)
+  WHERE s.value IS DISTINCT FROM m.value;
+SELECT value AS entries FROM alex_stats('bld_k') WHERE stat IN ('entries', 'null_entries') ORDER BY stat;
+DROP INDEX bld_k_mem;
+VACUUM ANALYZE bld;
+
+-- An ordered index scan returns every row with a key in (key, TID) order, then the NULLs.
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+SET enable_sort = off;
+EXPLAIN (COSTS OFF) SELECT k, ctid FROM bld ORDER BY k;
+CREATE TEMP TABLE by_index AS SELECT row_number() OVER () AS n, k, ctid AS t FROM (SELECT k, ctid FROM bld ORDER BY k) s;
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+RESET enable_sort;
+SET enable_indexscan = off;
+SET enable_indexonlyscan = off;
+SET enable_bitmapscan = off;
+CREATE TEMP TABLE by_seq AS SELECT row_number() OVER (ORDER BY k, ctid) AS n, k, ctid AS t FROM bld;
+SELECT count(*) AS rows_differing FROM by_index i FULL JOIN by_seq s USING (n)
+  WHERE i.k IS DISTINCT FROM s.k OR (s.k IS NOT NULL AND i.t IS DISTINCT FROM s.t);
+SELECT count(*) AS null_tids_differing FROM
+  ((SELECT t FROM by_index WHERE k IS NULL EXCEPT SELECT t FROM by_seq WHERE k IS NULL)
+   UNION ALL (SELECT t FROM by_seq WHERE k IS NULL EXCEPT SELECT t FROM by_index WHERE k IS NULL)) d;
+-- Range and equality scans, the sequential scan's answers first.
+CREATE TEMP TABLE probes AS
+  SELECT count(*) FILTER (WHERE k < 0) AS neg, count(*) FILTER (WHERE k >= 0) AS nonneg,
+         count(*) FILTER (WHERE k = -9223372036854775808) AS min, count(*) FILTER (WHERE k = 9223372036854775807) AS max,
+         count(*) FILTER (WHERE k BETWEEN -1 AND 1) AS small, count(*) FILTER (WHERE k IS NULL) AS nulls,
+         count(*) FILTER (WHERE k = ANY (ARRAY[hashint8extended(7, 0), hashint8extended(149999, 0), 5])) AS any
+  FROM bld;
+SELECT * FROM probes;
+RESET enable_indexscan;
+RESET enable_indexonlyscan;
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM bld WHERE k < 0;
+SELECT (SELECT count(*) FROM bld WHERE k < 0) AS neg, (SELECT count(*) FROM bld WHERE k >= 0) AS nonneg,
+       (SELECT count(*) FROM bld WHERE k = -9223372036854775808) AS min,
+       (SELECT count(*) FROM bld WHERE k = 9223372036854775807) AS max,
+       (SELECT count(*) FROM bld WHERE k BETWEEN -1 AND 1) AS small, (SELECT count(*) FROM bld WHERE k IS NULL) AS nulls,
+       (SELECT count(*) FROM bld WHERE k = ANY (ARRAY[hashint8extended(7, 0), hashint8extended(149999, 0), 5])) AS any;
+RESET enable_seqscan;
+
+-- UNIQUE builds through the spilled sort: a duplicate among live rows fails; a duplicate whose
+-- row this transaction deleted is indexed (it is still in the heap) but does not count.
+SET maintenance_work_mem = '1MB';
+CREATE TABLE bld_u (id int, k int8);
+INSERT INTO bld_u SELECT g, hashint8extended(g, 1) FROM generate_series(1, 200000) g;
+INSERT INTO bld_u SELECT 200001, k FROM bld_u WHERE id = 123456;
+INSERT INTO bld_u VALUES (200002, NULL), (200003, NULL);
+CREATE UNIQUE INDEX bld_u_k ON bld_u USING alex (k);
+BEGIN;
+DELETE FROM bld_u WHERE id = 200001;
+CREATE UNIQUE INDEX bld_u_k ON bld_u USING alex (k);
+COMMIT;
+SELECT value AS entries FROM alex_stats('bld_u_k') WHERE stat = 'entries';
+SELECT alex_check('bld_u_k', true);
+-- NULLS NOT DISTINCT: two live NULLs fail; one of them deleted by the building transaction does not.
+CREATE UNIQUE INDEX bld_u_nnd ON bld_u USING alex (k) NULLS NOT DISTINCT;
+BEGIN;
+DELETE FROM bld_u WHERE id = 200003;
+CREATE UNIQUE INDEX bld_u_nnd ON bld_u USING alex (k) NULLS NOT DISTINCT;
+COMMIT;
+SELECT value AS null_entries FROM alex_stats('bld_u_nnd') WHERE stat = 'null_entries';
+RESET maintenance_work_mem;
+
+DROP TABLE bld, bld_u;
