@@ -38,6 +38,10 @@ DELETE FROM uq_dup WHERE k = 2;
 INSERT INTO uq_dup VALUES (2);
 CREATE UNIQUE INDEX uq_dup_k ON uq_dup USING alex (k);
 SELECT alex_check('uq_dup_k', true);
+-- Float zeros are equal keys.
+CREATE TABLE uq_zero (f float8);
+INSERT INTO uq_zero VALUES ('-0'), (1), ('0');
+CREATE UNIQUE INDEX uq_zero_f ON uq_zero USING alex (f);
 
 -- NULLS NOT DISTINCT.
 CREATE TABLE uq_nnd (k int8);
@@ -61,4 +65,4 @@ ALTER TABLE uq ADD CONSTRAINT uq_k_key UNIQUE USING INDEX uq_k;
 INSERT INTO uq (k) VALUES (1) ON CONFLICT DO NOTHING;
 INSERT INTO uq (k) VALUES (1) ON CONFLICT (k) DO NOTHING;
 
-DROP TABLE uq, uq_dup, uq_nnd, uq_nnd2, uq_ex;
+DROP TABLE uq, uq_dup, uq_zero, uq_nnd, uq_nnd2, uq_ex;

@@ -227,21 +227,22 @@ pub unsafe extern "C-unwind" fn ambuild(
     }
 }
 
-/// CREATE UNIQUE INDEX: raises btree's error when two live tuples share a key (or NULL, with
-/// NULLS NOT DISTINCT); dead tuples may repeat a key. Rows arrive sorted, so the entries of one
-/// key are adjacent and the NULLs come last.
+/// CREATE UNIQUE INDEX: raises btree's error when two live tuples have equal keys (or NULL, with
+/// NULLS NOT DISTINCT); dead tuples may repeat a key. Rows arrive sorted, so equal keys are
+/// adjacent (a float zero's two codes, for -0 and 0, are consecutive) and the NULLs come last.
 struct UniqueCheck {
     index: pg_sys::Relation,
     key_type: KeyType,
     nulls_not_distinct: bool,
-    last_live: Option<u64>,
+    /// The largest code equal to the last live key.
+    last_live_end: Option<u64>,
     live_null: bool,
 }
 
 impl UniqueCheck {
     fn new(index: pg_sys::Relation, key_type: KeyType) -> UniqueCheck {
         let nulls_not_distinct = super::unique::nulls_not_distinct(index);
-        UniqueCheck { index, key_type, nulls_not_distinct, last_live: None, live_null: false }
+        UniqueCheck { index, key_type, nulls_not_distinct, last_live_end: None, live_null: false }
     }
 
     fn row(&mut self, row: &Row) {
@@ -249,10 +250,10 @@ impl UniqueCheck {
             return;
         }
         match row.code {
-            Some(code) if self.last_live == Some(code) => {
+            Some(code) if self.last_live_end.is_some_and(|end| code <= end) => {
                 super::unique::build_violation(self.index, self.key_type.decode(code), false)
             }
-            Some(code) => self.last_live = Some(code),
+            Some(code) => self.last_live_end = Some(self.key_type.equal_range(self.key_type.decode(code)).1),
             None if self.live_null && self.nulls_not_distinct => {
                 super::unique::build_violation(self.index, pg_sys::Datum::from(0), true)
             }
