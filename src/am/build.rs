@@ -1,12 +1,13 @@
-//! CREATE INDEX (as nbtsort.c): scan the heap into PostgreSQL's tuplesort, and write the pages
+//! CREATE INDEX (as nbtsort.c): scan the heap into an external sort, and write the pages
 //! bottom-up from its sorted output: data pages cut by the chunker at the build density, then
 //! model pages level by level up to a single root, then the NULL chain, then the metapage. The
 //! pages are written through shared buffers without WAL and logged at the end with
 //! log_newpage_range.
 //!
-//! Cost: O(n log n) for the sort, O(n) for the pages. Memory: the sort keeps its rows within
-//! maintenance_work_mem and spills to temporary files beyond it; the page writer holds one data
-//! page's entries and a (fence, block) pair per page of the level it builds.
+//! Cost: O(n log n) for the sort, O(n) for the pages. Memory: the sort keeps 16-byte rows within
+//! maintenance_work_mem and writes sorted runs to a temporary file beyond it, merged with one
+//! 8 KB read buffer per run; the page writer holds one data page's entries and a (fence, block)
+//! pair per page of the level it builds.
 
 use super::keys::KeyType;
 use super::meta::META_BLOCK;
@@ -14,7 +15,8 @@ use super::options;
 use crate::storage::Buf;
 use alex_core::build::Chunker;
 use alex_core::data::{self, Encoding};
-use alex_core::entry::{Entry, PackedTid};
+use alex_core::entry::{Entry, MAX_TID, PackedTid};
+use alex_core::extsort::{ExternalSorter, RunStore};
 use alex_core::inner;
 use alex_core::meta::Meta;
 use alex_core::model::LinearModel;
@@ -35,121 +37,71 @@ struct Row {
     alive: bool,
 }
 
-/// The sort's columns: the code as int8 (`code ^ SIGN`), NULL for a NULL key; the packed TID
-/// (below 2^48, so int8 order is TID order); the liveness flag, carried along unsorted.
-const COLUMNS: usize = 3;
-/// Flipping a code's sign bit turns the codes' unsigned order into int8's signed order.
-const SIGN: u64 = 1 << 63;
-
-/// Rows going into PostgreSQL's tuplesort, ordered by code (NULLs last), then TID: the index
-/// order, with the NULL chain's TIDs at the end.
-struct Spool {
-    sort: *mut pg_sys::Tuplesortstate,
-    desc: pg_sys::TupleDesc,
-    slot: *mut pg_sys::TupleTableSlot,
+/// A row as a sort key whose order is the index order: NULL keys last (bit 113), then the code
+/// (bits 49..113), then the TID (bits 1..49); the liveness bit rides along at bit 0 (TIDs are
+/// unique, so it never decides the order).
+fn pack(row: &Row) -> u128 {
+    let (null, code) = match row.code {
+        Some(c) => (0u128, c),
+        None => (1, 0),
+    };
+    null << 113 | (code as u128) << 49 | (row.tid as u128) << 1 | row.alive as u128
 }
 
-impl Spool {
-    fn begin() -> Spool {
-        // SAFETY: the descriptor gets all COLUMNS entries before use and lives in the current
-        // memory context until `Sorted::end` (tuplesort keeps a pointer to it); tuplesort_begin_heap
-        // reads the key arrays only during the call.
-        unsafe {
-            let desc = pg_sys::CreateTemplateTupleDesc(COLUMNS as i32);
-            pg_sys::TupleDescInitEntry(desc, 1, c"code".as_ptr(), pg_sys::INT8OID, -1, 0);
-            pg_sys::TupleDescInitEntry(desc, 2, c"tid".as_ptr(), pg_sys::INT8OID, -1, 0);
-            pg_sys::TupleDescInitEntry(desc, 3, c"alive".as_ptr(), pg_sys::BOOLOID, -1, 0);
-            let mut keys: [pg_sys::AttrNumber; 2] = [1, 2];
-            let mut operators = [pg_sys::Oid::from(pg_sys::Int8LessOperator); 2];
-            let mut collations = [pg_sys::InvalidOid; 2];
-            let mut nulls_first = [false; 2];
-            let sort = pg_sys::tuplesort_begin_heap(
-                desc,
-                keys.len() as i32,
-                keys.as_mut_ptr(),
-                operators.as_mut_ptr(),
-                collations.as_mut_ptr(),
-                nulls_first.as_mut_ptr(),
-                pg_sys::maintenance_work_mem,
-                std::ptr::null_mut(),
-                pg_sys::TUPLESORT_NONE as i32,
-            );
-            let slot = pg_sys::MakeSingleTupleTableSlot(desc, &pg_sys::TTSOpsVirtual);
-            Spool { sort, desc, slot }
-        }
-    }
-
-    fn put(&mut self, row: Row) {
-        // SAFETY: `slot` is a virtual slot of `desc`, whose value and null arrays have COLUMNS
-        // entries; tuplesort copies the row, so the slot is free again after the call.
-        unsafe {
-            pg_sys::ExecClearTuple(self.slot);
-            let values = std::slice::from_raw_parts_mut((*self.slot).tts_values, COLUMNS);
-            let isnull = std::slice::from_raw_parts_mut((*self.slot).tts_isnull, COLUMNS);
-            values[0] = pg_sys::Datum::from(row.code.map_or(0, |c| (c ^ SIGN) as i64));
-            isnull[0] = row.code.is_none();
-            values[1] = pg_sys::Datum::from(row.tid as i64);
-            isnull[1] = false;
-            values[2] = pg_sys::Datum::from(row.alive);
-            isnull[2] = false;
-            pg_sys::ExecStoreVirtualTuple(self.slot);
-            pg_sys::tuplesort_puttupleslot(self.sort, self.slot);
-        }
-    }
-
-    /// Sorts (merging the runs spilled to disk, if any) and returns the rows in order.
-    fn sort(self) -> Sorted {
-        // SAFETY: the sort is complete once all rows are in; its output goes to a minimal-tuple
-        // slot of the same descriptor, as tuplesort_gettupleslot requires.
-        unsafe {
-            pg_sys::ExecDropSingleTupleTableSlot(self.slot);
-            pg_sys::tuplesort_performsort(self.sort);
-            let slot = pg_sys::MakeSingleTupleTableSlot(self.desc, &pg_sys::TTSOpsMinimalTuple);
-            Sorted { sort: self.sort, desc: self.desc, slot }
-        }
-    }
+fn unpack(k: u128) -> Row {
+    Row { code: (k >> 113 & 1 == 0).then_some((k >> 49) as u64), tid: (k >> 1) as u64 & MAX_TID, alive: k & 1 == 1 }
 }
 
-/// The sorted rows, read one at a time.
-struct Sorted {
-    sort: *mut pg_sys::Tuplesortstate,
-    desc: pg_sys::TupleDesc,
-    slot: *mut pg_sys::TupleTableSlot,
+/// The build's sort: in memory within maintenance_work_mem (16 bytes per row), else sorted runs
+/// in a temporary file, merged at the end.
+type Spool = ExternalSorter<TempRuns>;
+
+fn begin_spool() -> Spool {
+    // SAFETY: reads a GUC variable.
+    let budget_kb = unsafe { pg_sys::maintenance_work_mem } as usize;
+    ExternalSorter::new(budget_kb * 1024, TempRuns::default())
 }
 
-impl Iterator for Sorted {
-    type Item = Row;
+/// Sorted runs in one PostgreSQL temporary file, which the end of the transaction deletes
+/// (also after an error: nothing is called into PostgreSQL while unwinding).
+#[derive(Default)]
+struct TempRuns {
+    file: Option<std::ptr::NonNull<pg_sys::BufFile>>,
+    /// Each run's byte offset and number of keys.
+    runs: Vec<(i64, usize)>,
+    end: i64,
+}
 
-    fn next(&mut self) -> Option<Row> {
-        // SAFETY: `sort` is sorted and not ended; the slot holds the returned row (not copied)
-        // until the next call, and the values are read out before that.
-        unsafe {
-            if !pg_sys::tuplesort_gettupleslot(self.sort, true, false, self.slot, std::ptr::null_mut()) {
-                return None;
+const KEY_BYTES: usize = std::mem::size_of::<u128>();
+/// `whence` for an absolute position (POSIX; pgrx does not export stdio's constant).
+const SEEK_SET: i32 = 0;
+
+impl RunStore for TempRuns {
+    fn write_run(&mut self, keys: &[u128]) {
+        // SAFETY: BufFileCreateTemp returns a new temporary file (or ERRORs); BufFileWrite
+        // copies `keys`, a live slice of that many bytes, and ERRORs rather than write short.
+        let file = *self.file.get_or_insert_with(|| std::ptr::NonNull::new(unsafe { pg_sys::BufFileCreateTemp(false) }).unwrap());
+        unsafe { pg_sys::BufFileWrite(file.as_ptr(), keys.as_ptr() as *mut std::ffi::c_void, keys.len() * KEY_BYTES) };
+        self.runs.push((self.end, keys.len()));
+        self.end += (keys.len() * KEY_BYTES) as i64;
+    }
+
+    fn read_run(&mut self, run: usize, from: usize, out: &mut [u128]) -> usize {
+        let (start, len) = self.runs[run];
+        let n = out.len().min(len.saturating_sub(from));
+        let Some(file) = self.file.filter(|_| n > 0) else { return 0 };
+        // SAFETY: the file holds every run written; offsets past a 1 GB segment are carried into
+        // the next segment by BufFileSeek; BufFileRead fills at most `n` keys of `out`.
+        let got = unsafe {
+            if pg_sys::BufFileSeek(file.as_ptr(), 0, start + (from * KEY_BYTES) as i64, SEEK_SET) != 0 {
+                error!("alex: could not seek in the index build's temporary file");
             }
-            pg_sys::slot_getallattrs(self.slot);
-            let values = std::slice::from_raw_parts((*self.slot).tts_values, COLUMNS);
-            let isnull = std::slice::from_raw_parts((*self.slot).tts_isnull, COLUMNS);
-            Some(Row {
-                code: (!isnull[0]).then(|| values[0].value() as u64 ^ SIGN),
-                tid: values[1].value() as PackedTid,
-                alive: values[2].value() != 0,
-            })
+            pg_sys::BufFileRead(file.as_ptr(), out.as_mut_ptr() as *mut std::ffi::c_void, n * KEY_BYTES)
+        };
+        if got != n * KEY_BYTES {
+            error!("alex: short read from the index build's temporary file");
         }
-    }
-}
-
-impl Sorted {
-    /// Frees the sort and its temporary files. Only on success: after an error, the transaction's
-    /// abort frees them (its memory context and resource owner), as for nbtsort.c's spools, and no
-    /// call into a tuplesort that may have failed half-way is made while unwinding.
-    fn end(self) {
-        // SAFETY: nothing uses the sort, the slot or the descriptor after this.
-        unsafe {
-            pg_sys::ExecDropSingleTupleTableSlot(self.slot);
-            pg_sys::tuplesort_end(self.sort);
-            pg_sys::FreeTupleDesc(self.desc);
-        }
+        n
     }
 }
 
@@ -173,7 +125,7 @@ unsafe extern "C-unwind" fn build_callback(
     unsafe {
         let st = &mut *(state as *mut BuildState);
         let code = (!*isnull).then(|| st.key_type.encode(*values));
-        st.spool.put(Row { code, tid: super::tid_of(&*tid), alive: tuple_is_alive });
+        st.spool.push(pack(&Row { code, tid: super::tid_of(&*tid), alive: tuple_is_alive }));
         st.index_tuples += 1.0;
     }
 }
@@ -191,7 +143,7 @@ pub unsafe extern "C-unwind" fn ambuild(
         }
         require_ascending(index);
         let key_type = KeyType::of_index(index);
-        let mut st = BuildState { key_type, spool: Spool::begin(), index_tuples: 0.0 };
+        let mut st = BuildState { key_type, spool: begin_spool(), index_tuples: 0.0 };
         let scan = (*(*heap).rd_tableam).index_build_range_scan.expect("table AM without index_build_range_scan");
         let heap_tuples = scan(
             heap,
@@ -206,15 +158,17 @@ pub unsafe extern "C-unwind" fn ambuild(
             &mut st as *mut BuildState as *mut std::ffi::c_void,
             std::ptr::null_mut(),
         );
-        let mut sorted = st.spool.sort();
+        let temp_file = st.spool.store().file;
         let mut unique = (*index_info).ii_Unique.then(|| UniqueCheck::new(index, key_type));
-        let rows = sorted.by_ref().inspect(|row| {
+        let rows = st.spool.finish().map(unpack).inspect(|row| {
             if let Some(u) = &mut unique {
                 u.row(row);
             }
         });
         write_tree(index, rows, options::density(index));
-        sorted.end();
+        if let Some(f) = temp_file {
+            pg_sys::BufFileClose(f.as_ptr());
+        }
 
         if (*(*index).rd_rel).relpersistence == pg_sys::RELPERSISTENCE_PERMANENT as std::ffi::c_char {
             let nblocks = pg_sys::RelationGetNumberOfBlocksInFork(index, pg_sys::ForkNumber::MAIN_FORKNUM);

@@ -12,6 +12,7 @@ pub mod bits;
 pub mod build;
 pub mod data;
 pub mod entry;
+pub mod extsort;
 pub mod inner;
 pub mod keys;
 pub mod meta;
