@@ -62,7 +62,7 @@ fn scan_all(rel: pg_sys::Relation, callback: Callback, state: *mut std::ffi::c_v
                         underfull_pages.push(blk);
                     }
                 }
-                Page::Deleted { recyclable } | Page::New { recyclable } => {
+                Page::Free { recyclable } => {
                     t.pages_deleted += 1;
                     if recyclable {
                         // SAFETY: an open index; the page is free for splits to take.
@@ -95,21 +95,21 @@ fn scan_all(rel: pg_sys::Relation, callback: Callback, state: *mut std::ffi::c_v
 enum Page {
     /// A data or NULL page: its entries left, the entries removed, whether it is underfull.
     Live { live: usize, removed: usize, underfull: bool },
-    Deleted { recyclable: bool },
-    /// Never initialised (an extension whose first write did not happen).
-    New { recyclable: bool },
+    /// A deleted data page, or one never initialised (an extension whose first write did not
+    /// happen), which is always recyclable.
+    Free { recyclable: bool },
     Other,
 }
 
 fn vacuum_page(rel: pg_sys::Relation, blk: u32, callback: Callback, state: *mut std::ffi::c_void) -> Page {
     let mut b = Buf::read(rel, blk, Lock::Share);
     if b.is_new() {
-        return Page::New { recyclable: true };
+        return Page::Free { recyclable: true };
     }
     match b.kind() {
         PageKind::Data => {
             if node::is_deleted(b.content_of(PageKind::Data)) {
-                return Page::Deleted { recyclable: pagedel::is_recyclable(&b) };
+                return Page::Free { recyclable: pagedel::is_recyclable(&b) };
             }
             if callback.is_none() {
                 return Page::Live { live: DataPage::new(b.content_of(PageKind::Data)).count(), removed: 0, underfull: false };
@@ -118,7 +118,7 @@ fn vacuum_page(rel: pg_sys::Relation, blk: u32, callback: Callback, state: *mut 
             b.lock_for_cleanup();
             let c = b.content_of(PageKind::Data);
             if node::is_deleted(c) {
-                return Page::Deleted { recyclable: false };
+                return Page::Free { recyclable: false };
             }
             let (dead, count) = {
                 let p = DataPage::new(c);
