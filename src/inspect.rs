@@ -148,6 +148,7 @@ fn walk(index: &PgRelation, check_routing: bool, collect_nulls: bool) -> Census 
     // The NULL chain.
     let mut blk = m.null_head;
     let mut last = NO_BLOCK;
+    let mut fill_in_chain = false;
     while blk != NO_BLOCK {
         let b = Buf::read(rel, blk, Lock::Share);
         if b.kind() != PageKind::Nulls {
@@ -155,6 +156,7 @@ fn walk(index: &PgRelation, check_routing: bool, collect_nulls: bool) -> Census 
         }
         let c = b.content_of(PageKind::Nulls);
         linked.insert(blk);
+        fill_in_chain |= blk == m.null_fill;
         census.null_pages += 1;
         census.null_entries += nulls::count(c);
         if collect_nulls {
@@ -165,6 +167,9 @@ fn walk(index: &PgRelation, check_routing: bool, collect_nulls: bool) -> Census 
     }
     if last != m.null_tail {
         corrupted(index, format!("the NULL chain ends at block {last}, the metapage says {}", m.null_tail));
+    }
+    if m.null_fill != NO_BLOCK && !fill_in_chain {
+        corrupted(index, format!("the NULL chain's fill hint, block {}, is not in the chain", m.null_fill));
     }
     // Every other block is free: deleted (merged into its right sibling) or never initialised.
     // SAFETY: an open relation.

@@ -66,3 +66,33 @@ INSERT INTO pu VALUES (5000);
 INSERT INTO pu VALUES (5001);
 SELECT count(*) FROM pu;
 DROP TABLE pd, pu;
+
+-- NULL keys: VACUUM empties NULL pages and later NULL inserts fill them again, so a table
+-- whose rows with NULL keys come and go does not grow its index.
+CREATE TABLE pn (id int, k int8) WITH (autovacuum_enabled = off);
+CREATE INDEX pn_k ON pn USING alex (k);
+INSERT INTO pn SELECT g, NULL FROM generate_series(1, 5000) g;
+INSERT INTO pn SELECT 5000 + g, g FROM generate_series(1, 1000) g;
+SELECT pg_relation_size('pn_k') AS size_before \gset
+DELETE FROM pn WHERE k IS NULL;
+VACUUM pn;
+INSERT INTO pn SELECT g, NULL FROM generate_series(1, 5000) g;
+DELETE FROM pn WHERE k IS NULL AND id % 2 = 0;
+VACUUM pn;
+INSERT INTO pn SELECT g, NULL FROM generate_series(1, 2500) g;
+SELECT pg_relation_size('pn_k') = :size_before AS same_size, alex_check('pn_k', true);
+SET enable_seqscan = off;
+SELECT count(*) FROM pn WHERE k IS NULL;
+RESET enable_seqscan;
+SELECT count(*) FROM pn WHERE k IS NULL;
+-- The same under NULLS NOT DISTINCT, whose inserts hold the metapage while they append.
+CREATE TABLE pnu (k int8) WITH (autovacuum_enabled = off);
+CREATE UNIQUE INDEX pnu_k ON pnu USING alex (k) NULLS NOT DISTINCT;
+INSERT INTO pnu SELECT g FROM generate_series(1, 3000) g;
+INSERT INTO pnu VALUES (NULL);
+DELETE FROM pnu WHERE k IS NULL;
+VACUUM pnu;
+INSERT INTO pnu VALUES (NULL);
+INSERT INTO pnu VALUES (NULL);
+SELECT alex_check('pnu_k', true), count(*) FROM pnu WHERE k IS NULL;
+DROP TABLE pn, pnu;

@@ -305,13 +305,16 @@ fn split_inner_page(rel: pg_sys::Relation, page: Buf, sep: Entry, child: u32) {
     post_separator(rel, h.level + 1, split_sep, new_block);
 }
 
-/// Appends a NULL key's TID to the NULL chain. `held_meta` is the metapage when the caller holds
-/// it exclusively (a NULLS NOT DISTINCT check); otherwise it is locked here when needed.
+/// Adds a NULL key's TID to the NULL chain: to the first page with room from the metapage's
+/// fill hint on (pages VACUUM emptied are filled again), else to a new page after the tail.
+/// `held_meta` is the metapage when the caller holds it exclusively (a NULLS NOT DISTINCT
+/// check); otherwise it is locked here when needed.
 pub fn append_null(rel: pg_sys::Relation, tid: PackedTid, held_meta: Option<&Buf>) {
-    let tail = match held_meta {
-        Some(m) => meta::read(m).null_tail,
-        None => meta::read(&Buf::read(rel, meta::META_BLOCK, Lock::Share)).null_tail,
+    let m = match held_meta {
+        Some(m) => meta::read(m),
+        None => meta::read(&Buf::read(rel, meta::META_BLOCK, Lock::Share)),
     };
+    let (tail, fill) = (m.null_tail, m.null_fill);
     if tail == NO_BLOCK {
         // Start the chain, unless another backend just did.
         let own_meta;
@@ -339,21 +342,28 @@ pub fn append_null(rel: pg_sys::Relation, tid: PackedTid, held_meta: Option<&Buf
         wal.finish();
         return;
     }
-    // The metapage's tail may lag behind the chain: walk right to the real tail.
-    let mut blk = tail;
+    // Walk right from the hint (or the metapage's tail, which may lag behind the chain) to a
+    // page with room, or to the real tail.
+    let start = if fill != NO_BLOCK { fill } else { tail };
+    let mut blk = start;
     loop {
         let b = Buf::read(rel, blk, Lock::Exclusive);
         let c = b.content_of(PageKind::Nulls);
-        let right = nulls::right(c);
-        if right != NO_BLOCK {
-            blk = right;
-            continue;
-        }
         if nulls::count(c) < nulls::CAPACITY {
             let wal = WalRecord::start(rel);
             nulls::push(wal.register(&b).content(), tid);
             wal.finish();
+            drop(b);
+            if blk != start {
+                // Later appends need not walk past the full pages again.
+                set_null_fill(rel, held_meta, fill, blk);
+            }
             return;
+        }
+        let right = nulls::right(c);
+        if right != NO_BLOCK {
+            blk = right;
+            continue;
         }
         let page = Buf::extend(rel);
         let new_block = page.block();
@@ -363,17 +373,45 @@ pub fn append_null(rel: pg_sys::Relation, tid: PackedTid, held_meta: Option<&Buf
         nulls::push(img.content(), tid);
         drop(img);
         nulls::set_right(wal.register(&b).content(), new_block);
+        let advance = |m: &mut alex_core::meta::Meta| {
+            m.null_tail = new_block;
+            if m.null_fill == fill {
+                m.null_fill = new_block;
+            }
+        };
         if let Some(m) = held_meta {
             let mut meta_now = meta::read(m);
-            meta_now.null_tail = new_block;
+            advance(&mut meta_now);
             meta_now.write(wal.register(m).content());
             wal.finish();
         } else {
             wal.finish();
             drop(page);
             drop(b);
-            meta::update(rel, |m| m.null_tail = new_block);
+            meta::update(rel, advance);
         }
         return;
+    }
+}
+
+/// Moves the NULL chain's fill hint from `seen` to `blk`, unless it changed meanwhile (VACUUM
+/// pointed it back at the head).
+fn set_null_fill(rel: pg_sys::Relation, held_meta: Option<&Buf>, seen: u32, blk: u32) {
+    let change = |m: &mut alex_core::meta::Meta| {
+        if m.null_fill == seen {
+            m.null_fill = blk;
+        }
+    };
+    match held_meta {
+        Some(mb) => {
+            let mut m = meta::read(mb);
+            change(&mut m);
+            let wal = WalRecord::start(rel);
+            m.write(wal.register(mb).content());
+            wal.finish();
+        }
+        None => {
+            meta::update(rel, change);
+        }
     }
 }

@@ -45,6 +45,7 @@ fn scan_all(rel: pg_sys::Relation, callback: Callback, state: *mut std::ffi::c_v
     let mut t = Totals::default();
     let density = super::options::density(rel);
     let mut underfull_pages = Vec::new();
+    let mut nulls_freed = false;
     let mut blk = 1u32;
     loop {
         let n = nblocks(rel);
@@ -62,6 +63,11 @@ fn scan_all(rel: pg_sys::Relation, callback: Callback, state: *mut std::ffi::c_v
                         underfull_pages.push(blk);
                     }
                 }
+                Page::Nulls { live, removed } => {
+                    t.live += live as f64;
+                    t.removed += removed as f64;
+                    nulls_freed |= removed > 0;
+                }
                 Page::Free { recyclable } => {
                     t.pages_deleted += 1;
                     if recyclable {
@@ -74,6 +80,10 @@ fn scan_all(rel: pg_sys::Relation, callback: Callback, state: *mut std::ffi::c_v
             }
             blk += 1;
         }
+    }
+    if nulls_freed {
+        // Appends fill the NULL chain's emptied room again, from its head on.
+        super::meta::update(rel, |m| m.null_fill = m.null_head);
     }
     // Merges wait for the end of the pass: by then the right siblings have lost their dead
     // entries too. Block order is close to key order, so merges cascade to the right.
@@ -93,8 +103,10 @@ fn scan_all(rel: pg_sys::Relation, callback: Callback, state: *mut std::ffi::c_v
 }
 
 enum Page {
-    /// A data or NULL page: its entries left, the entries removed, whether it is underfull.
+    /// A data page: its entries left, the entries removed, whether it is underfull.
     Live { live: usize, removed: usize, underfull: bool },
+    /// A page of the NULL chain: its TIDs left, the TIDs removed.
+    Nulls { live: usize, removed: usize },
     /// A deleted data page, or one never initialised (an extension whose first write did not
     /// happen), which is always recyclable.
     Free { recyclable: bool },
@@ -148,18 +160,18 @@ fn vacuum_page(rel: pg_sys::Relation, blk: u32, callback: Callback, state: *mut 
         PageKind::Nulls => {
             let count = nulls::count(b.content_of(PageKind::Nulls));
             if callback.is_none() {
-                return Page::Live { live: count, removed: 0, underfull: false };
+                return Page::Nulls { live: count, removed: 0 };
             }
             b.unlock();
             b.lock_for_cleanup();
             let any_dead = nulls::tids(b.content_of(PageKind::Nulls)).into_iter().any(|t| is_dead(callback, state, t));
             if !any_dead {
-                return Page::Live { live: count, removed: 0, underfull: false };
+                return Page::Nulls { live: count, removed: 0 };
             }
             let wal = WalRecord::start(rel);
             let removed = nulls::retain(wal.register(&b).content(), |t| is_dead(callback, state, t));
             wal.finish();
-            Page::Live { live: count - removed, removed, underfull: false }
+            Page::Nulls { live: count - removed, removed }
         }
         PageKind::Meta | PageKind::Inner => Page::Other,
     }

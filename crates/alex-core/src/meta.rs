@@ -14,6 +14,7 @@ const ROOT_LEVEL_OFF: usize = 12;
 const NULL_HEAD_OFF: usize = 16;
 const NULL_TAIL_OFF: usize = 20;
 const VACUUM_ACTIVE_OFF: usize = 24;
+const NULL_FILL_OFF: usize = 28;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Meta {
@@ -27,11 +28,14 @@ pub struct Meta {
     /// A VACUUM is removing entries: splits must not reuse deleted pages meanwhile (entries they
     /// move there could be behind VACUUM's physical scan and be missed).
     pub vacuum_active: bool,
+    /// A page of the NULL chain from which appends look for room (NO_BLOCK: the tail). VACUUM
+    /// points it at the head after removing NULL entries; appends move it past full pages.
+    pub null_fill: u32,
 }
 
 impl Meta {
     pub fn new(root: u32, root_level: u16) -> Meta {
-        Meta { magic: MAGIC, version: FORMAT_VERSION, root, root_level, null_head: NO_BLOCK, null_tail: NO_BLOCK, vacuum_active: false }
+        Meta { magic: MAGIC, version: FORMAT_VERSION, root, root_level, null_head: NO_BLOCK, null_tail: NO_BLOCK, vacuum_active: false, null_fill: NO_BLOCK }
     }
 
     pub fn read(b: &[u8]) -> Meta {
@@ -43,6 +47,11 @@ impl Meta {
             null_head: rd_u32(b, NULL_HEAD_OFF),
             null_tail: rd_u32(b, NULL_TAIL_OFF),
             vacuum_active: rd_u16(b, VACUUM_ACTIVE_OFF) != 0,
+            // Block 0 is the metapage: a zero here is "none".
+            null_fill: match rd_u32(b, NULL_FILL_OFF) {
+                0 => NO_BLOCK,
+                blk => blk,
+            },
         }
     }
 
@@ -55,5 +64,6 @@ impl Meta {
         wr_u32(b, NULL_HEAD_OFF, self.null_head);
         wr_u32(b, NULL_TAIL_OFF, self.null_tail);
         wr_u16(b, VACUUM_ACTIVE_OFF, self.vacuum_active as u16);
+        wr_u32(b, NULL_FILL_OFF, self.null_fill);
     }
 }
