@@ -67,6 +67,7 @@ class Cell:
 
     def __init__(self, rows):
         self.values = [float(r["value"]) for r in rows if r["value"] != ""]
+        self.by_repeat = {r["repeat"]: float(r["value"]) for r in rows if r["value"] != ""}
         self.notes = [r["note"] for r in rows if r["note"]]
         self.n = len(rows)
         self.wrong = any(n.startswith("WRONG RESULT") for n in self.notes)
@@ -126,6 +127,10 @@ def main():
     table = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * (len(header) - 3)) + "|"]
     spread = ["| data | measure | " + " | ".join(kinds) + " |", "|---|---|" + "|".join(["---:"] * len(kinds)) + "|"]
     ratios = []  # (label, baseline, ratio, candidate is better)
+    # Ratios within each repeat: both kinds measured back to back, so a slow spell of this shared
+    # machine hits both sides of a ratio.
+    paired = [f"| data | measure | " + " | ".join(f"{CANDIDATE}/{b}" for b in baselines) + " |",
+              "|---|---|" + "|".join(["---"] * len(baselines)) + "|"]
     for data, d, m, label, better in lines:
         cells = {k: Cell(groups.get((d, m, k), [])) for k in kinds}
         row = [data, label, better] + [cells[k].text() for k in kinds]
@@ -140,6 +145,13 @@ def main():
                     ratios.append((f"{data} · {label}", b, ratio, good))
             else:
                 row.append("")
+        paired_row = []
+        for b in baselines:
+            c, base = cells[CANDIDATE].by_repeat, cells[b].by_repeat
+            rs = [c[r] / base[r] for r in sorted(c, key=int) if r in base and base[r]]
+            paired_row.append(", ".join(f"{x:.2f}" for x in rs) + (f" (median {statistics.median(rs):.2f})" if len(rs) > 1 else ""))
+        if any(paired_row):
+            paired.append("| " + " | ".join([data, label] + paired_row) + " |")
         table.append("| " + " | ".join(row) + " |")
 
     status_line = f"alex: {alex_status}"
@@ -184,6 +196,10 @@ def main():
         "## Spread (min .. max over the repeats)",
         "",
         *spread,
+        "",
+        f"## Ratios per repeat ({CANDIDATE} and the other kind measured back to back in each)",
+        "",
+        *paired,
         "",
         "## Machine",
         "",
