@@ -4,14 +4,16 @@
 //!   code path (including an ERROR unwinding through Rust frames) can leak either.
 //! - [`WalRecord`] is one generic-WAL record: pages registered with it are modified through the
 //!   images it hands out, and [`WalRecord::finish`] applies and logs them atomically. Dropping an
-//!   unfinished record aborts it: the pages stay as they were.
+//!   unfinished record (an ERROR before `finish`) leaves the pages as they were.
 //!
 //! Every page of an alex index is PostgreSQL's page header, an alex content area
 //! ([`alex_core::page::CONTENT_SIZE`] bytes) and an 8-byte special space naming the page kind.
 //! `pd_lower = pd_upper = pd_special`, so generic WAL preserves every content byte.
 
 use alex_core::page::{self as layout, PageKind, BLCKSZ, CONTENT_SIZE, PAGE_HEADER_SIZE, SPECIAL_SIZE};
+use alex_core::wal_delta;
 use pgrx::pg_sys;
+use std::cell::RefCell;
 use std::marker::PhantomData;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -202,9 +204,32 @@ pub fn init_page(page: &mut [u8], kind: PageKind) {
 }
 
 /// One generic-WAL record covering up to four pages.
+///
+/// The record is written in generic WAL's own format (`RM_GENERIC_ID`, one delta of fragments per
+/// page) and replayed by PostgreSQL's `generic_redo`; only the encoding of the deltas is ours
+/// ([`alex_core::wal_delta`]), because core's byte-at-a-time comparison of whole pages cost more
+/// than the rest of an insert. Everything else follows `GenericXLogFinish`: pages are changed
+/// through private images; the deltas (or whole images) are applied to the buffers, which are
+/// marked dirty and logged, in one critical section.
 pub struct WalRecord {
-    state: *mut pg_sys::GenericXLogState,
+    logged: bool,
+    pages: RefCell<Vec<Registered>>,
 }
+
+/// A registered page: its buffer and the private image that is changed in its place.
+struct Registered {
+    buffer: pg_sys::Buffer,
+    /// Logged whole (a page written from scratch) rather than as a delta.
+    full_image: bool,
+    image: Box<PageCopy>,
+}
+
+/// A page image, aligned as PostgreSQL aligns pages (`PGAlignedBlock`).
+#[repr(C, align(16))]
+struct PageCopy([u8; BLCKSZ]);
+
+/// Generic WAL's limit on pages per record (`MAX_GENERIC_XLOG_PAGES`).
+const MAX_PAGES: usize = pg_sys::MAX_GENERIC_XLOG_PAGES as usize;
 
 /// A page image registered in a [`WalRecord`]: changes to it are applied and logged when the
 /// record finishes.
@@ -215,52 +240,123 @@ pub struct PageImage<'r> {
 
 impl WalRecord {
     pub fn start(rel: pg_sys::Relation) -> WalRecord {
-        // SAFETY: `rel` is a valid open index relation.
-        WalRecord { state: unsafe { pg_sys::GenericXLogStart(rel) } }
+        WalRecord { logged: relation_needs_wal(rel), pages: RefCell::new(Vec::with_capacity(MAX_PAGES)) }
     }
 
     /// Registers an exclusively locked page whose changes will be logged as a delta.
     pub fn register<'r>(&'r self, b: &Buf) -> PageImage<'r> {
-        self.register_flags(b, 0)
+        self.register_page(b, false)
     }
 
     /// Registers a page that is written from scratch (logged as a full image) and formats it.
     pub fn register_new<'r>(&'r self, b: &Buf, kind: PageKind) -> PageImage<'r> {
-        let mut img = self.register_flags(b, pg_sys::GENERIC_XLOG_FULL_IMAGE as i32);
+        let mut img = self.register_page(b, true);
         init_page(img.page_mut(), kind);
         img
     }
 
-    fn register_flags<'r>(&'r self, b: &Buf, flags: i32) -> PageImage<'r> {
+    fn register_page<'r>(&'r self, b: &Buf, full_image: bool) -> PageImage<'r> {
         assert!(b.locked, "a page must be exclusively locked to be changed");
-        // SAFETY: the record is active (not finished: `finish` consumes self) and the buffer is
-        // pinned and exclusively locked by `b`, which outlives the record in every caller.
-        // GenericXLogRegisterBuffer ERRORs past MAX_GENERIC_XLOG_PAGES rather than overflow.
-        let page = unsafe { pg_sys::GenericXLogRegisterBuffer(self.state, b.raw(), flags) };
-        PageImage { page: page as *mut u8, _record: PhantomData }
+        let mut pages = self.pages.borrow_mut();
+        if let Some(p) = pages.iter_mut().find(|p| p.buffer == b.raw()) {
+            return PageImage { page: p.image.0.as_mut_ptr(), _record: PhantomData };
+        }
+        if pages.len() == MAX_PAGES {
+            pgrx::error!("a generic WAL record holds at most {MAX_PAGES} pages");
+        }
+        let mut image = Box::new(PageCopy([0; BLCKSZ]));
+        image.0.copy_from_slice(b.page_bytes());
+        // The image lives on the heap: its address stays put when `pages` grows.
+        let page = image.0.as_mut_ptr();
+        pages.push(Registered { buffer: b.raw(), full_image, image });
+        PageImage { page, _record: PhantomData }
     }
 
     /// Applies and logs every registered page (marking the buffers dirty).
-    pub fn finish(mut self) {
-        // SAFETY: the state is active; GenericXLogFinish frees it.
-        unsafe { pg_sys::GenericXLogFinish(self.state) };
-        self.state = std::ptr::null_mut();
+    pub fn finish(self) {
+        let pages = self.pages.take();
+        // The deltas are computed before the critical section (they allocate): the buffers are
+        // exclusively locked, so their pages cannot change meanwhile.
+        let deltas: Vec<Vec<u8>> = pages
+            .iter()
+            .map(|p| {
+                let mut delta = Vec::new();
+                if self.logged && !p.full_image {
+                    wal_delta::encode(buffer_page(p.buffer), &p.image.0, &mut delta);
+                }
+                delta
+            })
+            .collect();
+        // SAFETY: every registered buffer is pinned and exclusively locked by a `Buf` that
+        // outlives this record (callers register guards they hold), so we may write its page.
+        // START_CRIT_SECTION/END_CRIT_SECTION bracket the copy and the WAL insert, as in
+        // GenericXLogFinish: an ERROR in between becomes a PANIC rather than leave changed pages
+        // unlogged. Nothing in between can panic: the copies have fixed lengths and the deltas come
+        // from `encode`.
+        unsafe {
+            if self.logged {
+                pg_sys::XLogBeginInsert();
+            }
+            pg_sys::CritSectionCount += 1;
+            for (p, delta) in pages.iter().zip(&deltas) {
+                let page = std::slice::from_raw_parts_mut(pg_sys::BufferGetPage(p.buffer) as *mut u8, BLCKSZ);
+                if self.logged && !p.full_image {
+                    wal_delta::apply(page, delta);
+                } else {
+                    page.copy_from_slice(&p.image.0);
+                }
+                if self.logged {
+                    // As replay leaves it: the hole between pd_lower and pd_upper is not logged.
+                    let (lower, upper) = wal_delta::hole(page);
+                    page[lower..upper].fill(0);
+                }
+                pg_sys::MarkBufferDirty(p.buffer);
+            }
+            if self.logged {
+                for (id, (p, delta)) in pages.iter().zip(&deltas).enumerate() {
+                    if p.full_image {
+                        pg_sys::XLogRegisterBuffer(id as u8, p.buffer, (pg_sys::REGBUF_FORCE_IMAGE | pg_sys::REGBUF_STANDARD) as u8);
+                    } else {
+                        pg_sys::XLogRegisterBuffer(id as u8, p.buffer, pg_sys::REGBUF_STANDARD as u8);
+                        pg_sys::XLogRegisterBufData(id as u8, delta.as_ptr() as *mut _, delta.len() as i32);
+                    }
+                }
+                let lsn = pg_sys::XLogInsert(pg_sys::RmgrIds::RM_GENERIC_ID as u8, 0);
+                for p in &pages {
+                    let hdr = &mut *(pg_sys::BufferGetPage(p.buffer) as *mut pg_sys::PageHeaderData);
+                    hdr.pd_lsn.xlogid = (lsn >> 32) as u32;
+                    hdr.pd_lsn.xrecoff = lsn as u32;
+                }
+            }
+            pg_sys::CritSectionCount -= 1;
+        }
     }
 }
 
-impl Drop for WalRecord {
-    fn drop(&mut self) {
-        if !self.state.is_null() {
-            // SAFETY: the state is active and not finished.
-            unsafe { pg_sys::GenericXLogAbort(self.state) };
-        }
+/// The whole page of a pinned buffer, read without a lock check: for [`WalRecord::finish`],
+/// whose registered buffers are exclusively locked.
+fn buffer_page<'a>(buffer: pg_sys::Buffer) -> &'a [u8] {
+    // SAFETY: the buffer is pinned (and locked) by a guard that outlives the record.
+    unsafe { std::slice::from_raw_parts(pg_sys::BufferGetPage(buffer) as *const u8, BLCKSZ) }
+}
+
+/// `RelationNeedsWAL(rel)`: permanent, and either WAL is needed for archiving/replication or the
+/// relation's file was not created in this transaction (wal_level = minimal then syncs it at commit).
+fn relation_needs_wal(rel: pg_sys::Relation) -> bool {
+    const INVALID_SUBXACT: pg_sys::SubTransactionId = 0; // InvalidSubTransactionId
+    // SAFETY: `rel` is a valid open relation with its pg_class row loaded.
+    unsafe {
+        (*(*rel).rd_rel).relpersistence as u8 == pg_sys::RELPERSISTENCE_PERMANENT
+            && (pg_sys::wal_level as u32 >= pg_sys::WalLevel::WAL_LEVEL_REPLICA
+                || ((*rel).rd_createSubid == INVALID_SUBXACT && (*rel).rd_firstRelfilenodeSubid == INVALID_SUBXACT))
     }
 }
 
 impl PageImage<'_> {
     fn page_mut(&mut self) -> &mut [u8] {
-        // SAFETY: generic WAL hands out a private BLCKSZ copy of the page, valid until the record
-        // finishes or aborts, which cannot happen while this image (borrowing the record) lives.
+        // SAFETY: the image is a private BLCKSZ copy owned by the record, on the heap, freed only
+        // when the record finishes or is dropped, which cannot happen while this image (borrowing
+        // the record) lives.
         unsafe { std::slice::from_raw_parts_mut(self.page, BLCKSZ) }
     }
 

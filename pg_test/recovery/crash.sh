@@ -30,7 +30,7 @@ RANDOM=$SEED
 rt_note "crash.sh: ROUNDS=$ROUNDS SEED=$SEED (rerun with SEED=$SEED; the timing still varies)"
 
 rt_new_cluster; dir=$RT_DIR
-cluster_init "$dir" "wal_level = replica" "max_wal_size = 256MB" || exit 1
+cluster_init "$dir" "wal_level = replica" "max_wal_size = 256MB" "wal_consistency_checking = generic" || exit 1
 cluster_start "$dir" || exit 1
 rt_create_extension "$dir" || { rt_fail "CREATE EXTENSION omendb"; exit 1; }
 rt_sql_file "$dir" pg_test/recovery/schema.sql >/dev/null || exit 1

@@ -32,7 +32,7 @@ rt_note "replica.sh: LOAD_SECONDS=$LOAD_SECONDS SEED=$SEED"
 rt_new_cluster; primary=$RT_DIR
 rt_new_cluster; standby=$RT_DIR
 # No autovacuum: once the load stops, nothing may change the pages while they are compared.
-cluster_init "$primary" "wal_level = replica" "max_wal_senders = 5" "autovacuum = off" "max_wal_size = 512MB" || exit 1
+cluster_init "$primary" "wal_level = replica" "max_wal_senders = 5" "autovacuum = off" "max_wal_size = 512MB" "wal_consistency_checking = generic" || exit 1
 cluster_start "$primary" || exit 1
 rt_create_extension "$primary" || { rt_fail "CREATE EXTENSION omendb"; exit 1; }
 rt_sql "$primary" "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS pageinspect" >/dev/null \

@@ -19,3 +19,4 @@ pub mod meta;
 pub mod model;
 pub mod nulls;
 pub mod page;
+pub mod wal_delta;
