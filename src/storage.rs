@@ -275,7 +275,7 @@ impl WalRecord {
     /// Applies and logs every registered page (marking the buffers dirty).
     pub fn finish(self) {
         let pages = self.pages.take();
-        // The deltas are computed before the critical section (they allocate): the buffers are
+        // The deltas are computed before the critical section (nothing may allocate there): the buffers are
         // exclusively locked, so their pages cannot change meanwhile.
         let deltas: Vec<Vec<u8>> = pages
             .iter()
@@ -287,6 +287,7 @@ impl WalRecord {
                 delta
             })
             .collect();
+        let blocks: Vec<(pg_sys::Buffer, bool, &[u8])> = pages.iter().zip(&deltas).map(|(p, d)| (p.buffer, p.full_image, d.as_slice())).collect();
         // SAFETY: every registered buffer is pinned and exclusively locked by a `Buf` that
         // outlives this record (callers register guards they hold), so we may write its page.
         // START_CRIT_SECTION/END_CRIT_SECTION bracket the copy and the WAL insert, as in
@@ -313,22 +314,77 @@ impl WalRecord {
                 pg_sys::MarkBufferDirty(p.buffer);
             }
             if self.logged {
-                for (id, (p, delta)) in pages.iter().zip(&deltas).enumerate() {
-                    if p.full_image {
-                        pg_sys::XLogRegisterBuffer(id as u8, p.buffer, (pg_sys::REGBUF_FORCE_IMAGE | pg_sys::REGBUF_STANDARD) as u8);
-                    } else {
-                        pg_sys::XLogRegisterBuffer(id as u8, p.buffer, pg_sys::REGBUF_STANDARD as u8);
-                        pg_sys::XLogRegisterBufData(id as u8, delta.as_ptr() as *mut _, delta.len() as i32);
-                    }
-                }
-                let lsn = pg_sys::XLogInsert(pg_sys::RmgrIds::RM_GENERIC_ID as u8, 0);
-                for p in &pages {
-                    let hdr = &mut *(pg_sys::BufferGetPage(p.buffer) as *mut pg_sys::PageHeaderData);
-                    hdr.pd_lsn.xlogid = (lsn >> 32) as u32;
-                    hdr.pd_lsn.xrecoff = lsn as u32;
-                }
+                insert_record(&blocks);
             }
             pg_sys::CritSectionCount -= 1;
+        }
+    }
+
+    /// Changes the exclusively locked page of `b` in place and logs it, in one critical section,
+    /// without the private copy and the page comparison of a record: for small changes planned
+    /// in advance (an insert into a data page). `change` gets the content area, may write only
+    /// the content bytes in `ranges` (increasing), which are logged as they are afterwards, and
+    /// must not fail: an ERROR inside a critical section is a PANIC. Debug builds check that
+    /// nothing outside `ranges` changed.
+    pub fn change_in_place(rel: pg_sys::Relation, b: &Buf, ranges: &[std::ops::Range<usize>], change: impl FnOnce(&mut [u8])) {
+        assert!(b.locked, "a page must be exclusively locked to be changed");
+        let logged = relation_needs_wal(rel);
+        let size: usize = ranges.iter().map(|r| wal_delta::FRAGMENT_HEADER_SIZE + r.len()).sum();
+        let mut delta = Vec::with_capacity(size);
+        let before = cfg!(debug_assertions).then(|| b.page_bytes().to_vec());
+        // SAFETY: `b` pins and exclusively locks the buffer, so we may write its page; the
+        // critical section makes any ERROR before the record is in a PANIC, as in
+        // GenericXLogFinish. `delta` has room for every fragment, so nothing allocates inside.
+        unsafe {
+            if logged {
+                pg_sys::XLogBeginInsert();
+            }
+            pg_sys::CritSectionCount += 1;
+            let page = std::slice::from_raw_parts_mut(pg_sys::BufferGetPage(b.raw()) as *mut u8, BLCKSZ);
+            change(&mut page[PAGE_HEADER_SIZE..PAGE_HEADER_SIZE + CONTENT_SIZE]);
+            pg_sys::MarkBufferDirty(b.raw());
+            if logged {
+                for r in ranges.iter().filter(|r| !r.is_empty()) {
+                    let at = PAGE_HEADER_SIZE + r.start;
+                    delta.extend_from_slice(&(at as u16).to_ne_bytes());
+                    delta.extend_from_slice(&(r.len() as u16).to_ne_bytes());
+                    delta.extend_from_slice(&page[at..at + r.len()]);
+                }
+                insert_record(&[(b.raw(), false, &delta)]);
+            }
+            pg_sys::CritSectionCount -= 1;
+        }
+        if let Some(before) = before {
+            let after = b.page_bytes();
+            let stray = (PAGE_HEADER_SIZE..BLCKSZ)
+                .find(|&i| after[i] != before[i] && !ranges.iter().any(|r| r.contains(&(i - PAGE_HEADER_SIZE))));
+            assert!(stray.is_none(), "in-place change wrote byte {stray:?} outside {ranges:?}");
+        }
+    }
+}
+
+/// Registers each page (`full image` or delta), inserts the generic-WAL record and stamps the
+/// pages with its LSN. Inside a critical section, with `XLogBeginInsert` called.
+///
+/// # Safety
+/// Every buffer is pinned and exclusively locked, its page already changed and marked dirty.
+unsafe fn insert_record(blocks: &[(pg_sys::Buffer, bool, &[u8])]) {
+    // SAFETY: per this function's contract; at most MAX_PAGES blocks (XLogRegisterBuffer
+    // ERRORs, here a PANIC, beyond its own limit of 5).
+    unsafe {
+        for (id, &(buffer, full_image, delta)) in blocks.iter().enumerate() {
+            if full_image {
+                pg_sys::XLogRegisterBuffer(id as u8, buffer, (pg_sys::REGBUF_FORCE_IMAGE | pg_sys::REGBUF_STANDARD) as u8);
+            } else {
+                pg_sys::XLogRegisterBuffer(id as u8, buffer, pg_sys::REGBUF_STANDARD as u8);
+                pg_sys::XLogRegisterBufData(id as u8, delta.as_ptr() as *mut _, delta.len() as i32);
+            }
+        }
+        let lsn = pg_sys::XLogInsert(pg_sys::RmgrIds::RM_GENERIC_ID as u8, 0);
+        for &(buffer, _, _) in blocks {
+            let hdr = &mut *(pg_sys::BufferGetPage(buffer) as *mut pg_sys::PageHeaderData);
+            hdr.pd_lsn.xlogid = (lsn >> 32) as u32;
+            hdr.pd_lsn.xrecoff = lsn as u32;
         }
     }
 }

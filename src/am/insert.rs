@@ -130,15 +130,19 @@ fn insert_into_leaf(rel: pg_sys::Relation, leaf: Buf, e: Entry) {
         (p.count() + 1) as f64 <= p.capacity() as f64 * MAX_DENSITY && p.encoding().fits(e)
     };
     if fits {
-        let wal = WalRecord::start(rel);
-        let mut img = wal.register(&leaf);
-        let c = img.content();
-        match DataPageMut::new(c).insert(e) {
-            Ok(shifted) => {
-                if shifted > MAX_SHIFT {
-                    // Long shifts mean the model no longer matches the keys: retrain.
-                    relayout(c);
-                }
+        let plan = DataPage::new(leaf.content_of(PageKind::Data)).plan_insert(e);
+        match plan {
+            // The common case: a few slots change, in place, and only they are logged.
+            Ok(plan) if plan.shifted <= MAX_SHIFT => {
+                WalRecord::change_in_place(rel, &leaf, &plan.changed_ranges(), |c| DataPageMut::new(c).apply_insert(&plan));
+            }
+            Ok(_) => {
+                // Long shifts mean the model no longer matches the keys: retrain.
+                let wal = WalRecord::start(rel);
+                let mut img = wal.register(&leaf);
+                let c = img.content();
+                DataPageMut::new(c).insert(e).unwrap_or_else(|err| error!("alex: unexpected insert failure {err:?}"));
+                relayout(c);
                 drop(img);
                 wal.finish();
             }

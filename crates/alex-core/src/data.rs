@@ -332,6 +332,56 @@ impl<'a> DataPage<'a> {
         self.g.seek(self.b, e)
     }
 
+    /// Decides where `e` goes (see [`DataPageMut::insert`]) without changing the page.
+    pub fn plan_insert(&self, e: Entry) -> Result<InsertPlan, InsertError> {
+        let (g, b) = (&self.g, self.b);
+        if !g.enc.fits(e) {
+            return Err(InsertError::Encoding);
+        }
+        if self.count() >= g.cap {
+            return Err(InsertError::Full);
+        }
+        let next = g.seek(b, e);
+        if next < g.cap && g.entry(b, next) == e {
+            return Err(InsertError::Duplicate);
+        }
+        let prev = g.prev_occupied(b, next);
+        let first_gap = prev.map_or(0, |a| a + 1);
+        let plan = |slot, shift, first, last, shifted| InsertPlan { entry: e, slot, shift, first, last, shifted, geometry: *g };
+        if first_gap < next {
+            // A run of gaps between the neighbours: take the predicted one. A prediction beyond
+            // the run's right end takes the run's leftmost gap instead, and one before its left
+            // end the rightmost, so that ascending (or descending) inserts into one place, the
+            // pattern that makes gapped arrays shift the most, fill the run without shifting.
+            // The gaps before the slot take the new entry's code.
+            let pred = g.predict(e.code);
+            let slot = if pred >= next {
+                first_gap
+            } else if pred < first_gap {
+                next - 1
+            } else {
+                pred
+            };
+            return Ok(plan(slot, Shift::None, first_gap, slot, 0));
+        }
+        // No gap between the neighbours: shift toward the nearest gap.
+        let right_gap = (next..g.cap).find(|&s| !g.is_occupied(b, s));
+        let left_gap = prev.and_then(|a| (0..=a).rev().find(|&s| !g.is_occupied(b, s)));
+        let go_right = match (left_gap, right_gap) {
+            (Some(l), Some(r)) => r - next <= prev.unwrap() - l,
+            (None, Some(_)) => true,
+            (Some(_), None) => false,
+            (None, None) => return Err(InsertError::Full),
+        };
+        Ok(if go_right {
+            let r = right_gap.unwrap();
+            plan(next, Shift::Right, next, r, r - next)
+        } else {
+            let (l, a) = (left_gap.unwrap(), prev.unwrap());
+            plan(a, Shift::Left, l, a, a - l)
+        })
+    }
+
     /// All entries in order.
     pub fn entries(&self) -> Vec<Entry> {
         let mut out = Vec::with_capacity(self.count());
@@ -367,6 +417,50 @@ pub enum InsertError {
     Encoding,
     /// The exact entry is already present.
     Duplicate,
+}
+
+/// How an insert moves entries: none (it takes a gap), or those between its slot and the gap
+/// it fills, one slot right or left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shift {
+    None,
+    Right,
+    Left,
+}
+
+/// An insert decided on a page before changing it ([`DataPage::plan_insert`]): where the entry
+/// goes and which bytes of the content area it will change, so that a caller can change the
+/// page in place and log just those bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct InsertPlan {
+    entry: Entry,
+    slot: usize,
+    shift: Shift,
+    /// The slots whose key, TID or bitmap bit the insert may write: `first..=last`.
+    first: usize,
+    last: usize,
+    /// Entries moved to make room.
+    pub shifted: usize,
+    geometry: Geometry,
+}
+
+impl InsertPlan {
+    /// Byte ranges of the content area that the insert may change (in increasing order):
+    /// the entry count, the bitmap words, key bits and TID bits of the touched slots.
+    pub fn changed_ranges(&self) -> [std::ops::Range<usize>; 4] {
+        let g = &self.geometry;
+        let (first, last) = (self.first, self.last);
+        let bits_of = |base: usize, width: u32| {
+            let w = width as usize;
+            base + first * w / 8..base + ((last + 1) * w).div_ceil(8)
+        };
+        [
+            node::COUNT..node::COUNT + 2,
+            BITMAP + first / 64 * 8..BITMAP + (last / 64 + 1) * 8,
+            bits_of(g.keys, g.enc.key_bits),
+            bits_of(g.tids, g.enc.tid_bits()),
+        ]
+    }
 }
 
 /// Write access to a data page's content area.
@@ -407,72 +501,39 @@ impl<'a> DataPageMut<'a> {
     /// Inserts `e`, which must lie within the page's fences. Places it in the gap the model
     /// predicts, or shifts entries toward the nearest gap. Returns the number of entries shifted.
     pub fn insert(&mut self, e: Entry) -> Result<usize, InsertError> {
+        let plan = self.read().plan_insert(e)?;
+        self.apply_insert(&plan);
+        Ok(plan.shifted)
+    }
+
+    /// Carries out an insert planned on this very page (unchanged since).
+    pub fn apply_insert(&mut self, plan: &InsertPlan) {
         let g = Geometry::read(self.b);
-        let count = node::count(self.b);
-        if !g.enc.fits(e) {
-            return Err(InsertError::Encoding);
-        }
-        if count >= g.cap {
-            return Err(InsertError::Full);
-        }
-        let next = g.seek(self.b, e);
-        if next < g.cap && g.entry(self.b, next) == e {
-            return Err(InsertError::Duplicate);
-        }
-        let prev = g.prev_occupied(self.b, next);
-        let first_gap = prev.map_or(0, |a| a + 1);
-        let (slot, shifted);
-        if first_gap < next {
-            // A run of gaps between the neighbours: take the predicted one. A prediction beyond
-            // the run's right end takes the run's leftmost gap instead, and one before its left
-            // end the rightmost, so that ascending (or descending) inserts into one place, the
-            // pattern that makes gapped arrays shift the most, fill the run without shifting.
-            let pred = g.predict(e.code);
-            slot = if pred >= next {
-                first_gap
-            } else if pred < first_gap {
-                next - 1
-            } else {
-                pred
-            };
-            for s in first_gap..slot {
-                self.set_key(&g, s, e.code);
+        match plan.shift {
+            Shift::None => {
+                for s in plan.first..plan.slot {
+                    self.set_key(&g, s, plan.entry.code);
+                }
             }
-            shifted = 0;
-        } else {
-            // No gap between the neighbours: shift toward the nearest gap.
-            let right_gap = (next..g.cap).find(|&s| !g.is_occupied(self.b, s));
-            let left_gap = prev.and_then(|a| (0..=a).rev().find(|&s| !g.is_occupied(self.b, s)));
-            let go_right = match (left_gap, right_gap) {
-                (Some(l), Some(r)) => r - next <= prev.unwrap() - l,
-                (None, Some(_)) => true,
-                (Some(_), None) => false,
-                (None, None) => return Err(InsertError::Full),
-            };
-            if go_right {
-                let r = right_gap.unwrap();
-                for s in (next..r).rev() {
+            Shift::Right => {
+                for s in (plan.slot..plan.last).rev() {
                     let moved = g.entry(self.b, s);
                     self.set_entry(&g, s + 1, moved);
                 }
-                self.set_occupied(r, true);
-                slot = next;
-                shifted = r - next;
-            } else {
-                let (l, a) = (left_gap.unwrap(), prev.unwrap());
-                for s in l + 1..=a {
+                self.set_occupied(plan.last, true);
+            }
+            Shift::Left => {
+                for s in plan.first + 1..=plan.slot {
                     let moved = g.entry(self.b, s);
                     self.set_entry(&g, s - 1, moved);
                 }
-                self.set_occupied(l, true);
-                slot = a;
-                shifted = a - l;
+                self.set_occupied(plan.first, true);
             }
         }
-        self.set_entry(&g, slot, e);
-        self.set_occupied(slot, true);
+        self.set_entry(&g, plan.slot, plan.entry);
+        self.set_occupied(plan.slot, true);
+        let count = node::count(self.b);
         self.set_count(count + 1);
-        Ok(shifted)
     }
 
     /// Removes the entry in `slot`, turning it (and the gaps before it) into gaps that hold the
@@ -769,7 +830,16 @@ mod tests {
                 match op {
                     Op::Insert(c, blk, off) => {
                         let x = e(c, blk, off);
-                        let r = DataPageMut::new(&mut b).insert(x);
+                        // Planned, then applied: only the bytes the plan names may change.
+                        let before = b.clone();
+                        let r = DataPage::new(&b).plan_insert(x).map(|plan| {
+                            DataPageMut::new(&mut b).apply_insert(&plan);
+                            plan.changed_ranges()
+                        });
+                        if let Ok(ranges) = &r {
+                            let stray = (0..b.len()).find(|&i| b[i] != before[i] && !ranges.iter().any(|r| r.contains(&i)));
+                            prop_assert!(stray.is_none(), "byte {:?} changed outside {:?}", stray, ranges);
+                        }
                         match r {
                             Ok(_) => { prop_assert!(oracle.insert(x)); }
                             Err(InsertError::Duplicate) => prop_assert!(oracle.contains(&x)),
