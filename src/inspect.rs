@@ -46,6 +46,9 @@ struct Census {
     inner_pages: usize,
     /// Deleted and never-initialised pages.
     free_pages: usize,
+    /// Pages no separator names (reached through their left sibling's right link): splits
+    /// whose post is in progress, or was lost in a crash, until an insert repairs it.
+    unposted_pages: usize,
     null_tids: HashSet<PackedTid>,
 }
 
@@ -59,7 +62,9 @@ fn walk(index: &PgRelation, check_routing: bool, collect_nulls: bool) -> Census 
     // The leftmost page of each level: the root, then each leftmost page's first child.
     let mut leftmost = m.root;
     let mut linked = HashSet::from([meta::META_BLOCK]);
+    let mut named = HashSet::from([m.root]);
     for level in (0..=m.root_level).rev() {
+        let mut named_below = HashSet::new();
         let mut blk = leftmost;
         let mut prev: Option<(u32, Option<Entry>)> = None;
         let mut next_leftmost = NO_BLOCK;
@@ -78,6 +83,9 @@ fn walk(index: &PgRelation, check_routing: bool, collect_nulls: bool) -> Census 
                 corrupted(index, format!("deleted block {blk} is still linked at level {level}"));
             }
             linked.insert(blk);
+            if !named.contains(&blk) {
+                census.unposted_pages += 1;
+            }
             let local = if level == 0 { data::check(c) } else { inner::check(c) };
             if let Err(msg) = local {
                 corrupted(index, format!("block {blk}: {msg}"));
@@ -116,6 +124,7 @@ fn walk(index: &PgRelation, check_routing: bool, collect_nulls: bool) -> Census 
                 if next_leftmost == NO_BLOCK {
                     next_leftmost = p.child(0);
                 }
+                named_below.extend((0..p.count()).map(|i| p.child(i)));
                 // Each separator is its child's low fence.
                 for i in 0..p.count() {
                     let child = Buf::read(rel, p.child(i), Lock::Share);
@@ -144,6 +153,7 @@ fn walk(index: &PgRelation, check_routing: bool, collect_nulls: bool) -> Census 
             corrupted(index, format!("level {level} does not end with an infinite high fence"));
         }
         leftmost = next_leftmost;
+        named = named_below;
     }
     // The NULL chain.
     let mut blk = m.null_head;
@@ -293,6 +303,7 @@ fn alex_stats(index: PgRelation) -> TableIterator<'static, (name!(stat, String),
         ("data_pages", c.pages_by_level[0] as f64),
         ("null_pages", c.null_pages as f64),
         ("free_pages", c.free_pages as f64),
+        ("unposted_pages", c.unposted_pages as f64),
         ("entries", c.entries as f64),
         ("null_entries", c.null_entries as f64),
         ("avg_density", if c.slots == 0 { 0.0 } else { c.entries as f64 / c.slots as f64 }),

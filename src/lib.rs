@@ -16,6 +16,7 @@ pub mod storage;
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     am::options::init();
+    am::insert::init_gucs();
 }
 
 /// The extension's version, as built (also the `default_version` of the control file).

@@ -21,6 +21,24 @@ use alex_core::nulls;
 use alex_core::page::{NO_BLOCK, PageKind, node, node::Header};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
+
+/// Developer option `omendb.skip_separator_posts`: splits leave their new pages' separators
+/// unposted, the state a crash right after a split leaves behind, and inserts do not repair
+/// them while it is on, so that tests can build that state and then check the repair.
+pub static SKIP_SEPARATOR_POSTS: GucSetting<bool> = GucSetting::<bool>::new(false);
+
+/// Registers the GUCs; called once from `_PG_init`.
+pub fn init_gucs() {
+    GucRegistry::define_bool_guc(
+        c"omendb.skip_separator_posts",
+        c"Developer option: page splits do not post separators to the level above, nor do inserts repair them.",
+        c"Leaves the tree as a crash right after each split would; later inserts repair it. For testing only.",
+        &SKIP_SEPARATOR_POSTS,
+        GucContext::Suset,
+        GucFlags::NO_SHOW_ALL,
+    );
+}
 
 #[pg_guard]
 pub unsafe extern "C-unwind" fn aminsert(
@@ -117,9 +135,15 @@ fn insert_holding_first(rel: pg_sys::Relation, first: Buf, e: Entry) {
     drop(first);
 }
 
-/// Inserts `e` into the tree.
+/// Inserts `e` into the tree. When the descent met a page whose separator is missing from its
+/// parent (a crash between a split and its post left it so, or its splitter is posting it right
+/// now), posts it afterwards, with no lock held, as the splitter would have.
 pub fn insert_entry(rel: pg_sys::Relation, e: Entry) {
-    insert_into_leaf(rel, search::descend(rel, e, 0, Lock::Exclusive), e);
+    let (leaf, unposted) = search::descend_to_insert(rel, e, 0);
+    insert_into_leaf(rel, leaf, e);
+    if let Some(u) = unposted.filter(|_| !SKIP_SEPARATOR_POSTS.get()) {
+        post_separator(rel, u.level, u.sep, u.child);
+    }
 }
 
 /// Inserts `e` into `leaf`, the exclusively locked data page whose fences hold it, splitting it
@@ -227,26 +251,43 @@ fn split_data_page(rel: pg_sys::Relation, leaf: Buf, e: Entry) {
     drop(right);
     drop(new_pages);
     drop(leaf);
-    for (sep, child) in separators {
-        post_separator(rel, 1, sep, child);
+    if !SKIP_SEPARATOR_POSTS.get() {
+        for (sep, child) in separators {
+            post_separator(rel, 1, sep, child);
+        }
     }
 }
 
 /// Adds separator `sep` -> `child` to the model page at `level` that covers `sep`, splitting it
 /// (and posting upward) when full; creates a new root when `level` is above the root.
+///
+/// Both the splitter and an insert repairing a missing separator post, so a post first checks
+/// that `child` is still a live page one level down whose low fence is `sep`, and keeps it
+/// share-locked until the separator is in (no merge can delete it meanwhile); then it adds the
+/// separator unless the model page already has it. Locking the child before its parent is the
+/// writers' order.
 fn post_separator(rel: pg_sys::Relation, level: u16, sep: Entry, child: u32) {
-    let (_, root_level) = {
-        let b = Buf::read(rel, meta::META_BLOCK, Lock::Share);
-        let m = meta::read(&b);
-        (m.root, m.root_level)
+    let child_buf = Buf::read(rel, child, Lock::Share);
+    let kind = if level == 1 { PageKind::Data } else { PageKind::Inner };
+    let current = !child_buf.is_new() && child_buf.kind() == kind && {
+        let c = child_buf.content_of(kind);
+        !node::is_deleted(c) && node::level(c) == level - 1 && node::low(c) == sep
     };
-    if root_level < level {
-        if grow_root(rel, level, sep, child) {
-            return;
-        }
+    if !current {
+        return;
+    }
+    let root_level = meta::read(&Buf::read(rel, meta::META_BLOCK, Lock::Share)).root_level;
+    if root_level < level && grow_root(rel, level, sep, child) {
+        return;
     }
     let page = search::descend(rel, sep, level, Lock::Exclusive);
-    let full = InnerPage::new(page.content_of(PageKind::Inner)).count() >= inner::CAPACITY;
+    let (posted, full) = {
+        let p = InnerPage::new(page.content_of(PageKind::Inner));
+        (p.separator(p.route(sep)) == sep, p.count() >= inner::CAPACITY)
+    };
+    if posted {
+        return;
+    }
     if !full {
         let wal = WalRecord::start(rel);
         let ok = inner::insert(wal.register(&page).content(), sep, child);
@@ -254,7 +295,7 @@ fn post_separator(rel: pg_sys::Relation, level: u16, sep: Entry, child: u32) {
         wal.finish();
         return;
     }
-    split_inner_page(rel, page, sep, child);
+    split_inner_page(rel, page, sep, child, child_buf);
 }
 
 /// Makes a new root at `level` above the old one, holding the old root and `child`. Returns
@@ -278,7 +319,9 @@ fn grow_root(rel: pg_sys::Relation, level: u16, sep: Entry, child: u32) -> bool 
     true
 }
 
-fn split_inner_page(rel: pg_sys::Relation, page: Buf, sep: Entry, child: u32) {
+/// Splits the full model page `page` to add `sep` -> `child` (`child_buf`, share-locked, is
+/// released once the separator is in).
+fn split_inner_page(rel: pg_sys::Relation, page: Buf, sep: Entry, child: u32, child_buf: Buf) {
     let (h, mut items) = {
         let c = page.content_of(PageKind::Inner);
         (Header::read(c), InnerPage::new(c).items())
@@ -306,7 +349,10 @@ fn split_inner_page(rel: pg_sys::Relation, page: Buf, sep: Entry, child: u32) {
     drop(right);
     drop(new_page);
     drop(page);
-    post_separator(rel, h.level + 1, split_sep, new_block);
+    drop(child_buf);
+    if !SKIP_SEPARATOR_POSTS.get() {
+        post_separator(rel, h.level + 1, split_sep, new_block);
+    }
 }
 
 /// Adds a NULL key's TID to the NULL chain: to the first page with room from the metapage's

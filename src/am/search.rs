@@ -15,19 +15,46 @@ fn kind_of_level(level: u16) -> PageKind {
     if level == 0 { PageKind::Data } else { PageKind::Inner }
 }
 
+/// A page that a descent reached only through its left sibling's right link although its
+/// parent should route to it: its separator `sep` (the page's low fence) is missing at `level`,
+/// or is being posted by the backend that split the page.
+#[derive(Clone, Copy, Debug)]
+pub struct Unposted {
+    pub level: u16,
+    pub sep: Entry,
+    pub child: u32,
+}
+
 /// Returns the page at `level` whose range `low <= e < high` holds `e`, locked in `mode`: for a
 /// data page, straight from the route cache when it knows the page.
 pub fn descend(rel: pg_sys::Relation, e: Entry, level: u16, mode: Lock) -> Buf {
     if level == 0 {
-        if let Some(b) = route_cache::read_data_page(rel, e, mode) {
+        if let Some(b) = route_cache::read_data_page(rel, e, mode, false) {
             return b;
         }
     }
     descend_tree(rel, e, level, mode)
 }
 
+/// As `descend` with an exclusive lock, for an insert, which also reports the first page it
+/// found unposted (to repair after a crash between a split and the post of its separator).
+pub fn descend_to_insert(rel: pg_sys::Relation, e: Entry, level: u16) -> (Buf, Option<Unposted>) {
+    if level == 0 {
+        if let Some(b) = route_cache::read_data_page(rel, e, Lock::Exclusive, true) {
+            return (b, None);
+        }
+    }
+    let mut unposted = None;
+    let b = descend_from_root(rel, e, level, Lock::Exclusive, Some(&mut unposted));
+    (b, unposted)
+}
+
 /// As `descend`, always from the root.
 pub fn descend_tree(rel: pg_sys::Relation, e: Entry, level: u16, mode: Lock) -> Buf {
+    descend_from_root(rel, e, level, mode, None)
+}
+
+fn descend_from_root(rel: pg_sys::Relation, e: Entry, level: u16, mode: Lock, mut unposted: Option<&mut Option<Unposted>>) -> Buf {
     // Each restart needs a page recycled between reading its parent and locking it: many in a
     // row mean a separator that does not match its child's fences.
     let mut restarts = 0;
@@ -55,7 +82,11 @@ pub fn descend_tree(rel: pg_sys::Relation, e: Entry, level: u16, mode: Lock) -> 
                 if lvl == root_level {
                     meta::forget_root(rel);
                 }
-                blk = move_right_target(&b, c);
+                let right = move_right_target(&b, c);
+                if let Some(slot) = unposted.as_deref_mut().filter(|u| u.is_none() && !node::is_deleted(c)) {
+                    *slot = Some(Unposted { level: lvl + 1, sep: node::high(c).unwrap(), child: right });
+                }
+                blk = right;
                 continue;
             }
             if e < node::low(c) {
