@@ -96,3 +96,18 @@ INSERT INTO pnu VALUES (NULL);
 INSERT INTO pnu VALUES (NULL);
 SELECT alex_check('pnu_k', true), count(*) FROM pnu WHERE k IS NULL;
 DROP TABLE pn, pnu;
+
+-- An underfull page that cannot move into its right sibling (here the rightmost page) takes
+-- in its left sibling instead, when the two fit one page. Below, the emptied page before the
+-- rightmost one moves into it, and the rightmost page, still underfull, then takes in its
+-- left sibling (40% full): two pages fewer.
+CREATE TABLE pr (k int8) WITH (autovacuum_enabled = off);
+INSERT INTO pr SELECT g FROM generate_series(1, 100000) g;
+CREATE INDEX pr_k ON pr USING alex (k);
+DELETE FROM pr WHERE k % 2 = 0 OR k > 98000;
+SELECT value AS data_pages_before FROM alex_stats('pr_k') WHERE stat = 'data_pages' \gset
+VACUUM pr;
+SELECT value = :data_pages_before - 2 AS rightmost_merged, alex_check('pr_k', true)
+  FROM alex_stats('pr_k') WHERE stat = 'data_pages';
+SELECT count(*), min(k), max(k) FROM pr WHERE k > 90000;
+DROP TABLE pr;

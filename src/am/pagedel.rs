@@ -1,5 +1,6 @@
 //! Page deletion and reuse (as nbtpage.c): VACUUM merges an underfull data page into its right
-//! sibling, which takes over its key range and entries, and unlinks it; a deleted page is
+//! sibling, which takes over its key range and entries, and unlinks it (or, for the last child
+//! of a model page, merges its left sibling into it the same way); a deleted page is
 //! recycled by a later data page split once no transaction that could still reach it runs.
 //!
 //! A merge of data page A into its right sibling B locks, left to right, A's left sibling L,
@@ -38,13 +39,13 @@ pub fn is_underfull(c: &[u8]) -> bool {
     (p.count() as f64) < p.capacity() as f64 * MERGE_BELOW
 }
 
-/// Merges data page `a` into its right sibling if it is still underfull and the pair fits one
+/// Merges data page `a` into its right sibling if either is underfull and the pair fits one
 /// page at `density`. Returns whether it did. The caller holds no lock.
 pub fn try_merge(rel: pg_sys::Relation, a: u32, density: f64) -> bool {
     let left_hint = {
         let b = Buf::read(rel, a, Lock::Share);
         let c = b.content_of(PageKind::Data);
-        if node::is_deleted(c) || node::right(c) == NO_BLOCK || !is_underfull(c) {
+        if node::is_deleted(c) || node::right(c) == NO_BLOCK {
             return false;
         }
         node::left(c)
@@ -64,16 +65,17 @@ pub fn try_merge(rel: pg_sys::Relation, a: u32, density: f64) -> bool {
     let (ah, a_entries) = {
         let c = a_buf.content_of(PageKind::Data);
         let h = Header::read(c);
-        if node::is_deleted(c) || h.right == NO_BLOCK || h.left != left.as_ref().map_or(NO_BLOCK, Buf::block) || !is_underfull(c) {
+        if node::is_deleted(c) || h.right == NO_BLOCK || h.left != left.as_ref().map_or(NO_BLOCK, Buf::block) {
             return false;
         }
         (h, DataPage::new(c).entries())
     };
+    let a_underfull = is_underfull(a_buf.content_of(PageKind::Data));
     let b_buf = Buf::read(rel, ah.right, Lock::Exclusive);
     let (bh, merged) = {
         let c = b_buf.content_of(PageKind::Data);
         let h = Header::read(c);
-        if node::is_deleted(c) || h.left != a || Some(h.low) != ah.high {
+        if node::is_deleted(c) || h.left != a || Some(h.low) != ah.high || !(a_underfull || is_underfull(c)) {
             return false;
         }
         let mut merged = a_entries;
@@ -107,6 +109,24 @@ pub fn try_merge(rel: pg_sys::Relation, a: u32, density: f64) -> bool {
     inner::merge_children(wal.register(&parent).content(), at);
     wal.finish();
     true
+}
+
+/// Merges the underfull data page `blk` away: into its right sibling, or, when that fails
+/// (it is its level's rightmost page, or the last child of its model page), its left sibling
+/// into it. Returns whether a page was deleted.
+pub fn merge_underfull(rel: pg_sys::Relation, blk: u32, density: f64) -> bool {
+    if try_merge(rel, blk, density) {
+        return true;
+    }
+    let left = {
+        let b = Buf::read(rel, blk, Lock::Share);
+        let c = b.content_of(PageKind::Data);
+        if node::is_deleted(c) || !is_underfull(c) {
+            return false;
+        }
+        node::left(c)
+    };
+    left != NO_BLOCK && try_merge(rel, left, density)
 }
 
 /// The page whose right link is `blk`, exclusively locked, walking right from `hint` (a left

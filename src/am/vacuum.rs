@@ -90,7 +90,7 @@ fn scan_all(rel: pg_sys::Relation, callback: Callback, state: *mut std::ffi::c_v
     for blk in underfull_pages {
         // SAFETY: as above.
         unsafe { pg_sys::vacuum_delay_point() };
-        if pagedel::try_merge(rel, blk, density) {
+        if pagedel::merge_underfull(rel, blk, density) {
             t.pages_deleted += 1;
             t.pages_newly_deleted += 1;
         }
