@@ -94,3 +94,17 @@ INSERT INTO ddl_unlogged SELECT g FROM generate_series(1, 100) g;
 SELECT alex_check('ddl_unlogged_k', true);
 SELECT pg_relation_size('ddl_unlogged_k', 'init') > 0 AS has_init_fork;
 DROP TABLE ddl_unlogged;
+-- Temporary tables: the index lives in local buffers, unlogged; inserts, splits, VACUUM merges.
+CREATE TEMP TABLE ddl_temp (k int8);
+CREATE INDEX ddl_temp_k ON ddl_temp USING alex (k);
+INSERT INTO ddl_temp SELECT (g * 7919) % 50021 FROM generate_series(1, 50000) g;
+DELETE FROM ddl_temp WHERE k % 5 <> 0;
+VACUUM ddl_temp;
+INSERT INTO ddl_temp SELECT g FROM generate_series(1, 1000) g;
+SELECT alex_check('ddl_temp_k', true);
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT count(*), sum(k) FROM ddl_temp WHERE k BETWEEN 100 AND 40000;
+SELECT count(*), sum(k) FROM ddl_temp WHERE k BETWEEN 100 AND 40000;
+RESET enable_seqscan;
+SELECT count(*), sum(k) FROM ddl_temp WHERE k BETWEEN 100 AND 40000;
+DROP TABLE ddl_temp;
