@@ -265,21 +265,32 @@ fn split_data_page(rel: pg_sys::Relation, leaf: Buf, e: Entry) {
 /// that `child` is still a live page one level down whose low fence is `sep`, and keeps it
 /// share-locked until the separator is in (no merge can delete it meanwhile); then it adds the
 /// separator unless the model page already has it. Locking the child before its parent is the
-/// writers' order.
+/// writers' order; the metapage, which a split may hold (shared) while it locks its right
+/// neighbour, is never waited for with the child locked.
 fn post_separator(rel: pg_sys::Relation, level: u16, sep: Entry, child: u32) {
-    let child_buf = Buf::read(rel, child, Lock::Share);
-    let kind = if level == 1 { PageKind::Data } else { PageKind::Inner };
-    let current = !child_buf.is_new() && child_buf.kind() == kind && {
-        let c = child_buf.content_of(kind);
-        !node::is_deleted(c) && node::level(c) == level - 1 && node::low(c) == sep
+    let child_buf = loop {
+        let child_buf = Buf::read(rel, child, Lock::Share);
+        let kind = if level == 1 { PageKind::Data } else { PageKind::Inner };
+        let current = !child_buf.is_new() && child_buf.kind() == kind && {
+            let c = child_buf.content_of(kind);
+            !node::is_deleted(c) && node::level(c) == level - 1 && node::low(c) == sep
+        };
+        if !current {
+            return;
+        }
+        let root_level = meta::read(&Buf::read(rel, meta::META_BLOCK, Lock::Share)).root_level;
+        if root_level >= level {
+            break child_buf;
+        }
+        // The child is on the top level, which has no parent, so no merge can delete it: release
+        // it before locking the metapage, which a split reusing free pages holds while it locks
+        // its right neighbour (this child, perhaps).
+        drop(child_buf);
+        if grow_root(rel, level, sep, child) {
+            return;
+        }
+        // The tree grew meanwhile: post into the new level as usual.
     };
-    if !current {
-        return;
-    }
-    let root_level = meta::read(&Buf::read(rel, meta::META_BLOCK, Lock::Share)).root_level;
-    if root_level < level && grow_root(rel, level, sep, child) {
-        return;
-    }
     let page = search::descend(rel, sep, level, Lock::Exclusive);
     let (posted, full) = {
         let p = InnerPage::new(page.content_of(PageKind::Inner));
