@@ -419,7 +419,7 @@ fn buffer_page<'a>(buffer: pg_sys::Buffer) -> &'a [u8] {
 
 /// `RelationNeedsWAL(rel)`: permanent, and either WAL is needed for archiving/replication or the
 /// relation's file was not created in this transaction (wal_level = minimal then syncs it at commit).
-fn relation_needs_wal(rel: pg_sys::Relation) -> bool {
+pub fn relation_needs_wal(rel: pg_sys::Relation) -> bool {
     const INVALID_SUBXACT: pg_sys::SubTransactionId = 0; // InvalidSubTransactionId
     // SAFETY: `rel` is a valid open relation with its pg_class row loaded.
     unsafe {

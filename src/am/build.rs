@@ -2,7 +2,8 @@
 //! bottom-up from its sorted output: data pages cut by the chunker at the build density, then
 //! model pages level by level up to a single root, then the NULL chain, then the metapage. The
 //! pages are written through shared buffers without WAL and logged at the end with
-//! log_newpage_range.
+//! log_newpage_range (unless the file is new in this transaction under wal_level = minimal, when
+//! commit syncs it).
 //!
 //! Cost: O(n log n) for the sort, O(n) for the pages. Memory: the sort keeps 16-byte rows within
 //! maintenance_work_mem and writes sorted runs to a temporary file beyond it, merged with one
@@ -170,7 +171,11 @@ pub unsafe extern "C-unwind" fn ambuild(
             pg_sys::BufFileClose(f.as_ptr());
         }
 
-        if (*(*index).rd_rel).relpersistence == pg_sys::RELPERSISTENCE_PERMANENT as std::ffi::c_char {
+        // Not when the index's file is new in this transaction under wal_level = minimal: it
+        // is synced at commit instead, and full-page images of the build would be replayed
+        // over the pages the rest of the transaction wrote unlogged (as nbtree, log only when
+        // RelationNeedsWAL).
+        if crate::storage::relation_needs_wal(index) {
             let nblocks = pg_sys::RelationGetNumberOfBlocksInFork(index, pg_sys::ForkNumber::MAIN_FORKNUM);
             pg_sys::log_newpage_range(index, pg_sys::ForkNumber::MAIN_FORKNUM, 0, nblocks, true);
         }
