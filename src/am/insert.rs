@@ -139,7 +139,7 @@ fn insert_holding_first(rel: pg_sys::Relation, first: Buf, e: Entry) {
 /// parent (a crash between a split and its post left it so, or its splitter is posting it right
 /// now), posts it afterwards, with no lock held, as the splitter would have.
 pub fn insert_entry(rel: pg_sys::Relation, e: Entry) {
-    let (leaf, unposted) = search::descend_to_insert(rel, e, 0);
+    let (leaf, unposted) = search::descend_to_insert(rel, e);
     insert_into_leaf(rel, leaf, e);
     if let Some(u) = unposted.filter(|_| !SKIP_SEPARATOR_POSTS.get()) {
         post_separator(rel, u.level, u.sep, u.child);

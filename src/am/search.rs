@@ -36,16 +36,14 @@ pub fn descend(rel: pg_sys::Relation, e: Entry, level: u16, mode: Lock) -> Buf {
     descend_tree(rel, e, level, mode)
 }
 
-/// As `descend` with an exclusive lock, for an insert, which also reports the first page it
-/// found unposted (to repair after a crash between a split and the post of its separator).
-pub fn descend_to_insert(rel: pg_sys::Relation, e: Entry, level: u16) -> (Buf, Option<Unposted>) {
-    if level == 0 {
-        if let Some(b) = route_cache::read_data_page(rel, e, Lock::Exclusive, true) {
-            return (b, None);
-        }
+/// The data page holding `e`, exclusively locked, for an insert, which also learns of the first
+/// page it found unposted (to repair after a crash between a split and the post of its separator).
+pub fn descend_to_insert(rel: pg_sys::Relation, e: Entry) -> (Buf, Option<Unposted>) {
+    if let Some(b) = route_cache::read_data_page(rel, e, Lock::Exclusive, true) {
+        return (b, None);
     }
     let mut unposted = None;
-    let b = descend_from_root(rel, e, level, Lock::Exclusive, Some(&mut unposted));
+    let b = descend_from_root(rel, e, 0, Lock::Exclusive, Some(&mut unposted));
     (b, unposted)
 }
 
