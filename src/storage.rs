@@ -53,10 +53,6 @@ impl Buf {
         if !hit {
             return Buf::read(rel, blk, mode);
         }
-        // Start loading the page's header and special space (the first things read from it)
-        // while the lock is taken: a probe's data page is rarely in the CPU cache.
-        // SAFETY: the buffer is pinned, so its page stays mapped; prefetching reads nothing.
-        unsafe { prefetch_page_ends(pg_sys::BufferGetPage(recent) as *const u8) };
         let mut b = Buf { buf: recent, locked: false };
         b.lock(mode);
         b
@@ -189,23 +185,6 @@ impl Drop for Buf {
         // SAFETY: the pin was taken in `read`/`extend` and not released since.
         unsafe { pg_sys::ReleaseBuffer(self.buf) };
     }
-}
-
-/// Asks the CPU to load the first two and the last cache lines of the page at `page`.
-///
-/// # Safety
-/// `page` points to a BLCKSZ page that stays mapped (a pinned buffer).
-unsafe fn prefetch_page_ends(page: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: per the contract the addresses are inside the page; a prefetch never faults.
-    unsafe {
-        use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        for at in [0, 64, BLCKSZ - 64] {
-            _mm_prefetch(page.add(at) as *const i8, _MM_HINT_T0);
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = page;
 }
 
 /// `RELATION_IS_LOCAL(rel)`: created in this transaction, so invisible to other backends.

@@ -15,13 +15,16 @@
 //!
 //! Cost: one hash lookup, one ordered-map lookup and the model page's own routing (its linear
 //! model and an exponential search) on the copy. Memory: a page copy (8 KB) per model page of
-//! level 1, about 20 bytes per data page, at most `MAX_PAGES` copies per index.
+//! level 1, and about 60 bytes per data page (its separator and block number in that copy, and
+//! a 40-byte [`ChildHint`]), at most `MAX_PAGES` copies per index.
 
 use super::meta;
 use crate::storage::{Buf, Lock};
+use alex_core::bits;
+use alex_core::data::{DataPage, SearchHint};
 use alex_core::entry::Entry;
 use alex_core::inner::InnerPage;
-use alex_core::page::{NO_BLOCK, PageKind, node};
+use alex_core::page::{BLCKSZ, NO_BLOCK, PAGE_HEADER_SIZE, PageKind, node};
 use pgrx::pg_sys;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -41,9 +44,17 @@ struct IndexCache {
 
 struct CachedPage {
     content: Box<[u8]>,
-    /// For each child, the shared buffer that last held it (`ReadRecentBuffer` pins it without
-    /// a buffer mapping lookup while it still does), or InvalidBuffer.
-    recent: Vec<pg_sys::Buffer>,
+    children: Vec<ChildHint>,
+}
+
+/// What the last visit of a child data page left for the next one.
+#[derive(Clone, Copy, PartialEq)]
+struct ChildHint {
+    /// The buffer that held it (`ReadRecentBuffer` pins it without a buffer mapping lookup while
+    /// it still does), or InvalidBuffer.
+    recent: pg_sys::Buffer,
+    /// Where in the page a search will read, so that those loads start before the pin.
+    search: SearchHint,
 }
 
 type RelFile = (u32, u32, u32);
@@ -61,7 +72,7 @@ fn rel_file(rel: pg_sys::Relation) -> RelFile {
 /// The data page holding `e`, locked in `mode`, if the cache knows it.
 pub fn read_data_page(rel: pg_sys::Relation, e: Entry, mode: Lock, for_insert: bool) -> Option<Buf> {
     let epoch = meta::cache_epoch(rel);
-    let (low, i, mut blk, recent) = CACHES.with(|c| {
+    let (low, i, mut blk, hint) = CACHES.with(|c| {
         let caches = c.borrow();
         let cache = caches.get(&rel_file(rel)).filter(|x| x.epoch == epoch)?;
         let (low, copy) = cache.pages.range(..=e).next_back()?;
@@ -70,18 +81,12 @@ pub fn read_data_page(rel: pg_sys::Relation, e: Entry, mode: Lock, for_insert: b
         }
         let p = InnerPage::new(&copy.content);
         let i = p.route(e);
-        Some((*low, i, p.child(i), copy.recent[i]))
+        Some((*low, i, p.child(i), copy.children[i]))
     })?;
-    let first = Buf::read_recent(rel, blk, recent, mode);
-    if first.raw() != recent {
-        CACHES.with(|c| {
-            if let Some(copy) = c.borrow_mut().get_mut(&rel_file(rel)).and_then(|x| x.pages.get_mut(&low)) {
-                copy.recent[i] = first.raw();
-            }
-        });
-    }
+    prefetch_child(hint, e);
+    let first = Buf::read_recent(rel, blk, hint.recent, mode);
     let mut next = Some(first);
-    for _ in 0..=MAX_MOVES_RIGHT {
+    for moves in 0..=MAX_MOVES_RIGHT {
         let b = next.take().unwrap_or_else(|| Buf::read(rel, blk, mode));
         if b.kind() != PageKind::Data {
             return None;
@@ -99,9 +104,46 @@ pub fn read_data_page(rel: pg_sys::Relation, e: Entry, mode: Lock, for_insert: b
             }
             continue;
         }
-        return if e < node::low(c) { None } else { Some(b) };
+        if e < node::low(c) {
+            return None;
+        }
+        if moves == 0 {
+            let seen = ChildHint { recent: b.raw(), search: DataPage::new(c).search_hint() };
+            if seen != hint {
+                CACHES.with(|caches| {
+                    if let Some(copy) = caches.borrow_mut().get_mut(&rel_file(rel)).and_then(|x| x.pages.get_mut(&low)) {
+                        copy.children[i] = seen;
+                    }
+                });
+            }
+        }
+        return Some(b);
     }
     None
+}
+
+/// Starts loading, before the child's buffer is pinned, what the pin and the search will read:
+/// its buffer descriptor, page header and special space, and the lines the search hint names.
+/// A probe's index page is rarely in the CPU cache, and these loads would otherwise follow each
+/// other (descriptor, then header, then keys).
+fn prefetch_child(hint: ChildHint, e: Entry) {
+    if hint.recent <= 0 {
+        return; // unknown, or a local buffer
+    }
+    let id = (hint.recent - 1) as usize;
+    // SAFETY: `recent` came from the buffer manager, so `id < NBuffers`, and these only compute
+    // addresses inside the shared buffer descriptor and block arrays, which stay mapped for the
+    // life of the server. Nothing is read: a prefetch only hints the cache.
+    let (desc, page) = unsafe {
+        (pg_sys::BufferDescriptors.add(id) as *const u8, (pg_sys::BufferBlocks as *const u8).add(id * BLCKSZ))
+    };
+    bits::prefetch_at(desc, 0, 1);
+    bits::prefetch_at(page, 0, 128);
+    bits::prefetch_at(page, BLCKSZ - 64, BLCKSZ);
+    let content = page.wrapping_add(PAGE_HEADER_SIZE);
+    for (start, end) in hint.search.first_reads(e.code) {
+        bits::prefetch_at(content, start, end);
+    }
 }
 
 /// Copies the level-1 model page `c` (share-locked by a descent) into the cache.
@@ -126,7 +168,8 @@ pub fn remember(rel: pg_sys::Relation, c: &[u8]) {
         for l in overlapping {
             cache.pages.remove(&l);
         }
-        let recent = vec![pg_sys::InvalidBuffer as pg_sys::Buffer; InnerPage::new(c).count()];
-        cache.pages.insert(low, CachedPage { content: c.into(), recent });
+        let unknown = ChildHint { recent: pg_sys::InvalidBuffer as pg_sys::Buffer, search: SearchHint::default() };
+        let children = vec![unknown; InnerPage::new(c).count()];
+        cache.pages.insert(low, CachedPage { content: c.into(), children });
     });
 }

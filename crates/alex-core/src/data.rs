@@ -247,15 +247,23 @@ impl Geometry {
     /// search outward from the model's prediction.
     fn lower_bound_code(&self, b: &[u8], code: u64) -> usize {
         let hint = self.predict(code);
-        // Load the keys around the prediction (where the exponential search will look) and the
-        // bitmap word and TIDs the entry found will need, all at once.
-        let (lo, hi) = (hint.saturating_sub(PREFETCH_SLOTS), (hint + PREFETCH_SLOTS).min(self.cap));
-        let key_bits = self.enc.key_bits as usize;
-        bits::prefetch(b, self.keys + lo * key_bits / 8, self.keys + hi * key_bits / 8 + 1);
-        bits::prefetch(b, BITMAP + hint / 64 * 8, BITMAP + hint / 64 * 8 + 1);
-        let tid_byte = self.tids + hint * self.enc.tid_bits() as usize / 8;
-        bits::prefetch(b, tid_byte, tid_byte + 1);
+        // Load what the search will read, all at once.
+        for (start, end) in first_reads(hint, self.cap, self.keys, self.enc.key_bits, self.tids, self.enc.tid_bits()) {
+            bits::prefetch(b, start, end);
+        }
         crate::model::search_from(self.cap, hint, |s| self.key_code(b, s) >= code)
+    }
+
+    fn search_hint(&self) -> SearchHint {
+        SearchHint {
+            model: self.model,
+            key_base: self.enc.key_base,
+            cap: self.cap as u16,
+            keys: self.keys as u16,
+            tids: self.tids as u16,
+            key_bits: self.enc.key_bits as u8,
+            tid_bits: self.enc.tid_bits() as u8,
+        }
     }
 
     fn seek(&self, b: &[u8], e: Entry) -> usize {
@@ -273,6 +281,48 @@ impl Geometry {
             if n >= self.cap || self.entry(b, n) >= e { hi = mid } else { lo = mid + 1 }
         }
         self.next_occupied(b, lo)
+    }
+}
+
+/// The content byte ranges a search starting at slot `hint` reads first: the keys around it
+/// (where the exponential search looks), the bitmap word and the TID the entry found needs.
+fn first_reads(hint: usize, cap: usize, keys: usize, key_bits: u32, tids: usize, tid_bits: u32) -> [(usize, usize); 3] {
+    let (lo, hi) = (hint.saturating_sub(PREFETCH_SLOTS), (hint + PREFETCH_SLOTS).min(cap));
+    let key_bits = key_bits as usize;
+    let tid_byte = tids + hint * tid_bits as usize / 8;
+    [
+        (keys + lo * key_bits / 8, keys + hi * key_bits / 8 + 1),
+        (BITMAP + hint / 64 * 8, BITMAP + hint / 64 * 8 + 1),
+        (tid_byte, tid_byte + 1),
+    ]
+}
+
+/// A data page's search geometry, kept apart from the page (32 bytes) so that a search can start
+/// loading the bytes it will read before it has the page's header: the route cache keeps one
+/// per cached child. Only a hint: a stale one costs useless loads, never a wrong answer, as the
+/// search itself always uses the page's own header.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SearchHint {
+    model: LinearModel,
+    key_base: u64,
+    cap: u16,
+    keys: u16,
+    tids: u16,
+    key_bits: u8,
+    tid_bits: u8,
+}
+
+impl SearchHint {
+    /// The content byte ranges a search for `code` reads first, within `0..CONTENT_SIZE`; none for
+    /// the default hint.
+    pub fn first_reads(&self, code: u64) -> [(usize, usize); 3] {
+        if self.cap == 0 {
+            return [(0, 0); 3];
+        }
+        let cap = self.cap as usize;
+        let hint = self.model.predict_index(code.saturating_sub(self.key_base), cap);
+        first_reads(hint, cap, self.keys as usize, self.key_bits as u32, self.tids as usize, self.tid_bits as u32)
+            .map(|(start, end)| (start.min(CONTENT_SIZE), end.min(CONTENT_SIZE)))
     }
 }
 
@@ -330,6 +380,10 @@ impl<'a> DataPage<'a> {
     #[inline]
     pub fn seek(&self, e: Entry) -> usize {
         self.g.seek(self.b, e)
+    }
+    /// What lets a later search of this page start loading before it reads the header.
+    pub fn search_hint(&self) -> SearchHint {
+        self.g.search_hint()
     }
 
     /// Decides where `e` goes (see [`DataPageMut::insert`]) without changing the page.
@@ -745,6 +799,44 @@ mod tests {
         let enc = Encoding::for_entries(&entries, Entry::MIN, None);
         let bytes_per_slot = CONTENT_SIZE as f64 / enc.capacity() as f64;
         assert!(bytes_per_slot < 11.0, "{bytes_per_slot} bytes per slot with {enc:?}");
+    }
+
+    #[test]
+    fn search_hint_names_what_the_search_reads() {
+        // Random keys, so that the model is off by some slots and the search moves.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut codes: Vec<u64> = (0..600)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x >> 8
+            })
+            .collect();
+        codes.sort_unstable();
+        let entries: Vec<Entry> = codes.iter().enumerate().map(|(i, &c)| e(c, 1 + i as u32, 1)).collect();
+        let b = build(&entries, Entry::first_of(0), None);
+        let p = DataPage::new(&b);
+        let hint = p.search_hint();
+        assert_eq!(SearchHint::default().first_reads(codes[0]), [(0, 0); 3]);
+        let g = &p.g;
+        for &c in &codes {
+            let reads = hint.first_reads(c);
+            assert!(reads.iter().all(|&(s, e)| s <= e && e <= CONTENT_SIZE));
+            // The predicted slot's key, bitmap word and TID are among the bytes named.
+            let slot = p.predict(c);
+            let key_byte = g.keys + slot * g.enc.key_bits as usize / 8;
+            let tid_byte = g.tids + slot * g.enc.tid_bits() as usize / 8;
+            assert!(reads[0].0 <= key_byte && key_byte < reads[0].1, "{c}");
+            assert!(reads[1].0 <= BITMAP + slot / 64 * 8 && BITMAP + slot / 64 * 8 < reads[1].1);
+            assert!(reads[2].0 <= tid_byte && tid_byte < reads[2].1);
+            // The slot found is within the keys named when the model is close.
+            let found = p.seek(Entry::first_of(c));
+            if found.abs_diff(slot) < PREFETCH_SLOTS {
+                let found_byte = g.keys + found * g.enc.key_bits as usize / 8;
+                assert!(reads[0].0 <= found_byte && found_byte < reads[0].1);
+            }
+        }
     }
 
     #[test]
