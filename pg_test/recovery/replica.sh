@@ -8,7 +8,8 @@
 #      full-page images), then the standby starts streaming.
 #   3. Primary: table re with alex indexes built on the empty table, then filled; table rc
 #      filled, then indexed in bulk (both builds are replayed); cu with a UNIQUE alex index when
-#      supported.
+#      supported; rw, a rolling window: an index three levels high whose oldest keys are
+#      deleted, so that VACUUM deletes model pages (and keeps doing so during the load).
 #   4. Write load on the primary (pgbench: inserts, key updates, deletes, the UNIQUE workload)
 #      with VACUUM, CHECKPOINT, ANALYZE; meanwhile on the standby, repeatable-read snapshots check
 #      that index, bitmap and sequential scans agree while replay changes the pages under them.
@@ -52,7 +53,7 @@ SQL
 rt_sql "$primary" "VACUUM ANALYZE rb" || exit 1
 
 S=$RT_LOG/scripts
-for t in rb re rc; do rt_workload_scripts "$S" "$t"; done
+for t in rb re rc rw; do rt_workload_scripts "$S" "$t"; done
 rt_unique_script "$S"
 
 # ---- the base backup, taken while rb changes ----
@@ -96,6 +97,15 @@ rt_sql_script "$primary" >/dev/null <<SQL || { rt_fail "tables re, rc and their 
   CREATE INDEX rc_f ON rc USING alex (f);
   CREATE INDEX rc_ts ON rc USING alex (ts);
 SQL
+rt_sql_script "$primary" >/dev/null <<SQL || { rt_fail "table rw and its index"; exit 1; }
+  CREATE TABLE rw $TABLE_DDL;
+  INSERT INTO rw (k) SELECT (g::int8 * 2654435761) % 1099511627776 FROM generate_series(1, 150000) g;
+  CREATE INDEX rw_k ON rw USING alex (k) WITH (density = 0.1);
+  DELETE FROM rw WHERE k < 500000000000;
+SQL
+cat >"$S/rw-old.sql" <<SQL
+DELETE FROM rw WHERE k < (SELECT min(k) FROM rw WHERE k >= 0) + 3000000000;
+SQL
 rt_create_unique "$primary" || { rt_fail "table cu"; exit 1; }
 rt_sql "$primary" "INSERT INTO cu (u) SELECT nextval('rt_useq') FROM generate_series(1, 5000)" >/dev/null || exit 1
 rt_sql "$primary" "VACUUM ANALYZE" || exit 1
@@ -103,7 +113,7 @@ rt_sql "$primary" "VACUUM ANALYZE" || exit 1
 # Every alex index: table column type index.
 SPECS=()
 for t in rb re rc; do SPECS+=("$t k int8 ${t}_k" "$t f float8 ${t}_f" "$t ts timestamptz ${t}_ts"); done
-SPECS+=("cu u int8 cu_u")
+SPECS+=("cu u int8 cu_u" "rw k int8 rw_k")
 
 wait_replay() { # wait until the standby has replayed all WAL the primary has written
   local target ok=f i
@@ -117,6 +127,14 @@ wait_replay() { # wait until the standby has replayed all WAL the primary has wr
   return 1
 }
 if out=$(wait_replay); then rt_pass "standby caught up after the builds"; else rt_fail "$out"; exit 1; fi
+# VACUUM removes rw's deleted rows once the standby's feedback no longer holds them back.
+for i in $(seq 1 60); do
+  rt_sql "$primary" "VACUUM rw" || exit 1
+  model_pages=$(rt_sql "$primary" "SELECT value FROM alex_stats('rw_k') WHERE stat = 'model_pages'")
+  [ "$model_pages" -lt 5 ] && break
+  sleep 1
+done
+rt_check "rw_k: VACUUM deleted model pages (model_pages = $model_pages, 5 when built)" test "$model_pages" -lt 5
 
 # ---- write load on the primary; snapshot checks on the standby during replay ----
 RT_TAG=load
@@ -131,9 +149,10 @@ stop=$RT_LOG/stop-load
 rt_bg "$PG_BINDIR/pgbench" -h "$primary" -p "$CLUSTER_PORT" -U "$CLUSTER_OWNER" -n -c 3 -j 2 -T "$LOAD_SECONDS" --random-seed=$((SEED + 1)) \
   -f "$S/rb-ins.sql@2" -f "$S/rb-asc.sql@1" -f "$S/rb-upd.sql@2" -f "$S/rb-del.sql@2" \
   -f "$S/re-ins.sql@2" -f "$S/re-asc.sql@1" -f "$S/re-upd.sql@2" -f "$S/re-del.sql@1" \
-  -f "$S/rc-ins.sql@2" -f "$S/rc-upd.sql@1" -f "$S/rc-del.sql@2" -f "$S/uniq.sql@3" postgres >"$RT_LOG/pgbench-load.log" 2>&1
+  -f "$S/rc-ins.sql@2" -f "$S/rc-upd.sql@1" -f "$S/rc-del.sql@2" -f "$S/uniq.sql@3" \
+  -f "$S/rw-ins.sql@1" -f "$S/rw-old.sql@2" postgres >"$RT_LOG/pgbench-load.log" 2>&1
 pgbench_pid=${RT_BG[-1]}
-rt_bg rt_maintenance "$primary" "$stop" rb re rc cu
+rt_bg rt_maintenance "$primary" "$stop" rb re rc cu rw
 rt_bg rt_snapshot_loop "$standby" "$stop" "$RT_LOG/snap" "${snapspecs[@]}"
 pgbench_status=0
 wait "$pgbench_pid" || pgbench_status=$?

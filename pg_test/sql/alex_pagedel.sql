@@ -111,3 +111,40 @@ SELECT value = :data_pages_before - 2 AS rightmost_merged, alex_check('pr_k', tr
   FROM alex_stats('pr_k') WHERE stat = 'data_pages';
 SELECT count(*), min(k), max(k) FROM pr WHERE k > 90000;
 DROP TABLE pr;
+
+-- Deleting the oldest keys (a rolling window) empties whole model pages' worth of data pages.
+-- A model page left with one child hands it, with its key range, to the model page on its
+-- right and is deleted; the child then merges into its new right sibling. Here the deleted
+-- range covers the first two of four model pages at level 1.
+CREATE TABLE pw (id int, k int8) WITH (autovacuum_enabled = off);
+INSERT INTO pw SELECT g, (g::int8 * 2654435761) % 1099511627776 FROM generate_series(1, 150000) g;
+CREATE INDEX pw_k ON pw USING alex (k) WITH (density = 0.1);
+SELECT stat, value FROM alex_stats('pw_k') WHERE stat IN ('height', 'model_pages');
+DELETE FROM pw WHERE k < 700000000000;
+VACUUM pw;
+SELECT stat, value FROM alex_stats('pw_k') WHERE stat IN ('height', 'model_pages', 'unposted_pages');
+SELECT alex_check('pw_k', true);
+CREATE TEMP TABLE pw_expect AS SELECT * FROM pw;
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+EXPLAIN (COSTS OFF) SELECT k FROM pw WHERE k < 800000000000 ORDER BY k DESC;
+SELECT array_agg(k) = (SELECT array_agg(k ORDER BY k DESC) FROM pw_expect WHERE k < 800000000000) AS desc_ok
+  FROM (SELECT k FROM pw WHERE k < 800000000000 ORDER BY k DESC) s;
+SELECT array_agg(k) = (SELECT array_agg(k ORDER BY k) FROM pw_expect) AS asc_ok
+  FROM (SELECT k FROM pw ORDER BY k) s;
+SELECT count(*) FROM pw WHERE k = ANY (ARRAY(SELECT k FROM pw_expect WHERE id % 50 = 0) || ARRAY[5::int8, 699999999999]);
+SELECT count(*) FROM pw_expect WHERE id % 50 = 0;
+-- Old keys come back: inserts descend through the model page that took over the range, and,
+-- once no older transaction runs, reuse the deleted pages.
+SELECT txid_current() > 0 AS new_xid;
+VACUUM pw;
+SELECT pg_relation_size('pw_k') AS size_before \gset
+INSERT INTO pw SELECT g, (g::int8 * 2654435761) % 1099511627776 FROM generate_series(1, 20000) g;
+SELECT pg_relation_size('pw_k') = :size_before AS same_size, alex_check('pw_k', true);
+SELECT count(*), sum(k) FROM pw WHERE k < 900000000000;
+RESET ALL;
+SET enable_indexscan = off;
+SET enable_bitmapscan = off;
+SELECT count(*), sum(k) FROM pw WHERE k < 900000000000;
+RESET ALL;
+DROP TABLE pw;

@@ -1,10 +1,11 @@
 //! The metapage (block 0) and the per-backend cache of the root.
 //!
 //! The cache (in `rd_amcache`) only saves reading the metapage on every descent. It can never
-//! give a wrong answer: a root is never deleted (only data pages below a model page are), so a
-//! root that has since split is still a valid place to start (the descent moves right to its
-//! new siblings and down from there); a descent that had to move right at the top refreshes the
-//! cache.
+//! give a wrong answer: a root is never deleted while it is the root, so a root that has since
+//! split is still a valid place to start (the descent moves right to its new siblings and down
+//! from there); a descent that had to move right at the top refreshes the cache. A former root
+//! one level above the data pages may since have been deleted (pagedel.rs): the descent moves
+//! right from it, or, when it was recycled, starts over from the metapage's root.
 
 use crate::storage::{Buf, Lock, WalRecord};
 use alex_core::meta::{FORMAT_VERSION, MAGIC, Meta};

@@ -10,7 +10,10 @@
 //! leads to B and B's own separator goes away, and A is marked deleted with the next transaction
 //! id. A keeps its fences and right link, so a search that read X (or L) before the merge and
 //! reaches A moves right to B, which holds its key. Only pages whose right sibling has the same
-//! parent are merged, so no model page above X changes; model pages are never deleted.
+//! parent are merged, so no model page above X changes. A model page of level 1 left with a
+//! single child first hands it to its right sibling and is deleted (`hand_off_only_child`), so
+//! that emptied key ranges do not keep a model page and a data page each; model pages of
+//! higher levels are never deleted.
 //!
 //! A deleted page is recyclable once every transaction running when it was deleted has ended
 //! (no search that started before the merge can still be on its way to it); VACUUM then records
@@ -25,6 +28,7 @@ use super::search;
 use crate::storage::{Buf, Lock, WalRecord};
 use alex_core::build::fits_page;
 use alex_core::data::{self, DataPage, Encoding};
+use alex_core::entry::Entry;
 use alex_core::inner::{self, InnerPage};
 use alex_core::page::node::{self, Header};
 use alex_core::page::{NO_BLOCK, PageKind};
@@ -56,7 +60,7 @@ pub fn try_merge(rel: pg_sys::Relation, a: u32, density: f64) -> bool {
     }
     let left = match left_hint {
         NO_BLOCK => None,
-        hint => match lock_left_sibling(rel, hint, a) {
+        hint => match lock_left_sibling(rel, PageKind::Data, hint, a) {
             Some(l) => Some(l),
             None => return false,
         },
@@ -113,29 +117,109 @@ pub fn try_merge(rel: pg_sys::Relation, a: u32, density: f64) -> bool {
 
 /// Merges the underfull data page `blk` away: into its right sibling, or, when that fails
 /// (it is its level's rightmost page, or the last child of its model page), its left sibling
-/// into it. Returns whether a page was deleted.
+/// into it; the only child of a model page is first handed to the next model page. Returns
+/// whether a data page was deleted.
 pub fn merge_underfull(rel: pg_sys::Relation, blk: u32, density: f64) -> bool {
     if try_merge(rel, blk, density) {
         return true;
     }
-    let left = {
+    let (left, low) = {
         let b = Buf::read(rel, blk, Lock::Share);
         let c = b.content_of(PageKind::Data);
         if node::is_deleted(c) || !is_underfull(c) {
             return false;
         }
-        node::left(c)
+        (node::left(c), node::low(c))
     };
-    left != NO_BLOCK && try_merge(rel, left, density)
+    if left != NO_BLOCK && try_merge(rel, left, density) {
+        return true;
+    }
+    hand_off_only_child(rel, blk, low) && try_merge(rel, blk, density)
 }
 
-/// The page whose right link is `blk`, exclusively locked, walking right from `hint` (a left
-/// link read without a lock: the left sibling may have split since).
-fn lock_left_sibling(rel: pg_sys::Relation, hint: u32, blk: u32) -> Option<Buf> {
+/// When data page `child` (low fence `low`) is the only child of its model page X, X hands it to
+/// its right sibling Y and is deleted: Y takes over X's key range with `child` as its first
+/// child, so that `child` can then merge into its new right sibling. Returns whether it did.
+///
+/// Locks X's left sibling W, X and Y, left to right, then their parent P (the order of merges
+/// and splits), and changes all four in one generic-WAL record: W's right link and Y's left link
+/// skip X, Y's low fence becomes X's and its first separator leads to `child`, P's separator for
+/// X now leads to Y and Y's own separator goes away, and X, formatted anew as a deleted data
+/// page, keeps its fences and its right link to Y. A search that read P (or W) before and reaches
+/// X moves right to Y, which now routes its key. X is recycled later like any deleted data page.
+/// Only pages whose right sibling has the same parent are handed over, so no model page above P
+/// changes; a model page at level 2 or above is never deleted.
+fn hand_off_only_child(rel: pg_sys::Relation, child: u32, low: Entry) -> bool {
+    if meta::read(&Buf::read(rel, meta::META_BLOCK, Lock::Share)).root_level < 2 {
+        return false;
+    }
+    let (x, left_hint) = {
+        let b = search::descend(rel, low, 1, Lock::Share);
+        let c = b.content_of(PageKind::Inner);
+        let p = InnerPage::new(c);
+        if p.count() != 1 || p.child(0) != child || node::right(c) == NO_BLOCK {
+            return false;
+        }
+        (b.block(), node::left(c))
+    };
+    let left = match left_hint {
+        NO_BLOCK => None,
+        hint => match lock_left_sibling(rel, PageKind::Inner, hint, x) {
+            Some(l) => Some(l),
+            None => return false,
+        },
+    };
+    let x_buf = Buf::read(rel, x, Lock::Exclusive);
+    let xh = {
+        let c = x_buf.content_of(PageKind::Inner);
+        let h = Header::read(c);
+        let p = InnerPage::new(c);
+        if node::is_deleted(c) || h.right == NO_BLOCK || h.left != left.as_ref().map_or(NO_BLOCK, Buf::block) || p.count() != 1 || p.child(0) != child {
+            return false;
+        }
+        h
+    };
+    let y_buf = Buf::read(rel, xh.right, Lock::Exclusive);
+    let (yh, y_items) = {
+        let c = y_buf.content_of(PageKind::Inner);
+        let h = Header::read(c);
+        if node::is_deleted(c) || h.left != x || Some(h.low) != xh.high || node::count(c) >= inner::CAPACITY {
+            return false;
+        }
+        (h, InnerPage::new(c).items())
+    };
+    let parent = search::descend(rel, xh.low, 2, Lock::Exclusive);
+    let at = {
+        let p = InnerPage::new(parent.content_of(PageKind::Inner));
+        let i = p.route(xh.low);
+        let exact = p.child(i) == x && p.separator(i) == xh.low && i + 1 < p.count() && p.child(i + 1) == xh.right && p.separator(i + 1) == yh.low;
+        if !exact {
+            return false;
+        }
+        i
+    };
+    // SAFETY: reads the shared next-transaction counter.
+    let safe_xid = unsafe { pg_sys::ReadNextFullTransactionId() }.value;
+    let wal = WalRecord::start(rel);
+    if let Some(l) = &left {
+        node::set_right(wal.register(l).content(), xh.right);
+    }
+    data::write_deleted(wal.register_new(&x_buf, PageKind::Data).content(), xh, safe_xid);
+    let mut items = vec![(xh.low, child)];
+    items.extend(y_items);
+    inner::layout(wal.register(&y_buf).content(), &items, Header { left: xh.left, ..yh });
+    inner::merge_children(wal.register(&parent).content(), at);
+    wal.finish();
+    true
+}
+
+/// The page of `kind` whose right link is `blk`, exclusively locked, walking right from `hint`
+/// (a left link read without a lock: the left sibling may have split since).
+fn lock_left_sibling(rel: pg_sys::Relation, kind: PageKind, hint: u32, blk: u32) -> Option<Buf> {
     let mut cur = hint;
     while cur != blk && cur != NO_BLOCK {
         let b = Buf::read(rel, cur, Lock::Exclusive);
-        let c = b.content_of(PageKind::Data);
+        let c = b.content_of(kind);
         if !node::is_deleted(c) && node::right(c) == blk {
             return Some(b);
         }

@@ -10,8 +10,8 @@
 //! Block numbers read from the cache always exist: a relation file never shrinks, and the cache
 //! belongs to one relation file (another after REINDEX or TRUNCATE) and one relcache entry
 //! (a relcache invalidation, as when TRUNCATE rebuilds an index created in the same transaction
-//! in place, clears `rd_amcache` and with it the epoch the cache is tied to). Recycled pages are
-//! only ever data pages, so a cached child is always a data page.
+//! in place, clears `rd_amcache` and with it the epoch the cache is tied to). Recycled pages
+//! only ever become data pages, so a cached child is always a data page.
 //!
 //! Cost: one hash lookup, one ordered-map lookup and the model page's own routing (its linear
 //! model and an exponential search) on the copy. Memory: a page copy (8 KB) per model page of

@@ -69,11 +69,22 @@ fn descend_from_root(rel: pg_sys::Relation, e: Entry, level: u16, mode: Lock, mu
         let (mut blk, mut lvl) = (root, root_level);
         loop {
             let b = Buf::read(rel, blk, if lvl == level { mode } else { Lock::Share });
-            let c = b.content_of(kind_of_level(lvl));
-            if node::level(c) != lvl {
-                crate::error::corrupted(format!("alex page {blk} has level {}, expected {lvl}", node::level(c)));
+            let kind = b.kind();
+            // A deleted model page is a deleted data page (see pagedel.rs): move right from it too.
+            let deleted = kind == PageKind::Data && node::is_deleted(b.content_of(kind));
+            if !deleted && (kind != kind_of_level(lvl) || node::level(b.content_of(kind)) != lvl) {
+                // A page deleted and recycled since its parent (or our cached root, which may
+                // be an old root since deleted) was read; a standby gets no recovery conflict to
+                // stop that. Start over from the metapage's root.
+                meta::forget_root(rel);
+                restarts += 1;
+                if restarts > 100 {
+                    crate::error::corrupted(format!("alex page {blk} is a {kind:?} page of level {}, expected level {lvl}", node::level(b.content_of(kind))));
+                }
+                continue 'from_root;
             }
-            if node::is_deleted(c) || node::beyond_high(c, e) {
+            let c = b.content_of(kind);
+            if deleted || node::beyond_high(c, e) {
                 // The page split (or was merged into its right sibling) after we, or our cached
                 // root, learned of it: its right sibling now holds e. At the top this means the
                 // cached root is stale.
@@ -88,7 +99,8 @@ fn descend_from_root(rel: pg_sys::Relation, e: Entry, level: u16, mode: Lock, mu
                 continue;
             }
             if e < node::low(c) {
-                // A data page deleted and recycled for other keys since its parent was read.
+                // A page deleted and recycled for other keys since its parent was read.
+                meta::forget_root(rel);
                 restarts += 1;
                 if restarts > 100 {
                     crate::error::corrupted(format!("alex page {blk} has a low fence above the key its parent routes to it"));

@@ -659,7 +659,12 @@ pub fn layout(b: &mut [u8], entries: &[Entry], enc: Encoding, header: Header) {
 /// `safe_xid`, the next transaction id when it was unlinked (it may be reused once no running
 /// transaction is older).
 pub fn mark_deleted(b: &mut [u8], safe_xid: u64) {
-    let h = Header::read(b);
+    write_deleted(b, Header::read(b), safe_xid);
+}
+
+/// Writes over `b` a deleted page with the fences and links of header `h` (of a data page, or
+/// of a model page formatted anew as a data page, so that it is recycled like one).
+pub fn write_deleted(b: &mut [u8], h: Header, safe_xid: u64) {
     b.fill(0);
     Header { flags: h.flags | node::FLAG_DELETED, count: 0, capacity: 0, model: LinearModel::default(), ..h }.write(b);
     wr_u64(b, DELETED_XID, safe_xid);

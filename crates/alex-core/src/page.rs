@@ -113,8 +113,9 @@ pub mod node {
 
     /// The node is the rightmost of its level: its high fence is +infinity.
     pub const FLAG_HIGH_INF: u16 = 1;
-    /// The (data) node was merged into its right sibling and unlinked; it keeps its fences and
-    /// right link for searches that still reach it (see `data::mark_deleted`).
+    /// The node was unlinked: a data node merged into its right sibling, or a model node that
+    /// handed its only child to its right sibling. It keeps its fences and right link for
+    /// searches that still reach it, and is a data page from then on (see `data::write_deleted`).
     pub const FLAG_DELETED: u16 = 2;
 
     #[derive(Clone, Copy, Debug, PartialEq)]
