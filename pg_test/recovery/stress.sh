@@ -9,6 +9,8 @@
 # background: VACUUM / ANALYZE / CHECKPOINT, and repeatable-read snapshots checking that index,
 # bitmap and sequential scans agree while the indexes change under them. Two more clients insert
 # with omendb.skip_separator_posts on, so the others repair unposted separators concurrently.
+# Table rw is a rolling window on an index three levels high: its oldest keys are deleted and
+# new ones appended while VACUUM merges the emptied pages and deletes model pages.
 # Afterwards: no error in pgbench's output or the server log (ERROR/PANIC/TRAP/FATAL lines are
 # printed), alex_check(idx, true) passes, index and bitmap scans equal sequential scans for many
 # predicates, the UNIQUE index has no duplicate, refuses present keys and accepts absent ones.
@@ -39,12 +41,22 @@ rt_sql_script "$dir" >/dev/null <<SQL || { rt_fail "table st and its indexes"; e
   CREATE INDEX st_k ON st USING alex (k);
   CREATE INDEX st_f ON st USING alex (f);
 SQL
+rt_sql_script "$dir" >/dev/null <<SQL || { rt_fail "table rw and its index"; exit 1; }
+  CREATE TABLE rw (id bigserial, k int8, f float8, ts timestamptz, tag int NOT NULL DEFAULT 0, pad text);
+  INSERT INTO rw (k) SELECT (g::int8 * 2654435761) % 1099511627776 FROM generate_series(1, 150000) g;
+  CREATE INDEX rw_k ON rw USING alex (k) WITH (density = 0.1);
+SQL
 rt_create_unique "$dir" || { rt_fail "table cu"; exit 1; }
 rt_sql "$dir" "INSERT INTO cu (u) SELECT nextval('rt_useq') FROM generate_series(1, 5000)" >/dev/null || exit 1
 rt_sql "$dir" "VACUUM ANALYZE" || exit 1
 
 S=$RT_LOG/scripts
 rt_workload_scripts "$S" st
+rt_workload_scripts "$S" rw
+cat >"$S/rw-roll.sql" <<'EOF'
+DELETE FROM rw WHERE ctid = ANY(ARRAY(SELECT ctid FROM rw WHERE k >= 0 ORDER BY k LIMIT 300 FOR UPDATE SKIP LOCKED));
+INSERT INTO rw (k) SELECT (SELECT max(k) FROM rw WHERE k < 2000000000000) + (random() * 1e9)::int8 + 1 FROM generate_series(1, 10);
+EOF
 rt_unique_script "$S"
 cat >"$S/point.sql" <<'EOF'
 \set x random(-1000000000000, 1000000000000)
@@ -58,7 +70,7 @@ SELECT u FROM cu WHERE u <= :d * 7 ORDER BY u DESC LIMIT 5;
 SELECT k FROM st WHERE k IS NULL LIMIT 3;
 EOF
 
-SPECS=("st k int8 st_k" "st f float8 st_f" "st ts timestamptz st_ts" "cu u int8 cu_u")
+SPECS=("st k int8 st_k" "st f float8 st_f" "st ts timestamptz st_ts" "cu u int8 cu_u" "rw k int8 rw_k")
 snapspecs=()
 for spec in "${SPECS[@]}"; do
   read -r t c ty idx <<<"$spec"
@@ -72,14 +84,15 @@ stop=$RT_LOG/stop
 rt_note "running $CLIENTS clients for ${DURATION}s"
 rt_bg "$PG_BINDIR/pgbench" -h "$dir" -p "$CLUSTER_PORT" -U "$CLUSTER_OWNER" -n -c "$CLIENTS" -j 2 -T "$DURATION" --random-seed="$SEED" \
   -f "$S/st-ins.sql@4" -f "$S/st-asc.sql@2" -f "$S/st-upd.sql@3" -f "$S/st-del.sql@3" -f "$S/st-read.sql@3" \
-  -f "$S/point.sql@3" -f "$S/uniq.sql@4" postgres >"$RT_LOG/pgbench.log" 2>&1
+  -f "$S/point.sql@3" -f "$S/uniq.sql@4" -f "$S/rw-roll.sql@2" -f "$S/rw-ins.sql@1" -f "$S/rw-read.sql@1" \
+  postgres >"$RT_LOG/pgbench.log" 2>&1
 pgbench_pid=${RT_BG[-1]}
 # Two more clients split pages without posting their separators (as a crash right after each
 # split would leave them); the other clients' inserts repair those while they race with splits.
 PGOPTIONS="-c omendb.skip_separator_posts=on" rt_bg "$PG_BINDIR/pgbench" -h "$dir" -p "$CLUSTER_PORT" -U "$CLUSTER_OWNER" -n -c 2 -j 1 -T "$DURATION" -R 100 \
   --random-seed="$SEED" -f "$S/st-ins.sql@2" -f "$S/st-asc.sql@1" postgres >"$RT_LOG/pgbench-unposted.log" 2>&1
 unposted_pid=${RT_BG[-1]}
-rt_bg rt_maintenance "$dir" "$stop" st st cu
+rt_bg rt_maintenance "$dir" "$stop" st st cu rw
 RT_SNAPSHOT_SAMPLE=8 rt_bg rt_snapshot_loop "$dir" "$stop" "$RT_LOG/snap" "${snapspecs[@]}"
 pgbench_status=0
 wait "$pgbench_pid" || pgbench_status=$?
@@ -104,6 +117,9 @@ fi
 RT_TAG=final
 rt_sql "$dir" "VACUUM (INDEX_CLEANUP ON) st" >/dev/null || rt_fail "VACUUM st"
 rt_sql "$dir" "VACUUM (INDEX_CLEANUP ON) cu" >/dev/null || rt_fail "VACUUM cu"
+rt_sql "$dir" "VACUUM (INDEX_CLEANUP ON) rw" >/dev/null || rt_fail "VACUUM rw"
+model_pages=$(rt_sql "$dir" "SELECT value FROM alex_stats('rw_k') WHERE stat = 'model_pages'")
+rt_check "rw_k: model pages deleted under load (model_pages = $model_pages, 5 when built)" test "${model_pages:-5}" -lt 5
 rt_sql "$dir" "ANALYZE" >/dev/null || rt_fail "ANALYZE"
 for spec in "${SPECS[@]}"; do
   read -r t c ty idx <<<"$spec"
