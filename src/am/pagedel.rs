@@ -118,23 +118,26 @@ pub fn try_merge(rel: pg_sys::Relation, a: u32, density: f64) -> bool {
 /// Merges the underfull data page `blk` away: into its right sibling, or, when that fails
 /// (it is its level's rightmost page, or the last child of its model page), its left sibling
 /// into it; the only child of a model page is first handed to the next model page. Returns
-/// whether a data page was deleted.
-pub fn merge_underfull(rel: pg_sys::Relation, blk: u32, density: f64) -> bool {
+/// how many pages were deleted.
+pub fn merge_underfull(rel: pg_sys::Relation, blk: u32, density: f64) -> u32 {
     if try_merge(rel, blk, density) {
-        return true;
+        return 1;
     }
     let (left, low) = {
         let b = Buf::read(rel, blk, Lock::Share);
         let c = b.content_of(PageKind::Data);
         if node::is_deleted(c) || !is_underfull(c) {
-            return false;
+            return 0;
         }
         (node::left(c), node::low(c))
     };
     if left != NO_BLOCK && try_merge(rel, left, density) {
-        return true;
+        return 1;
     }
-    hand_off_only_child(rel, blk, low) && try_merge(rel, blk, density)
+    if !hand_off_only_child(rel, blk, low) {
+        return 0;
+    }
+    1 + try_merge(rel, blk, density) as u32
 }
 
 /// When data page `child` (low fence `low`) is the only child of its model page X, X hands it to
@@ -148,7 +151,8 @@ pub fn merge_underfull(rel: pg_sys::Relation, blk: u32, density: f64) -> bool {
 /// page, keeps its fences and its right link to Y. A search that read P (or W) before and reaches
 /// X moves right to Y, which now routes its key. X is recycled later like any deleted data page.
 /// Only pages whose right sibling has the same parent are handed over, so no model page above P
-/// changes; a model page at level 2 or above is never deleted.
+/// changes; a model page at level 2 or above is never deleted. Like merges, this runs only in
+/// VACUUM, one at a time per index: X's left sibling found by its left link is then a live page.
 fn hand_off_only_child(rel: pg_sys::Relation, child: u32, low: Entry) -> bool {
     if meta::read(&Buf::read(rel, meta::META_BLOCK, Lock::Share)).root_level < 2 {
         return false;
@@ -157,7 +161,8 @@ fn hand_off_only_child(rel: pg_sys::Relation, child: u32, low: Entry) -> bool {
         let b = search::descend(rel, low, 1, Lock::Share);
         let c = b.content_of(PageKind::Inner);
         let p = InnerPage::new(c);
-        if p.count() != 1 || p.child(0) != child || node::right(c) == NO_BLOCK {
+        // The child's low fence is X's (its separator is X's first), which Y takes over.
+        if p.count() != 1 || p.child(0) != child || node::right(c) == NO_BLOCK || node::low(c) != low {
             return false;
         }
         (b.block(), node::left(c))
@@ -174,7 +179,7 @@ fn hand_off_only_child(rel: pg_sys::Relation, child: u32, low: Entry) -> bool {
         let c = x_buf.content_of(PageKind::Inner);
         let h = Header::read(c);
         let p = InnerPage::new(c);
-        if node::is_deleted(c) || h.right == NO_BLOCK || h.left != left.as_ref().map_or(NO_BLOCK, Buf::block) || p.count() != 1 || p.child(0) != child {
+        if node::is_deleted(c) || h.right == NO_BLOCK || h.left != left.as_ref().map_or(NO_BLOCK, Buf::block) || p.count() != 1 || p.child(0) != child || h.low != low {
             return false;
         }
         h

@@ -90,10 +90,9 @@ fn scan_all(rel: pg_sys::Relation, callback: Callback, state: *mut std::ffi::c_v
     for blk in underfull_pages {
         // SAFETY: as above.
         unsafe { pg_sys::vacuum_delay_point() };
-        if pagedel::merge_underfull(rel, blk, density) {
-            t.pages_deleted += 1;
-            t.pages_newly_deleted += 1;
-        }
+        let deleted = pagedel::merge_underfull(rel, blk, density);
+        t.pages_deleted += deleted;
+        t.pages_newly_deleted += deleted;
     }
     if t.pages_free > 0 {
         // SAFETY: an open index; makes the pages just recorded visible to GetFreeIndexPage.
