@@ -59,8 +59,29 @@ struct ChildHint {
 
 type RelFile = (u32, u32, u32);
 
+/// A multiply-rotate hash for the few relation file keys of the map (the default SipHash,
+/// built against flooding by untrusted keys, costs more than the rest of a cache lookup).
+#[derive(Default)]
+struct RelFileHasher(u64);
+
+impl std::hash::Hasher for RelFileHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u32(b as u32);
+        }
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.0 = (self.0.rotate_left(5) ^ i as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type Caches = HashMap<RelFile, IndexCache, std::hash::BuildHasherDefault<RelFileHasher>>;
+
 thread_local! {
-    static CACHES: RefCell<HashMap<RelFile, IndexCache>> = RefCell::new(HashMap::new());
+    static CACHES: RefCell<Caches> = RefCell::new(Caches::default());
 }
 
 fn rel_file(rel: pg_sys::Relation) -> RelFile {

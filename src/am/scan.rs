@@ -82,6 +82,46 @@ struct ScanState {
     /// VACUUM up.
     keep_pins: bool,
     itup_cxt: pg_sys::MemoryContext,
+    /// The batch the scan moved off last, unshared: its allocations serve the next batch (a
+    /// nested loop rescans once per outer row).
+    spare: Option<Rc<Batch>>,
+}
+
+/// Lets go of a batch the scan moved off: its pin is released now, and, unless a mark still
+/// shares it, it becomes the spare.
+fn retire(spare: &mut Option<Rc<Batch>>, batch: Option<Rc<Batch>>) {
+    if let Some(mut rc) = batch {
+        if let Some(b) = Rc::get_mut(&mut rc) {
+            b.pin = None;
+            *spare = Some(rc);
+        }
+    }
+}
+
+/// An empty item vector for a new batch: the spare's, when there is one.
+fn spare_items(spare: &mut Option<Rc<Batch>>) -> Vec<Entry> {
+    match spare.as_mut().and_then(Rc::get_mut) {
+        Some(b) => {
+            let mut items = std::mem::take(&mut b.items);
+            items.clear();
+            items
+        }
+        None => Vec::new(),
+    }
+}
+
+/// `b` behind an `Rc`: the spare's allocation, when there is one.
+fn wrap(spare: &mut Option<Rc<Batch>>, b: Batch) -> Rc<Batch> {
+    match spare.take() {
+        Some(mut rc) => match Rc::get_mut(&mut rc) {
+            Some(slot) => {
+                *slot = b;
+                rc
+            }
+            None => Rc::new(b),
+        },
+        None => Rc::new(b),
+    }
 }
 
 fn state<'a>(scan: pg_sys::IndexScanDesc) -> &'a mut ScanState {
@@ -115,6 +155,7 @@ pub unsafe extern "C-unwind" fn ambeginscan(index: pg_sys::Relation, nkeys: i32,
             started: false,
             keep_pins: true,
             itup_cxt,
+            spare: None,
         };
         (*scan).opaque = Box::into_raw(Box::new(st)) as *mut std::ffi::c_void;
         (*scan).xs_itupdesc = (*index).rd_att;
@@ -132,9 +173,10 @@ pub unsafe extern "C-unwind" fn amrescan(scan: pg_sys::IndexScanDesc, keys: pg_s
         let st = state(scan);
         let n = (*scan).numberOfKeys as usize;
         let key_slice = if n == 0 { &[][..] } else { std::slice::from_raw_parts((*scan).keyData, n) };
-        st.segments = segments_for((*scan).indexRelation, st.key_type, key_slice);
-        st.cur = Position { seg: -1, batch: None, pos: -1 };
+        segments_for((*scan).indexRelation, st.key_type, key_slice, &mut st.segments);
         st.mark = None;
+        retire(&mut st.spare, st.cur.batch.take());
+        st.cur = Position { seg: -1, batch: None, pos: -1 };
         st.started = false;
     }
 }
@@ -150,8 +192,9 @@ pub unsafe extern "C-unwind" fn amendscan(scan: pg_sys::IndexScanDesc) {
     }
 }
 
-/// Reduces the scan keys to the ordered segments to read.
-fn segments_for(index: pg_sys::Relation, column: KeyType, keys: &[pg_sys::ScanKeyData]) -> Vec<Segment> {
+/// Reduces the scan keys to the ordered segments to read, into `segs`.
+fn segments_for(index: pg_sys::Relation, column: KeyType, keys: &[pg_sys::ScanKeyData], segs: &mut Vec<Segment>) {
+    segs.clear();
     let mut range = CodeRange::ALL;
     let mut equal_sets: Option<Vec<EqualCodes>> = None;
     let (mut is_null, mut not_null, mut has_keys) = (false, false, false);
@@ -164,7 +207,7 @@ fn segments_for(index: pg_sys::Relation, column: KeyType, keys: &[pg_sys::ScanKe
                 not_null = true;
             } else {
                 // A comparison with NULL matches nothing.
-                return Vec::new();
+                return;
             }
             continue;
         }
@@ -176,7 +219,7 @@ fn segments_for(index: pg_sys::Relation, column: KeyType, keys: &[pg_sys::ScanKe
         if flags & pg_sys::SK_SEARCHARRAY != 0 {
             let mut codes = array_codes(index, column, k.sk_argument, arg_type);
             if codes.is_empty() {
-                return Vec::new();
+                return;
             }
             codes.sort_unstable();
             codes.dedup();
@@ -197,9 +240,11 @@ fn segments_for(index: pg_sys::Relation, column: KeyType, keys: &[pg_sys::ScanKe
         }
     }
     if is_null {
-        return if has_keys || not_null { Vec::new() } else { vec![Segment::Nulls] };
+        if !has_keys && !not_null {
+            segs.push(Segment::Nulls);
+        }
+        return;
     }
-    let mut segs = Vec::new();
     match equal_sets {
         Some(set) => {
             for eq in set {
@@ -216,7 +261,6 @@ fn segments_for(index: pg_sys::Relation, column: KeyType, keys: &[pg_sys::ScanKe
     if !has_keys && !not_null {
         segs.push(Segment::Nulls);
     }
-    segs
 }
 
 /// Where the non-NULL elements of an array argument fall among the column's codes.
@@ -239,13 +283,13 @@ fn array_codes(index: pg_sys::Relation, column: KeyType, arg: pg_sys::Datum, ele
 }
 
 /// Copies into a batch the entries of the locked data page `b` that fall in `r`, come after
-/// `after` and before `before` (when given), at most `limit` of them.
-fn batch_of_page(b: Buf, r: &CodeRange, after: Option<Entry>, before: Option<Entry>, limit: usize) -> Batch {
+/// `after` and before `before` (when given), at most `limit` of them, into `items` (empty).
+fn batch_of_page(b: Buf, r: &CodeRange, after: Option<Entry>, before: Option<Entry>, limit: usize, items: Vec<Entry>) -> Batch {
     let mut b = b;
-    let (items, low, high, right, left_end, right_end, more_in_page) = {
+    let mut items = items;
+    let (low, high, right, left_end, right_end, more_in_page) = {
         let c = b.content_of(PageKind::Data);
         let p = DataPage::new(c);
-        let mut items = Vec::new();
         let mut s = p.seek(after.map_or(Entry::first_of(r.lo), Entry::successor));
         let mut more_in_page = false;
         while s < p.capacity() {
@@ -265,7 +309,7 @@ fn batch_of_page(b: Buf, r: &CodeRange, after: Option<Entry>, before: Option<Ent
             Some(h) => h > Entry::last_of(r.hi),
         };
         let left_end = after.is_none() && node::low(c) <= Entry::first_of(r.lo);
-        (items, node::low(c), node::high(c), node::right(c), left_end, right_end, more_in_page)
+        (node::low(c), node::high(c), node::right(c), left_end, right_end, more_in_page)
     };
     let page = b.block();
     b.unlock();
@@ -300,11 +344,11 @@ fn nulls_batch(rel: pg_sys::Relation) -> Batch {
 }
 
 /// The first batch of a segment in the scan direction.
-fn first_batch(rel: pg_sys::Relation, seg: &Segment, forward: bool) -> Batch {
+fn first_batch(rel: pg_sys::Relation, seg: &Segment, forward: bool, items: Vec<Entry>) -> Batch {
     match seg {
         Segment::Nulls => nulls_batch(rel),
-        Segment::Range(r) if forward => batch_of_page(search::descend(rel, Entry::first_of(r.lo), 0, Lock::Share), r, None, None, FIRST_BATCH),
-        Segment::Range(r) => batch_of_page(search::descend(rel, Entry::last_of(r.hi), 0, Lock::Share), r, None, None, usize::MAX),
+        Segment::Range(r) if forward => batch_of_page(search::descend(rel, Entry::first_of(r.lo), 0, Lock::Share), r, None, None, FIRST_BATCH, items),
+        Segment::Range(r) => batch_of_page(search::descend(rel, Entry::last_of(r.hi), 0, Lock::Share), r, None, None, usize::MAX, items),
     }
 }
 
@@ -316,7 +360,7 @@ fn first_batch(rel: pg_sys::Relation, seg: &Segment, forward: bool) -> Batch {
 /// links, which `search::settle` validates (the page may have been merged into its right sibling
 /// or recycled since). Backward, the page holding the entry just before the batch is found anew
 /// by a descent: left links are not followed, so no backward move can reach a deleted page.
-fn adjacent_batch(rel: pg_sys::Relation, seg: &Segment, b: &Batch, forward: bool) -> Option<Batch> {
+fn adjacent_batch(rel: pg_sys::Relation, seg: &Segment, b: &Batch, forward: bool, items: Vec<Entry>) -> Option<Batch> {
     let Segment::Range(r) = seg else { return None };
     if forward {
         let resume = b.items.last().copied().or(b.after);
@@ -328,7 +372,7 @@ fn adjacent_batch(rel: pg_sys::Relation, seg: &Segment, b: &Batch, forward: bool
                 _ => return None,
             }
         };
-        Some(batch_of_page(search::settle(rel, next, target, 0, Lock::Share), r, resume, None, next_limit(b.limit)))
+        Some(batch_of_page(search::settle(rel, next, target, 0, Lock::Share), r, resume, None, next_limit(b.limit), items))
     } else {
         if b.after.is_none() && b.left_end {
             return None;
@@ -336,7 +380,7 @@ fn adjacent_batch(rel: pg_sys::Relation, seg: &Segment, b: &Batch, forward: bool
         // The batch's items, or where it started, bound what comes before it.
         let bound = b.items.first().copied().or(b.after.map(Entry::successor)).unwrap_or(b.low);
         let target = bound.predecessor()?;
-        Some(batch_of_page(search::descend(rel, target, 0, Lock::Share), r, None, Some(bound), usize::MAX))
+        Some(batch_of_page(search::descend(rel, target, 0, Lock::Share), r, None, Some(bound), usize::MAX, items))
     }
 }
 
@@ -351,15 +395,19 @@ fn step(rel: pg_sys::Relation, st: &mut ScanState, forward: bool) -> bool {
                 return true;
             }
             let seg = st.segments[st.cur.seg as usize];
-            if let Some(mut nb) = adjacent_batch(rel, &seg, b, forward) {
+            let items = spare_items(&mut st.spare);
+            let next_batch = adjacent_batch(rel, &seg, b, forward, items);
+            let old = st.cur.batch.take();
+            if let Some(mut nb) = next_batch {
                 if !st.keep_pins {
                     nb.pin = None;
                 }
                 st.cur.pos = if forward { -1 } else { nb.items.len() as isize };
-                st.cur.batch = Some(Rc::new(nb));
+                st.cur.batch = Some(wrap(&mut st.spare, nb));
+                retire(&mut st.spare, old);
                 continue;
             }
-            st.cur.batch = None;
+            retire(&mut st.spare, old);
         }
         let nseg = st.cur.seg + d;
         if nseg < 0 || nseg as usize >= st.segments.len() {
@@ -367,12 +415,13 @@ fn step(rel: pg_sys::Relation, st: &mut ScanState, forward: bool) -> bool {
             return false;
         }
         st.cur.seg = nseg;
-        let mut b = first_batch(rel, &st.segments[nseg as usize], forward);
+        let items = spare_items(&mut st.spare);
+        let mut b = first_batch(rel, &st.segments[nseg as usize], forward, items);
         if !st.keep_pins {
             b.pin = None;
         }
         st.cur.pos = if forward { -1 } else { b.items.len() as isize };
-        st.cur.batch = Some(Rc::new(b));
+        st.cur.batch = Some(wrap(&mut st.spare, b));
     }
 }
 
