@@ -89,17 +89,8 @@ pub fn try_merge(rel: pg_sys::Relation, a: u32, density: f64) -> bool {
     if !fits_page(&merged, ah.low, bh.high, density) {
         return false;
     }
-    let parent = search::descend(rel, ah.low, 1, Lock::Exclusive);
-    let at = {
-        let p = InnerPage::new(parent.content_of(PageKind::Inner));
-        let i = p.route(ah.low);
-        // Both separators must be there, exact: one lost in a crash between a split and its
-        // post (the page is then reached by moving right) leaves the pair alone.
-        let exact = p.child(i) == a && p.separator(i) == ah.low && i + 1 < p.count() && p.child(i + 1) == ah.right && p.separator(i + 1) == bh.low;
-        if !exact {
-            return false;
-        }
-        i
+    let Some((parent, at)) = lock_parent_of_pair(rel, 1, (a, ah.low), (ah.right, bh.low)) else {
+        return false;
     };
     // SAFETY: reads the shared next-transaction counter.
     let safe_xid = unsafe { pg_sys::ReadNextFullTransactionId() }.value;
@@ -193,15 +184,8 @@ fn hand_off_only_child(rel: pg_sys::Relation, child: u32, low: Entry) -> bool {
         }
         (h, InnerPage::new(c).items())
     };
-    let parent = search::descend(rel, xh.low, 2, Lock::Exclusive);
-    let at = {
-        let p = InnerPage::new(parent.content_of(PageKind::Inner));
-        let i = p.route(xh.low);
-        let exact = p.child(i) == x && p.separator(i) == xh.low && i + 1 < p.count() && p.child(i + 1) == xh.right && p.separator(i + 1) == yh.low;
-        if !exact {
-            return false;
-        }
-        i
+    let Some((parent, at)) = lock_parent_of_pair(rel, 2, (x, xh.low), (xh.right, yh.low)) else {
+        return false;
     };
     // SAFETY: reads the shared next-transaction counter.
     let safe_xid = unsafe { pg_sys::ReadNextFullTransactionId() }.value;
@@ -216,6 +200,18 @@ fn hand_off_only_child(rel: pg_sys::Relation, child: u32, low: Entry) -> bool {
     inner::merge_children(wal.register(&parent).content(), at);
     wal.finish();
     true
+}
+
+/// The model page at `level` holding the separators of siblings `left` and `right` (block, low
+/// fence), exclusively locked, with the index of `left`'s. Both separators must be there, exact
+/// and adjacent: one lost in a crash between a split and its post (the page is then reached by
+/// moving right) leaves the pair alone.
+fn lock_parent_of_pair(rel: pg_sys::Relation, level: u16, left: (u32, Entry), right: (u32, Entry)) -> Option<(Buf, usize)> {
+    let parent = search::descend(rel, left.1, level, Lock::Exclusive);
+    let p = InnerPage::new(parent.content_of(PageKind::Inner));
+    let i = p.route(left.1);
+    let exact = (p.child(i), p.separator(i)) == left && i + 1 < p.count() && (p.child(i + 1), p.separator(i + 1)) == right;
+    exact.then_some((parent, i))
 }
 
 /// The page of `kind` whose right link is `blk`, exclusively locked, walking right from `hint`
