@@ -52,11 +52,19 @@ struct Census {
     null_tids: HashSet<PackedTid>,
 }
 
-/// Walks every level left to right, checking each page and the links, fences and separators
-/// between pages, then counts the free pages. With `check_routing`, also descends to each data
-/// page's first entry and checks that every page outside the levels is free.
-fn walk(index: &PgRelation, check_routing: bool, collect_nulls: bool) -> Census {
+/// Walks every level left to right and counts. With `check` (the caller keeps writers out), it
+/// also checks each page and the links, fences and separators between pages, descends to each
+/// data page's first entry, and checks that every page outside the levels is free, raising
+/// index_corrupted at the first violation. Without it (alex_stats, while the index may change)
+/// it checks nothing: it steps over pages deleted while it walks and ends a level early at a page
+/// it cannot follow, so the counts are approximate under concurrent changes, as pgstatindex's.
+fn walk(index: &PgRelation, check: bool, collect_nulls: bool) -> Census {
     let rel = index.as_ptr();
+    let violation = |msg: String| {
+        if check {
+            corrupted(index, msg)
+        }
+    };
     let m = meta::read(&Buf::read(rel, meta::META_BLOCK, Lock::Share));
     let mut census = Census { height: m.root_level, pages_by_level: vec![0; m.root_level as usize + 1], ..Default::default() };
     // The leftmost page of each level: the root, then each leftmost page's first child.
@@ -71,16 +79,26 @@ fn walk(index: &PgRelation, check_routing: bool, collect_nulls: bool) -> Census 
         while blk != NO_BLOCK {
             let b = Buf::read(rel, blk, Lock::Share);
             let kind = if level == 0 { PageKind::Data } else { PageKind::Inner };
+            if !check {
+                let k = b.kind();
+                if k == PageKind::Data && node::is_deleted(b.content_of(k)) {
+                    blk = node::right(b.content_of(k));
+                    continue;
+                }
+                if k != kind || node::level(b.content_of(k)) != level {
+                    break;
+                }
+            }
             if b.kind() != kind {
                 corrupted(index, format!("block {blk} at level {level} is a {:?} page", b.kind()));
             }
             let c = b.content_of(kind);
             let h = node::Header::read(c);
             if h.level != level {
-                corrupted(index, format!("block {blk} has level {} but is linked at level {level}", h.level));
+                violation(format!("block {blk} has level {} but is linked at level {level}", h.level));
             }
             if node::is_deleted(c) {
-                corrupted(index, format!("deleted block {blk} is still linked at level {level}"));
+                violation(format!("deleted block {blk} is still linked at level {level}"));
             }
             linked.insert(blk);
             if !named.contains(&blk) {
@@ -88,20 +106,20 @@ fn walk(index: &PgRelation, check_routing: bool, collect_nulls: bool) -> Census 
             }
             let local = if level == 0 { data::check(c) } else { inner::check(c) };
             if let Err(msg) = local {
-                corrupted(index, format!("block {blk}: {msg}"));
+                violation(format!("block {blk}: {msg}"));
             }
             match prev {
                 None => {
                     if h.low != Entry::MIN || h.left != NO_BLOCK {
-                        corrupted(index, format!("leftmost block {blk} of level {level} has a low fence or left link"));
+                        violation(format!("leftmost block {blk} of level {level} has a low fence or left link"));
                     }
                 }
                 Some((pblk, phigh)) => {
                     if phigh != Some(h.low) {
-                        corrupted(index, format!("block {blk}'s low fence differs from the high fence of its left neighbour {pblk}"));
+                        violation(format!("block {blk}'s low fence differs from the high fence of its left neighbour {pblk}"));
                     }
                     if h.left != pblk {
-                        corrupted(index, format!("block {blk}'s left link is {} but its left neighbour is {pblk}", h.left));
+                        violation(format!("block {blk}'s left link is {} but its left neighbour is {pblk}", h.left));
                     }
                 }
             }
@@ -112,7 +130,7 @@ fn walk(index: &PgRelation, check_routing: bool, collect_nulls: bool) -> Census 
                 let (mean, max) = p.model_error();
                 census.data_error_sum += mean * p.count() as f64;
                 census.data_error_max = census.data_error_max.max(max);
-                if check_routing && p.count() > 0 {
+                if check && p.count() > 0 {
                     let first = p.entry(p.next_occupied(0));
                     let found = search::descend_tree(rel, first, 0, Lock::Share).block();
                     if found != blk {
@@ -125,8 +143,9 @@ fn walk(index: &PgRelation, check_routing: bool, collect_nulls: bool) -> Census 
                     next_leftmost = p.child(0);
                 }
                 named_below.extend((0..p.count()).map(|i| p.child(i)));
-                // Each separator is its child's low fence.
-                for i in 0..p.count() {
+                // Each separator is its child's low fence (read with this page locked: only
+                // when writers are kept out).
+                for i in (0..p.count()).filter(|_| check) {
                     let child = Buf::read(rel, p.child(i), Lock::Share);
                     let ck = if level == 1 { PageKind::Data } else { PageKind::Inner };
                     if child.kind() != ck {
@@ -144,13 +163,13 @@ fn walk(index: &PgRelation, check_routing: bool, collect_nulls: bool) -> Census 
             }
             census.pages_by_level[level as usize] += 1;
             if h.right == NO_BLOCK && h.high.is_some() {
-                corrupted(index, format!("rightmost block {blk} of level {level} has a high fence"));
+                violation(format!("rightmost block {blk} of level {level} has a high fence"));
             }
             prev = Some((blk, h.high));
             blk = h.right;
         }
         if prev.map(|p| p.1).flatten().is_some() {
-            corrupted(index, format!("level {level} does not end with an infinite high fence"));
+            violation(format!("level {level} does not end with an infinite high fence"));
         }
         leftmost = next_leftmost;
         named = named_below;
@@ -162,7 +181,8 @@ fn walk(index: &PgRelation, check_routing: bool, collect_nulls: bool) -> Census 
     while blk != NO_BLOCK {
         let b = Buf::read(rel, blk, Lock::Share);
         if b.kind() != PageKind::Nulls {
-            corrupted(index, format!("block {blk} in the NULL chain is a {:?} page", b.kind()));
+            violation(format!("block {blk} in the NULL chain is a {:?} page", b.kind()));
+            break;
         }
         let c = b.content_of(PageKind::Nulls);
         linked.insert(blk);
@@ -176,17 +196,17 @@ fn walk(index: &PgRelation, check_routing: bool, collect_nulls: bool) -> Census 
         blk = nulls::right(c);
     }
     if last != m.null_tail {
-        corrupted(index, format!("the NULL chain ends at block {last}, the metapage says {}", m.null_tail));
+        violation(format!("the NULL chain ends at block {last}, the metapage says {}", m.null_tail));
     }
     if m.null_fill != NO_BLOCK && !fill_in_chain {
-        corrupted(index, format!("the NULL chain's fill hint, block {}, is not in the chain", m.null_fill));
+        violation(format!("the NULL chain's fill hint, block {}, is not in the chain", m.null_fill));
     }
     // Every other block is free: deleted (merged into its right sibling) or never initialised.
     // SAFETY: an open relation.
     let nblocks = unsafe { pg_sys::RelationGetNumberOfBlocksInFork(rel, pg_sys::ForkNumber::MAIN_FORKNUM) };
     for blk in (0..nblocks).filter(|b| !linked.contains(b)) {
         census.free_pages += 1;
-        if check_routing {
+        if check {
             let b = Buf::read(rel, blk, Lock::Share);
             let deleted = !b.is_new() && b.kind() == PageKind::Data && node::is_deleted(b.content_of(PageKind::Data));
             if !b.is_new() && !(deleted && node::count(b.content_of(PageKind::Data)) == 0) {

@@ -93,6 +93,20 @@ PGOPTIONS="-c omendb.skip_separator_posts=on" rt_bg "$PG_BINDIR/pgbench" -h "$di
   --random-seed="$SEED" -f "$S/st-ins.sql@2" -f "$S/st-asc.sql@1" postgres >"$RT_LOG/pgbench-unposted.log" 2>&1
 unposted_pid=${RT_BG[-1]}
 rt_bg rt_maintenance "$dir" "$stop" st st cu rw
+# alex_stats walks an index while it changes (alex_check locks writers out; alex_stats does not).
+stats_loop() {
+  local n=0
+  while [ ! -e "$stop" ]; do
+    for idx in st_k rw_k cu_u; do
+      "$PG_BINDIR/psql" -X -q -h "$dir" -p "$CLUSTER_PORT" -U "$CLUSTER_OWNER" -d postgres -At \
+        -c "SELECT count(*) FROM alex_stats('$idx')" >/dev/null 2>>"$RT_LOG/stats.err" && n=$((n + 1))
+    done
+    sleep 0.1
+  done
+  echo "$n" >"$RT_LOG/stats.count"
+}
+: >"$RT_LOG/stats.err"
+rt_bg stats_loop
 RT_SNAPSHOT_SAMPLE=8 rt_bg rt_snapshot_loop "$dir" "$stop" "$RT_LOG/snap" "${snapspecs[@]}"
 pgbench_status=0
 wait "$pgbench_pid" || pgbench_status=$?
@@ -109,6 +123,11 @@ else
   grep -hE 'ERROR|error|aborted|DETAIL|CONTEXT' "$RT_LOG/pgbench.log" "$RT_LOG/pgbench-unposted.log" | sort | uniq -c | sort -rn | head -n 10 | sed 's/^/    /'
 fi
 rt_snapshot_report "$RT_LOG/snap"
+if [ -s "$RT_LOG/stats.err" ]; then
+  rt_fail "alex_stats under load: $(sort "$RT_LOG/stats.err" | uniq -c | sort -rn | head -n 3)"
+else
+  rt_pass "alex_stats under load: $(cat "$RT_LOG/stats.count" 2>/dev/null || echo '?') calls, no error"
+fi
 if [ "$RT_UNIQUE" = 1 ]; then
   uv=$(rt_sql "$dir" "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM rt_uv")
   rt_check "unique violations raised and caught by the UNIQUE workload: ${uv:-?} (expected some)" test "${uv:-0}" -gt 0
