@@ -58,12 +58,8 @@ pub fn try_merge(rel: pg_sys::Relation, a: u32, density: f64) -> bool {
     if meta::read(&Buf::read(rel, meta::META_BLOCK, Lock::Share)).root_level == 0 {
         return false;
     }
-    let left = match left_hint {
-        NO_BLOCK => None,
-        hint => match lock_left_sibling(rel, PageKind::Data, hint, a) {
-            Some(l) => Some(l),
-            None => return false,
-        },
+    let Some(left) = lock_left_sibling(rel, PageKind::Data, left_hint, a) else {
+        return false;
     };
     let a_buf = Buf::read(rel, a, Lock::Exclusive);
     let (ah, a_entries) = {
@@ -92,8 +88,7 @@ pub fn try_merge(rel: pg_sys::Relation, a: u32, density: f64) -> bool {
     let Some((parent, at)) = lock_parent_of_pair(rel, 1, (a, ah.low), (ah.right, bh.low)) else {
         return false;
     };
-    // SAFETY: reads the shared next-transaction counter.
-    let safe_xid = unsafe { pg_sys::ReadNextFullTransactionId() }.value;
+    let safe_xid = next_full_xid();
     let wal = WalRecord::start(rel);
     if let Some(l) = &left {
         node::set_right(wal.register(l).content(), ah.right);
@@ -158,12 +153,8 @@ fn hand_off_only_child(rel: pg_sys::Relation, child: u32, low: Entry) -> bool {
         }
         (b.block(), node::left(c))
     };
-    let left = match left_hint {
-        NO_BLOCK => None,
-        hint => match lock_left_sibling(rel, PageKind::Inner, hint, x) {
-            Some(l) => Some(l),
-            None => return false,
-        },
+    let Some(left) = lock_left_sibling(rel, PageKind::Inner, left_hint, x) else {
+        return false;
     };
     let x_buf = Buf::read(rel, x, Lock::Exclusive);
     let xh = {
@@ -187,8 +178,7 @@ fn hand_off_only_child(rel: pg_sys::Relation, child: u32, low: Entry) -> bool {
     let Some((parent, at)) = lock_parent_of_pair(rel, 2, (x, xh.low), (xh.right, yh.low)) else {
         return false;
     };
-    // SAFETY: reads the shared next-transaction counter.
-    let safe_xid = unsafe { pg_sys::ReadNextFullTransactionId() }.value;
+    let safe_xid = next_full_xid();
     let wal = WalRecord::start(rel);
     if let Some(l) = &left {
         node::set_right(wal.register(l).content(), xh.right);
@@ -214,19 +204,30 @@ fn lock_parent_of_pair(rel: pg_sys::Relation, level: u16, left: (u32, Entry), ri
     exact.then_some((parent, i))
 }
 
-/// The page of `kind` whose right link is `blk`, exclusively locked, walking right from `hint`
-/// (a left link read without a lock: the left sibling may have split since).
-fn lock_left_sibling(rel: pg_sys::Relation, kind: PageKind, hint: u32, blk: u32) -> Option<Buf> {
+/// The left sibling of page `blk` (of `kind`), exclusively locked: `Some(None)` when `hint`, its
+/// left link read without a lock, is NO_BLOCK; else the page whose right link is `blk`, walking
+/// right from `hint` (the left sibling may have split since); None when there is no such page.
+fn lock_left_sibling(rel: pg_sys::Relation, kind: PageKind, hint: u32, blk: u32) -> Option<Option<Buf>> {
+    if hint == NO_BLOCK {
+        return Some(None);
+    }
     let mut cur = hint;
     while cur != blk && cur != NO_BLOCK {
         let b = Buf::read(rel, cur, Lock::Exclusive);
         let c = b.content_of(kind);
         if !node::is_deleted(c) && node::right(c) == blk {
-            return Some(b);
+            return Some(Some(b));
         }
         cur = node::right(c);
     }
     None
+}
+
+/// The next full transaction id: a page deleted now is reusable once every running transaction
+/// is newer.
+fn next_full_xid() -> u64 {
+    // SAFETY: reads the shared next-transaction counter.
+    unsafe { pg_sys::ReadNextFullTransactionId() }.value
 }
 
 /// Whether a page can be reused: never initialised, or deleted before every running

@@ -72,14 +72,21 @@ fn descend_from_root(rel: pg_sys::Relation, e: Entry, level: u16, mode: Lock, mu
             let kind = b.kind();
             // A deleted model page is a deleted data page (see pagedel.rs): move right from it too.
             let deleted = kind == PageKind::Data && node::is_deleted(b.content_of(kind));
-            if !deleted && (kind != kind_of_level(lvl) || node::level(b.content_of(kind)) != lvl) {
-                // A page deleted and recycled since its parent (or our cached root, which may
-                // be an old root since deleted) was read; a standby gets no recovery conflict to
-                // stop that. Start over from the metapage's root.
+            // A page deleted and recycled since its parent (or our cached root, which may be an
+            // old root since deleted) was read holds another level or other keys; a standby gets
+            // no recovery conflict to stop that. Start over from the metapage's root.
+            let recycled = if !deleted && (kind != kind_of_level(lvl) || node::level(b.content_of(kind)) != lvl) {
+                Some(format!("is a {kind:?} page of level {}, expected level {lvl}", node::level(b.content_of(kind))))
+            } else if !deleted && e < node::low(b.content_of(kind)) {
+                Some("has a low fence above the key its parent routes to it".to_string())
+            } else {
+                None
+            };
+            if let Some(what) = recycled {
                 meta::forget_root(rel);
                 restarts += 1;
                 if restarts > 100 {
-                    crate::error::corrupted(format!("alex page {blk} is a {kind:?} page of level {}, expected level {lvl}", node::level(b.content_of(kind))));
+                    crate::error::corrupted(format!("alex page {blk} {what}"));
                 }
                 continue 'from_root;
             }
@@ -97,15 +104,6 @@ fn descend_from_root(rel: pg_sys::Relation, e: Entry, level: u16, mode: Lock, mu
                 }
                 blk = right;
                 continue;
-            }
-            if e < node::low(c) {
-                // A page deleted and recycled for other keys since its parent was read.
-                meta::forget_root(rel);
-                restarts += 1;
-                if restarts > 100 {
-                    crate::error::corrupted(format!("alex page {blk} has a low fence above the key its parent routes to it"));
-                }
-                continue 'from_root;
             }
             if lvl == level {
                 return b;
