@@ -101,7 +101,14 @@ pub fn read_data_page(rel: pg_sys::Relation, e: Entry, mode: Lock, for_insert: b
             return None;
         }
         let p = InnerPage::new(&copy.content);
-        let i = p.route(e);
+        // The hint is read right after the route: request its line while the route searches.
+        let guess = p.predict(e);
+        if let Some(h) = copy.children.get(guess) {
+            let at = h as *const ChildHint as *const u8;
+            bits::prefetch_at(at, 0, 1);
+            bits::prefetch_at(at, size_of::<ChildHint>() - 1, size_of::<ChildHint>());
+        }
+        let i = p.route_from(e, guess);
         Some((*low, i, p.child(i), copy.children[i]))
     })?;
     prefetch_child(hint, e);

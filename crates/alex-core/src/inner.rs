@@ -47,14 +47,23 @@ impl<'a> InnerPage<'a> {
 
     /// The index of the last separator `<= e` (0 when `e` is below them all).
     pub fn route(&self, e: Entry) -> usize {
+        self.route_from(e, self.predict(e))
+    }
+
+    /// The model's guess of `route(e)`, to start loading what goes with that child early.
+    #[inline]
+    pub fn predict(&self, e: Entry) -> usize {
         let n = self.count();
         if n <= 1 {
             return 0;
         }
-        let base = self.code(0);
-        let hint = Header::read(self.b).model.predict_index(e.code.saturating_sub(base), n);
+        Header::read(self.b).model.predict_index(e.code.saturating_sub(self.code(0)), n)
+    }
+
+    /// `route(e)`, searching from `guess` (any index works; `predict(e)` is the fast one).
+    pub fn route_from(&self, e: Entry, guess: usize) -> usize {
         // One before the first separator > e.
-        crate::model::search_from(n, hint, |i| self.separator(i) > e).saturating_sub(1)
+        crate::model::search_from(self.count(), guess, |i| self.separator(i) > e).saturating_sub(1)
     }
 
     /// All (separator, child) pairs.
