@@ -14,7 +14,7 @@ use super::keys::KeyType;
 use super::meta::META_BLOCK;
 use super::options;
 use crate::storage::Buf;
-use alex_core::build::Chunker;
+use alex_core::build::{Run, chunks};
 use alex_core::data::{self, Encoding};
 use alex_core::entry::{Entry, MAX_TID, PackedTid};
 use alex_core::extsort::{ExternalSorter, RunStore};
@@ -243,11 +243,8 @@ fn write_tree(index: pg_sys::Relation, rows: impl Iterator<Item = Row>, density:
     // Data pages, left to right in consecutive blocks; each is written once its right
     // neighbour's existence is known.
     let mut level_items: Vec<(Entry, u32)> = Vec::new();
-    let mut chunker = Chunker::new(density);
-    let mut pending: Option<(Entry, Vec<Entry>, Option<Entry>)> = None;
     let mut prev_block = NO_BLOCK;
-    let mut emit = |run: (Entry, Vec<Entry>, Option<Entry>), has_right: bool, items: &mut Vec<(Entry, u32)>| {
-        let (low, run_entries, high) = run;
+    let mut write_page = |(low, entries, high): Run, items: &mut Vec<(Entry, u32)>| {
         let mut b = Buf::extend(index);
         let blk = b.block();
         let header = Header {
@@ -256,32 +253,25 @@ fn write_tree(index: pg_sys::Relation, rows: impl Iterator<Item = Row>, density:
             count: 0,
             capacity: 0,
             left: prev_block,
-            right: if has_right { blk + 1 } else { NO_BLOCK },
+            right: if high.is_some() { blk + 1 } else { NO_BLOCK },
             low,
             high,
             model: LinearModel::default(),
         };
-        let enc = Encoding::for_entries(&run_entries, low, high);
-        data::layout(b.init_unlogged(PageKind::Data), &run_entries, enc, header);
+        let enc = Encoding::for_entries(&entries, low, high);
+        data::layout(b.init_unlogged(PageKind::Data), &entries, enc, header);
         b.mark_dirty();
         items.push((low, blk));
         prev_block = blk;
     };
     let mut rows = rows.peekable();
-    while let Some(Row { code: Some(code), tid, .. }) = rows.next_if(|r| r.code.is_some()) {
-        if let Some((low, run, high)) = chunker.push(Entry::new(code, tid)) {
-            if let Some(p) = pending.take() {
-                emit(p, true, &mut level_items);
-            }
-            pending = Some((low, run, Some(high)));
-        }
+    let keys = std::iter::from_fn(|| rows.next_if(|r| r.code.is_some()).map(|r| Entry::new(r.code.unwrap(), r.tid)));
+    for run in chunks(keys, density) {
+        write_page(run, &mut level_items);
     }
-    let last = chunker.finish().unwrap_or((Entry::MIN, Vec::new(), None));
-    if let Some(p) = pending.take() {
-        emit(p, true, &mut level_items);
+    if level_items.is_empty() {
+        write_page((Entry::MIN, Vec::new(), None), &mut level_items); // the root of an empty index
     }
-    pending = Some(last);
-    emit(pending.take().unwrap(), false, &mut level_items);
 
     // Model pages, level by level, until one page (the root) remains.
     let mut level: u16 = 0;
