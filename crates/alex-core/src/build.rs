@@ -150,7 +150,8 @@ pub fn fits_page(entries: &[Entry], low: Entry, high: Option<Entry>, density: f6
 /// insert much closer to its left neighbour than to its right one, in the page's right half,
 /// splits just after itself, so the run goes on in the new right page and the left page stays
 /// full (nbtree's "split after new item" heuristic, for the same reason). Otherwise split in the
-/// middle.
+/// middle, or at a jump in the keys in the middle half, so that neither page's model has to
+/// span it (as the build's [`best_cut`]).
 fn split_point(all: &[Entry], inserted: usize) -> usize {
     let n = all.len();
     if inserted == n - 1 {
@@ -169,7 +170,9 @@ fn split_point(all: &[Entry], inserted: usize) -> usize {
             return inserted;
         }
     }
-    n / 2
+    let wide = 16.0 * (all[n - 1].code - all[0].code) as f64 / (n - 1) as f64;
+    let (gap, at) = (n / 4..n * 3 / 4).map(|j| (all[j].code - all[j - 1].code, j)).max().unwrap_or((0, n / 2));
+    if gap as f64 > wide { at } else { n / 2 }
 }
 
 /// Plans how a page holding `all` (its entries plus the one being inserted, at index `inserted`)
@@ -252,6 +255,14 @@ mod tests {
         let mut all: Vec<Entry> = (0..2000u64).map(|i| Entry::new(i, pack_tid(1, 1 + (i % 200) as u16))).collect();
         all.push(Entry::new(1 << 40, pack_tid(2, 1)));
         assert_eq!(split_point(&all, 1999), 2000);
+    }
+
+    #[test]
+    fn a_split_ends_the_left_page_at_a_jump_in_the_middle_half() {
+        let mut all: Vec<Entry> = (0..2000u64).map(|i| Entry::new(if i < 700 { i } else { (1 << 30) + i }, tid(i as usize))).collect();
+        assert_eq!(split_point(&all, 1000), 700);
+        all[700..].iter_mut().for_each(|e| e.code -= (1 << 30) - 2); // no wider than the rest
+        assert_eq!(split_point(&all, 1000), 1000);
     }
 
     #[test]
