@@ -17,6 +17,7 @@ pub mod storage;
 pub extern "C-unwind" fn _PG_init() {
     am::options::init();
     am::insert::init_gucs();
+    am::route_cache::init_guc();
 }
 
 /// The extension's version, as built (also the `default_version` of the control file).

@@ -16,7 +16,7 @@
 //! Cost: one hash lookup, one ordered-map lookup and the model page's own routing (its linear
 //! model and an exponential search) on the copy. Memory: a page copy (8 KB) per model page of
 //! level 1, and about 60 bytes per data page (its separator and block number in that copy, and
-//! a 40-byte [`ChildHint`]), at most `MAX_PAGES` copies per index.
+//! a 40-byte [`ChildHint`]), within `omendb.route_cache_size` per index.
 
 use super::meta;
 use crate::storage::{Buf, Lock};
@@ -26,12 +26,32 @@ use alex_core::entry::Entry;
 use alex_core::inner::InnerPage;
 use alex_core::page::{BLCKSZ, NO_BLOCK, PAGE_HEADER_SIZE, PageKind, node};
 use pgrx::pg_sys;
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
-/// Beyond this many cached model pages an index's cache starts over (8 MB; an index of 10^8
-/// random int8 keys has about 500 model pages at level 1).
-const MAX_PAGES: usize = 1024;
+/// `omendb.route_cache_size`: the most memory (kB) a backend's route cache takes for one index;
+/// 0 turns the cache off. The default, 24 MB, holds about 1000 model pages of level 1, which
+/// route some 250M random int8 keys.
+pub static ROUTE_CACHE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(24 * 1024);
+
+/// Registers `omendb.route_cache_size`; called once from `_PG_init`.
+pub fn init_guc() {
+    GucRegistry::define_int_guc(
+        c"omendb.route_cache_size",
+        c"Memory each backend may use to cache one alex index's model pages of level 1.",
+        c"A search whose model page is cached reads only its data page. When the cache is full, a random cached page makes room for a new one. 0 turns the cache off.",
+        &ROUTE_CACHE_SIZE,
+        0,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::UNIT_KB,
+    );
+}
+
+fn limit_bytes() -> usize {
+    ROUTE_CACHE_SIZE.get().max(0) as usize * 1024
+}
 
 /// How many right moves a cached route may need before a full descent is cheaper.
 const MAX_MOVES_RIGHT: usize = 3;
@@ -40,11 +60,49 @@ struct IndexCache {
     epoch: u64,
     /// Copies of level-1 model pages by low fence; their ranges do not overlap.
     pages: BTreeMap<Entry, CachedPage>,
+    /// The memory they take.
+    bytes: usize,
+    /// Chooses which page to evict (xorshift).
+    seed: u64,
+}
+
+impl IndexCache {
+    fn new(epoch: u64) -> IndexCache {
+        IndexCache { epoch, pages: BTreeMap::new(), bytes: 0, seed: 0x9e37_79b9_7f4a_7c15 }
+    }
+
+    fn remove(&mut self, low: &Entry) {
+        if let Some(old) = self.pages.remove(low) {
+            self.bytes -= old.bytes();
+        }
+    }
+
+    /// Evicts a page chosen at random: under probes spread over more pages than fit, this keeps
+    /// the hit rate at the share of pages that fit (emptying the whole cache would keep it lower).
+    fn evict_one(&mut self) {
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        let victim = self.pages.range(Entry::first_of(self.seed)..).next().or_else(|| self.pages.iter().next()).map(|(l, _)| *l);
+        if let Some(low) = victim {
+            self.remove(&low);
+        }
+    }
 }
 
 struct CachedPage {
     content: Box<[u8]>,
     children: Vec<ChildHint>,
+}
+
+impl CachedPage {
+    fn bytes(&self) -> usize {
+        copy_bytes(self.children.len())
+    }
+}
+
+fn copy_bytes(children: usize) -> usize {
+    BLCKSZ + children * size_of::<ChildHint>()
 }
 
 /// What the last visit of a child data page left for the next one.
@@ -92,10 +150,16 @@ fn rel_file(rel: pg_sys::Relation) -> RelFile {
 
 /// The data page holding `e`, locked in `mode`, if the cache knows it.
 pub fn read_data_page(rel: pg_sys::Relation, e: Entry, mode: Lock, for_insert: bool) -> Option<Buf> {
+    let limit = limit_bytes();
+    if limit == 0 {
+        return None;
+    }
     let epoch = meta::cache_epoch(rel);
     let (low, i, mut blk, hint) = CACHES.with(|c| {
         let caches = c.borrow();
-        let cache = caches.get(&rel_file(rel)).filter(|x| x.epoch == epoch)?;
+        // A cache over the limit (lowered since) sends the search down the tree, and the descent
+        // evicts pages as it remembers its own.
+        let cache = caches.get(&rel_file(rel)).filter(|x| x.epoch == epoch && x.bytes <= limit)?;
         let (low, copy) = cache.pages.range(..=e).next_back()?;
         if node::beyond_high(&copy.content, e) {
             return None;
@@ -176,13 +240,19 @@ fn prefetch_child(hint: ChildHint, e: Entry) {
 
 /// Copies the level-1 model page `c` (share-locked by a descent) into the cache.
 pub fn remember(rel: pg_sys::Relation, c: &[u8]) {
+    let children = InnerPage::new(c).count();
+    let (limit, cost) = (limit_bytes(), copy_bytes(children));
     let (low, high) = (node::low(c), node::high(c));
     let epoch = meta::cache_epoch(rel);
     CACHES.with(|caches| {
         let mut caches = caches.borrow_mut();
-        let cache = caches.entry(rel_file(rel)).or_insert_with(|| IndexCache { epoch, pages: BTreeMap::new() });
-        if cache.epoch != epoch || cache.pages.len() >= MAX_PAGES {
-            *cache = IndexCache { epoch, pages: BTreeMap::new() };
+        if cost > limit {
+            caches.remove(&rel_file(rel)); // the cache is off, or too small for one page
+            return;
+        }
+        let cache = caches.entry(rel_file(rel)).or_insert_with(|| IndexCache::new(epoch));
+        if cache.epoch != epoch {
+            *cache = IndexCache::new(epoch);
         }
         // Drop the copies this one overlaps: the one starting at or before its low fence and
         // reaching into it, and those starting inside it.
@@ -194,10 +264,13 @@ pub fn remember(rel: pg_sys::Relation, c: &[u8]) {
             .map(|(l, _)| *l)
             .collect();
         for l in overlapping {
-            cache.pages.remove(&l);
+            cache.remove(&l);
+        }
+        while cache.bytes + cost > limit {
+            cache.evict_one();
         }
         let unknown = ChildHint { recent: pg_sys::InvalidBuffer as pg_sys::Buffer, search: SearchHint::default() };
-        let children = vec![unknown; InnerPage::new(c).count()];
-        cache.pages.insert(low, CachedPage { content: c.into(), children });
+        cache.pages.insert(low, CachedPage { content: c.into(), children: vec![unknown; children] });
+        cache.bytes += cost;
     });
 }
