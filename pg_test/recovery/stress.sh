@@ -89,8 +89,9 @@ rt_bg "$PG_BINDIR/pgbench" -h "$dir" -p "$CLUSTER_PORT" -U "$CLUSTER_OWNER" -n -
 pgbench_pid=${RT_BG[-1]}
 # Two more clients split pages without posting their separators (as a crash right after each
 # split would leave them); the other clients' inserts repair those while they race with splits.
-PGOPTIONS="-c omendb.skip_separator_posts=on" rt_bg "$PG_BINDIR/pgbench" -h "$dir" -p "$CLUSTER_PORT" -U "$CLUSTER_OWNER" -n -c 2 -j 1 -T "$DURATION" -R 100 \
-  --random-seed="$SEED" -f "$S/st-ins.sql@2" -f "$S/st-asc.sql@1" postgres >"$RT_LOG/pgbench-unposted.log" 2>&1
+# Their route cache has room for one model page: reads of rw, over several, evict it in turn.
+PGOPTIONS="-c omendb.skip_separator_posts=on -c omendb.route_cache_size=32kB" rt_bg "$PG_BINDIR/pgbench" -h "$dir" -p "$CLUSTER_PORT" -U "$CLUSTER_OWNER" -n -c 2 -j 1 -T "$DURATION" -R 100 \
+  --random-seed="$SEED" -f "$S/st-ins.sql@2" -f "$S/st-asc.sql@1" -f "$S/rw-read.sql@1" postgres >"$RT_LOG/pgbench-unposted.log" 2>&1
 unposted_pid=${RT_BG[-1]}
 rt_bg rt_maintenance "$dir" "$stop" st st cu rw
 # alex_stats walks an index while it changes (alex_check locks writers out; alex_stats does not).
