@@ -240,8 +240,8 @@ fn write_tree(index: pg_sys::Relation, rows: impl Iterator<Item = Row>, density:
     let mut meta_buf = Buf::extend(index);
     assert_eq!(meta_buf.block(), META_BLOCK);
 
-    // Data pages, left to right in consecutive blocks; each is written once its right
-    // neighbour's existence is known.
+    // Data pages, left to right in consecutive blocks: a page with a high fence has a right
+    // neighbour, the next block.
     let mut level_items: Vec<(Entry, u32)> = Vec::new();
     let mut prev_block = NO_BLOCK;
     let mut write_page = |(low, entries, high): Run, items: &mut Vec<(Entry, u32)>| {

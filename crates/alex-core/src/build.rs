@@ -171,7 +171,7 @@ fn split_point(all: &[Entry], inserted: usize) -> usize {
         }
     }
     let wide = 16.0 * (all[n - 1].code - all[0].code) as f64 / (n - 1) as f64;
-    let (gap, at) = (n / 4..n * 3 / 4).map(|j| (all[j].code - all[j - 1].code, j)).max().unwrap_or((0, n / 2));
+    let (gap, at) = ((n / 4).max(1)..n * 3 / 4).map(|j| (all[j].code - all[j - 1].code, j)).max().unwrap_or((0, n / 2));
     if gap as f64 > wide { at } else { n / 2 }
 }
 
