@@ -14,9 +14,9 @@
 //! only ever become data pages, so a cached child is always a data page.
 //!
 //! Cost: one hash lookup, one ordered-map lookup and the model page's own routing (its linear
-//! model and an exponential search) on the copy. Memory: a page copy (8 KB) per model page of
-//! level 1, and about 60 bytes per data page (its separator and block number in that copy, and
-//! a 40-byte [`ChildHint`]), within `omendb.route_cache_size` per index.
+//! model and an exponential search) on the copy. Memory: one 64-byte cache line per data page
+//! (its separator, block number and [`ChildHint`], so that the line the route ends on holds all
+//! a probe needs next), within `omendb.route_cache_size` per index.
 
 use super::meta;
 use crate::storage::{Buf, Lock};
@@ -24,6 +24,7 @@ use alex_core::bits;
 use alex_core::data::{DataPage, SearchHint};
 use alex_core::entry::Entry;
 use alex_core::inner::InnerPage;
+use alex_core::model::{LinearModel, search_from};
 use alex_core::page::{BLCKSZ, NO_BLOCK, PAGE_HEADER_SIZE, PageKind, node};
 use pgrx::pg_sys;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
@@ -90,19 +91,49 @@ impl IndexCache {
     }
 }
 
+/// A level-1 model page as the cache keeps it: its high fence, its model, and its children in
+/// separator order.
 struct CachedPage {
-    content: Box<[u8]>,
-    children: Vec<ChildHint>,
+    high: Option<Entry>,
+    model: LinearModel,
+    /// The first separator's code, the model's origin.
+    base: u64,
+    children: Vec<Child>,
 }
 
+/// One child of a cached model page, in one cache line.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Child {
+    separator: Entry,
+    block: u32,
+    hint: ChildHint,
+}
+
+const _: () = assert!(size_of::<Child>() == 64);
+
 impl CachedPage {
+    fn new(c: &[u8]) -> CachedPage {
+        let p = InnerPage::new(c);
+        let unknown = ChildHint { recent: pg_sys::InvalidBuffer as pg_sys::Buffer, search: SearchHint::default() };
+        let children = (0..p.count()).map(|i| Child { separator: p.separator(i), block: p.child(i), hint: unknown }).collect();
+        CachedPage { high: node::high(c), model: p.header().model, base: if p.count() > 0 { p.code(0) } else { 0 }, children }
+    }
+
+    /// `InnerPage::route` on the copy: the last child whose separator is `<= e`.
+    fn route(&self, e: Entry) -> usize {
+        let n = self.children.len();
+        let guess = if n <= 1 { 0 } else { self.model.predict_index(e.code.saturating_sub(self.base), n) };
+        search_from(n, guess, |i| self.children[i].separator > e).saturating_sub(1)
+    }
+
     fn bytes(&self) -> usize {
         copy_bytes(self.children.len())
     }
 }
 
 fn copy_bytes(children: usize) -> usize {
-    BLCKSZ + children * size_of::<ChildHint>()
+    size_of::<CachedPage>() + children * size_of::<Child>()
 }
 
 /// What the last visit of a child data page left for the next one.
@@ -161,19 +192,12 @@ pub fn read_data_page(rel: pg_sys::Relation, e: Entry, mode: Lock, for_insert: b
         // evicts pages as it remembers its own.
         let cache = caches.get(&rel_file(rel)).filter(|x| x.epoch == epoch && x.bytes <= limit)?;
         let (low, copy) = cache.pages.range(..=e).next_back()?;
-        if node::beyond_high(&copy.content, e) {
+        if copy.high.is_some_and(|h| e >= h) {
             return None;
         }
-        let p = InnerPage::new(&copy.content);
-        // The hint is read right after the route: request its line while the route searches.
-        let guess = p.predict(e);
-        if let Some(h) = copy.children.get(guess) {
-            let at = h as *const ChildHint as *const u8;
-            bits::prefetch_at(at, 0, 1);
-            bits::prefetch_at(at, size_of::<ChildHint>() - 1, size_of::<ChildHint>());
-        }
-        let i = p.route_from(e, guess);
-        Some((*low, i, p.child(i), copy.children[i]))
+        let i = copy.route(e);
+        let child = copy.children[i];
+        Some((*low, i, child.block, child.hint))
     })?;
     prefetch_child(hint, e);
     let first = Buf::read_recent(rel, blk, hint.recent, mode);
@@ -204,7 +228,7 @@ pub fn read_data_page(rel: pg_sys::Relation, e: Entry, mode: Lock, for_insert: b
             if seen != hint {
                 CACHES.with(|caches| {
                     if let Some(copy) = caches.borrow_mut().get_mut(&rel_file(rel)).and_then(|x| x.pages.get_mut(&low)) {
-                        copy.children[i] = seen;
+                        copy.children[i].hint = seen;
                     }
                 });
             }
@@ -240,8 +264,7 @@ fn prefetch_child(hint: ChildHint, e: Entry) {
 
 /// Copies the level-1 model page `c` (share-locked by a descent) into the cache.
 pub fn remember(rel: pg_sys::Relation, c: &[u8]) {
-    let children = InnerPage::new(c).count();
-    let (limit, cost) = (limit_bytes(), copy_bytes(children));
+    let (limit, cost) = (limit_bytes(), copy_bytes(InnerPage::new(c).count()));
     let (low, high) = (node::low(c), node::high(c));
     let epoch = meta::cache_epoch(rel);
     CACHES.with(|caches| {
@@ -260,7 +283,7 @@ pub fn remember(rel: pg_sys::Relation, c: &[u8]) {
             .pages
             .range(..high.unwrap_or(Entry::last_of(u64::MAX)))
             .rev()
-            .take_while(|(l, old)| **l >= low || node::high(&old.content).is_none_or(|h| h > low))
+            .take_while(|(l, old)| **l >= low || old.high.is_none_or(|h| h > low))
             .map(|(l, _)| *l)
             .collect();
         for l in overlapping {
@@ -269,8 +292,7 @@ pub fn remember(rel: pg_sys::Relation, c: &[u8]) {
         while cache.bytes + cost > limit {
             cache.evict_one();
         }
-        let unknown = ChildHint { recent: pg_sys::InvalidBuffer as pg_sys::Buffer, search: SearchHint::default() };
-        cache.pages.insert(low, CachedPage { content: c.into(), children: vec![unknown; children] });
+        cache.pages.insert(low, CachedPage::new(c));
         cache.bytes += cost;
     });
 }

@@ -47,28 +47,18 @@ impl<'a> InnerPage<'a> {
 
     /// The index of the last separator `<= e` (0 when `e` is below them all).
     pub fn route(&self, e: Entry) -> usize {
-        self.route_from(e, self.predict(e))
-    }
-
-    /// The model's guess of `route(e)`, to start loading what goes with that child early.
-    #[inline]
-    pub fn predict(&self, e: Entry) -> usize {
         let n = self.count();
         if n <= 1 {
             return 0;
         }
-        Header::read(self.b).model.predict_index(e.code.saturating_sub(self.code(0)), n)
-    }
-
-    /// `route(e)`, searching from `guess` (any index works; `predict(e)` is the fast one).
-    pub fn route_from(&self, e: Entry, guess: usize) -> usize {
+        let hint = Header::read(self.b).model.predict_index(e.code.saturating_sub(self.code(0)), n);
         // One before the first separator > e. The TID is read only on equal codes: its array is
         // another cache line, which a descent rarely needs.
         let is_after = |i| {
             let code = self.code(i);
             code > e.code || (code == e.code && rd_u64(self.b, TIDS + 8 * i) > e.tid)
         };
-        crate::model::search_from(self.count(), guess, is_after).saturating_sub(1)
+        crate::model::search_from(n, hint, is_after).saturating_sub(1)
     }
 
     /// All (separator, child) pairs.
