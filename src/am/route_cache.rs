@@ -196,7 +196,7 @@ pub fn read_data_page(rel: pg_sys::Relation, e: Entry, mode: Lock, for_insert: b
             return None;
         }
         let i = copy.route(e);
-        let child = copy.children[i];
+        let child = copy.children.get(i)?;
         Some((*low, i, child.block, child.hint))
     })?;
     prefetch_child(hint, e);
