@@ -227,8 +227,9 @@ pub fn read_data_page(rel: pg_sys::Relation, e: Entry, mode: Lock, for_insert: b
             let seen = ChildHint { recent: b.raw(), search: DataPage::new(c).search_hint() };
             if seen != hint {
                 CACHES.with(|caches| {
-                    if let Some(copy) = caches.borrow_mut().get_mut(&rel_file(rel)).and_then(|x| x.pages.get_mut(&low)) {
-                        copy.children[i].hint = seen;
+                    let mut caches = caches.borrow_mut();
+                    if let Some(child) = caches.get_mut(&rel_file(rel)).and_then(|x| x.pages.get_mut(&low)).and_then(|copy| copy.children.get_mut(i)) {
+                        child.hint = seen;
                     }
                 });
             }

@@ -210,8 +210,11 @@ mod tests {
 
     proptest! {
         #[test]
-        fn chunker_covers_everything_and_every_run_fits(codes in prop::collection::btree_set(any::<u64>(), 1..5000), density in prop_oneof![Just(1.0f64), 0.5f64..1.0], dense_keys in any::<bool>()) {
-            let entries: Vec<Entry> = codes.iter().enumerate().map(|(i, c)| Entry::new(if dense_keys { i as u64 * 3 } else { *c }, pack_tid(i as u32 / 50, (i % 50) as u16 + 1))).collect();
+        fn chunker_covers_everything_and_every_run_fits(codes in prop::collection::btree_set(any::<u64>(), 1..5000), density in prop_oneof![Just(1.0f64), 0.5f64..1.0], shape in 0..3u8) {
+            // Random keys, dense keys, or dense clusters far apart (where the cost model cuts).
+            let mut keys: Vec<u64> = codes.iter().enumerate().map(|(i, c)| match shape { 0 => *c, 1 => i as u64 * 3, _ => (c % 5) << 40 | (c >> 20) % 3000 }).collect();
+            keys.sort_unstable();
+            let entries: Vec<Entry> = keys.iter().enumerate().map(|(i, c)| Entry::new(*c, pack_tid(i as u32 / 50, (i % 50) as u16 + 1))).collect();
             let rs = runs(&entries, density);
             let mut all = Vec::new();
             let mut prev_high: Option<Entry> = None;
@@ -229,8 +232,19 @@ mod tests {
         }
 
         #[test]
-        fn split_pieces_fit(codes in prop::collection::btree_set(0u64..1_000_000, 2..3000), far_block in any::<bool>()) {
-            let mut all: Vec<Entry> = codes.iter().enumerate().map(|(i, c)| Entry::new(*c, pack_tid(7, (i % 200) as u16 + 1))).collect();
+        fn split_pieces_fit(codes in prop::collection::btree_set(0u64..1_000_000, 2..3000), far_block in any::<bool>(), clusters in any::<bool>()) {
+            let mut keys: Vec<u64> = codes.iter().map(|c| if clusters { (c % 3) << 30 | c / 3 } else { *c }).collect();
+            keys.sort_unstable();
+            let mut all: Vec<Entry> = keys.iter().enumerate().map(|(i, c)| Entry::new(*c, pack_tid(7, (i % 200) as u16 + 1))).collect();
+            // A page's entries (they fit it at 0.9) and the one being inserted.
+            let old_page_fits = |all: &[Entry]| {
+                let mut old = all.to_vec();
+                old.remove(all.len() / 3);
+                fits_page(&old, Entry::MIN, None, 0.9)
+            };
+            while all.len() > 2 && !old_page_fits(&all) {
+                all.truncate(all.len() * 9 / 10);
+            }
             let inserted = all.len() / 3;
             if far_block { all[inserted].tid = pack_tid(4_000_000_000, 1); }
             match plan_split(&all, inserted, Entry::MIN, None, 0.9) {
