@@ -41,7 +41,7 @@ pub fn init_guc() {
     GucRegistry::define_int_guc(
         c"omendb.route_cache_size",
         c"Memory each backend may use to cache one alex index's model pages of level 1.",
-        c"A search whose model page is cached reads only its data page. When the cache is full, a random cached page makes room for a new one. 0 turns the cache off.",
+        c"A search whose model page is cached reads only its data page. A full cache takes one in 16 new pages, each in place of a random cached one. 0 turns the cache off.",
         &ROUTE_CACHE_SIZE,
         0,
         i32::MAX,
@@ -53,6 +53,9 @@ pub fn init_guc() {
 fn limit_bytes() -> usize {
     ROUTE_CACHE_SIZE.get().max(0) as usize * 1024
 }
+
+/// A full cache copies one in this many model pages that descents pass through.
+const ADMIT_ONE_IN: u64 = 16;
 
 /// How many right moves a cached route may need before a full descent is cheaper.
 const MAX_MOVES_RIGHT: usize = 3;
@@ -78,13 +81,18 @@ impl IndexCache {
         }
     }
 
-    /// Evicts a page chosen at random: under probes spread over more pages than fit, this keeps
-    /// the hit rate at the share of pages that fit (emptying the whole cache would keep it lower).
-    fn evict_one(&mut self) {
+    fn random(&mut self) -> u64 {
         self.seed ^= self.seed << 13;
         self.seed ^= self.seed >> 7;
         self.seed ^= self.seed << 17;
-        let victim = self.pages.range(Entry::first_of(self.seed)..).next().or_else(|| self.pages.iter().next()).map(|(l, _)| *l);
+        self.seed
+    }
+
+    /// Evicts a page chosen at random: under probes spread over more pages than fit, this keeps
+    /// the hit rate at the share of pages that fit (emptying the whole cache would keep it lower).
+    fn evict_one(&mut self) {
+        let at = Entry::first_of(self.random());
+        let victim = self.pages.range(at..).next().or_else(|| self.pages.iter().next()).map(|(l, _)| *l);
         if let Some(low) = victim {
             self.remove(&low);
         }
@@ -287,8 +295,15 @@ pub fn remember(rel: pg_sys::Relation, c: &[u8]) {
             .take_while(|(l, old)| **l >= low || old.high.is_none_or(|h| h > low))
             .map(|(l, _)| *l)
             .collect();
+        let refresh = !overlapping.is_empty();
         for l in overlapping {
             cache.remove(&l);
+        }
+        // A full cache takes a new page only now and then: probes spread over more model pages
+        // than fit miss in proportion whatever is cached, and a copy on every miss would cost
+        // more than the descents it saves. Pages probed often still get in soon.
+        if !refresh && cache.bytes + cost > limit && cache.random() % ADMIT_ONE_IN != 0 {
+            return;
         }
         while cache.bytes + cost > limit {
             cache.evict_one();
