@@ -66,7 +66,7 @@ struct IndexCache {
     pages: BTreeMap<Entry, CachedPage>,
     /// The memory they take.
     bytes: usize,
-    /// Chooses which page to evict (xorshift).
+    /// Chooses which pages a full cache takes in and evicts (xorshift).
     seed: u64,
 }
 
