@@ -95,8 +95,7 @@ pub fn best_cut(run: &[Entry], density: f64) -> usize {
     if n < 16 {
         return n;
     }
-    let wide = 16.0 * (run[n - 1].code - run[0].code) as f64 / (n - 1) as f64;
-    let mut gaps: Vec<(u64, usize)> = (1..n).map(|j| (run[j].code - run[j - 1].code, j)).filter(|&(gap, _)| gap as f64 > wide).collect();
+    let mut gaps: Vec<(u64, usize)> = (1..n).map(|j| (run[j].code - run[j - 1].code, j)).filter(|&(gap, _)| is_jump(run, gap)).collect();
     if gaps.is_empty() {
         return n;
     }
@@ -119,6 +118,13 @@ pub fn best_cut(run: &[Entry], density: f64) -> usize {
         }
     }
     best.1
+}
+
+/// Whether a gap between two of the sorted `entries` (at least two) is a jump in the keys: 16
+/// times their mean gap or more, which no line over the entries on both sides can fit.
+fn is_jump(entries: &[Entry], gap: u64) -> bool {
+    let span = entries[entries.len() - 1].code - entries[0].code;
+    gap as f64 > 16.0 * span as f64 / (entries.len() - 1) as f64
 }
 
 /// What a page costs in [`best_cut`], in search steps: about one step per 4 bytes of a page.
@@ -170,9 +176,8 @@ fn split_point(all: &[Entry], inserted: usize) -> usize {
             return inserted;
         }
     }
-    let wide = 16.0 * (all[n - 1].code - all[0].code) as f64 / (n - 1) as f64;
     let (gap, at) = ((n / 4).max(1)..n * 3 / 4).map(|j| (all[j].code - all[j - 1].code, j)).max().unwrap_or((0, n / 2));
-    if gap as f64 > wide { at } else { n / 2 }
+    if is_jump(all, gap) { at } else { n / 2 }
 }
 
 /// Plans how a page holding `all` (its entries plus the one being inserted, at index `inserted`)
