@@ -104,9 +104,10 @@ fn walk(index: &PgRelation, check: bool, collect_nulls: bool) -> Census {
             if !named.contains(&blk) {
                 census.unposted_pages += 1;
             }
-            let local = if level == 0 { data::check(c) } else { inner::check(c) };
-            if let Err(msg) = local {
-                violation(format!("block {blk}: {msg}"));
+            if check {
+                if let Err(msg) = if level == 0 { data::check(c) } else { inner::check(c) } {
+                    corrupted(index, format!("block {blk}: {msg}"));
+                }
             }
             match prev {
                 None => {
@@ -145,15 +146,17 @@ fn walk(index: &PgRelation, check: bool, collect_nulls: bool) -> Census {
                 named_below.extend((0..p.count()).map(|i| p.child(i)));
                 // Each separator is its child's low fence (read with this page locked: only
                 // when writers are kept out).
-                for i in (0..p.count()).filter(|_| check) {
-                    let child = Buf::read(rel, p.child(i), Lock::Share);
+                if check {
                     let ck = if level == 1 { PageKind::Data } else { PageKind::Inner };
-                    if child.kind() != ck {
-                        corrupted(index, format!("block {blk} separator {i} points to a {:?} page", child.kind()));
-                    }
-                    let cc = child.content_of(ck);
-                    if node::low(cc) != p.separator(i) || node::level(cc) + 1 != level {
-                        corrupted(index, format!("block {blk} separator {i} differs from the low fence of child {}", p.child(i)));
+                    for i in 0..p.count() {
+                        let child = Buf::read(rel, p.child(i), Lock::Share);
+                        if child.kind() != ck {
+                            corrupted(index, format!("block {blk} separator {i} points to a {:?} page", child.kind()));
+                        }
+                        let cc = child.content_of(ck);
+                        if node::low(cc) != p.separator(i) || node::level(cc) + 1 != level {
+                            corrupted(index, format!("block {blk} separator {i} differs from the low fence of child {}", p.child(i)));
+                        }
                     }
                 }
                 let (mean, max) = p.model_error();
