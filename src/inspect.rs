@@ -2,7 +2,7 @@
 //! invariants in the design document, like contrib/amcheck) and `alex_stats`.
 
 use crate::am::keys::KeyType;
-use crate::am::{meta, search};
+use crate::am::{meta, null_chain, search};
 use crate::storage::{Buf, Lock};
 use alex_core::data::{self, DataPage};
 use alex_core::entry::{Entry, PackedTid};
@@ -177,17 +177,12 @@ fn walk(index: &PgRelation, check: bool, collect_nulls: bool) -> Census {
         leftmost = next_leftmost;
         named = named_below;
     }
-    // The NULL chain.
-    let mut blk = m.null_head;
+    // The NULL chain, walked as scans walk it (so alex_stats never follows a link to a page
+    // VACUUM unlinked meanwhile).
     let mut last = NO_BLOCK;
     let mut fill_in_chain = false;
-    while blk != NO_BLOCK {
-        let b = Buf::read(rel, blk, Lock::Share);
-        if b.kind() != PageKind::Nulls {
-            violation(format!("block {blk} in the NULL chain is a {:?} page", b.kind()));
-            break;
-        }
-        let c = b.content_of(PageKind::Nulls);
+    let head = null_chain::first_page(rel, Lock::Share, |m| m.null_head).1;
+    null_chain::for_each(rel, head, |blk, c| {
         linked.insert(blk);
         fill_in_chain |= blk == m.null_fill;
         census.null_pages += 1;
@@ -196,8 +191,7 @@ fn walk(index: &PgRelation, check: bool, collect_nulls: bool) -> Census {
             census.null_tids.extend(nulls::tids(c));
         }
         last = blk;
-        blk = nulls::right(c);
-    }
+    });
     if last != m.null_tail {
         violation(format!("the NULL chain ends at block {last}, the metapage says {}", m.null_tail));
     }

@@ -10,7 +10,8 @@
 # bitmap and sequential scans agree while the indexes change under them. Two more clients insert
 # with omendb.skip_separator_posts on, so the others repair unposted separators concurrently.
 # Table rw is a rolling window on an index three levels high: its oldest keys are deleted and
-# new ones appended while VACUUM merges the emptied pages and deletes model pages.
+# new ones appended while VACUUM merges the emptied pages and deletes model pages; likewise its
+# oldest rows with NULL keys, so that VACUUM unlinks emptied pages of the NULL chain.
 # Afterwards: no error in pgbench's output or the server log (ERROR/PANIC/TRAP/FATAL lines are
 # printed), alex_check(idx, true) passes, index and bitmap scans equal sequential scans for many
 # predicates, the UNIQUE index has no duplicate, refuses present keys and accepts absent ones.
@@ -44,6 +45,7 @@ SQL
 rt_sql_script "$dir" >/dev/null <<SQL || { rt_fail "table rw and its index"; exit 1; }
   CREATE TABLE rw (id bigserial, k int8, f float8, ts timestamptz, tag int NOT NULL DEFAULT 0, pad text);
   INSERT INTO rw (k) SELECT (g::int8 * 2654435761) % 1099511627776 FROM generate_series(1, 150000) g;
+  INSERT INTO rw (k) SELECT NULL FROM generate_series(1, 3000);
   CREATE INDEX rw_k ON rw USING alex (k) WITH (density = 0.1);
 SQL
 rt_create_unique "$dir" || { rt_fail "table cu"; exit 1; }
@@ -56,6 +58,8 @@ rt_workload_scripts "$S" rw
 cat >"$S/rw-roll.sql" <<'EOF'
 DELETE FROM rw WHERE ctid = ANY(ARRAY(SELECT ctid FROM rw WHERE k >= 0 ORDER BY k LIMIT 300 FOR UPDATE SKIP LOCKED));
 INSERT INTO rw (k) SELECT (SELECT max(k) FROM rw WHERE k < 2000000000000) + (random() * 1e9)::int8 + 1 FROM generate_series(1, 10);
+DELETE FROM rw WHERE ctid = ANY(ARRAY(SELECT ctid FROM rw WHERE k IS NULL ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED));
+INSERT INTO rw (k) SELECT NULL FROM generate_series(1, 100);
 EOF
 rt_unique_script "$S"
 cat >"$S/point.sql" <<'EOF'

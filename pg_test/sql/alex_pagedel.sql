@@ -67,21 +67,43 @@ INSERT INTO pu VALUES (5001);
 SELECT count(*) FROM pu;
 DROP TABLE pd, pu;
 
--- NULL keys: VACUUM empties NULL pages and later NULL inserts fill them again, so a table
--- whose rows with NULL keys come and go does not grow its index.
+-- NULL keys: VACUUM unlinks the NULL pages it empties, at the head, in the middle or at the
+-- tail of their chain; later NULL inserts fill the room VACUUM made and take recycled pages,
+-- so a table whose rows with NULL keys come and go does not grow its index. A NULL page holds
+-- 1019 TIDs: rows 1..1019 are on the first page, 1020..2038 on the second, and so on.
 CREATE TABLE pn (id int, k int8) WITH (autovacuum_enabled = off);
 CREATE INDEX pn_k ON pn USING alex (k);
 INSERT INTO pn SELECT g, NULL FROM generate_series(1, 5000) g;
 INSERT INTO pn SELECT 5000 + g, g FROM generate_series(1, 1000) g;
 SELECT pg_relation_size('pn_k') AS size_before \gset
+CREATE FUNCTION null_pages(regclass) RETURNS numeric LANGUAGE sql
+  AS $$ SELECT value FROM alex_stats($1) WHERE stat = 'null_pages' $$;
+SELECT null_pages('pn_k');
+DELETE FROM pn WHERE id <= 1019 OR id BETWEEN 2039 AND 3057 OR id BETWEEN 4077 AND 5000;
+VACUUM pn;
+SELECT null_pages('pn_k'), alex_check('pn_k', true);
+SET enable_seqscan = off;
+SELECT count(*), min(id), max(id), count(*) FILTER (WHERE id BETWEEN 1020 AND 2038) AS second_page
+  FROM pn WHERE k IS NULL;
+RESET enable_seqscan;
+-- Once no older transaction runs, the unlinked pages are recyclable: the NULL appended after
+-- the new tail (the full fourth page) takes one.
+SELECT txid_current() > 0 AS new_xid;
+VACUUM pn;
+INSERT INTO pn VALUES (-1, NULL);
+SELECT pg_relation_size('pn_k') = :size_before AS same_size, null_pages('pn_k'), alex_check('pn_k', true);
 DELETE FROM pn WHERE k IS NULL;
+VACUUM pn;
+SELECT null_pages('pn_k'), alex_check('pn_k', true);
+SELECT txid_current() > 0 AS new_xid;
 VACUUM pn;
 INSERT INTO pn SELECT g, NULL FROM generate_series(1, 5000) g;
 DELETE FROM pn WHERE k IS NULL AND id % 2 = 0;
 VACUUM pn;
 INSERT INTO pn SELECT g, NULL FROM generate_series(1, 2500) g;
-SELECT pg_relation_size('pn_k') = :size_before AS same_size, alex_check('pn_k', true);
+SELECT pg_relation_size('pn_k') = :size_before AS same_size, null_pages('pn_k'), alex_check('pn_k', true);
 SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM pn WHERE k IS NULL;
 SELECT count(*) FROM pn WHERE k IS NULL;
 RESET enable_seqscan;
 SELECT count(*) FROM pn WHERE k IS NULL;
@@ -90,12 +112,18 @@ CREATE TABLE pnu (k int8) WITH (autovacuum_enabled = off);
 CREATE UNIQUE INDEX pnu_k ON pnu USING alex (k) NULLS NOT DISTINCT;
 INSERT INTO pnu SELECT g FROM generate_series(1, 3000) g;
 INSERT INTO pnu VALUES (NULL);
+SELECT pg_relation_size('pnu_k') AS size_before \gset
 DELETE FROM pnu WHERE k IS NULL;
+VACUUM pnu;
+SELECT null_pages('pnu_k');
+SELECT txid_current() > 0 AS new_xid;
 VACUUM pnu;
 INSERT INTO pnu VALUES (NULL);
 INSERT INTO pnu VALUES (NULL);
-SELECT alex_check('pnu_k', true), count(*) FROM pnu WHERE k IS NULL;
+SELECT alex_check('pnu_k', true), count(*), null_pages('pnu_k'), pg_relation_size('pnu_k') = :size_before AS same_size
+  FROM pnu WHERE k IS NULL;
 DROP TABLE pn, pnu;
+DROP FUNCTION null_pages;
 
 -- An underfull page that cannot move into its right sibling (here the rightmost page) takes
 -- in its left sibling instead, when the two fit one page. Below, the emptied page before the

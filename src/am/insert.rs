@@ -10,14 +10,13 @@
 //! not yet posted only costs a move right (see the design document).
 
 use super::keys::KeyType;
-use super::{MAX_DENSITY, MAX_SHIFT, meta, pagedel, search, unique};
+use super::{MAX_DENSITY, MAX_SHIFT, meta, null_chain, pagedel, search, unique};
 use crate::storage::{Buf, Lock, WalRecord};
 use alex_core::build::{SplitPlan, plan_split};
 use alex_core::data::{self, DataPage, DataPageMut, Encoding, InsertError};
 use alex_core::entry::{Entry, PackedTid};
 use alex_core::inner::{self, InnerPage};
 use alex_core::model::LinearModel;
-use alex_core::nulls;
 use alex_core::page::{NO_BLOCK, PageKind, node, node::Header};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -57,7 +56,7 @@ pub unsafe extern "C-unwind" fn aminsert(
         return insert_unique(index, heap, value, is_null, tid, check_unique);
     }
     if is_null {
-        append_null(index, tid, None);
+        null_chain::append(index, tid, None);
     } else {
         insert_entry(index, Entry::new(KeyType::of_index(index).encode(value), tid));
     }
@@ -79,7 +78,7 @@ fn insert_unique(
     let own = if existing { Some(tid) } else { None };
     if is_null && !unique::nulls_not_distinct(rel) {
         if !existing {
-            append_null(rel, tid, None);
+            null_chain::append(rel, tid, None);
         }
         return true;
     }
@@ -110,7 +109,7 @@ fn insert_unique(
         }
         if !existing {
             match held {
-                Held::Meta(meta_buf) => append_null(rel, tid, Some(&meta_buf)),
+                Held::Meta(meta_buf) => null_chain::append(rel, tid, Some(&meta_buf)),
                 Held::Leaf(first, e) => insert_holding_first(rel, first, e),
             }
         }
@@ -363,116 +362,5 @@ fn split_inner_page(rel: pg_sys::Relation, page: Buf, sep: Entry, child: u32, ch
     drop(child_buf);
     if !SKIP_SEPARATOR_POSTS.get() {
         post_separator(rel, h.level + 1, split_sep, new_block);
-    }
-}
-
-/// Adds a NULL key's TID to the NULL chain: to the first page with room from the metapage's
-/// fill hint on (pages VACUUM emptied are filled again), else to a new page after the tail.
-/// `held_meta` is the metapage when the caller holds it exclusively (a NULLS NOT DISTINCT
-/// check); otherwise it is locked here when needed.
-pub fn append_null(rel: pg_sys::Relation, tid: PackedTid, held_meta: Option<&Buf>) {
-    let m = match held_meta {
-        Some(m) => meta::read(m),
-        None => meta::read(&Buf::read(rel, meta::META_BLOCK, Lock::Share)),
-    };
-    let (tail, fill) = (m.null_tail, m.null_fill);
-    if tail == NO_BLOCK {
-        // Start the chain, unless another backend just did.
-        let own_meta;
-        let meta_buf = match held_meta {
-            Some(m) => m,
-            None => {
-                own_meta = Buf::read(rel, meta::META_BLOCK, Lock::Exclusive);
-                &own_meta
-            }
-        };
-        let mut m = meta::read(meta_buf);
-        if m.null_tail != NO_BLOCK {
-            debug_assert!(held_meta.is_none());
-            return append_null(rel, tid, None);
-        }
-        let page = Buf::extend(rel);
-        let wal = WalRecord::start(rel);
-        let mut img = wal.register_new(&page, PageKind::Nulls);
-        nulls::init(img.content());
-        nulls::push(img.content(), tid);
-        drop(img);
-        m.null_head = page.block();
-        m.null_tail = page.block();
-        m.write(wal.register(meta_buf).content());
-        wal.finish();
-        return;
-    }
-    // Walk right from the hint (or the metapage's tail, which may lag behind the chain) to a
-    // page with room, or to the real tail.
-    let start = if fill != NO_BLOCK { fill } else { tail };
-    let mut blk = start;
-    loop {
-        let b = Buf::read(rel, blk, Lock::Exclusive);
-        let c = b.content_of(PageKind::Nulls);
-        if nulls::count(c) < nulls::CAPACITY {
-            let wal = WalRecord::start(rel);
-            nulls::push(wal.register(&b).content(), tid);
-            wal.finish();
-            drop(b);
-            if blk != start {
-                // Later appends need not walk past the full pages again.
-                set_null_fill(rel, held_meta, fill, blk);
-            }
-            return;
-        }
-        let right = nulls::right(c);
-        if right != NO_BLOCK {
-            blk = right;
-            continue;
-        }
-        let page = Buf::extend(rel);
-        let new_block = page.block();
-        let wal = WalRecord::start(rel);
-        let mut img = wal.register_new(&page, PageKind::Nulls);
-        nulls::init(img.content());
-        nulls::push(img.content(), tid);
-        drop(img);
-        nulls::set_right(wal.register(&b).content(), new_block);
-        let advance = |m: &mut alex_core::meta::Meta| {
-            m.null_tail = new_block;
-            if m.null_fill == fill {
-                m.null_fill = new_block;
-            }
-        };
-        if let Some(m) = held_meta {
-            let mut meta_now = meta::read(m);
-            advance(&mut meta_now);
-            meta_now.write(wal.register(m).content());
-            wal.finish();
-        } else {
-            wal.finish();
-            drop(page);
-            drop(b);
-            meta::update(rel, advance);
-        }
-        return;
-    }
-}
-
-/// Moves the NULL chain's fill hint from `seen` to `blk`, unless it changed meanwhile (VACUUM
-/// pointed it back at the head).
-fn set_null_fill(rel: pg_sys::Relation, held_meta: Option<&Buf>, seen: u32, blk: u32) {
-    let change = |m: &mut alex_core::meta::Meta| {
-        if m.null_fill == seen {
-            m.null_fill = blk;
-        }
-    };
-    match held_meta {
-        Some(mb) => {
-            let mut m = meta::read(mb);
-            change(&mut m);
-            let wal = WalRecord::start(rel);
-            m.write(wal.register(mb).content());
-            wal.finish();
-        }
-        None => {
-            meta::update(rel, change);
-        }
     }
 }

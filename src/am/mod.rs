@@ -7,6 +7,7 @@ pub mod cost;
 pub mod insert;
 pub mod keys;
 pub mod meta;
+pub mod null_chain;
 pub mod options;
 pub mod pagedel;
 pub mod route_cache;

@@ -225,7 +225,7 @@ fn lock_left_sibling(rel: pg_sys::Relation, kind: PageKind, hint: u32, blk: u32)
 
 /// The next full transaction id: a page deleted now is reusable once every running transaction
 /// is newer.
-fn next_full_xid() -> u64 {
+pub fn next_full_xid() -> u64 {
     // SAFETY: reads the shared next-transaction counter.
     unsafe { pg_sys::ReadNextFullTransactionId() }.value
 }
@@ -257,25 +257,30 @@ pub fn new_data_pages(rel: pg_sys::Relation, n: usize) -> (Option<Buf>, Vec<Buf>
     let meta_buf = Buf::read(rel, meta::META_BLOCK, Lock::Share);
     let mut pages = Vec::with_capacity(n);
     if !meta::read(&meta_buf).vacuum_active {
-        while pages.len() < n {
-            // SAFETY: an open index; the free space map hands out each recorded page once.
-            let blk = unsafe { pg_sys::GetFreeIndexPage(rel) };
-            if blk == pg_sys::InvalidBlockNumber {
-                break;
-            }
-            // A page locked by someone else is in use (or being looked at): leave it.
-            if let Some(b) = Buf::try_read_exclusive(rel, blk) {
-                if is_recyclable(&b) {
-                    pages.push(b);
-                }
-            }
-        }
+        pages.extend(std::iter::from_fn(|| recycled_page(rel)).take(n));
     }
     let guard = if pages.is_empty() { None } else { Some(meta_buf) };
     while pages.len() < n {
         pages.push(Buf::extend(rel));
     }
     (guard, pages)
+}
+
+/// A recyclable page from the free space map, exclusively locked; None when it has none.
+pub fn recycled_page(rel: pg_sys::Relation) -> Option<Buf> {
+    loop {
+        // SAFETY: an open index; the free space map hands out each recorded page once.
+        let blk = unsafe { pg_sys::GetFreeIndexPage(rel) };
+        if blk == pg_sys::InvalidBlockNumber {
+            return None;
+        }
+        // A page locked by someone else is in use (or being looked at): leave it.
+        if let Some(b) = Buf::try_read_exclusive(rel, blk) {
+            if is_recyclable(&b) {
+                return Some(b);
+            }
+        }
+    }
 }
 
 /// Sets or clears the metapage's VACUUM flag (waiting for splits that are reusing pages).

@@ -11,7 +11,7 @@
 //! to the entry just before the batch.
 
 use super::keys::{KeyType, oid_of};
-use super::{meta, search};
+use super::{null_chain, search};
 use crate::storage::{Buf, Lock};
 use alex_core::data::DataPage;
 use alex_core::entry::Entry;
@@ -317,15 +317,9 @@ fn batch_of_page(b: Buf, r: &CodeRange, after: Option<Entry>, before: Option<Ent
 }
 
 fn nulls_batch(rel: pg_sys::Relation) -> Batch {
-    let head = meta::read(&Buf::read(rel, meta::META_BLOCK, Lock::Share)).null_head;
     let mut items = Vec::new();
-    let mut blk = head;
-    while blk != NO_BLOCK {
-        let b = Buf::read(rel, blk, Lock::Share);
-        let c = b.content_of(PageKind::Nulls);
-        items.extend(nulls::tids(c).into_iter().map(|t| Entry::new(0, t)));
-        blk = nulls::right(c);
-    }
+    let head = null_chain::first_page(rel, Lock::Share, |m| m.null_head).1;
+    null_chain::for_each(rel, head, |_, c| items.extend(nulls::tids(c).into_iter().map(|t| Entry::new(0, t))));
     items.sort_unstable();
     Batch {
         items,

@@ -76,11 +76,9 @@ pub fn check_key(rel: pg_sys::Relation, heap: pg_sys::Relation, first: &Buf, lo:
 
 /// Checks the NULL chain (for NULLS NOT DISTINCT); the caller holds the metapage exclusively.
 pub fn check_nulls(rel: pg_sys::Relation, heap: pg_sys::Relation, head: u32, own: Option<PackedTid>) -> Verdict {
-    let mut blk = head;
-    while blk != NO_BLOCK {
-        let b = Buf::read(rel, blk, Lock::Share);
-        let c = b.content_of(PageKind::Nulls);
-        for t in nulls::tids(c) {
+    let mut page = (head != NO_BLOCK).then(|| Buf::read(rel, head, Lock::Share));
+    while let Some(b) = page {
+        for t in nulls::tids(b.content_of(PageKind::Nulls)) {
             if Some(t) != own {
                 match heap_verdict(heap, t) {
                     Verdict::Unique => {}
@@ -88,7 +86,7 @@ pub fn check_nulls(rel: pg_sys::Relation, heap: pg_sys::Relation, head: u32, own
                 }
             }
         }
-        blk = nulls::right(c);
+        page = super::null_chain::next_page(rel, b, Lock::Share);
     }
     Verdict::Unique
 }

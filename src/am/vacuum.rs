@@ -6,10 +6,11 @@
 //! splits from reusing free pages, so they only move entries to new pages at the end of the
 //! relation, and re-reading the relation size until it stops growing visits every entry,
 //! including those a concurrent split moved past the first size read. A data page left underfull
-//! is merged into its right sibling (pagedel.rs); deleted pages old enough to be recycled, and
-//! pages never initialised, go to the free space map.
+//! is merged into its right sibling (pagedel.rs), and emptied NULL pages leave their chain
+//! (null_chain.rs); deleted pages old enough to be recycled, and pages never initialised, go to
+//! the free space map.
 
-use super::pagedel;
+use super::{null_chain, pagedel};
 use crate::storage::{Buf, Lock, WalRecord};
 use alex_core::data::{DataPage, DataPageMut};
 use alex_core::entry::PackedTid;
@@ -45,7 +46,7 @@ fn scan_all(rel: pg_sys::Relation, callback: Callback, state: *mut std::ffi::c_v
     let mut t = Totals::default();
     let density = super::options::density(rel);
     let mut underfull_pages = Vec::new();
-    let mut nulls_freed = false;
+    let (mut nulls_freed, mut nulls_emptied) = (false, false);
     let mut blk = 1u32;
     loop {
         let n = nblocks(rel);
@@ -67,6 +68,7 @@ fn scan_all(rel: pg_sys::Relation, callback: Callback, state: *mut std::ffi::c_v
                     t.live += live as f64;
                     t.removed += removed as f64;
                     nulls_freed |= removed > 0;
+                    nulls_emptied |= live == 0;
                 }
                 Page::Free { recyclable } => {
                     t.pages_deleted += 1;
@@ -80,6 +82,11 @@ fn scan_all(rel: pg_sys::Relation, callback: Callback, state: *mut std::ffi::c_v
             }
             blk += 1;
         }
+    }
+    if nulls_emptied {
+        let unlinked = null_chain::unlink_empty_pages(rel);
+        t.pages_deleted += unlinked;
+        t.pages_newly_deleted += unlinked;
     }
     if nulls_freed {
         // Appends fill the NULL chain's emptied room again, from its head on.
