@@ -13,7 +13,7 @@ use super::keys::KeyType;
 use super::{MAX_DENSITY, MAX_SHIFT, meta, null_chain, pagedel, search, unique};
 use crate::storage::{Buf, Lock, WalRecord};
 use alex_core::build::{SplitPlan, plan_split};
-use alex_core::data::{self, DataPage, DataPageMut, Encoding, InsertError};
+use alex_core::data::{self, DataPage, DataPageMut, Encoding, InsertError, Slack};
 use alex_core::entry::{Entry, PackedTid};
 use alex_core::inner::{self, InnerPage};
 use alex_core::model::LinearModel;
@@ -165,7 +165,7 @@ fn insert_into_leaf(rel: pg_sys::Relation, leaf: Buf, e: Entry) {
                 let mut img = wal.register(&leaf);
                 let c = img.content();
                 DataPageMut::new(c).insert(e).unwrap_or_else(|err| error!("alex: unexpected insert failure {err:?}"));
-                relayout(c);
+                relayout(c, e);
                 drop(img);
                 wal.finish();
             }
@@ -178,12 +178,14 @@ fn insert_into_leaf(rel: pg_sys::Relation, leaf: Buf, e: Entry) {
     split_data_page(rel, leaf, e);
 }
 
-/// Lays the data page in `c` out again with all its entries, keeping its fences and links.
-fn relayout(c: &mut [u8]) {
+/// Lays the data page in `c` out again with all its entries, `inserted` among them, keeping its
+/// fences and links.
+fn relayout(c: &mut [u8], inserted: Entry) {
     let h = Header::read(c);
     let entries = DataPage::new(c).entries();
     let enc = Encoding::for_entries(&entries, h.low, h.high);
-    data::layout(c, &entries, enc, h);
+    let slack = Slack::after_insert(entries.len(), entries.partition_point(|x| *x < inserted), h.high);
+    data::layout_with(c, &entries, enc, h, slack);
 }
 
 /// Makes room for `e` in the full data page `leaf` (exclusively locked): lays it out again if a
@@ -203,7 +205,7 @@ fn split_data_page(rel: pg_sys::Relation, leaf: Buf, e: Entry) {
             let wal = WalRecord::start(rel);
             let mut img = wal.register(&leaf);
             let enc = Encoding::for_entries(&all, h.low, h.high);
-            data::layout(img.content(), &all, enc, h);
+            data::layout_with(img.content(), &all, enc, h, Slack::after_insert(all.len(), at, h.high));
             drop(img);
             wal.finish();
             return;
@@ -236,7 +238,8 @@ fn split_data_page(rel: pg_sys::Relation, leaf: Buf, e: Entry) {
                 model: LinearModel::default(),
             };
             let mut img = if i == 0 { wal.register(&leaf) } else { wal.register_new(&new_pages[i - 1], PageKind::Data) };
-            data::layout(img.content(), piece, Encoding::for_entries(piece, low, high), header);
+            let slack = if (s..end).contains(&at) { Slack::after_insert(piece.len(), at - s, high) } else { Slack::Spread };
+            data::layout_with(img.content(), piece, Encoding::for_entries(piece, low, high), header, slack);
             if i > 0 {
                 separators.push((low, blocks[i]));
             }

@@ -41,10 +41,9 @@ impl Chunker {
         while let Some(first) = self.run.first() {
             let mut stats = self.stats;
             stats.add(e.tid);
-            // The run's high fence is not known yet; its encoding reserves at most twice the
-            // key span (see Encoding::for_entries), so check against that.
-            let base = if self.low == Entry::MIN { first.code } else { self.low.code };
-            let top = e.code.saturating_add((e.code - base).max(1));
+            // The run's high fence is not known yet: check against the widest key range its
+            // encoding can take (the one with no high fence).
+            let (base, top) = crate::data::key_range(first.code, e.code, self.low, None);
             let enc = Encoding::from_stats(base, top, &stats);
             if self.run.len() < crate::data::entries_at_density(&enc, self.density) {
                 break;

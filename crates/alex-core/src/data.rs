@@ -68,22 +68,14 @@ impl Encoding {
     }
 
     /// The encoding for a page holding `entries` (sorted) between fences `low` and `high`.
-    /// It leaves room for the inserts a page can expect: keys up to twice the current span (within
-    /// the fences) and heap blocks up to twice theirs.
+    /// It leaves room for the inserts a page can expect: keys as in [`key_range`] and heap
+    /// blocks up to twice theirs.
     pub fn for_entries(entries: &[Entry], low: Entry, high: Option<Entry>) -> Encoding {
         let (first, last) = match (entries.first(), entries.last()) {
             (Some(f), Some(l)) => (f.code, l.code),
             _ => (low.code, low.code),
         };
-        // The leftmost page's low fence is Entry::MIN (-infinity): base the codes on its data.
-        let key_base = if low == Entry::MIN { first } else { low.code.min(first) };
-        // Room above the data for twice its span, but never past the high fence: inserts
-        // beyond it re-encode the page.
-        let doubled = last.saturating_add((last - key_base).max(1));
-        let key_top = match high {
-            Some(h) => h.code.min(doubled).max(last),
-            None => doubled,
-        };
+        let (key_base, key_top) = key_range(first, last, low, high);
         let mut stats = TidStats::default();
         for e in entries {
             stats.add(e.tid);
@@ -130,6 +122,23 @@ impl Encoding {
     fn layout_end(cap: usize, key_bits: u32, tid_bits: u32) -> usize {
         BITMAP + cap.div_ceil(64) * 8 + bits::region_bytes(cap, key_bits) + bits::region_bytes(cap, tid_bits) + bits::PADDING
     }
+}
+
+/// The codes the encoding of a page whose keys run from `first` to `last` covers: from its low
+/// fence (or, on the leftmost page, whose low fence is -infinity, as far below `first` as the
+/// keys span) to twice the span above the low end, never past the high fence. Keys beyond it
+/// re-encode the page, so a run of ascending or descending inserts at either end of the index
+/// re-encodes its page once each time the span doubles, not at every insert.
+pub fn key_range(first: u64, last: u64, low: Entry, high: Option<Entry>) -> (u64, u64) {
+    let low_end = if low == Entry::MIN { first } else { low.code.min(first) };
+    let span = (last - low_end).max(1);
+    let key_base = if low == Entry::MIN { first.saturating_sub(span) } else { low_end };
+    let doubled = last.saturating_add(span);
+    let key_top = match high {
+        Some(h) => h.code.min(doubled).max(last),
+        None => doubled,
+    };
+    (key_base, key_top)
 }
 
 /// Block and offset ranges of a set of TIDs.
@@ -407,9 +416,10 @@ impl<'a> DataPage<'a> {
             // the run's right end takes the run's leftmost gap instead, and one before its left
             // end the rightmost, so that ascending (or descending) inserts into one place, the
             // pattern that makes gapped arrays shift the most, fill the run without shifting.
-            // The gaps before the slot take the new entry's code.
+            // So does an entry beyond the page's last one: the next append then finds the rest
+            // of the run free. The gaps before the slot take the new entry's code.
             let pred = g.predict(e.code);
-            let slot = if pred >= next {
+            let slot = if pred >= next || next == g.cap {
                 first_gap
             } else if pred < first_gap {
                 next - 1
@@ -613,6 +623,34 @@ impl<'a> DataPageMut<'a> {
 ///
 /// `entries.len()` must not exceed `enc.capacity()`, and every entry must fit `enc`.
 pub fn layout(b: &mut [u8], entries: &[Entry], enc: Encoding, header: Header) {
+    layout_with(b, entries, enc, header, Slack::Spread)
+}
+
+/// Where a layout leaves a page's free slots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slack {
+    /// Among the entries, evenly: every entry has gaps nearby, whatever the keys.
+    Spread,
+    /// After the entries: the rightmost page of an index whose keys arrive in ascending order,
+    /// so that each append takes the next slot with no shift.
+    AtEnd,
+}
+
+impl Slack {
+    /// How to lay out a page whose `n` entries include one just inserted at index `at`, the
+    /// page's high fence being `high`: with the slack after the entries when that entry is the
+    /// largest of the rightmost page, else spread. A run of appends thus costs a layout per
+    /// split rather than one every few inserts; an insert elsewhere in such a page shifts far
+    /// and lays it out spread again. (Slack before the entries would not serve descending
+    /// runs: a gap holds the key of the entry after it, so each insert at the end of a run of
+    /// gaps would rewrite the whole run.)
+    pub fn after_insert(n: usize, at: usize, high: Option<Entry>) -> Slack {
+        if high.is_none() && at + 1 == n { Slack::AtEnd } else { Slack::Spread }
+    }
+}
+
+/// [`layout`], with the free slots where `slack` says.
+pub fn layout_with(b: &mut [u8], entries: &[Entry], enc: Encoding, header: Header, slack: Slack) {
     debug_assert!(entries.windows(2).all(|w| w[0] < w[1]));
     debug_assert!(entries.iter().all(|e| enc.fits(*e)));
     let max_cap = enc.capacity();
@@ -621,10 +659,14 @@ pub fn layout(b: &mut [u8], entries: &[Entry], enc: Encoding, header: Header) {
     let cap = max_cap;
     let n = entries.len();
     b.fill(0);
-    // Entries are spread evenly over the slots, so that every entry has gaps nearby whatever
-    // the key distribution; the model is fitted to those positions and serves as the search
-    // hint (exact for linear keys, an exponential search away otherwise).
-    let slots: Vec<usize> = (0..n).map(|i| i * cap / n.max(1)).collect();
+    // Entries are spread evenly over the slots (unless `slack` asks otherwise), so that every
+    // entry has gaps nearby whatever the key distribution; the model is fitted to those
+    // positions and serves as the search hint (exact for linear keys, an exponential search
+    // away otherwise).
+    let slots: Vec<usize> = match slack {
+        Slack::Spread => (0..n).map(|i| i * cap / n.max(1)).collect(),
+        Slack::AtEnd => (0..n).collect(),
+    };
     let model = LinearModel::fit(entries.iter().zip(&slots).map(|(e, s)| (e.code - enc.key_base, *s as f64 + 0.5)));
     let mut h = header;
     h.level = 0;
@@ -874,6 +916,59 @@ mod tests {
             let _ = DataPageMut::new(&mut b2).insert(e(u64::MAX - 2, 0, 99));
             check(&b2).unwrap();
         }
+    }
+
+    /// Runs of inserts below the smallest key of the leftmost page, or above the largest of the
+    /// rightmost, re-encode the page once per doubling of its key span, not at every insert.
+    #[test]
+    fn runs_at_either_end_of_the_index_rarely_re_encode() {
+        let start: Vec<Entry> = (0..100u64).map(|i| e(1_000_000 + i, 1, 1 + i as u16)).collect();
+        for descending in [true, false] {
+            let mut b = build(&start, Entry::MIN, None);
+            let mut re_encoded = 0;
+            for i in 1..=1000u64 {
+                let x = if descending { e(1_000_000 - i, 2, 1 + (i % 200) as u16) } else { e(1_000_099 + i, 2, 1 + (i % 200) as u16) };
+                if let Err(err) = DataPageMut::new(&mut b).insert(x) {
+                    assert_eq!(err, InsertError::Encoding);
+                    re_encoded += 1;
+                    let mut all = DataPage::new(&b).entries();
+                    all.push(x);
+                    all.sort();
+                    b = build(&all, Entry::MIN, None);
+                }
+            }
+            assert_eq!(DataPage::new(&b).count(), 1100);
+            assert!(re_encoded <= 6, "descending {descending}: {re_encoded} re-encodings for 1000 inserts");
+        }
+    }
+
+    /// Appends to a rightmost page laid out with its slack at the end take the next free slot:
+    /// no shift, one slot written, also when a late key lands between the last few.
+    #[test]
+    fn appends_to_a_page_with_slack_at_the_end_write_one_slot() {
+        let start: Vec<Entry> = (0..300u64).map(|i| e(1000 * i, 1, 1 + (i % 200) as u16)).collect();
+        let mut b = vec![0u8; CONTENT_SIZE];
+        layout_with(&mut b, &start, Encoding::for_entries(&start, Entry::MIN, None), header(Entry::MIN, None), Slack::AtEnd);
+        check(&b).unwrap();
+        let mut shifted = 0;
+        // The appended keys are spaced three times wider than the page's: the model predicts
+        // slots far beyond the last entry.
+        let key = |i: u64| 300_000 + 3000 * (i - 300);
+        for i in 300..390u64 {
+            // Every tenth key arrives late, just below the previous one.
+            let code = if i % 10 == 0 { key(i - 1) - 7 } else { key(i) };
+            let plan = DataPage::new(&b).plan_insert(e(code, 2, 1 + (i % 200) as u16)).unwrap();
+            if i % 10 != 0 {
+                assert_eq!((plan.first, plan.last, plan.shifted), (plan.slot, plan.slot, 0), "append {i}");
+            }
+            shifted += plan.shifted;
+            DataPageMut::new(&mut b).apply_insert(&plan);
+        }
+        check(&b).unwrap();
+        assert!(shifted <= 18, "{shifted} entries shifted for 9 late keys");
+        assert_eq!(Slack::after_insert(10, 9, None), Slack::AtEnd);
+        assert_eq!(Slack::after_insert(10, 8, None), Slack::Spread);
+        assert_eq!(Slack::after_insert(10, 9, Some(e(5, 0, 1))), Slack::Spread);
     }
 
     #[test]
