@@ -5,7 +5,15 @@ use pgrx::prelude::*;
 
 /// Raises an ERROR with `code`, `message` and an optional hint; never returns.
 pub fn raise(code: PgSqlErrorCode, message: impl Into<String>, hint: Option<&str>) -> ! {
+    raise_with_detail(code, message, None, hint)
+}
+
+/// Raises an ERROR with `code`, `message` and an optional detail and hint; never returns.
+pub fn raise_with_detail(code: PgSqlErrorCode, message: impl Into<String>, detail: Option<&str>, hint: Option<&str>) -> ! {
     let mut r = ErrorReport::new(code, message.into(), "omendb");
+    if let Some(d) = detail {
+        r = r.set_detail(d);
+    }
     if let Some(h) = hint {
         r = r.set_hint(h);
     }

@@ -19,7 +19,7 @@ fn corrupted(index: &PgRelation, msg: String) -> ! {
 }
 
 /// ERRORs unless `index` is an alex index.
-fn require_alex(index: &PgRelation) {
+fn require_alex(index: &PgRelation, verb: &str) {
     // SAFETY: an open relation; get_am_oid ERRORs if the access method is missing.
     let (relam, relkind, am) = unsafe {
         let rd_rel = (*index.as_ptr()).rd_rel;
@@ -27,6 +27,17 @@ fn require_alex(index: &PgRelation) {
     };
     if relkind != pg_sys::RELKIND_INDEX as std::ffi::c_char || relam != am {
         crate::error::raise(PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE, format!("\"{}\" is not an alex index", index.name()), None);
+    }
+    // An index whose build failed (CREATE INDEX CONCURRENTLY) or is still running has no
+    // complete tree to look at; as amcheck, refuse it rather than report it corrupted.
+    // SAFETY: rd_index is set for an open index.
+    if !unsafe { (*(*index.as_ptr()).rd_index).indisvalid } {
+        crate::error::raise_with_detail(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("cannot {verb} index \"{}\"", index.name()),
+            Some("Index is not valid."),
+            Some("REINDEX the index once the cause of its failed build is removed, or drop it."),
+        );
     }
 }
 
@@ -261,7 +272,7 @@ unsafe extern "C-unwind" fn heap_check_callback(
 /// AccessShareLock.
 #[pg_extern(volatile, parallel_unsafe)]
 fn alex_check(index: PgRelation, heapallindexed: default!(bool, false)) -> bool {
-    require_alex(&index);
+    require_alex(&index, "check");
     // SAFETY: lock the index and its table against writers for a consistent picture. A hot
     // standby allows no ShareLock; there the pages change only by replay.
     let heap_oid = unsafe {
@@ -307,7 +318,7 @@ fn alex_check(index: PgRelation, heapallindexed: default!(bool, false)) -> bool 
 /// Describes an alex index: one row per statistic.
 #[pg_extern(volatile, parallel_safe)]
 fn alex_stats(index: PgRelation) -> TableIterator<'static, (name!(stat, String), name!(value, f64))> {
-    require_alex(&index);
+    require_alex(&index, "describe");
     let c = walk(&index, false, false);
     // SAFETY: an open relation.
     let nblocks = unsafe { pg_sys::RelationGetNumberOfBlocksInFork(index.as_ptr(), pg_sys::ForkNumber::MAIN_FORKNUM) } as f64;

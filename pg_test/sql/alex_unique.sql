@@ -38,6 +38,17 @@ DELETE FROM uq_dup WHERE k = 2;
 INSERT INTO uq_dup VALUES (2);
 CREATE UNIQUE INDEX uq_dup_k ON uq_dup USING alex (k);
 SELECT alex_check('uq_dup_k', true);
+-- A failed CREATE INDEX CONCURRENTLY leaves an invalid index behind, which the planner and
+-- writers ignore; alex_check and alex_stats refuse it (as amcheck does) until it is rebuilt.
+CREATE TABLE uq_cic (k int4);
+INSERT INTO uq_cic SELECT g FROM generate_series(1, 20000) g;
+INSERT INTO uq_cic VALUES (19999);
+CREATE UNIQUE INDEX CONCURRENTLY uq_cic_k ON uq_cic USING alex (k);
+SELECT alex_check('uq_cic_k');
+SELECT * FROM alex_stats('uq_cic_k');
+DELETE FROM uq_cic WHERE ctid = (SELECT max(ctid) FROM uq_cic);
+REINDEX INDEX uq_cic_k;
+SELECT alex_check('uq_cic_k', true);
 -- Float zeros are equal keys.
 CREATE TABLE uq_zero (f float8);
 INSERT INTO uq_zero VALUES ('-0'), (1), ('0');
@@ -65,4 +76,4 @@ ALTER TABLE uq ADD CONSTRAINT uq_k_key UNIQUE USING INDEX uq_k;
 INSERT INTO uq (k) VALUES (1) ON CONFLICT DO NOTHING;
 INSERT INTO uq (k) VALUES (1) ON CONFLICT (k) DO NOTHING;
 
-DROP TABLE uq, uq_dup, uq_zero, uq_nnd, uq_nnd2, uq_ex;
+DROP TABLE uq, uq_dup, uq_cic, uq_zero, uq_nnd, uq_nnd2, uq_ex;
