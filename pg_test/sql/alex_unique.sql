@@ -5,6 +5,23 @@ CREATE UNIQUE INDEX uq_k ON uq USING alex (k);
 INSERT INTO uq (k) SELECT g FROM generate_series(1, 5000) g;
 INSERT INTO uq (k) VALUES (5);
 INSERT INTO uq (k) VALUES (5001), (5001);
+-- As btree's, the error names the schema, table and constraint (clients read them), and a
+-- handler can catch it; a savepoint rolls back to a usable index.
+CREATE FUNCTION uq_error_fields(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE s text; t text; c text; BEGIN
+  EXECUTE stmt;
+  RETURN 'no error';
+EXCEPTION WHEN unique_violation THEN
+  GET STACKED DIAGNOSTICS s = SCHEMA_NAME, t = TABLE_NAME, c = CONSTRAINT_NAME;
+  RETURN format('%s.%s %s', s, t, c);
+END $$;
+SELECT uq_error_fields('INSERT INTO uq (k) VALUES (5)');
+BEGIN;
+SAVEPOINT s;
+INSERT INTO uq (k) VALUES (6);
+ROLLBACK TO s;
+INSERT INTO uq (k) VALUES (6000);
+COMMIT;
 -- The failed statements left dead entries; the key is free again once they are gone.
 INSERT INTO uq (k) VALUES (5001);
 SELECT count(*) FROM uq WHERE k = 5001;
@@ -34,6 +51,7 @@ SELECT alex_check('uq_k', true);
 CREATE TABLE uq_dup (k int4);
 INSERT INTO uq_dup VALUES (1), (2), (2), (3);
 CREATE UNIQUE INDEX uq_dup_k ON uq_dup USING alex (k);
+SELECT uq_error_fields('CREATE UNIQUE INDEX uq_dup_k ON uq_dup USING alex (k)');
 DELETE FROM uq_dup WHERE k = 2;
 INSERT INTO uq_dup VALUES (2);
 CREATE UNIQUE INDEX uq_dup_k ON uq_dup USING alex (k);
@@ -77,3 +95,4 @@ INSERT INTO uq (k) VALUES (1) ON CONFLICT DO NOTHING;
 INSERT INTO uq (k) VALUES (1) ON CONFLICT (k) DO NOTHING;
 
 DROP TABLE uq, uq_dup, uq_cic, uq_zero, uq_nnd, uq_nnd2, uq_ex;
+DROP FUNCTION uq_error_fields;

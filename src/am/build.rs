@@ -131,13 +131,19 @@ unsafe extern "C-unwind" fn build_callback(
     }
 }
 
-#[pg_guard]
+/// Not `#[pg_guard]`: [`super::unique::reporting_violations`] guards it, and reports duplicates
+/// in a unique index with the fields btree gives them.
 pub unsafe extern "C-unwind" fn ambuild(
     heap: pg_sys::Relation,
     index: pg_sys::Relation,
     index_info: *mut pg_sys::IndexInfo,
 ) -> *mut pg_sys::IndexBuildResult {
     // SAFETY: the executor hands us open heap and index relations and the IndexInfo for them.
+    unsafe { super::unique::reporting_violations(heap, || build(heap, index, index_info)) }
+}
+
+unsafe fn build(heap: pg_sys::Relation, index: pg_sys::Relation, index_info: *mut pg_sys::IndexInfo) -> *mut pg_sys::IndexBuildResult {
+    // SAFETY: as in ambuild.
     unsafe {
         if pg_sys::RelationGetNumberOfBlocksInFork(index, pg_sys::ForkNumber::MAIN_FORKNUM) != 0 {
             error!("index \"{}\" already contains data", relation_name(index));

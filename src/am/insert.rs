@@ -39,7 +39,8 @@ pub fn init_gucs() {
     );
 }
 
-#[pg_guard]
+/// Not `#[pg_guard]`: [`unique::reporting_violations`] guards it, and reports unique violations
+/// with the fields btree gives them.
 pub unsafe extern "C-unwind" fn aminsert(
     index: pg_sys::Relation,
     values: *mut pg_sys::Datum,
@@ -50,8 +51,14 @@ pub unsafe extern "C-unwind" fn aminsert(
     _index_unchanged: bool,
     _index_info: *mut pg_sys::IndexInfo,
 ) -> bool {
-    // SAFETY: one key column: values/isnull have one entry; heap_tid is valid.
-    let (is_null, value, tid) = unsafe { (*isnull, *values, crate::am::tid_of(&*heap_tid)) };
+    // SAFETY: one key column: values/isnull have one entry; heap_tid is valid; `heap` is open.
+    unsafe {
+        let (is_null, value, tid) = (*isnull, *values, crate::am::tid_of(&*heap_tid));
+        unique::reporting_violations(heap, || insert(index, heap, value, is_null, tid, check_unique))
+    }
+}
+
+fn insert(index: pg_sys::Relation, heap: pg_sys::Relation, value: pg_sys::Datum, is_null: bool, tid: PackedTid, check_unique: pg_sys::IndexUniqueCheck::Type) -> bool {
     if check_unique != pg_sys::IndexUniqueCheck::UNIQUE_CHECK_NO {
         return insert_unique(index, heap, value, is_null, tid, check_unique);
     }

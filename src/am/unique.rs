@@ -113,32 +113,80 @@ fn describe(index: pg_sys::Relation, value: pg_sys::Datum, isnull: bool) -> Stri
 pub fn violation(index: pg_sys::Relation, value: pg_sys::Datum, isnull: bool) -> ! {
     let name = super::build::relation_name(index);
     let detail = describe(index, value, isnull);
-    let mut r = pg_sys::panic::ErrorReport::new(
-        PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
-        format!("duplicate key value violates unique constraint \"{name}\""),
-        "omendb",
-    );
-    if !detail.is_empty() {
-        r = r.set_detail(format!("Key {detail} already exists."));
-    }
-    r.report(PgLogLevel::ERROR);
-    unreachable!()
+    let detail = (!detail.is_empty()).then(|| format!("Key {detail} already exists."));
+    std::panic::panic_any(UniqueViolation { message: format!("duplicate key value violates unique constraint \"{name}\""), detail, constraint: name })
 }
 
 /// Raises btree's error for duplicates found while building a unique index.
 pub fn build_violation(index: pg_sys::Relation, value: pg_sys::Datum, isnull: bool) -> ! {
     let name = super::build::relation_name(index);
     let detail = describe(index, value, isnull);
-    let mut r = pg_sys::panic::ErrorReport::new(
-        PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
-        format!("could not create unique index \"{name}\""),
-        "omendb",
-    );
-    if !detail.is_empty() {
-        r = r.set_detail(format!("Key {detail} is duplicated."));
+    let detail = Some(if detail.is_empty() { "Duplicate keys exist.".to_string() } else { format!("Key {detail} is duplicated.") });
+    std::panic::panic_any(UniqueViolation { message: format!("could not create unique index \"{name}\""), detail, constraint: name })
+}
+
+/// A unique violation, raised as a panic (which releases buffers and locks as it unwinds) and
+/// reported by [`reporting_violations`] at the access method's entry point. btree's report names
+/// the schema, table and constraint (`errtableconstraint`), which clients read to tell which
+/// constraint failed; pgrx's error reports cannot carry those fields.
+pub struct UniqueViolation {
+    message: String,
+    detail: Option<String>,
+    constraint: String,
+}
+
+/// Runs an access method callback on table `heap` as `#[pg_guard]` does, and reports a
+/// [`UniqueViolation`] it raised as btree does, with the table and constraint fields.
+///
+/// # Safety
+/// For the body of an `extern "C-unwind"` function that PostgreSQL calls, with `heap` open.
+pub unsafe fn reporting_violations<R>(heap: pg_sys::Relation, f: impl FnOnce() -> R) -> R {
+    let outcome = unsafe {
+        pg_sys::submodules::panic::pgrx_extern_c_guard(|| match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            Ok(r) => Ok(r),
+            Err(payload) => match payload.downcast::<UniqueViolation>() {
+                Ok(v) => Err(*v),
+                Err(other) => std::panic::resume_unwind(other),
+            },
+        })
+    };
+    match outcome {
+        Ok(r) => r,
+        // SAFETY: as the caller promises; see report.
+        Err(v) => unsafe { v.report(heap) },
     }
-    r.report(PgLogLevel::ERROR);
-    unreachable!()
+}
+
+impl UniqueViolation {
+    /// ereport(ERROR) as nbtinsert.c does. `errfinish` longjmps out of this frame, so the
+    /// strings are copied into palloc'd memory (freed with the error state) and every Rust
+    /// value is dropped first.
+    unsafe fn report(self, heap: pg_sys::Relation) -> ! {
+        // pgrx binds these only for its own reports.
+        unsafe extern "C-unwind" {
+            fn errstart(elevel: std::ffi::c_int, domain: *const std::ffi::c_char) -> bool;
+            fn errcode(sqlerrcode: std::ffi::c_int) -> std::ffi::c_int;
+            fn errmsg(fmt: *const std::ffi::c_char, ...) -> std::ffi::c_int;
+            fn errdetail(fmt: *const std::ffi::c_char, ...) -> std::ffi::c_int;
+            fn errfinish(filename: *const std::ffi::c_char, lineno: std::ffi::c_int, funcname: *const std::ffi::c_char);
+        }
+        use pg_sys::AsPgCStr;
+        let (message, detail, constraint) = (self.message.as_pg_cstr(), self.detail.as_deref().as_pg_cstr(), self.constraint.as_pg_cstr());
+        drop(self);
+        // SAFETY: errstart returns true for ERROR; the pointers are palloc'd C strings (or NULL
+        // for a missing detail); `heap` is open; errfinish reports and does not return.
+        unsafe {
+            errstart(PgLogLevel::ERROR as std::ffi::c_int, std::ptr::null());
+            errcode(PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION as std::ffi::c_int);
+            errmsg(c"%s".as_ptr(), message);
+            if !detail.is_null() {
+                errdetail(c"%s".as_ptr(), detail);
+            }
+            pg_sys::errtableconstraint(heap, constraint);
+            errfinish(c"unique.rs".as_ptr(), line!() as std::ffi::c_int, c"UniqueViolation::report".as_ptr());
+            std::hint::unreachable_unchecked()
+        }
+    }
 }
 
 /// Whether the index treats NULLs as equal (UNIQUE NULLS NOT DISTINCT).
