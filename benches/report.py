@@ -34,6 +34,7 @@ PER_DIST_MEASURES = [
     ("tps_ycsb_f", "YCSB F: 50% read, 50% read-modify-write (tps)", "higher"),
     ("tps_ycsb_e", "YCSB E: 95% short range, 5% insert (tps)", "higher"),
     ("tps_insert", "pgbench random insert (tps)", "higher"),
+    ("tps_append", "pgbench ascending append (tps)", "higher"),
 ]
 BUILTIN_MEASURES = [
     ("pgbench_tpcb_tps", "pgbench TPC-B-like (tps)", "higher"),

@@ -23,7 +23,7 @@ KINDS=${KINDS:-btree hash alex}                                # index kinds (sp
 # The pgbench workloads (point, range, insert, YCSB) are the slow part: by default they run on the
 # first distribution only. "all" runs them on every distribution, "none" skips them.
 WORKLOAD_DIST=${WORKLOAD_DIST:-${DIST%%,*}}
-WORKLOADS=${WORKLOADS:-point range ycsb-c ycsb-b ycsb-a ycsb-f ycsb-e insert}
+WORKLOADS=${WORKLOADS:-point range ycsb-c ycsb-b ycsb-a ycsb-f ycsb-e insert append}
 SCALE=${SCALE:-$(( ROWS / 100000 > 1 ? ROWS / 100000 : 1 ))}  # pgbench -i scale; 0 skips it
 # shared_buffers: at least 2GB, 1kB per row above that, at most half of the memory.
 mem_mb=$(awk '/MemTotal/ { print int($2 / 1024) }' /proc/meminfo)
@@ -54,7 +54,7 @@ done
 
 # Which pgbench script files (with weights) make up each workload.
 declare -A WL_SCRIPTS=(
-  [point]="point.sql" [range]="range.sql" [insert]="insert.sql"
+  [point]="point.sql" [range]="range.sql" [insert]="insert.sql" [append]="append.sql"
   [ycsb-a]="read.sql@50 update.sql@50" [ycsb-b]="read.sql@95 update.sql@5" [ycsb-c]="read.sql"
   [ycsb-e]="scan.sql@95 insert.sql@5" [ycsb-f]="read.sql@50 rmw.sql@50"
 )
@@ -62,7 +62,7 @@ for w in $WORKLOADS; do
   [ -n "${WL_SCRIPTS[$w]:-}" ] || { echo "unknown workload '$w' (have: ${!WL_SCRIPTS[*]})" >&2; exit 2; }
 done
 ORDERED_WORKLOADS=" range ycsb-e "   # need an index that returns keys in order
-NO_SCAN_WORKLOADS=" insert "         # do not probe the index (no idx_scan plan check)
+NO_SCAN_WORKLOADS=" insert append "  # do not probe the index (no idx_scan plan check)
 
 # ---------------------------------------------------------------------------------------------
 # Output directory, logging
@@ -380,7 +380,8 @@ workload() {
     [ -f "$gen" ] || sed -e "s#@TABLE@#t_$kind#g" \
         -e "s#@KEY@#(SELECT k FROM probes WHERE ctid = @TID@)#g" \
         -e "s#@TID@#('(' || :blk || ',' || :off || ')')::tid#g" \
-        -e "s#@DELTA@#$DELTA#g" "$BENCH/pgbench/$file" >"$gen"
+        -e "s#@DELTA@#$DELTA#g" -e "s#@APPEND_FROM@#$APPEND_FROM#g" -e "s#@APPEND_STEP@#$APPEND_STEP#g" \
+        "$BENCH/pgbench/$file" >"$gen"
     args+=(-f "$gen$weight")
   done
   local before res tps n failed note=""
@@ -418,10 +419,11 @@ run_dist() {
   [ "$(sql "SELECT count(*) FROM probes WHERE ctid = '($(( last / TPP )),$(( last % TPP + 1 )))'")" = 1 ] \
     || { echo "$dist: probe table layout is not $TPP tuples per page" >&2; exit 1; }
   if [ "$(sql "SELECT format_type(atttypid, NULL) FROM pg_attribute WHERE attrelid = 'src'::regclass AND attname = 'k'")" = bigint ]; then
-    DELTA=":delta"
+    DELTA=":delta" APPEND_STEP=1
   else
-    DELTA=":delta * interval '1 millisecond'"
+    DELTA=":delta * interval '1 millisecond'" APPEND_STEP="interval '1 millisecond'"
   fi
+  APPEND_FROM=$(sql "SELECT quote_literal(max(k)) || '::' || pg_typeof(max(k)) FROM src")
   local is_workload_dist=0
   [[ " $WORKLOAD_DIST " == *" $dist "* ]] && [ -n "$WORKLOADS" ] && is_workload_dist=1
   log "$dist: $NPROBES probes, $EXPECT_ROWS matching rows"

@@ -51,3 +51,6 @@ BEGIN
   RETURN jsonb_path_exists(j, 'lax $.** ? (@."Index Name" == $i)', jsonb_build_object('i', idx));
 END
 $$;
+
+-- The keys of the append workload: one sequence, shared by its clients and runs.
+CREATE SEQUENCE bench_append;

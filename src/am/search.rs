@@ -79,6 +79,9 @@ fn descend_from_root(rel: pg_sys::Relation, e: Entry, level: u16, mode: Lock, mu
                 Some(format!("is a {kind:?} page of level {}, expected level {lvl}", node::level(b.content_of(kind))))
             } else if !deleted && e < node::low(b.content_of(kind)) {
                 Some("has a low fence above the key its parent routes to it".to_string())
+            } else if deleted && node::right(b.content_of(kind)) == NO_BLOCK {
+                // An unlinked NULL page (see null_chain.rs).
+                Some("is a deleted page without a right sibling".to_string())
             } else {
                 None
             };
@@ -126,7 +129,17 @@ pub fn settle(rel: pg_sys::Relation, blk: u32, e: Entry, level: u16, mode: Lock)
     let mut blk = blk;
     loop {
         let b = Buf::read(rel, blk, mode);
+        // Recycled since as a page of another kind (a NULL page): start over, as below.
+        if b.is_new() || b.kind() != kind_of_level(level) {
+            drop(b);
+            return descend_tree(rel, e, level, mode);
+        }
         let c = b.content_of(kind_of_level(level));
+        if node::is_deleted(c) && node::right(c) == NO_BLOCK {
+            // An unlinked NULL page: no right sibling to move to.
+            drop(b);
+            return descend_tree(rel, e, level, mode);
+        }
         if node::is_deleted(c) || node::beyond_high(c, e) {
             blk = move_right_target(&b, c);
             continue;
