@@ -176,3 +176,34 @@ SET enable_bitmapscan = off;
 SELECT count(*), sum(k) FROM pw WHERE k < 900000000000;
 RESET ALL;
 DROP TABLE pw;
+
+-- The same at every level below the root. A developer option caps model pages at 4 children,
+-- so that 40,000 rows at density 0.1 make a tree of 5 levels. Deleting the oldest three
+-- quarters empties whole model pages of levels 1 to 3: a model page whose only child's right
+-- sibling has another parent is first handed over one level up, with its parent.
+SET omendb.model_page_fanout = 4;
+CREATE TABLE pm (id int, k int8) WITH (autovacuum_enabled = off);
+INSERT INTO pm SELECT g, g FROM generate_series(1, 40000) g;
+CREATE INDEX pm_k ON pm USING alex (k) WITH (density = 0.1);
+SELECT stat, value FROM alex_stats('pm_k') WHERE stat IN ('height', 'model_pages', 'data_pages');
+DELETE FROM pm WHERE k <= 30000;
+VACUUM pm;
+SELECT stat, value FROM alex_stats('pm_k') WHERE stat IN ('height', 'model_pages', 'data_pages', 'unposted_pages');
+SELECT alex_check('pm_k', true);
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+SELECT count(*), min(k), max(k), sum(k) FROM pm WHERE k > 0;
+SELECT array_agg(k) = (SELECT array_agg(g::int8 ORDER BY g DESC) FROM generate_series(30001, 40000) g) AS desc_ok
+  FROM (SELECT k FROM pm ORDER BY k DESC) s;
+-- Old keys come back into the ranges the deleted model pages covered, splitting pages under
+-- the same cap; then the rest goes too.
+INSERT INTO pm SELECT g, g FROM generate_series(1, 30000, 7) g;
+SELECT alex_check('pm_k', true), count(*) FROM pm WHERE k < 30001;
+-- A page that took in an emptied sibling may be left its model page's only child, and is
+-- handed over in the same VACUUM: one model page per level remains.
+DELETE FROM pm WHERE k < 39000;
+VACUUM pm;
+SELECT stat, value FROM alex_stats('pm_k') WHERE stat IN ('height', 'model_pages', 'data_pages');
+SELECT alex_check('pm_k', true), count(*), min(k), max(k) FROM pm WHERE k > 0;
+RESET ALL;
+DROP TABLE pm;

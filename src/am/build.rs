@@ -281,7 +281,7 @@ fn write_tree(index: pg_sys::Relation, rows: impl Iterator<Item = Row>, density:
 
     // Model pages, level by level, until one page (the root) remains.
     let mut level: u16 = 0;
-    let per_page = ((inner::CAPACITY as f64) * INNER_BUILD_FILL) as usize;
+    let per_page = (((inner::CAPACITY as f64) * INNER_BUILD_FILL) as usize).min(super::insert::model_page_fanout());
     while level_items.len() > 1 {
         level += 1;
         let groups: Vec<&[(Entry, u32)]> = level_items.chunks(per_page).collect();

@@ -27,8 +27,32 @@ use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 /// them while it is on, so that tests can build that state and then check the repair.
 pub static SKIP_SEPARATOR_POSTS: GucSetting<bool> = GucSetting::<bool>::new(false);
 
+/// Developer option `omendb.model_page_fanout`: model pages written from now on (by a build or a
+/// split) take at most this many children (0: as many as fit; at least 3), so that tests can
+/// grow trees of four and more levels, and exercise what happens between model pages of the
+/// higher levels, from a few thousand rows.
+pub static MODEL_PAGE_FANOUT: GucSetting<i32> = GucSetting::<i32>::new(0);
+
+/// How many children a model page takes (see [`MODEL_PAGE_FANOUT`]).
+pub fn model_page_fanout() -> usize {
+    match MODEL_PAGE_FANOUT.get() {
+        0 => inner::CAPACITY,
+        n => (n.max(3) as usize).min(inner::CAPACITY),
+    }
+}
+
 /// Registers the GUCs; called once from `_PG_init`.
 pub fn init_gucs() {
+    GucRegistry::define_int_guc(
+        c"omendb.model_page_fanout",
+        c"Developer option: the most children a new or split alex model page takes (0: as many as fit).",
+        c"Grows deep trees from few rows. For testing only.",
+        &MODEL_PAGE_FANOUT,
+        0,
+        inner::CAPACITY as i32,
+        GucContext::Suset,
+        GucFlags::NO_SHOW_ALL,
+    );
     GucRegistry::define_bool_guc(
         c"omendb.skip_separator_posts",
         c"Developer option: page splits do not post separators to the level above, nor do inserts repair them.",
@@ -303,7 +327,7 @@ fn post_separator(rel: pg_sys::Relation, level: u16, sep: Entry, child: u32) {
     let page = search::descend(rel, sep, level, Lock::Exclusive);
     let (posted, full) = {
         let p = InnerPage::new(page.content_of(PageKind::Inner));
-        (p.separator(p.route(sep)) == sep, p.count() >= inner::CAPACITY)
+        (p.separator(p.route(sep)) == sep, p.count() >= model_page_fanout())
     };
     if posted {
         return;

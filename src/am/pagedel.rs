@@ -10,10 +10,9 @@
 //! leads to B and B's own separator goes away, and A is marked deleted with the next transaction
 //! id. A keeps its fences and right link, so a search that read X (or L) before the merge and
 //! reaches A moves right to B, which holds its key. Only pages whose right sibling has the same
-//! parent are merged, so no model page above X changes. A model page of level 1 left with a
-//! single child first hands it to its right sibling and is deleted (`hand_off_only_child`), so
-//! that emptied key ranges do not keep a model page and a data page each; model pages of
-//! higher levels are never deleted.
+//! parent are merged, so no model page above X changes. A model page left with a single child
+//! first hands it to its right sibling and is deleted (`hand_off_only_child`, at any level below
+//! the root), so that emptied key ranges do not keep model pages and a data page behind.
 //!
 //! A deleted page is recyclable once every transaction running when it was deleted has ended
 //! (no search that started before the merge can still be on its way to it); VACUUM then records
@@ -44,29 +43,29 @@ pub fn is_underfull(c: &[u8]) -> bool {
 }
 
 /// Merges data page `a` into its right sibling if either is underfull and the pair fits one
-/// page at `density`. Returns whether it did. The caller holds no lock.
-pub fn try_merge(rel: pg_sys::Relation, a: u32, density: f64) -> bool {
+/// page at `density`. Returns the right sibling when it did. The caller holds no lock.
+pub fn try_merge(rel: pg_sys::Relation, a: u32, density: f64) -> Option<u32> {
     let left_hint = {
         let b = Buf::read(rel, a, Lock::Share);
         let c = b.content_of(PageKind::Data);
         if node::is_deleted(c) || node::right(c) == NO_BLOCK {
-            return false;
+            return None;
         }
         node::left(c)
     };
     // A page without a parent (a one-page level) has no separator to remove.
     if meta::read(&Buf::read(rel, meta::META_BLOCK, Lock::Share)).root_level == 0 {
-        return false;
+        return None;
     }
     let Some(left) = lock_left_sibling(rel, PageKind::Data, left_hint, a) else {
-        return false;
+        return None;
     };
     let a_buf = Buf::read(rel, a, Lock::Exclusive);
     let (ah, a_entries) = {
         let c = a_buf.content_of(PageKind::Data);
         let h = Header::read(c);
         if node::is_deleted(c) || h.right == NO_BLOCK || h.left != left.as_ref().map_or(NO_BLOCK, Buf::block) {
-            return false;
+            return None;
         }
         (h, DataPage::new(c).entries())
     };
@@ -76,17 +75,17 @@ pub fn try_merge(rel: pg_sys::Relation, a: u32, density: f64) -> bool {
         let c = b_buf.content_of(PageKind::Data);
         let h = Header::read(c);
         if node::is_deleted(c) || h.left != a || Some(h.low) != ah.high || !(a_underfull || is_underfull(c)) {
-            return false;
+            return None;
         }
         let mut merged = a_entries;
         merged.extend(DataPage::new(c).entries());
         (h, merged)
     };
     if !fits_page(&merged, ah.low, bh.high, density) {
-        return false;
+        return None;
     }
     let Some((parent, at)) = lock_parent_of_pair(rel, 1, (a, ah.low), (ah.right, bh.low)) else {
-        return false;
+        return None;
     };
     let safe_xid = next_full_xid();
     let wal = WalRecord::start(rel);
@@ -98,37 +97,58 @@ pub fn try_merge(rel: pg_sys::Relation, a: u32, density: f64) -> bool {
     data::layout(wal.register(&b_buf).content(), &merged, Encoding::for_entries(&merged, ah.low, bh.high), header);
     inner::merge_children(wal.register(&parent).content(), at);
     wal.finish();
-    true
+    Some(ah.right)
 }
 
 /// Merges the underfull data page `blk` away: into its right sibling, or, when that fails
 /// (it is its level's rightmost page, or the last child of its model page), its left sibling
-/// into it; the only child of a model page is first handed to the next model page. Returns
-/// how many pages were deleted.
+/// into it; the only child of a model page is first handed to the next model page. A page that
+/// took in another and is still underfull goes on the same way (it may now be its model page's
+/// only child). Returns how many pages were deleted.
 pub fn merge_underfull(rel: pg_sys::Relation, blk: u32, density: f64) -> u32 {
-    if try_merge(rel, blk, density) {
-        return 1;
+    let mut deleted = 0;
+    let mut blk = blk;
+    loop {
+        let Some((survivor, n)) = merge_once(rel, blk, density) else {
+            return deleted;
+        };
+        deleted += n;
+        blk = survivor;
+    }
+}
+
+/// One step of [`merge_underfull`]: the page that holds `blk`'s entries now, and how many pages
+/// were deleted; None when nothing could be done.
+fn merge_once(rel: pg_sys::Relation, blk: u32, density: f64) -> Option<(u32, u32)> {
+    if let Some(survivor) = try_merge(rel, blk, density) {
+        return Some((survivor, 1));
     }
     let (left, low) = {
         let b = Buf::read(rel, blk, Lock::Share);
         let c = b.content_of(PageKind::Data);
         if node::is_deleted(c) || !is_underfull(c) {
-            return 0;
+            return None;
         }
         (node::left(c), node::low(c))
     };
-    if left != NO_BLOCK && try_merge(rel, left, density) {
-        return 1;
+    if left != NO_BLOCK && try_merge(rel, left, density).is_some() {
+        return Some((blk, 1));
     }
-    if !hand_off_only_child(rel, blk, low) {
-        return 0;
+    if !hand_off_only_child(rel, blk, low, 1) {
+        return None;
     }
-    1 + try_merge(rel, blk, density) as u32
+    Some(match try_merge(rel, blk, density) {
+        Some(survivor) => (survivor, 2),
+        None => (blk, 1),
+    })
 }
 
-/// When data page `child` (low fence `low`) is the only child of its model page X, X hands it to
-/// its right sibling Y and is deleted: Y takes over X's key range with `child` as its first
-/// child, so that `child` can then merge into its new right sibling. Returns whether it did.
+/// When page `child` (low fence `low`) is the only child of its model page X at `level`, X hands
+/// it to its right sibling Y and is deleted: Y takes over X's key range with `child` as its first
+/// child, so that `child` can then merge into its new right sibling (or, a level down, hand its
+/// own only child over). When Y has another parent, X is the last child of its own parent P, and
+/// when it is P's only child, P hands X over first, a level up, so that X and Y share a parent.
+/// Returns whether `child` was handed over.
 ///
 /// Locks X's left sibling W, X and Y, left to right, then their parent P (the order of merges
 /// and splits), and changes all four in one generic-WAL record: W's right link and Y's left link
@@ -137,24 +157,39 @@ pub fn merge_underfull(rel: pg_sys::Relation, blk: u32, density: f64) -> u32 {
 /// page, keeps its fences and its right link to Y. A search that read P (or W) before and reaches
 /// X moves right to Y, which now routes its key. X is recycled later like any deleted data page.
 /// Only pages whose right sibling has the same parent are handed over, so no model page above P
-/// changes; a model page at level 2 or above is never deleted. Like merges, this runs only in
+/// changes; the root, which has no sibling, is never deleted. Like merges, this runs only in
 /// VACUUM, one at a time per index: X's left sibling found by its left link is then a live page.
-fn hand_off_only_child(rel: pg_sys::Relation, child: u32, low: Entry) -> bool {
-    if meta::read(&Buf::read(rel, meta::META_BLOCK, Lock::Share)).root_level < 2 {
-        return false;
+fn hand_off_only_child(rel: pg_sys::Relation, child: u32, low: Entry, level: u16) -> bool {
+    match hand_off(rel, child, low, level) {
+        HandOff::Done => true,
+        HandOff::No => false,
+        HandOff::OtherParent(x) => hand_off_only_child(rel, x, low, level + 1) && matches!(hand_off(rel, child, low, level), HandOff::Done),
+    }
+}
+
+enum HandOff {
+    Done,
+    No,
+    /// X (this block) could hand its child over but for its right sibling's parent.
+    OtherParent(u32),
+}
+
+fn hand_off(rel: pg_sys::Relation, child: u32, low: Entry, level: u16) -> HandOff {
+    if meta::read(&Buf::read(rel, meta::META_BLOCK, Lock::Share)).root_level <= level {
+        return HandOff::No;
     }
     let (x, left_hint) = {
-        let b = search::descend(rel, low, 1, Lock::Share);
+        let b = search::descend(rel, low, level, Lock::Share);
         let c = b.content_of(PageKind::Inner);
         let p = InnerPage::new(c);
         // The child's low fence is X's (its separator is X's first), which Y takes over.
         if p.count() != 1 || p.child(0) != child || node::right(c) == NO_BLOCK || node::low(c) != low {
-            return false;
+            return HandOff::No;
         }
         (b.block(), node::left(c))
     };
     let Some(left) = lock_left_sibling(rel, PageKind::Inner, left_hint, x) else {
-        return false;
+        return HandOff::No;
     };
     let x_buf = Buf::read(rel, x, Lock::Exclusive);
     let xh = {
@@ -162,7 +197,7 @@ fn hand_off_only_child(rel: pg_sys::Relation, child: u32, low: Entry) -> bool {
         let h = Header::read(c);
         let p = InnerPage::new(c);
         if node::is_deleted(c) || h.right == NO_BLOCK || h.left != left.as_ref().map_or(NO_BLOCK, Buf::block) || p.count() != 1 || p.child(0) != child || h.low != low {
-            return false;
+            return HandOff::No;
         }
         h
     };
@@ -171,12 +206,12 @@ fn hand_off_only_child(rel: pg_sys::Relation, child: u32, low: Entry) -> bool {
         let c = y_buf.content_of(PageKind::Inner);
         let h = Header::read(c);
         if node::is_deleted(c) || h.left != x || Some(h.low) != xh.high || node::count(c) >= inner::CAPACITY {
-            return false;
+            return HandOff::No;
         }
         (h, InnerPage::new(c).items())
     };
-    let Some((parent, at)) = lock_parent_of_pair(rel, 2, (x, xh.low), (xh.right, yh.low)) else {
-        return false;
+    let Some((parent, at)) = lock_parent_of_pair(rel, level + 1, (x, xh.low), (xh.right, yh.low)) else {
+        return HandOff::OtherParent(x);
     };
     let safe_xid = next_full_xid();
     let wal = WalRecord::start(rel);
@@ -189,7 +224,7 @@ fn hand_off_only_child(rel: pg_sys::Relation, child: u32, low: Entry) -> bool {
     inner::layout(wal.register(&y_buf).content(), &items, Header { left: xh.left, ..yh });
     inner::merge_children(wal.register(&parent).content(), at);
     wal.finish();
-    true
+    HandOff::Done
 }
 
 /// The model page at `level` holding the separators of siblings `left` and `right` (block, low
