@@ -154,9 +154,7 @@ fn vacuum_page(rel: pg_sys::Relation, blk: u32, callback: Callback, state: *mut 
                 let wal = WalRecord::start(rel);
                 let mut img = wal.register(&b);
                 let mut page = DataPageMut::new(img.content());
-                for s in &dead {
-                    page.delete_slot(*s);
-                }
+                page.delete_slots(&dead);
                 drop(img);
                 wal.finish();
             }

@@ -141,6 +141,16 @@ pub fn key_range(first: u64, last: u64, low: Entry, high: Option<Entry>) -> (u64
     (key_base, key_top)
 }
 
+/// The first `i` in `0..n` for which the monotone predicate `pred` (true, then false) is false.
+fn partition_point(n: usize, pred: impl Fn(usize) -> bool) -> usize {
+    let (mut lo, mut hi) = (0, n);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if pred(mid) { lo = mid + 1 } else { hi = mid }
+    }
+    lo
+}
+
 /// Block and offset ranges of a set of TIDs.
 #[derive(Clone, Copy, Debug)]
 pub struct TidStats {
@@ -416,17 +426,28 @@ impl<'a> DataPage<'a> {
             // the run's right end takes the run's leftmost gap instead, and one before its left
             // end the rightmost, so that ascending (or descending) inserts into one place, the
             // pattern that makes gapped arrays shift the most, fill the run without shifting.
-            // So does an entry beyond the page's last one: the next append then finds the rest
-            // of the run free. The gaps before the slot take the new entry's code.
+            // So does an entry beyond the page's last one (the next append then finds the rest
+            // of the run free), and, mirrored, one before its first.
             let pred = g.predict(e.code);
-            let slot = if pred >= next || next == g.cap {
+            let slot = if next == g.cap {
+                first_gap
+            } else if prev.is_none() && pred >= next {
+                next - 1
+            } else if pred >= next {
                 first_gap
             } else if pred < first_gap {
                 next - 1
             } else {
                 pred
             };
-            return Ok(plan(slot, Shift::None, first_gap, slot, 0));
+            // Gaps before the slot holding codes above the new entry's, and gaps after it
+            // holding codes below (in a run before the first entry), take its code, so that the
+            // key array never decreases. The codes never decrease, so those gaps are the end of
+            // the run before the slot and the start of the run after it.
+            let above = |s: usize| g.key_code(b, s) > e.code;
+            let first = first_gap + partition_point(slot - first_gap, |i| !above(first_gap + i));
+            let last = slot + partition_point(next - slot - 1, |i| g.key_code(b, slot + 1 + i) < e.code);
+            return Ok(plan(slot, Shift::None, first, last, 0));
         }
         // No gap between the neighbours: shift toward the nearest gap.
         let right_gap = (next..g.cap).find(|&s| !g.is_occupied(b, s));
@@ -575,7 +596,7 @@ impl<'a> DataPageMut<'a> {
         let g = Geometry::read(self.b);
         match plan.shift {
             Shift::None => {
-                for s in plan.first..plan.slot {
+                for s in (plan.first..=plan.last).filter(|&s| s != plan.slot) {
                     self.set_key(&g, s, plan.entry.code);
                 }
             }
@@ -600,20 +621,31 @@ impl<'a> DataPageMut<'a> {
         self.set_count(count + 1);
     }
 
-    /// Removes the entry in `slot`, turning it (and the gaps before it) into gaps that hold the
-    /// next entry's code.
-    pub fn delete_slot(&mut self, slot: usize) {
+    /// Removes the entries in `slots` (ascending). Their slots become gaps, and every gap from
+    /// the one after the entry before the first to the last takes the code of the slot after
+    /// it, in one pass from the right: deleting a run of entries one at a time would rewrite
+    /// the gaps before each again and again.
+    pub fn delete_slots(&mut self, slots: &[usize]) {
+        let (Some(&first), Some(&last)) = (slots.first(), slots.last()) else {
+            return;
+        };
+        debug_assert!(slots.windows(2).all(|w| w[0] < w[1]));
         let g = Geometry::read(self.b);
-        debug_assert!(g.is_occupied(self.b, slot));
-        let next = g.next_occupied(self.b, slot + 1);
-        let fill = if next < g.cap { g.key_code(self.b, next) } else { g.max_code() };
-        let from = g.prev_occupied(self.b, slot).map_or(0, |a| a + 1);
-        for s in from..=slot {
-            self.set_key(&g, s, fill);
+        for &s in slots {
+            debug_assert!(g.is_occupied(self.b, s));
+            self.set_occupied(s, false);
         }
-        self.set_occupied(slot, false);
+        let from = g.prev_occupied(self.b, first).map_or(0, |a| a + 1);
+        let mut fill = if last + 1 < g.cap { g.key_code(self.b, last + 1) } else { g.max_code() };
+        for s in (from..=last).rev() {
+            if g.is_occupied(self.b, s) {
+                fill = g.key_code(self.b, s);
+            } else {
+                self.set_key(&g, s, fill);
+            }
+        }
         let count = node::count(self.b);
-        self.set_count(count - 1);
+        self.set_count(count - slots.len());
     }
 }
 
@@ -634,18 +666,25 @@ pub enum Slack {
     /// After the entries: the rightmost page of an index whose keys arrive in ascending order,
     /// so that each append takes the next slot with no shift.
     AtEnd,
+    /// Before the entries: the leftmost page, for keys arriving in descending order.
+    AtStart,
 }
 
 impl Slack {
-    /// How to lay out a page whose `n` entries include one just inserted at index `at`, the
-    /// page's high fence being `high`: with the slack after the entries when that entry is the
-    /// largest of the rightmost page, else spread. A run of appends thus costs a layout per
-    /// split rather than one every few inserts; an insert elsewhere in such a page shifts far
-    /// and lays it out spread again. (Slack before the entries would not serve descending
-    /// runs: a gap holds the key of the entry after it, so each insert at the end of a run of
-    /// gaps would rewrite the whole run.)
-    pub fn after_insert(n: usize, at: usize, high: Option<Entry>) -> Slack {
-        if high.is_none() && at + 1 == n { Slack::AtEnd } else { Slack::Spread }
+    /// How to lay out a page between fences `low` and `high` whose `n` entries include one
+    /// just inserted at index `at`: with the slack after the entries when that entry is the
+    /// largest of the rightmost page, before them when it is the smallest of the leftmost, else
+    /// spread. A run of appends (or prepends) thus costs a layout per split rather than one
+    /// every few inserts; an insert elsewhere in such a page shifts far and lays it out spread
+    /// again.
+    pub fn after_insert(n: usize, at: usize, low: Entry, high: Option<Entry>) -> Slack {
+        if high.is_none() && at + 1 == n {
+            Slack::AtEnd
+        } else if low == Entry::MIN && at == 0 && n > 1 {
+            Slack::AtStart
+        } else {
+            Slack::Spread
+        }
     }
 }
 
@@ -666,6 +705,7 @@ pub fn layout_with(b: &mut [u8], entries: &[Entry], enc: Encoding, header: Heade
     let slots: Vec<usize> = match slack {
         Slack::Spread => (0..n).map(|i| i * cap / n.max(1)).collect(),
         Slack::AtEnd => (0..n).collect(),
+        Slack::AtStart => (cap - n..cap).collect(),
     };
     let model = LinearModel::fit(entries.iter().zip(&slots).map(|(e, s)| (e.code - enc.key_base, *s as f64 + 0.5)));
     let mut h = header;
@@ -682,6 +722,9 @@ pub fn layout_with(b: &mut [u8], entries: &[Entry], enc: Encoding, header: Heade
 
     let g = Geometry::read(b);
     let mut w = DataPageMut::new(b);
+    // A gap holds the code of the entry after it, the encoding's largest after the last entry,
+    // and its smallest before the first, so that inserts in front of the first entry write
+    // only their own slot.
     let mut fill = g.max_code();
     let mut placed = n;
     for s in (0..cap).rev() {
@@ -690,7 +733,7 @@ pub fn layout_with(b: &mut [u8], entries: &[Entry], enc: Encoding, header: Heade
             let e = entries[placed];
             w.set_entry(&g, s, e);
             w.set_occupied(s, true);
-            fill = e.code;
+            fill = if placed == 0 { enc.key_base } else { e.code };
         } else {
             w.set_key(&g, s, fill);
         }
@@ -760,10 +803,12 @@ pub fn check(b: &[u8]) -> Result<(), String> {
             }
             prev = Some(e);
         } else {
+            // A gap's code lies between its neighbours' (the array never decreases, checked
+            // above): layouts give it the next entry's, or the smallest code before the first
+            // entry, and inserts in front of the first entry leave such codes behind them.
             let next = p.next_occupied(s);
-            let expect = if next < p.capacity() { g.key_code(b, next) } else { g.max_code() };
-            if k != expect {
-                return Err(format!("gap at slot {s} holds {k}, expected the next key {expect}"));
+            if next < p.capacity() && k > g.key_code(b, next) {
+                return Err(format!("gap at slot {s} holds {k}, above the next key {}", g.key_code(b, next)));
             }
         }
     }
@@ -966,9 +1011,55 @@ mod tests {
         }
         check(&b).unwrap();
         assert!(shifted <= 18, "{shifted} entries shifted for 9 late keys");
-        assert_eq!(Slack::after_insert(10, 9, None), Slack::AtEnd);
-        assert_eq!(Slack::after_insert(10, 8, None), Slack::Spread);
-        assert_eq!(Slack::after_insert(10, 9, Some(e(5, 0, 1))), Slack::Spread);
+        assert_eq!(Slack::after_insert(10, 9, e(1, 0, 1), None), Slack::AtEnd);
+        assert_eq!(Slack::after_insert(10, 8, e(1, 0, 1), None), Slack::Spread);
+        assert_eq!(Slack::after_insert(10, 9, Entry::MIN, Some(e(5, 0, 1))), Slack::Spread);
+        assert_eq!(Slack::after_insert(10, 0, Entry::MIN, Some(e(5, 0, 1))), Slack::AtStart);
+        assert_eq!(Slack::after_insert(10, 0, e(1, 0, 1), None), Slack::Spread);
+    }
+
+    /// Keys in descending order in front of a leftmost page laid out with its slack before the
+    /// entries take the slot before the first entry: no shift, one slot written.
+    #[test]
+    fn prepends_to_a_page_with_slack_at_the_start_write_one_slot() {
+        let start: Vec<Entry> = (0..300u64).map(|i| e(1_000_000 + 1000 * i, 1, 1 + (i % 200) as u16)).collect();
+        let mut b = vec![0u8; CONTENT_SIZE];
+        layout_with(&mut b, &start, Encoding::for_entries(&start, Entry::MIN, None), header(Entry::MIN, None), Slack::AtStart);
+        check(&b).unwrap();
+        for i in 1..200u64 {
+            let plan = DataPage::new(&b).plan_insert(e(1_000_000 - 1000 * i, 2, 1 + (i % 200) as u16)).unwrap();
+            assert_eq!((plan.first, plan.last, plan.shifted), (plan.slot, plan.slot, 0), "prepend {i}");
+            DataPageMut::new(&mut b).apply_insert(&plan);
+            check(&b).unwrap();
+        }
+        assert_eq!(DataPage::new(&b).count(), 499);
+    }
+
+    /// Runs of deleted entries, scattered ones, and all of them, in one call each.
+    #[test]
+    fn delete_slots_leaves_the_other_entries_and_a_valid_page() {
+        let all: Vec<Entry> = (0..2000u64).map(|i| e(3 * i, 1, 1 + (i % 200) as u16)).collect();
+        for (lay, pick) in [(Slack::Spread, 0), (Slack::AtStart, 1), (Slack::AtEnd, 2), (Slack::Spread, 3)] {
+            let mut b = vec![0u8; CONTENT_SIZE];
+            layout_with(&mut b, &all, Encoding::for_entries(&all, Entry::MIN, None), header(Entry::MIN, None), lay);
+            let dead = |i: usize| match pick {
+                0 => (500..1500).contains(&i),
+                1 => i < 1000 || i % 7 == 0,
+                2 => i >= 1000 || i % 3 == 0,
+                _ => true,
+            };
+            let p = DataPage::new(&b);
+            let slots: Vec<usize> = all.iter().enumerate().filter(|(i, _)| dead(*i)).map(|(_, x)| p.seek(*x)).collect();
+            DataPageMut::new(&mut b).delete_slots(&slots);
+            check(&b).unwrap();
+            let kept: Vec<Entry> = all.iter().enumerate().filter(|(i, _)| !dead(*i)).map(|(_, x)| *x).collect();
+            let p = DataPage::new(&b);
+            assert_eq!(p.entries(), kept);
+            for x in &all {
+                let s = p.seek(*x);
+                assert_eq!(s < p.capacity() && p.entry(s) == *x, kept.contains(x));
+            }
+        }
     }
 
     #[test]
@@ -1009,7 +1100,7 @@ mod tests {
     proptest! {
         /// A page behaves as a sorted set of entries, whatever the inserts and deletes.
         #[test]
-        fn page_matches_sorted_set_oracle(initial in prop::collection::btree_set((0u64..5000, 0u32..64, 1u16..200), 0..300), script in ops(), fenced in any::<bool>(), top in any::<bool>()) {
+        fn page_matches_sorted_set_oracle(initial in prop::collection::btree_set((0u64..5000, 0u32..64, 1u16..200), 0..300), script in ops(), fenced in any::<bool>(), top in any::<bool>(), slack in prop_oneof![Just(Slack::Spread), Just(Slack::AtEnd), Just(Slack::AtStart)]) {
             // `top` moves every code to the top of the code space.
             let shift = if top { u64::MAX - 5000 } else { 0 };
             let e = |c: u64, b: u32, o: u16| Entry::new(c + shift, pack_tid(b, o));
@@ -1017,7 +1108,13 @@ mod tests {
             let (low, high) = if fenced { (e(0, 0, 1), Some(e(5000, 0, 1))) } else { (Entry::MIN, None) };
             let _ = top;
             let sorted: Vec<Entry> = oracle.iter().copied().collect();
-            let mut b = build(&sorted, low, high);
+            let build = |entries: &[Entry]| {
+                let mut b = vec![0u8; CONTENT_SIZE];
+                layout_with(&mut b, entries, Encoding::for_entries(entries, low, high), header(low, high), slack);
+                check(&b).unwrap();
+                b
+            };
+            let mut b = build(&sorted);
             for op in script {
                 match op {
                     Op::Insert(c, blk, off) => {
@@ -1042,7 +1139,7 @@ mod tests {
                                 let all: Vec<Entry> = oracle.iter().copied().collect();
                                 let enc = Encoding::for_entries(&all, low, high);
                                 prop_assume!(all.len() <= enc.capacity());
-                                b = build(&all, low, high);
+                                b = build(&all);
                             }
                         }
                     }
@@ -1052,7 +1149,7 @@ mod tests {
                             let victim = oracle.iter().nth(i % oracle.len()).copied().unwrap();
                             let s = p.seek(victim);
                             prop_assert_eq!(p.entry(s), victim);
-                            DataPageMut::new(&mut b).delete_slot(s);
+                            DataPageMut::new(&mut b).delete_slots(&[s]);
                             oracle.remove(&victim);
                         }
                     }
