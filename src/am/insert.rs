@@ -215,7 +215,7 @@ fn relayout(c: &mut [u8], inserted: Entry) {
     let h = Header::read(c);
     let entries = DataPage::new(c).entries();
     let enc = Encoding::for_entries(&entries, h.low, h.high);
-    let slack = Slack::after_insert(entries.len(), entries.partition_point(|x| *x < inserted), h.low, h.high);
+    let slack = Slack::after_insert(&entries, entries.partition_point(|x| *x < inserted), h.low, h.high);
     data::layout_with(c, &entries, enc, h, slack);
 }
 
@@ -236,7 +236,7 @@ fn split_data_page(rel: pg_sys::Relation, leaf: Buf, e: Entry) {
             let wal = WalRecord::start(rel);
             let mut img = wal.register(&leaf);
             let enc = Encoding::for_entries(&all, h.low, h.high);
-            data::layout_with(img.content(), &all, enc, h, Slack::after_insert(all.len(), at, h.low, h.high));
+            data::layout_with(img.content(), &all, enc, h, Slack::after_insert(&all, at, h.low, h.high));
             drop(img);
             wal.finish();
             return;
@@ -269,7 +269,7 @@ fn split_data_page(rel: pg_sys::Relation, leaf: Buf, e: Entry) {
                 model: LinearModel::default(),
             };
             let mut img = if i == 0 { wal.register(&leaf) } else { wal.register_new(&new_pages[i - 1], PageKind::Data) };
-            let slack = if (s..end).contains(&at) { Slack::after_insert(piece.len(), at - s, low, high) } else { Slack::Spread };
+            let slack = if (s..end).contains(&at) { Slack::after_insert(piece, at - s, low, high) } else { Slack::Spread };
             data::layout_with(img.content(), piece, Encoding::for_entries(piece, low, high), header, slack);
             if i > 0 {
                 separators.push((low, blocks[i]));
