@@ -686,10 +686,11 @@ pub enum Slack {
 
 impl Slack {
     /// How to lay out a page between fences `low` and `high` holding `entries`, the one at
-    /// `at` just inserted: with the slack right after it when it looks like an append point (the
-    /// largest entry of the rightmost page, or one [`is_local_append`] says so of), before
-    /// the entries when it is the smallest of the leftmost page, else spread. A run of appends
-    /// (or prepends) thus costs a layout per split rather than one every few inserts; an insert
+    /// `at` just inserted: when it repeats the code before it, with the slack shared among the
+    /// ends of all runs of equal codes; right after it when it looks like an append point (the
+    /// largest entry of the rightmost page, or one [`is_local_append`] says so of); before the
+    /// entries when it is the smallest of the leftmost page; else spread. A run of appends (or
+    /// prepends) thus costs a layout per split rather than one every few inserts; an insert
     /// elsewhere in such a page shifts far and lays it out spread again.
     pub fn after_insert(entries: &[Entry], at: usize, low: Entry, high: Option<Entry>) -> Slack {
         let n = entries.len();
