@@ -1128,6 +1128,26 @@ mod tests {
         }
     }
 
+    /// Inserts `x` into the page `b` (between `low` and `high`) as the tree does: in place when
+    /// the plan shifts at most 64 entries (returning the plan), else by laying the page out again
+    /// with the slack `Slack::after_insert` picks (returning None).
+    fn insert_as_the_tree_does(b: &mut Vec<u8>, x: Entry, low: Entry, high: Option<Entry>) -> Option<InsertPlan> {
+        match DataPage::new(b).plan_insert(x) {
+            Ok(plan) if plan.shifted <= 64 => {
+                DataPageMut::new(b).apply_insert(&plan);
+                Some(plan)
+            }
+            _ => {
+                let mut all = DataPage::new(b).entries();
+                let at = all.partition_point(|y| *y < x);
+                all.insert(at, x);
+                b.fill(0);
+                layout_with(b, &all, Encoding::for_entries(&all, low, high), header(low, high), Slack::after_insert(&all, at, low, high));
+                None
+            }
+        }
+    }
+
     /// A run of ascending keys into one place inside a page (between two of its keys) shifts
     /// until the page is laid out again, with the slack after the run; from then on each takes
     /// the next slot.
@@ -1139,20 +1159,9 @@ mod tests {
         let (mut layouts, mut shifted_since_layout) = (0, 0);
         for j in 1..=500u64 {
             let x = e(150_000_001 + j, 2, 1 + (j % 200) as u16);
-            match DataPage::new(&b).plan_insert(x) {
-                Ok(plan) if plan.shifted <= 64 => {
-                    shifted_since_layout += if layouts > 0 { plan.shifted } else { 0 };
-                    DataPageMut::new(&mut b).apply_insert(&plan);
-                }
-                _ => {
-                    // What the tree does: lay the page out again.
-                    layouts += 1;
-                    let mut all = DataPage::new(&b).entries();
-                    let at = all.partition_point(|y| *y < x);
-                    all.insert(at, x);
-                    b = vec![0u8; CONTENT_SIZE];
-                    layout_with(&mut b, &all, Encoding::for_entries(&all, low, high), header(low, high), Slack::after_insert(&all, at, low, high));
-                }
+            match insert_as_the_tree_does(&mut b, x, low, high) {
+                Some(plan) => shifted_since_layout += if layouts > 0 { plan.shifted } else { 0 },
+                None => layouts += 1,
             }
         }
         check(&b).unwrap();
@@ -1169,19 +1178,9 @@ mod tests {
         let (mut layouts, mut written_since_layout) = (0, 0);
         for j in 1..=500u64 {
             let x = e(151_000_001 - j, 2, 1 + (j % 200) as u16);
-            match DataPage::new(&b).plan_insert(x) {
-                Ok(plan) if plan.shifted <= 64 => {
-                    written_since_layout += if layouts > 0 { plan.last + 1 - plan.first } else { 0 };
-                    DataPageMut::new(&mut b).apply_insert(&plan);
-                }
-                _ => {
-                    layouts += 1;
-                    let mut all = DataPage::new(&b).entries();
-                    let at = all.partition_point(|y| *y < x);
-                    all.insert(at, x);
-                    b = vec![0u8; CONTENT_SIZE];
-                    layout_with(&mut b, &all, Encoding::for_entries(&all, low, high), header(low, high), Slack::after_insert(&all, at, low, high));
-                }
+            match insert_as_the_tree_does(&mut b, x, low, high) {
+                Some(plan) => written_since_layout += if layouts > 0 { plan.last + 1 - plan.first } else { 0 },
+                None => layouts += 1,
             }
         }
         check(&b).unwrap();
@@ -1207,16 +1206,8 @@ mod tests {
             let c = (x_state >> 62) as usize;
             let x = e(stream(c as u64, next_i[c]), 2 + (j / 200) as u32, 1 + (j % 200) as u16);
             next_i[c] += 1;
-            match DataPage::new(&b).plan_insert(x) {
-                Ok(plan) if plan.shifted <= 64 => DataPageMut::new(&mut b).apply_insert(&plan),
-                _ => {
-                    layouts += 1;
-                    let mut all = DataPage::new(&b).entries();
-                    let at = all.partition_point(|y| *y < x);
-                    all.insert(at, x);
-                    b = vec![0u8; CONTENT_SIZE];
-                    layout_with(&mut b, &all, Encoding::for_entries(&all, low, high), header(low, high), Slack::after_insert(&all, at, low, high));
-                }
+            if insert_as_the_tree_does(&mut b, x, low, high).is_none() {
+                layouts += 1;
             }
         }
         check(&b).unwrap();
@@ -1234,16 +1225,8 @@ mod tests {
         let mut layouts = 0;
         for j in 0..800u64 {
             let x = e(j % 4, 200 + (j / 4) as u32, 1);
-            match DataPage::new(&b).plan_insert(x) {
-                Ok(plan) if plan.shifted <= 64 => DataPageMut::new(&mut b).apply_insert(&plan),
-                _ => {
-                    layouts += 1;
-                    let mut all = DataPage::new(&b).entries();
-                    let at = all.partition_point(|y| *y < x);
-                    all.insert(at, x);
-                    b = vec![0u8; CONTENT_SIZE];
-                    layout_with(&mut b, &all, Encoding::for_entries(&all, low, high), header(low, high), Slack::after_insert(&all, at, low, high));
-                }
+            if insert_as_the_tree_does(&mut b, x, low, high).is_none() {
+                layouts += 1;
             }
         }
         check(&b).unwrap();
