@@ -265,6 +265,35 @@ impl Geometry {
         None
     }
 
+    /// The first gap at or after `slot`, a word of the bitmap at a time.
+    fn next_free(&self, b: &[u8], slot: usize) -> Option<usize> {
+        let mut s = slot;
+        while s < self.cap {
+            let w = !rd_u64(b, BITMAP + (s / 64) * 8) >> (s % 64);
+            if w != 0 {
+                let free = s + w.trailing_zeros() as usize;
+                // Bits past the capacity, in the last word, are not slots.
+                return (free < self.cap).then_some(free);
+            }
+            s = (s / 64 + 1) * 64;
+        }
+        None
+    }
+
+    /// The last gap strictly before `slot`, a word of the bitmap at a time.
+    fn prev_free(&self, b: &[u8], slot: usize) -> Option<usize> {
+        let mut s = slot.min(self.cap);
+        while s > 0 {
+            let last = s - 1;
+            let w = !rd_u64(b, BITMAP + (last / 64) * 8) << (63 - last % 64);
+            if w != 0 {
+                return Some(last - w.leading_zeros() as usize);
+            }
+            s = (last / 64) * 64;
+        }
+        None
+    }
+
     #[inline]
     fn predict(&self, code: u64) -> usize {
         self.model.predict_index(code.saturating_sub(self.enc.key_base), self.cap.max(1))
@@ -466,8 +495,8 @@ impl<'a> DataPage<'a> {
             return Ok(plan(slot, Shift::None, first, last, 0));
         }
         // No gap between the neighbours: shift toward the nearest gap.
-        let right_gap = (next..g.cap).find(|&s| !g.is_occupied(b, s));
-        let left_gap = prev.and_then(|a| (0..=a).rev().find(|&s| !g.is_occupied(b, s)));
+        let right_gap = g.next_free(b, next);
+        let left_gap = prev.and_then(|a| g.prev_free(b, a));
         let go_right = match (left_gap, right_gap) {
             (Some(l), Some(r)) => r - next <= prev.unwrap() - l,
             (None, Some(_)) => true,
@@ -1267,6 +1296,25 @@ mod tests {
             ],
             0..400,
         )
+    }
+
+    proptest! {
+        /// The word-at-a-time gap searches agree with a slot-by-slot scan, in packed and spread
+        /// layouts and across the bitmap's last, partly used word.
+        #[test]
+        fn free_slot_searches_match_a_scan(codes in prop::collection::btree_set(0u64..1_000_000, 1..2000), slack_at in 0usize..2000, kind in 0..3u8) {
+            let entries: Vec<Entry> = codes.iter().map(|&c| e(c, 1, 1)).collect();
+            let at = slack_at % entries.len();
+            let slack = [Slack::Spread, Slack::After(at), Slack::Before(at)][kind as usize];
+            let mut b = vec![0u8; CONTENT_SIZE];
+            layout_with(&mut b, &entries, Encoding::for_entries(&entries, Entry::MIN, None), header(Entry::MIN, None), slack);
+            let p = DataPage::new(&b);
+            let cap = p.capacity();
+            for s in 0..=cap {
+                prop_assert_eq!(p.g.next_free(&b, s), (s..cap).find(|&x| !p.is_occupied(x)));
+                prop_assert_eq!(p.g.prev_free(&b, s), (0..s).rev().find(|&x| !p.is_occupied(x)));
+            }
+        }
     }
 
     proptest! {
