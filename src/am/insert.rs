@@ -12,7 +12,7 @@
 use super::keys::KeyType;
 use super::{MAX_DENSITY, MAX_SHIFT, meta, null_chain, pagedel, search, unique};
 use crate::storage::{Buf, Lock, WalRecord};
-use alex_core::build::{SplitPlan, plan_split};
+use alex_core::build::{SplitPlan, plan_split, separator};
 use alex_core::data::{self, DataPage, DataPageMut, Encoding, InsertError, Slack};
 use alex_core::entry::{Entry, PackedTid};
 use alex_core::inner::{self, InnerPage};
@@ -255,8 +255,8 @@ fn split_data_page(rel: pg_sys::Relation, leaf: Buf, e: Entry) {
         for (i, &s) in starts.iter().enumerate() {
             let end = starts.get(i + 1).copied().unwrap_or(all.len());
             let piece = &all[s..end];
-            let low = if i == 0 { h.low } else { all[s] };
-            let high = if end == all.len() { h.high } else { Some(all[end]) };
+            let low = if i == 0 { h.low } else { separator(all[s - 1], all[s]) };
+            let high = if end == all.len() { h.high } else { Some(separator(all[end - 1], all[end])) };
             let header = Header {
                 flags: 0,
                 level: 0,

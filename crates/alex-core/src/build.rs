@@ -1,7 +1,7 @@
 //! Distributing sorted entries over data pages: the bulk load and page splits.
 
 use crate::data::{Encoding, TidStats};
-use crate::entry::Entry;
+use crate::entry::{Entry, MIN_TID};
 use crate::model::LinearModel;
 
 /// One data page's worth of entries from a bulk load: `(low fence, entries, high fence)`, the high
@@ -179,6 +179,20 @@ fn split_point(all: &[Entry], inserted: usize) -> usize {
     if is_jump(all, gap) { at } else { n / 2 }
 }
 
+/// The separator between two pieces of a split page, the low fence of the right one: halfway
+/// between the keys either side (with the smallest TID), or the right piece's first entry when
+/// it repeats the left piece's last key. Halfway, inserts into a jump in the keys go to the page
+/// whose keys they are near: an ascending run after the left piece's keys and a descending run
+/// before the right piece's each stay in their own page, instead of both landing in the left one
+/// and making it span the jump.
+pub fn separator(last_left: Entry, first_right: Entry) -> Entry {
+    debug_assert!(last_left < first_right);
+    if last_left.code == first_right.code {
+        return first_right;
+    }
+    Entry::new(last_left.code + (first_right.code - last_left.code).div_ceil(2), MIN_TID)
+}
+
 /// Plans how a page holding `all` (its entries plus the one being inserted, at index `inserted`)
 /// between `low` and `high` makes room. Pages are kept at or below `max_density`; a split of the
 /// rightmost page by an append keeps the left page 90% full (and likewise for the leftmost page
@@ -189,7 +203,8 @@ pub fn plan_split(all: &[Entry], inserted: usize, low: Entry, high: Option<Entry
     }
     let n = all.len();
     let k = split_point(all, inserted).clamp(1, n - 1);
-    if fits_page(&all[..k], low, Some(all[k]), 1.0) && fits_page(&all[k..], all[k], high, 1.0) {
+    let sep = separator(all[k - 1], all[k]);
+    if fits_page(&all[..k], low, Some(sep), 1.0) && fits_page(&all[k..], sep, high, 1.0) {
         return SplitPlan::Split(vec![k]);
     }
     // Only the inserted entry can make a half too wide for its page (say, a TID far from the
@@ -259,8 +274,9 @@ mod tests {
                     prop_assert!(starts.windows(2).all(|w| w[0] < w[1]));
                     for (i, &s) in starts.iter().enumerate() {
                         let end = starts.get(i + 1).copied().unwrap_or(all.len());
-                        let low = if i == 0 { Entry::MIN } else { all[s] };
-                        let high = if end == all.len() { None } else { Some(all[end]) };
+                        let low = if i == 0 { Entry::MIN } else { separator(all[s - 1], all[s]) };
+                        let high = if end == all.len() { None } else { Some(separator(all[end - 1], all[end])) };
+                        prop_assert!(low <= all[s] && high.is_none_or(|h| all[end - 1] < h));
                         prop_assert!(fits_page(&all[s..end], low, high, 1.0));
                     }
                 }

@@ -124,15 +124,15 @@ impl Encoding {
     }
 }
 
-/// The codes the encoding of a page whose keys run from `first` to `last` covers: from its low
-/// fence (or, on the leftmost page, whose low fence is -infinity, as far below `first` as the
-/// keys span) to twice the span above the low end, never past the high fence. Keys beyond it
-/// re-encode the page, so a run of ascending or descending inserts at either end of the index
-/// re-encodes its page once each time the span doubles, not at every insert.
+/// The codes the encoding of a page whose keys run from `first` to `last` covers: as far below
+/// `first` as the keys span (not past the low fence) and as far above `last` (not past the high
+/// fence). Keys beyond it re-encode the page, so a run of ascending or descending inserts at
+/// either end of a page re-encodes it once each time the span doubles, not at every insert; and
+/// a page whose low fence lies far below its keys (a split at a jump puts it halfway) still
+/// encodes its keys in few bits.
 pub fn key_range(first: u64, last: u64, low: Entry, high: Option<Entry>) -> (u64, u64) {
-    let low_end = if low == Entry::MIN { first } else { low.code.min(first) };
-    let span = (last - low_end).max(1);
-    let key_base = if low == Entry::MIN { first.saturating_sub(span) } else { low_end };
+    let span = (last - first).max(1);
+    let key_base = first.saturating_sub(span).max(low.code);
     let doubled = last.saturating_add(span);
     let key_top = match high {
         Some(h) => h.code.min(doubled).max(last),
