@@ -334,6 +334,13 @@ impl Geometry {
         // Entries with e's code come before e: binary search their slots by TID. The entry at
         // or after slot m never decreases with m, and past the code's slots it is >= e.
         let end = if e.code == u64::MAX { self.cap } else { self.lower_bound_code(b, e.code + 1) };
+        // Inserts of a duplicate key come with the largest TID (heap appends): check the end of
+        // the run first.
+        if let Some(last) = self.prev_occupied(b, end)
+            && self.entry(b, last) < e
+        {
+            return self.next_occupied(b, last + 1);
+        }
         let (mut lo, mut hi) = (first + 1, end);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
