@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# make bench-orders: how alex and btree take rows inserted in orders that defeat gapped arrays
+# (appends at either end, streams, jitter, duplicates, skew), ROWS keys in one INSERT into an empty
+# index, each order REPEATS times, alex and btree alternating, in one throwaway cluster.
+# Prints a markdown table: median milliseconds of each, their ratio, the WAL each wrote (MB) and the
+# index sizes' ratio; every alex index must also pass alex_check. Needs the extension installed
+# (make install: a release build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROWS=${ROWS:-300000}
+REPEATS=${REPEATS:-3}
+export CLUSTER_LOGDIR=$PWD/target/bench-results
+source pg_test/cluster.sh
+export PGOPTIONS="-c client_min_messages=warning"
+
+# name|key expression over g = 1..ROWS (the same rows for both: setseed before each)
+ORDERS=(
+  "random|(random() * 1e12)::int8"
+  "ascending|g"
+  "descending|-g"
+  "two streams meeting (g or 1e12 - g)|CASE WHEN g % 2 = 0 THEN g ELSE 1e12 - g END"
+  "ascending with jitter (g*100 + random()*5000)|g * 100 + random() * 5000"
+  "(1/random())::int8 % 1e6|(1 / random())::int8 % 1000000"
+  "sawtooth g % 1000|g % 1000"
+  "1000 distinct values|(random() * 1000)::int8"
+  "lognormal|exp(random() * 20 + random() * 5)::int8"
+  "7 descending streams|(g % 7) * 1e9 - g"
+  "100 ascending streams|(hashint4(g % 100)::int8 << 20) + g"
+  "5 keys in turn|g % 5"
+  "10 interleaved ascending streams|(g % 10) * 1e9 + g"
+)
+
+dir=$(cluster_mkdir)
+trap 'cluster_teardown "$dir" bench-orders' EXIT
+cluster_init "$dir" "shared_buffers = 1GB" "max_wal_size = 20GB" "checkpoint_timeout = 1d" \
+  "autovacuum = off" "max_parallel_workers_per_gather = 0" "jit = off"
+cluster_start "$dir"
+cluster_psql "$dir" -c "CREATE EXTENSION omendb"
+
+# One insert of ROWS keys into an empty index of kind $1: prints "ms|WAL bytes|index bytes|check".
+insert_once() {
+  local kind=$1 expr=$2 check=true
+  [ "$kind" = alex ] && check="alex_check('o_k')"
+  cluster_psql "$dir" -At -v kind="$kind" -v expr="$expr" <<EOF
+DROP TABLE IF EXISTS o;
+CREATE TABLE o (k int8);
+CREATE INDEX o_k ON o USING :kind (k);
+SELECT setseed(0.5);
+CHECKPOINT;
+SELECT pg_current_wal_insert_lsn() AS l0, clock_timestamp() AS t0 \gset
+INSERT INTO o SELECT :expr FROM generate_series(1, $ROWS) g;
+SELECT round(extract(epoch FROM clock_timestamp() - :'t0') * 1000), pg_current_wal_insert_lsn() - :'l0',
+       pg_relation_size('o_k'), $check;
+EOF
+}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+echo "ROWS=$ROWS, REPEATS=$REPEATS (medians), $(date -u +%Y-%m-%dT%H:%MZ)"
+echo
+echo "| order | alex ms | btree ms | alex/btree time | alex / btree WAL (MB) | alex/btree size |"
+echo "|---|---|---|---|---|---|"
+for order in "${ORDERS[@]}"; do
+  name=${order%%|*} expr=${order#*|}
+  a_ms=() b_ms=()
+  for _ in $(seq "$REPEATS"); do
+    IFS='|' read -r ms a_wal a_size ok < <(insert_once alex "$expr" | tail -n 1)
+    [ "$ok" = t ] || { echo "alex_check failed for $name" >&2; exit 1; }
+    a_ms+=("$ms")
+    IFS='|' read -r ms b_wal b_size _ < <(insert_once btree "$expr" | tail -n 1)
+    b_ms+=("$ms")
+  done
+  a=$(printf '%s\n' "${a_ms[@]}" | median) b=$(printf '%s\n' "${b_ms[@]}" | median)
+  awk -v n="$name" -v a="$a" -v b="$b" -v aw="$a_wal" -v bw="$b_wal" -v as="$a_size" -v bs="$b_size" \
+    'BEGIN { printf "| %s | %d | %d | %.2f | %.0f / %.0f | %.2f |\n", n, a, b, a / b, aw / 1048576, bw / 1048576, as / bs }'
+done
