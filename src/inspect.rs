@@ -343,3 +343,11 @@ fn alex_stats(index: PgRelation) -> TableIterator<'static, (name!(stat, String),
     ];
     TableIterator::new(rows.into_iter().map(|(k, v)| (k.to_string(), v)))
 }
+
+// Like amcheck's functions, these lock the table and read every page of the index: only roles
+// granted them may run them.
+extension_sql!(
+    "REVOKE ALL ON FUNCTION alex_check(regclass, boolean) FROM PUBLIC;\nREVOKE ALL ON FUNCTION alex_stats(regclass) FROM PUBLIC;\n",
+    name = "revoke_inspection_functions",
+    requires = [alex_check, alex_stats]
+);

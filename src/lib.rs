@@ -2,7 +2,7 @@
 //!
 //! This crate is the thin layer that talks to PostgreSQL (buffers, locks, WAL, catalog, SQL).
 //! The learned-index algorithms and page formats live in the pure `alex-core` crate.
-//! The design is described in `src/am/README.md`.
+//! The design is described in `DESIGN.md`.
 
 use pgrx::prelude::*;
 

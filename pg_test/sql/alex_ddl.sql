@@ -42,6 +42,38 @@ CREATE INDEX ON ddl_t USING alex (i4 NULLS FIRST);
 CREATE INDEX ON ddl_t USING alex (i4 DESC);
 \set VERBOSITY default
 
+-- Operator classes other than the extension's own are refused: alex orders keys by the type's
+-- built-in order, so a class that orders int4 backwards (a valid class for btree) would make
+-- `a <<< 5` return the keys below 5 instead of those above. amvalidate reports it too.
+CREATE FUNCTION ddl_rev_lt(int4, int4) RETURNS bool LANGUAGE sql IMMUTABLE AS 'SELECT $1 > $2';
+CREATE FUNCTION ddl_rev_le(int4, int4) RETURNS bool LANGUAGE sql IMMUTABLE AS 'SELECT $1 >= $2';
+CREATE FUNCTION ddl_rev_gt(int4, int4) RETURNS bool LANGUAGE sql IMMUTABLE AS 'SELECT $1 < $2';
+CREATE FUNCTION ddl_rev_ge(int4, int4) RETURNS bool LANGUAGE sql IMMUTABLE AS 'SELECT $1 <= $2';
+CREATE FUNCTION ddl_rev_cmp(int4, int4) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT btint4cmp($2, $1)';
+CREATE OPERATOR <<< (LEFTARG = int4, RIGHTARG = int4, FUNCTION = ddl_rev_lt);
+CREATE OPERATOR <<= (LEFTARG = int4, RIGHTARG = int4, FUNCTION = ddl_rev_le);
+CREATE OPERATOR >>> (LEFTARG = int4, RIGHTARG = int4, FUNCTION = ddl_rev_gt, COMMUTATOR = <<<);
+CREATE OPERATOR >>= (LEFTARG = int4, RIGHTARG = int4, FUNCTION = ddl_rev_ge, COMMUTATOR = <<=);
+CREATE OPERATOR CLASS ddl_int4_rev_ops FOR TYPE int4 USING alex AS
+  OPERATOR 1 <<<, OPERATOR 2 <<=, OPERATOR 3 =, OPERATOR 4 >>=, OPERATOR 5 >>>,
+  FUNCTION 1 ddl_rev_cmp(int4, int4);
+SELECT amvalidate(oid) FROM pg_opclass WHERE opcname = 'ddl_int4_rev_ops';
+CREATE INDEX ON ddl_t USING alex (i4 ddl_int4_rev_ops);
+\set VERBOSITY sqlstate
+CREATE INDEX ON ddl_t USING alex (i4 ddl_int4_rev_ops);
+\set VERBOSITY default
+DROP OPERATOR FAMILY ddl_int4_rev_ops USING alex;
+DROP OPERATOR <<< (int4, int4), <<= (int4, int4), >>> (int4, int4), >>= (int4, int4);
+DROP FUNCTION ddl_rev_lt, ddl_rev_le, ddl_rev_gt, ddl_rev_ge, ddl_rev_cmp;
+
+-- Like amcheck's, the inspection functions are not for PUBLIC: they lock the table.
+CREATE ROLE ddl_nobody;
+SET ROLE ddl_nobody;
+SELECT alex_check('ddl_i8');
+SELECT * FROM alex_stats('ddl_i8');
+RESET ROLE;
+DROP ROLE ddl_nobody;
+
 -- Reloptions are validated.
 CREATE TABLE ddl_big AS SELECT (g * 37) % 100003 AS k FROM generate_series(1, 50000) g;
 CREATE INDEX ddl_dense ON ddl_big USING alex (k) WITH (density = 1.0);

@@ -150,6 +150,7 @@ unsafe fn build(heap: pg_sys::Relation, index: pg_sys::Relation, index_info: *mu
         }
         require_ascending(index);
         let key_type = KeyType::of_index(index);
+        super::validate::require_own_operator_class(index);
         let mut st = BuildState { key_type, spool: begin_spool(), index_tuples: 0.0 };
         let scan = (*(*heap).rd_tableam).index_build_range_scan.expect("table AM without index_build_range_scan");
         let heap_tuples = scan(

@@ -75,6 +75,8 @@ struct ScanState {
     /// Whether the first amgettuple since the rescan has run (it counts the scan in pgstat and
     /// starts from the end its direction asks for).
     started: bool,
+    /// What the scan counts in pgstat's idx_scan: as many as btree's primitive scans.
+    primitive_scans: i64,
     /// Whether batches keep their page pinned: for index-only scans and non-MVCC snapshots,
     /// which must not return a TID that VACUUM may have removed and the heap reused meanwhile
     /// (VACUUM's cleanup lock waits for the pin). A plain MVCC scan drops it, as nbtree does: a
@@ -153,6 +155,7 @@ pub unsafe extern "C-unwind" fn ambeginscan(index: pg_sys::Relation, nkeys: i32,
             cur: Position { seg: -1, batch: None, pos: -1 },
             mark: None,
             started: false,
+            primitive_scans: 1,
             keep_pins: true,
             itup_cxt,
             spare: None,
@@ -173,7 +176,7 @@ pub unsafe extern "C-unwind" fn amrescan(scan: pg_sys::IndexScanDesc, keys: pg_s
         let st = state(scan);
         let n = (*scan).numberOfKeys as usize;
         let key_slice = if n == 0 { &[][..] } else { std::slice::from_raw_parts((*scan).keyData, n) };
-        segments_for((*scan).indexRelation, st.key_type, key_slice, &mut st.segments);
+        st.primitive_scans = segments_for((*scan).indexRelation, st.key_type, key_slice, &mut st.segments);
         st.mark = None;
         retire(&mut st.spare, st.cur.batch.take());
         st.cur = Position { seg: -1, batch: None, pos: -1 };
@@ -192,9 +195,13 @@ pub unsafe extern "C-unwind" fn amendscan(scan: pg_sys::IndexScanDesc) {
     }
 }
 
-/// Reduces the scan keys to the ordered segments to read, into `segs`.
-fn segments_for(index: pg_sys::Relation, column: KeyType, keys: &[pg_sys::ScanKeyData], segs: &mut Vec<Segment>) {
+/// Reduces the scan keys to the ordered segments to read, into `segs`. Returns the number of
+/// scans btree would count in idx_scan for the same keys (PostgreSQL 15): one per combination of
+/// the distinct non-NULL elements of `= ANY` arrays, none when an array has no such element, else
+/// one.
+fn segments_for(index: pg_sys::Relation, column: KeyType, keys: &[pg_sys::ScanKeyData], segs: &mut Vec<Segment>) -> i64 {
     segs.clear();
+    let mut primitive_scans = 1i64;
     let mut range = CodeRange::ALL;
     let mut equal_sets: Option<Vec<EqualCodes>> = None;
     let (mut is_null, mut not_null, mut has_keys) = (false, false, false);
@@ -207,7 +214,7 @@ fn segments_for(index: pg_sys::Relation, column: KeyType, keys: &[pg_sys::ScanKe
                 not_null = true;
             } else {
                 // A comparison with NULL matches nothing.
-                return;
+                return primitive_scans;
             }
             continue;
         }
@@ -219,12 +226,13 @@ fn segments_for(index: pg_sys::Relation, column: KeyType, keys: &[pg_sys::ScanKe
         if flags & pg_sys::SK_SEARCHARRAY != 0 {
             let mut codes = array_codes(index, column, k.sk_argument, arg_type);
             if codes.is_empty() {
-                return;
+                return 0;
             }
             codes.sort_unstable();
             codes.dedup();
             match strategy {
                 Strategy::Equal => {
+                    primitive_scans = primitive_scans.saturating_mul(codes.len() as i64);
                     codes.retain(|c| !c.is_empty());
                     equal_sets = Some(match equal_sets.take() {
                         None => codes,
@@ -243,7 +251,7 @@ fn segments_for(index: pg_sys::Relation, column: KeyType, keys: &[pg_sys::ScanKe
         if !has_keys && !not_null {
             segs.push(Segment::Nulls);
         }
-        return;
+        return primitive_scans;
     }
     match equal_sets {
         Some(set) => {
@@ -261,6 +269,7 @@ fn segments_for(index: pg_sys::Relation, column: KeyType, keys: &[pg_sys::ScanKe
     if !has_keys && !not_null {
         segs.push(Segment::Nulls);
     }
+    primitive_scans
 }
 
 /// Where the non-NULL elements of an array argument fall among the column's codes.
@@ -419,7 +428,7 @@ fn step(rel: pg_sys::Relation, st: &mut ScanState, forward: bool) -> bool {
     }
 }
 
-fn count_index_scan(rel: pg_sys::Relation) {
+fn count_index_scans(rel: pg_sys::Relation, n: i64) {
     // pgstat_count_index_scan(): idx_scan in pg_stat_user_indexes.
     // SAFETY: an open relation; pgstat_assoc_relation sets pgstat_info when stats are enabled.
     unsafe {
@@ -427,7 +436,7 @@ fn count_index_scan(rel: pg_sys::Relation) {
             pg_sys::pgstat_assoc_relation(rel);
         }
         if !(*rel).pgstat_info.is_null() {
-            (*(*rel).pgstat_info).t_counts.t_numscans += 1;
+            (*(*rel).pgstat_info).t_counts.t_numscans += n;
         }
     }
 }
@@ -444,7 +453,7 @@ pub unsafe extern "C-unwind" fn amgettuple(scan: pg_sys::IndexScanDesc, directio
             let mvcc = !snapshot.is_null()
                 && matches!((*snapshot).snapshot_type, pg_sys::SnapshotType::SNAPSHOT_MVCC | pg_sys::SnapshotType::SNAPSHOT_HISTORIC_MVCC);
             st.keep_pins = (*scan).xs_want_itup || !mvcc;
-            count_index_scan(rel);
+            count_index_scans(rel, st.primitive_scans);
             st.cur.seg = if forward { -1 } else { st.segments.len() as isize };
             st.started = true;
         }
@@ -473,7 +482,7 @@ pub unsafe extern "C-unwind" fn amgetbitmap(scan: pg_sys::IndexScanDesc, tbm: *m
     unsafe {
         let rel = (*scan).indexRelation;
         let st = state(scan);
-        count_index_scan(rel);
+        count_index_scans(rel, st.primitive_scans);
         let mut n = 0i64;
         st.cur = Position { seg: -1, batch: None, pos: -1 };
         while step(rel, st, true) {

@@ -1,7 +1,9 @@
 //! amvalidate (as btvalidate, simplified): checks that an alex operator class and its family
 //! hold only what the access method understands: search operators with strategies 1..5 between
 //! supported types, support function 1 only, and the complete set for the class's own type.
-//! Problems are reported as INFO messages and make the result false.
+//! Problems are reported as INFO messages and make the result false. Only the extension's own
+//! operator classes pass: alex compares keys by their type's built-in order, not through the
+//! class's operators and support function.
 
 use super::keys::KeyType;
 use pgrx::pg_sys;
@@ -25,6 +27,46 @@ unsafe fn for_each_in_list(cache: pg_sys::SysCacheIdentifier::Type, key: pg_sys:
     }
 }
 
+/// Whether operator family `family` is one that the omendb extension created.
+fn is_own_family(family: pg_sys::Oid) -> bool {
+    // SAFETY: catalog lookups by name and OID.
+    unsafe {
+        let ours = pg_sys::get_extension_oid(c"omendb".as_ptr(), true);
+        ours != pg_sys::InvalidOid && pg_sys::getExtensionOfObject(pg_sys::OperatorFamilyRelationId, family) == ours
+    }
+}
+
+fn family_name(family: pg_sys::Oid) -> String {
+    // SAFETY: a catalog lookup by OID; the tuple is released before returning.
+    unsafe {
+        let tup = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::OPFAMILYOID as i32, pg_sys::Datum::from(family));
+        if tup.is_null() {
+            error!("cache lookup failed for operator family {family:?}");
+        }
+        let form = get_struct::<pg_sys::FormData_pg_opfamily>(tup);
+        let name = std::ffi::CStr::from_ptr((*form).opfname.data.as_ptr()).to_string_lossy().into_owned();
+        pg_sys::ReleaseSysCache(tup);
+        name
+    }
+}
+
+const OWN_CLASSES_HINT: &str = "Use the default operator class of the column's type (int2, int4, int8, float4, float8, date, timestamp or timestamptz): alex orders keys by the type's built-in order.";
+
+/// Refuses to build `index` unless its column's operator class is one of the extension's own: a
+/// class with other operators or another comparison function would make alex's answers differ
+/// from what the class says.
+pub fn require_own_operator_class(index: pg_sys::Relation) {
+    // SAFETY: `index` is an open index relation; rd_opfamily has one entry per key column.
+    let family = unsafe { *(*index).rd_opfamily };
+    if !is_own_family(family) {
+        crate::error::raise(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("alex does not support operator family \"{}\"", family_name(family)),
+            Some(OWN_CLASSES_HINT),
+        );
+    }
+}
+
 fn problem(msg: String) {
     ereport!(INFO, PgSqlErrorCode::ERRCODE_INVALID_OBJECT_DEFINITION, msg);
 }
@@ -43,6 +85,10 @@ pub unsafe extern "C-unwind" fn amvalidate(opclassoid: pg_sys::Oid) -> bool {
         pg_sys::ReleaseSysCache(tup);
 
         let mut ok = true;
+        if !is_own_family(family) {
+            problem(format!("alex operator class \"{name}\" is not one of the omendb extension's own: alex ignores its operators and support function"));
+            ok = false;
+        }
         if KeyType::from_oid(intype).is_none() {
             problem(format!("alex operator class \"{name}\" is for unsupported type {}", super::keys::type_name(intype)));
             ok = false;
