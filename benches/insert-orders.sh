@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench-orders: how alex and btree take rows inserted in orders that defeat gapped arrays
-# (appends at either end, streams, jitter, duplicates, skew), ROWS keys in one INSERT into an empty
-# index, each order REPEATS times, alex and btree alternating, in one throwaway cluster.
+# (appends at either end, streams, jitter, duplicates, skew): ROWS keys in one INSERT into an empty
+# index, and four statements that put a key next to every key of an index built on ROWS keys.
+# Each runs REPEATS times, alex and btree alternating, in one throwaway cluster.
 # Prints a markdown table: median milliseconds of each, their ratio, the WAL each wrote (MB) and the
 # index sizes' ratio; every alex index must also pass alex_check. Needs the extension installed
 # (make install: a release build).
@@ -13,7 +14,7 @@ export CLUSTER_LOGDIR=$PWD/target/bench-results
 source pg_test/cluster.sh
 export PGOPTIONS="-c client_min_messages=warning"
 
-# name|key expression over g = 1..ROWS (the same rows for both: setseed before each)
+# name|key expression over g = 1..ROWS, inserted into an empty index
 ORDERS=(
   "random|(random() * 1e12)::int8"
   "ascending|g"
@@ -28,6 +29,14 @@ ORDERS=(
   "100 ascending streams|(hashint4(g % 100)::int8 << 20) + g"
   "5 keys in turn|g % 5"
   "10 interleaved ascending streams|(g % 10) * 1e9 + g"
+  "10000 ascending streams, in random turn|(abs(hashint4(g)) % 10000)::int8 * 1000000000 + g"
+)
+# name|key expression over g = 1..ROWS for the rows before CREATE INDEX|the timed statement on o(k)
+BUILT=(
+  "k + 1 for every key k of a built index|(random() * 1e12)::int8|INSERT INTO o SELECT k + 1 FROM o"
+  "UPDATE k = k + 1 (built index)|(random() * 1e12)::int8|UPDATE o SET k = k + 1"
+  "one ascending stream per key of a built index|g::int8 * 1000000000|INSERT INTO o SELECT (abs(hashint4(g)) % $ROWS)::int8 * 1000000000 + g FROM generate_series(1, $ROWS) g"
+  "every key of a built index again, ascending|g|INSERT INTO o SELECT g FROM generate_series(1, $ROWS) g"
 )
 
 dir=$(cluster_mkdir)
@@ -37,18 +46,21 @@ cluster_init "$dir" "shared_buffers = 1GB" "max_wal_size = 20GB" "checkpoint_tim
 cluster_start "$dir"
 cluster_psql "$dir" -c "CREATE EXTENSION omendb"
 
-# One insert of ROWS keys into an empty index of kind $1: prints "ms|WAL bytes|index bytes|check".
-insert_once() {
-  local kind=$1 expr=$2 check=true
+# One timed statement ($3) on a fresh table o(k) with an index of kind $1, built after the rows of
+# key expression $2 (none if empty) were inserted: prints "ms|WAL bytes|index bytes|check".
+run_once() {
+  local kind=$1 prefill=$2 statement=$3 check=true
   [ "$kind" = alex ] && check="alex_check('o_k')"
-  cluster_psql "$dir" -At -v kind="$kind" -v expr="$expr" <<EOF
+  cluster_psql "$dir" -At -v kind="$kind" <<EOF
 DROP TABLE IF EXISTS o;
 CREATE TABLE o (k int8);
-CREATE INDEX o_k ON o USING :kind (k);
 SELECT setseed(0.5);
+${prefill:+INSERT INTO o SELECT $prefill FROM generate_series(1, $ROWS) g;}
+CREATE INDEX o_k ON o USING :kind (k);
+SELECT setseed(0.25);
 CHECKPOINT;
 SELECT pg_current_wal_insert_lsn() AS l0, clock_timestamp() AS t0 \gset
-INSERT INTO o SELECT :expr FROM generate_series(1, $ROWS) g;
+$statement;
 SELECT round(extract(epoch FROM clock_timestamp() - :'t0') * 1000), pg_current_wal_insert_lsn() - :'l0',
        pg_relation_size('o_k'), $check;
 EOF
@@ -56,21 +68,29 @@ EOF
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-echo "ROWS=$ROWS, REPEATS=$REPEATS (medians), $(date -u +%Y-%m-%dT%H:%MZ)"
-echo
-echo "| order | alex ms | btree ms | alex/btree time | alex / btree WAL (MB) | alex/btree size |"
-echo "|---|---|---|---|---|---|"
-for order in "${ORDERS[@]}"; do
-  name=${order%%|*} expr=${order#*|}
-  a_ms=() b_ms=()
+# One row of the table: name, prefill, statement.
+measure() {
+  local name=$1 prefill=$2 statement=$3 a_ms=() b_ms=() ms a_wal b_wal a_size b_size ok a b
   for _ in $(seq "$REPEATS"); do
-    IFS='|' read -r ms a_wal a_size ok < <(insert_once alex "$expr" | tail -n 1)
+    IFS='|' read -r ms a_wal a_size ok < <(run_once alex "$prefill" "$statement" | tail -n 1)
     [ "$ok" = t ] || { echo "alex_check failed for $name" >&2; exit 1; }
     a_ms+=("$ms")
-    IFS='|' read -r ms b_wal b_size _ < <(insert_once btree "$expr" | tail -n 1)
+    IFS='|' read -r ms b_wal b_size _ < <(run_once btree "$prefill" "$statement" | tail -n 1)
     b_ms+=("$ms")
   done
   a=$(printf '%s\n' "${a_ms[@]}" | median) b=$(printf '%s\n' "${b_ms[@]}" | median)
   awk -v n="$name" -v a="$a" -v b="$b" -v aw="$a_wal" -v bw="$b_wal" -v as="$a_size" -v bs="$b_size" \
     'BEGIN { printf "| %s | %d | %d | %.2f | %.0f / %.0f | %.2f |\n", n, a, b, a / b, aw / 1048576, bw / 1048576, as / bs }'
+}
+
+echo "ROWS=$ROWS, REPEATS=$REPEATS (medians), $(date -u +%Y-%m-%dT%H:%MZ)"
+echo
+echo "| order | alex ms | btree ms | alex/btree time | alex / btree WAL (MB) | alex/btree size |"
+echo "|---|---|---|---|---|---|"
+for order in "${ORDERS[@]}"; do
+  measure "${order%%|*}" "" "INSERT INTO o SELECT ${order#*|} FROM generate_series(1, $ROWS) g"
+done
+for order in "${BUILT[@]}"; do
+  IFS='|' read -r name prefill statement <<<"$order"
+  measure "$name" "$prefill" "$statement"
 done
