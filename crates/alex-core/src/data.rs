@@ -724,10 +724,11 @@ pub enum Slack {
     /// in descending order (the start of the index, or a run into one place inside it), so
     /// that each takes the slot before the last one with no shift and no gap to rewrite.
     Before(usize),
-    /// Shared out after the entry at this index, after every run of two or more equal codes and
-    /// before every jump (a gap 16 times the page's mean gap): one page can hold several append
-    /// points, such as the ends of several keys' runs of duplicates (equal keys come with
-    /// ascending TIDs), or of several streams of ascending keys.
+    /// Half shared out after the entry at this index, after every run of two or more equal codes
+    /// and before every jump (a gap 16 times the page's mean gap), half spread after every
+    /// entry: one page can hold several append points, such as the ends of several keys' runs
+    /// of duplicates (equal keys come with ascending TIDs), or of several streams of ascending
+    /// keys, and an insert just above its neighbour may be one of many all over the page.
     AfterRuns(usize),
 }
 
