@@ -1191,6 +1191,11 @@ mod tests {
         }
     }
 
+    /// Inserts `xs` as the tree does; returns how many of them laid the page out again.
+    fn layouts_for(b: &mut Vec<u8>, xs: impl IntoIterator<Item = Entry>, low: Entry, high: Option<Entry>) -> usize {
+        xs.into_iter().filter(|&x| insert_as_the_tree_does(b, x, low, high).is_none()).count()
+    }
+
     /// A run of ascending keys into one place inside a page (between two of its keys) shifts
     /// until the page is laid out again, with the slack after the run; from then on each takes
     /// the next slot.
@@ -1236,12 +1241,7 @@ mod tests {
         for i in (1..order.len()).rev() {
             order.swap(i, next() as usize % (i + 1));
         }
-        let mut layouts = 0;
-        for x in order.into_iter().take(400) {
-            if insert_as_the_tree_does(&mut b, x, low, high).is_none() {
-                layouts += 1;
-            }
-        }
+        let layouts = layouts_for(&mut b, order.into_iter().take(400), low, high);
         check(&b).unwrap();
         assert!(layouts <= 5, "{layouts} layouts for 400 inserts");
     }
@@ -1275,18 +1275,15 @@ mod tests {
         let start: Vec<Entry> = (0..4u64).flat_map(|c| (0..100u64).map(move |i| (c, i))).map(|(c, i)| e(stream(c, i), 1, 1 + i as u16)).collect();
         let (low, high) = (Entry::MIN, Some(e(10_000_000_000, 0, 1)));
         let mut b = build(&start, low, high);
-        let mut layouts = 0;
         let mut x_state = 7u64;
         let mut next_i = [100u64; 4];
-        for j in 0..800u64 {
+        let inserts = (0..800u64).map(|j| {
             x_state = x_state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             let c = (x_state >> 62) as usize;
-            let x = e(stream(c as u64, next_i[c]), 2 + (j / 200) as u32, 1 + (j % 200) as u16);
             next_i[c] += 1;
-            if insert_as_the_tree_does(&mut b, x, low, high).is_none() {
-                layouts += 1;
-            }
-        }
+            e(stream(c as u64, next_i[c] - 1), 2 + (j / 200) as u32, 1 + (j % 200) as u16)
+        });
+        let layouts = layouts_for(&mut b, inserts, low, high);
         check(&b).unwrap();
         assert_eq!(DataPage::new(&b).count(), 1200);
         assert!(layouts <= 3, "{layouts} layouts for 800 inserts");
@@ -1299,13 +1296,7 @@ mod tests {
         let start: Vec<Entry> = (0..400u64).map(|i| e(i / 100, 1 + (i % 100) as u32, 1)).collect();
         let (low, high) = (Entry::MIN, Some(e(10, 0, 1)));
         let mut b = build(&start, low, high);
-        let mut layouts = 0;
-        for j in 0..800u64 {
-            let x = e(j % 4, 200 + (j / 4) as u32, 1);
-            if insert_as_the_tree_does(&mut b, x, low, high).is_none() {
-                layouts += 1;
-            }
-        }
+        let layouts = layouts_for(&mut b, (0..800u64).map(|j| e(j % 4, 200 + (j / 4) as u32, 1)), low, high);
         check(&b).unwrap();
         assert_eq!(DataPage::new(&b).count(), 1200);
         assert!(layouts <= 3, "{layouts} layouts for 800 inserts");
