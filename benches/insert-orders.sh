@@ -28,6 +28,8 @@ ORDERS=(
   "7 descending streams|(g % 7) * 1e9 - g"
   "100 ascending streams|(hashint4(g % 100)::int8 << 20) + g"
   "5 keys in turn|g % 5"
+  "3000 wide keys in random turn|hashint4((random() * 3000)::int4)::int8 << 32"
+  "descending, 100 rows a key|-(g / 100)"
   "10 interleaved ascending streams|(g % 10) * 1e9 + g"
   "10000 ascending streams, in random turn|(abs(hashint4(g)) % 10000)::int8 * 1000000000 + g"
 )
@@ -37,6 +39,7 @@ BUILT=(
   "UPDATE k = k + 1 (built index)|(random() * 1e12)::int8|UPDATE o SET k = k + 1"
   "one ascending stream per key of a built index|g::int8 * 1000000000|INSERT INTO o SELECT (abs(hashint4(g)) % $ROWS)::int8 * 1000000000 + g FROM generate_series(1, $ROWS) g"
   "every key of a built index again, ascending|g|INSERT INTO o SELECT g FROM generate_series(1, $ROWS) g"
+  "3000 wide keys, built, then a third more rows of them|hashint4((random() * 3000)::int4)::int8 << 32|INSERT INTO o SELECT hashint4((random() * 3000)::int4)::int8 << 32 FROM generate_series(1, $ROWS / 3)"
 )
 
 dir=$(cluster_mkdir)

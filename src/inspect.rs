@@ -48,6 +48,8 @@ struct Census {
     pages_by_level: Vec<usize>,
     entries: usize,
     slots: usize,
+    /// Data pages whose keys are stored as indexes into a dictionary of their codes.
+    dictionary_pages: usize,
     null_pages: usize,
     null_entries: usize,
     data_error_sum: f64,
@@ -139,6 +141,7 @@ fn walk(index: &PgRelation, check: bool, collect_nulls: bool) -> Census {
                 let p = DataPage::new(c);
                 census.entries += p.count();
                 census.slots += p.capacity();
+                census.dictionary_pages += usize::from(p.encoding().dict_len > 0);
                 let (mean, max) = p.model_error();
                 census.data_error_sum += mean * p.count() as f64;
                 census.data_error_max = census.data_error_max.max(max);
@@ -329,6 +332,7 @@ fn alex_stats(index: PgRelation) -> TableIterator<'static, (name!(stat, String),
         ("meta_pages", 1.0),
         ("model_pages", c.pages_by_level[1..].iter().sum::<usize>() as f64),
         ("data_pages", c.pages_by_level[0] as f64),
+        ("dictionary_pages", c.dictionary_pages as f64),
         ("null_pages", c.null_pages as f64),
         ("free_pages", c.free_pages as f64),
         ("unposted_pages", c.unposted_pages as f64),

@@ -38,7 +38,7 @@ mod tests {
     }
 
     /// An index written in another on-disk format fails loudly and asks for a REINDEX.
-    #[pg_test(error = "alex index has on-disk format version 999, but this build of omendb reads version 1")]
+    #[pg_test(error = "alex index has on-disk format version 999, but this build of omendb reads version 2")]
     fn other_format_version_is_refused() {
         Spi::run("CREATE TABLE fv (k int8); INSERT INTO fv SELECT generate_series(1, 100); CREATE INDEX fv_k ON fv USING alex (k)").unwrap();
         let oid = Spi::get_one::<pg_sys::Oid>("SELECT 'fv_k'::regclass::oid").unwrap().unwrap();

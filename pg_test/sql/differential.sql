@@ -152,6 +152,13 @@ INSERT INTO dt_dist VALUES
  $$CASE WHEN random() < 0.3 THEN NULL ELSE (floor(random() * 20)::int8 - 10) * 1000 END$$,
  $$((g / 30 - 10) * 1000)::int8$$,
  ARRAY[$$0::int8$$, $$(-10000)::int4$$, $$9000::int2$$, $$500::int8$$, $$10000::int8$$, $$(-11000)::int8$$], 'int4'),
+('wide_duplicates', 'int8', 'bulk', '', 8000,
+ $$(hashint4(floor(random() * 40)::int4)::int8 << 32) + 7$$,
+ $$CASE WHEN random() < 0.05 THEN NULL WHEN random() < 0.9 THEN (hashint4(floor(random() * 40)::int4)::int8 << 32) + 7
+     ELSE (random() * 18000000000000000000 - 9000000000000000000)::int8 END$$,
+ $$((hashint4($r)::int8 << 32) + g / 50)::int8$$,
+ ARRAY[$$(hashint4(3)::int8 << 32) + 7$$, $$(hashint4(3)::int8 << 32) + 8$$, $$12345::int4$$,
+       $$0::int8$$, $$(hashint4(1)::int8 << 32)$$], 'int4'),
 ('single_value', 'int8', 'bulk', 'WITH (density = 0.1)', 1500,
  $$CASE WHEN random() < 0.05 THEN NULL ELSE 42 END::int8$$,
  $$CASE WHEN random() < 0.05 THEN NULL ELSE 42 END::int8$$,
@@ -815,6 +822,22 @@ CALL dt_round('duplicates', 2);
 CALL dt_modify('duplicates', 3);
 VACUUM dt_duplicates;
 CALL dt_round('duplicates', 3);
+
+-- 40 wide keys (200 rows each), bulk built: the pages between the first and the last keep
+-- their keys in a dictionary of the codes. Inserts add rows of those keys (in place) and new
+-- keys (which lay a dictionary page out again, without one).
+CALL dt_setup('wide_duplicates');
+SELECT value > 0 AS dictionary_pages FROM alex_stats('dt_wide_duplicates_k') WHERE stat = 'dictionary_pages';
+CALL dt_round('wide_duplicates', 0);
+CALL dt_modify('wide_duplicates', 1);
+CALL dt_round('wide_duplicates', 1);
+CALL dt_modify('wide_duplicates', 2);
+VACUUM dt_wide_duplicates;
+CALL dt_round('wide_duplicates', 2);
+CALL dt_modify('wide_duplicates', 3);
+VACUUM dt_wide_duplicates;
+CALL dt_round('wide_duplicates', 3);
+SELECT value > 0 AS dictionary_pages FROM alex_stats('dt_wide_duplicates_k') WHERE stat = 'dictionary_pages';
 
 -- One key only, and NULLs; bulk build with mostly empty pages (density 0.1).
 CALL dt_setup('single_value');

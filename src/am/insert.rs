@@ -12,7 +12,7 @@
 use super::keys::KeyType;
 use super::{MAX_DENSITY, MAX_SHIFT, meta, null_chain, pagedel, search, unique};
 use crate::storage::{Buf, Lock, WalRecord};
-use alex_core::build::{SplitPlan, plan_split, separator};
+use alex_core::build::{SplitPlan, pieces_of, plan_split};
 use alex_core::data::{self, DataPage, DataPageMut, Encoding, InsertError, Slack};
 use alex_core::entry::{Entry, PackedTid};
 use alex_core::inner::{self, InnerPage};
@@ -181,7 +181,7 @@ pub fn insert_entry(rel: pg_sys::Relation, e: Entry) {
 fn insert_into_leaf(rel: pg_sys::Relation, leaf: Buf, e: Entry) {
     let fits = {
         let p = DataPage::new(leaf.content_of(PageKind::Data));
-        (p.count() + 1) as f64 <= p.capacity() as f64 * MAX_DENSITY && p.encoding().fits(e)
+        (p.count() + 1) as f64 <= p.capacity() as f64 * MAX_DENSITY && p.fits(e)
     };
     if fits {
         let plan = DataPage::new(leaf.content_of(PageKind::Data)).plan_insert(e);
@@ -222,41 +222,36 @@ fn relayout(c: &mut [u8], inserted: Entry) {
 /// Makes room for `e` in the full data page `leaf` (exclusively locked): lays it out again if a
 /// new encoding gives enough room, else splits it into two or three pages.
 fn split_data_page(rel: pg_sys::Relation, leaf: Buf, e: Entry) {
-    let (h, mut all) = {
+    let (h, mut all, dictionary_miss) = {
         let c = leaf.content_of(PageKind::Data);
-        (Header::read(c), DataPage::new(c).entries())
+        let p = DataPage::new(c);
+        (Header::read(c), p.entries(), p.encoding().dict_len > 0 && !p.fits(e))
     };
     let at = all.partition_point(|y| *y < e);
     if all.get(at) == Some(&e) {
         return;
     }
     all.insert(at, e);
-    let cuts = match plan_split(&all, at, h.low, h.high, MAX_DENSITY) {
-        SplitPlan::Rebuild => {
+    let (cuts, affine) = match plan_split(&all, at, h.low, h.high, MAX_DENSITY, dictionary_miss) {
+        SplitPlan::Rebuild(enc) => {
             let wal = WalRecord::start(rel);
             let mut img = wal.register(&leaf);
-            let enc = Encoding::for_entries(&all, h.low, h.high);
             data::layout_with(img.content(), &all, enc, h, Slack::after_insert(&all, at, h.low, h.high));
             drop(img);
             wal.finish();
             return;
         }
-        SplitPlan::Split(cuts) => cuts,
+        SplitPlan::Split { cuts, affine } => (cuts, affine),
     };
     // Pieces [0, c1), [c1, c2), ...: the first stays in the page, the others go to new pages.
-    let mut starts = vec![0];
-    starts.extend(cuts);
-    let (reuse_guard, new_pages) = pagedel::new_data_pages(rel, starts.len() - 1);
+    let (reuse_guard, new_pages) = pagedel::new_data_pages(rel, cuts.len());
     let right = if h.right != NO_BLOCK { Some(Buf::read(rel, h.right, Lock::Exclusive)) } else { None };
     let blocks: Vec<u32> = std::iter::once(leaf.block()).chain(new_pages.iter().map(|b| b.block())).collect();
     let mut separators = Vec::new();
     {
         let wal = WalRecord::start(rel);
-        for (i, &s) in starts.iter().enumerate() {
-            let end = starts.get(i + 1).copied().unwrap_or(all.len());
-            let piece = &all[s..end];
-            let low = if i == 0 { h.low } else { separator(all[s - 1], all[s]) };
-            let high = if end == all.len() { h.high } else { Some(separator(all[end - 1], all[end])) };
+        let starts = std::iter::once(0).chain(cuts.iter().copied());
+        for (i, (s, (piece, low, high))) in starts.zip(pieces_of(&all, &cuts, h.low, h.high)).enumerate() {
             let header = Header {
                 flags: 0,
                 level: 0,
@@ -269,8 +264,9 @@ fn split_data_page(rel: pg_sys::Relation, leaf: Buf, e: Entry) {
                 model: LinearModel::default(),
             };
             let mut img = if i == 0 { wal.register(&leaf) } else { wal.register_new(&new_pages[i - 1], PageKind::Data) };
-            let slack = if (s..end).contains(&at) { Slack::after_insert(piece, at - s, low, high) } else { Slack::Spread };
-            data::layout_with(img.content(), piece, Encoding::for_entries(piece, low, high), header, slack);
+            let slack = if (s..s + piece.len()).contains(&at) { Slack::after_insert(piece, at - s, low, high) } else { Slack::Spread };
+            let enc = if affine { Encoding::affine_for(piece, low, high) } else { Encoding::for_entries(piece, low, high) };
+            data::layout_with(img.content(), piece, enc, header, slack);
             if i > 0 {
                 separators.push((low, blocks[i]));
             }

@@ -5,7 +5,7 @@ use crate::page::{NO_BLOCK, rd_u16, rd_u32, wr_u16, wr_u32};
 /// "ALEX" in ASCII.
 pub const MAGIC: u32 = 0x414C_4558;
 /// Bumped whenever the on-page format changes; an index of another version must be rebuilt.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 const MAGIC_OFF: usize = 0;
 const VERSION_OFF: usize = 4;
