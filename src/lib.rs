@@ -18,6 +18,7 @@ pub extern "C-unwind" fn _PG_init() {
     am::options::init();
     am::insert::init_gucs();
     am::route_cache::init_guc();
+    error::init_hints();
 }
 
 /// The extension's version, as built (also the `default_version` of the control file).
