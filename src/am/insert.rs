@@ -250,8 +250,7 @@ fn split_data_page(rel: pg_sys::Relation, leaf: Buf, e: Entry) {
     let mut separators = Vec::new();
     {
         let wal = WalRecord::start(rel);
-        let starts = std::iter::once(0).chain(cuts.iter().copied());
-        for (i, (s, (piece, low, high))) in starts.zip(pieces_of(&all, &cuts, h.low, h.high)).enumerate() {
+        for (i, (s, piece, low, high)) in pieces_of(&all, &cuts, h.low, h.high).enumerate() {
             let header = Header {
                 flags: 0,
                 level: 0,

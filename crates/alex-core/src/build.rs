@@ -271,7 +271,7 @@ pub fn plan_split(all: &[Entry], inserted: usize, low: Entry, high: Option<Entry
         let n = all.len();
         for pieces in [2, 3] {
             let cuts: Vec<usize> = (1..pieces).map(|i| i * n / pieces).collect();
-            let affine_pieces = pieces_of(all, &cuts, low, high).all(|(part, lo, hi)| holds(part, Encoding::affine_for(part, lo, hi)));
+            let affine_pieces = pieces_of(all, &cuts, low, high).all(|(_, part, lo, hi)| holds(part, Encoding::affine_for(part, lo, hi)));
             if affine_pieces {
                 return SplitPlan::Split { cuts, affine: true };
             }
@@ -285,15 +285,15 @@ pub fn plan_split(all: &[Entry], inserted: usize, low: Entry, high: Option<Entry
     split_at(all, split_point(all, inserted, low, high), inserted, low, high)
 }
 
-/// The pieces of `all` (between `low` and `high`) that start at 0 and at each of `cuts`, each
-/// with its fences.
-pub fn pieces_of<'a>(all: &'a [Entry], cuts: &'a [usize], low: Entry, high: Option<Entry>) -> impl Iterator<Item = (&'a [Entry], Entry, Option<Entry>)> + 'a {
+/// The pieces of `all` (between `low` and `high`) that start at 0 and at each of `cuts`: each
+/// piece's start, entries and fences.
+pub fn pieces_of<'a>(all: &'a [Entry], cuts: &'a [usize], low: Entry, high: Option<Entry>) -> impl Iterator<Item = (usize, &'a [Entry], Entry, Option<Entry>)> + 'a {
     let starts = std::iter::once(0).chain(cuts.iter().copied());
     let ends = cuts.iter().copied().chain(std::iter::once(all.len()));
     starts.zip(ends).map(move |(s, end)| {
         let piece_low = if s == 0 { low } else { separator(all[s - 1], all[s]) };
         let piece_high = if end == all.len() { high } else { Some(separator(all[end - 1], all[end])) };
-        (&all[s..end], piece_low, piece_high)
+        (s, &all[s..end], piece_low, piece_high)
     })
 }
 
@@ -382,7 +382,7 @@ mod tests {
                 SplitPlan::Rebuild(enc) => prop_assert!(all.len() as f64 <= enc.capacity() as f64 * 0.9),
                 SplitPlan::Split { cuts, .. } => {
                     prop_assert!(cuts.windows(2).all(|w| w[0] < w[1]) && cuts[0] > 0 && cuts[cuts.len() - 1] < all.len());
-                    for (piece, low, high) in pieces_of(&all, &cuts, low, high) {
+                    for (_, piece, low, high) in pieces_of(&all, &cuts, low, high) {
                         prop_assert!(low <= piece[0] && high.is_none_or(|h| piece[piece.len() - 1] < h));
                         prop_assert!(fits_page(piece, low, high, 1.0));
                     }
@@ -507,7 +507,7 @@ mod split_policy {
                 SplitPlan::Split { cuts, affine } => (cuts, affine),
             };
             let pieces: Vec<Page> = pieces_of(&all, &cuts, page.low, page.high)
-                .map(|(entries, low, high)| {
+                .map(|(_, entries, low, high)| {
                     let enc = if affine { Encoding::affine_for(entries, low, high) } else { Encoding::for_entries(entries, low, high) };
                     Page { low, entries: entries.to_vec(), high, enc }
                 })
