@@ -225,7 +225,7 @@ fn split_data_page(rel: pg_sys::Relation, leaf: Buf, e: Entry) {
     let (h, mut all, dictionary_miss) = {
         let c = leaf.content_of(PageKind::Data);
         let p = DataPage::new(c);
-        (Header::read(c), p.entries(), p.encoding().dict_len > 0 && !p.fits(e))
+        (Header::read(c), p.entries(), p.encoding().dict_len > 0 && !p.holds_code(e.code))
     };
     let at = all.partition_point(|y| *y < e);
     if all.get(at) == Some(&e) {

@@ -50,7 +50,7 @@ const PREFETCH_SLOTS: usize = 48;
 pub const MAX_SLOTS: usize = 8192;
 
 /// How many entries per distinct code a page needs, on average, to take a dictionary.
-const DICT_MIN_RUN: usize = 16;
+const DICT_MIN_RUN: usize = 8;
 
 /// How entries are packed in one page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -551,7 +551,12 @@ impl<'a> DataPage<'a> {
     }
     /// Whether `e` can be stored in this page as it is encoded (its code and TID).
     pub fn fits(&self, e: Entry) -> bool {
-        self.g.enc.fits(e) && self.g.stored_of(self.b, e.code).is_some()
+        self.g.enc.fits(e) && self.holds_code(e.code)
+    }
+    /// Whether `code` can be stored in this page as it is encoded (a dictionary page: whether
+    /// its dictionary has it).
+    pub fn holds_code(&self, code: u64) -> bool {
+        self.g.stored_of(self.b, code).is_some()
     }
     /// The first occupied slot whose entry is `>= e`, or `capacity()`.
     #[inline]
@@ -1224,7 +1229,7 @@ mod tests {
         // Not at the ends of the index, nor with few rows a key.
         assert_eq!(Encoding::for_entries(&entries, Entry::MIN, high).dict_len, 0);
         assert_eq!(Encoding::for_entries(&entries, low, None).dict_len, 0);
-        let few: Vec<Entry> = entries.iter().step_by(30).copied().collect();
+        let few: Vec<Entry> = entries.iter().step_by(60).copied().collect();
         assert_eq!(Encoding::for_entries(&few, low, high).dict_len, 0);
 
         let mut b = build(&entries, low, high);
