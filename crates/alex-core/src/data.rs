@@ -294,6 +294,11 @@ impl Geometry {
         }
     }
 
+    /// The stored value of `e`'s code, if the encoding holds `e` (its code and TID).
+    fn stored_for(&self, b: &[u8], e: Entry) -> Option<u64> {
+        self.stored_of(b, e.code).filter(|_| self.enc.fits(e))
+    }
+
     /// The stored value of `code`, if the encoding has one.
     fn stored_of(&self, b: &[u8], code: u64) -> Option<u64> {
         if self.enc.dict_len == 0 {
@@ -551,7 +556,7 @@ impl<'a> DataPage<'a> {
     }
     /// Whether `e` can be stored in this page as it is encoded (its code and TID).
     pub fn fits(&self, e: Entry) -> bool {
-        self.g.enc.fits(e) && self.holds_code(e.code)
+        self.g.stored_for(self.b, e).is_some()
     }
     /// Whether `code` can be stored in this page as it is encoded (a dictionary page: whether
     /// its dictionary has it).
@@ -571,7 +576,7 @@ impl<'a> DataPage<'a> {
     /// Decides where `e` goes (see [`DataPageMut::insert`]) without changing the page.
     pub fn plan_insert(&self, e: Entry) -> Result<InsertPlan, InsertError> {
         let (g, b) = (&self.g, self.b);
-        let Some(stored) = g.stored_of(b, e.code).filter(|_| g.enc.fits(e)) else {
+        let Some(stored) = g.stored_for(b, e) else {
             return Err(InsertError::Encoding);
         };
         if self.count() >= g.cap {
@@ -989,8 +994,10 @@ pub fn layout_with(b: &mut [u8], entries: &[Entry], enc: Encoding, header: Heade
     crate::page::wr_u16(b, DICT_LEN, enc.dict_len);
 
     let g = Geometry::read(b);
-    for (i, e) in entries.iter().enumerate().filter(|&(i, e)| enc.dict_len > 0 && (i == 0 || entries[i - 1].code != e.code)) {
-        wr_u64(b, g.dict + stored[i] as usize * 8, e.code);
+    if enc.dict_len > 0 {
+        for (i, e) in entries.iter().enumerate().filter(|&(i, e)| i == 0 || entries[i - 1].code != e.code) {
+            wr_u64(b, g.dict + stored[i] as usize * 8, e.code);
+        }
     }
     let mut w = DataPageMut::new(b);
     // A gap holds the value of the entry after it, the encoding's largest after the last entry,
