@@ -6,19 +6,18 @@
 
 use pgrx::prelude::*;
 
-pub mod am;
 pub mod error;
-pub mod inspect;
+pub mod index;
 pub mod storage;
 
 ::pgrx::pg_module_magic!(name, version);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
-    am::options::init();
-    am::insert::init_gucs();
-    am::route_cache::init_guc();
-    error::init_hints();
+    index::options::init();
+    index::insert::init_gucs();
+    index::route_cache::init_guc();
+    index::hints::init();
 }
 
 /// The extension's version, as built (also the `default_version` of the control file).
@@ -55,7 +54,7 @@ mod tests {
             version.write_unaligned(999);
             pg_sys::MarkBufferDirty(buf);
             pg_sys::UnlockReleaseBuffer(buf);
-            crate::am::meta::forget_root(rel);
+            crate::index::meta::forget_root(rel);
             pg_sys::index_close(rel, pg_sys::AccessShareLock as i32);
         }
         Spi::run("SET LOCAL enable_seqscan = off; SELECT count(*) FROM fv WHERE k = 1").unwrap();

@@ -51,6 +51,14 @@ pub fn apply(page: &mut [u8], mut delta: &[u8]) {
     }
 }
 
+/// Appends one fragment to `out`: `bytes` are to be copied into the page at `offset`.
+pub fn push_fragment(out: &mut Vec<u8>, offset: usize, bytes: &[u8]) {
+    debug_assert!(offset + bytes.len() <= BLCKSZ);
+    out.extend_from_slice(&(offset as u16).to_ne_bytes());
+    out.extend_from_slice(&(bytes.len() as u16).to_ne_bytes());
+    out.extend_from_slice(bytes);
+}
+
 struct FragmentWriter<'a> {
     new: &'a [u8],
     out: &'a mut Vec<u8>,
@@ -72,9 +80,7 @@ impl FragmentWriter<'_> {
 
     fn flush(&mut self) {
         if let Some((start, end)) = self.pending.take() {
-            self.out.extend_from_slice(&(start as u16).to_ne_bytes());
-            self.out.extend_from_slice(&((end - start) as u16).to_ne_bytes());
-            self.out.extend_from_slice(&self.new[start..end]);
+            push_fragment(self.out, start, &self.new[start..end]);
         }
     }
 }

@@ -77,7 +77,7 @@ pub unsafe extern "C-unwind" fn aminsert(
 ) -> bool {
     // SAFETY: one key column: values/isnull have one entry; heap_tid is valid; `heap` is open.
     unsafe {
-        let (is_null, value, tid) = (*isnull, *values, crate::am::tid_of(&*heap_tid));
+        let (is_null, value, tid) = (*isnull, *values, crate::index::tid_of(&*heap_tid));
         unique::reporting_violations(heap, || insert(index, heap, value, is_null, tid, check_unique))
     }
 }

@@ -4,7 +4,9 @@
 
 pub mod build;
 pub mod cost;
+pub mod hints;
 pub mod insert;
+pub mod inspect;
 pub mod keys;
 pub mod meta;
 pub mod null_chain;

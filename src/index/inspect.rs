@@ -1,8 +1,8 @@
 //! SQL functions that look inside an alex index: `alex_check` (an executable statement of the
 //! invariants in the design document, like contrib/amcheck) and `alex_stats`.
 
-use crate::am::keys::KeyType;
-use crate::am::{meta, null_chain, search};
+use crate::index::keys::KeyType;
+use crate::index::{meta, null_chain, search};
 use crate::storage::{Buf, Lock};
 use alex_core::data::{self, DataPage};
 use alex_core::entry::{Entry, PackedTid};
@@ -250,7 +250,7 @@ unsafe extern "C-unwind" fn heap_check_callback(
         if !tuple_is_alive {
             return;
         }
-        let t = crate::am::tid_of(&*tid);
+        let t = crate::index::tid_of(&*tid);
         st.checked += 1;
         if *isnull {
             if !st.nulls.contains(&t) {
