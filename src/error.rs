@@ -1,6 +1,8 @@
 //! Raising PostgreSQL errors with an SQLSTATE and a hint.
 
 use pgrx::pg_sys::panic::ErrorReport;
+use crate::storage::page::PageFormat;
+use crate::storage::rel;
 use pgrx::prelude::*;
 
 /// Raises an ERROR with `code`, `message` and an optional hint; never returns.
@@ -24,4 +26,11 @@ pub fn raise_with_detail(code: PgSqlErrorCode, message: impl Into<String>, detai
 /// Raises index_corrupted (XX002) with a hint to REINDEX.
 pub fn corrupted(message: impl Into<String>) -> ! {
     raise(PgSqlErrorCode::ERRCODE_INDEX_CORRUPTED, message, Some("REINDEX the index."))
+}
+
+/// Raises the error of a page that failed its checks on read, as nbtree's `_bt_checkpage` words
+/// it: the relation and block in the message, the reason in the detail.
+pub fn corrupted_page<F: PageFormat>(rel: pg_sys::Relation, blk: u32, why: &str) -> ! {
+    let message = format!("{} \"{}\" contains corrupted page at block {blk}", F::RELATION_KIND, rel::name(rel));
+    raise_with_detail(F::CORRUPTED, message, Some(why), Some(F::CORRUPTED_HINT))
 }

@@ -13,7 +13,9 @@
 use super::keys::KeyType;
 use super::meta::META_BLOCK;
 use super::options;
-use crate::storage::Buf;
+use crate::index::page::{AlexPages, Buf};
+use crate::storage::buffer::append_init_fork_page;
+use crate::storage::{rel, tid};
 use alex_core::build::{Run, chunks};
 use alex_core::data::{self, Encoding};
 use alex_core::entry::{Entry, MAX_TID, PackedTid};
@@ -126,7 +128,7 @@ unsafe extern "C-unwind" fn build_callback(
     unsafe {
         let st = &mut *(state as *mut BuildState);
         let code = (!*isnull).then(|| st.key_type.encode(*values));
-        st.spool.push(pack(&Row { code, tid: super::tid_of(&*tid), alive: tuple_is_alive }));
+        st.spool.push(pack(&Row { code, tid: tid::pack(&*tid), alive: tuple_is_alive }));
         st.index_tuples += 1.0;
     }
 }
@@ -145,27 +147,14 @@ pub unsafe extern "C-unwind" fn ambuild(
 unsafe fn build(heap: pg_sys::Relation, index: pg_sys::Relation, index_info: *mut pg_sys::IndexInfo) -> *mut pg_sys::IndexBuildResult {
     // SAFETY: as in ambuild.
     unsafe {
-        if pg_sys::RelationGetNumberOfBlocksInFork(index, pg_sys::ForkNumber::MAIN_FORKNUM) != 0 {
-            error!("index \"{}\" already contains data", relation_name(index));
+        if rel::main_fork_blocks(index) != 0 {
+            error!("index \"{}\" already contains data", rel::name(index));
         }
         require_ascending(index);
         let key_type = KeyType::of_index(index);
         super::validate::require_own_operator_class(index);
         let mut st = BuildState { key_type, spool: begin_spool(), index_tuples: 0.0 };
-        let scan = (*(*heap).rd_tableam).index_build_range_scan.expect("table AM without index_build_range_scan");
-        let heap_tuples = scan(
-            heap,
-            index,
-            index_info,
-            true,
-            false,
-            true,
-            0,
-            pg_sys::InvalidBlockNumber,
-            Some(build_callback),
-            &mut st as *mut BuildState as *mut std::ffi::c_void,
-            std::ptr::null_mut(),
-        );
+        let heap_tuples = rel::index_build_scan(heap, index, index_info, true, Some(build_callback), &mut st, std::ptr::null_mut());
         let temp_file = st.spool.store().file;
         let mut unique = (*index_info).ii_Unique.then(|| UniqueCheck::new(index, key_type));
         let rows = st.spool.finish().map(unpack).inspect(|row| {
@@ -182,9 +171,8 @@ unsafe fn build(heap: pg_sys::Relation, index: pg_sys::Relation, index_info: *mu
         // is synced at commit instead, and full-page images of the build would be replayed
         // over the pages the rest of the transaction wrote unlogged (as nbtree, log only when
         // RelationNeedsWAL).
-        if crate::storage::relation_needs_wal(index) {
-            let nblocks = pg_sys::RelationGetNumberOfBlocksInFork(index, pg_sys::ForkNumber::MAIN_FORKNUM);
-            pg_sys::log_newpage_range(index, pg_sys::ForkNumber::MAIN_FORKNUM, 0, nblocks, true);
+        if rel::needs_wal(index) {
+            rel::log_main_fork(index);
         }
         let mut result = PgBox::<pg_sys::IndexBuildResult>::alloc0();
         result.heap_tuples = heap_tuples;
@@ -341,30 +329,9 @@ fn write_tree(index: pg_sys::Relation, rows: impl Iterator<Item = Row>, density:
 /// WAL-logged so that it survives a crash.
 #[pg_guard]
 pub unsafe extern "C-unwind" fn ambuildempty(index: pg_sys::Relation) {
-    for kind in [PageKind::Meta, PageKind::Data] {
-        // SAFETY: the INIT fork of a new unlogged index, extended page by page; each page is
-        // exclusively locked while written and WAL-logged whole before it is released.
-        unsafe {
-            let buf = pg_sys::ReadBufferExtended(index, pg_sys::ForkNumber::INIT_FORKNUM, pg_sys::InvalidBlockNumber, pg_sys::ReadBufferMode::RBM_NORMAL, std::ptr::null_mut());
-            pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_EXCLUSIVE as i32);
-            let page = std::slice::from_raw_parts_mut(pg_sys::BufferGetPage(buf) as *mut u8, alex_core::page::BLCKSZ);
-            crate::storage::init_page(page, kind);
-            let hdr = alex_core::page::PAGE_HEADER_SIZE;
-            let content = &mut page[hdr..hdr + alex_core::page::CONTENT_SIZE];
-            if kind == PageKind::Meta {
-                Meta::new(1, 0).write(content);
-            } else {
-                let header = Header { flags: 0, level: 0, count: 0, capacity: 0, left: NO_BLOCK, right: NO_BLOCK, low: Entry::MIN, high: None, model: LinearModel::default() };
-                data::layout(content, &[], Encoding::for_entries(&[], Entry::MIN, None), header);
-            }
-            pg_sys::MarkBufferDirty(buf);
-            pg_sys::log_newpage_buffer(buf, true);
-            pg_sys::UnlockReleaseBuffer(buf);
-        }
-    }
-}
-
-pub fn relation_name(rel: pg_sys::Relation) -> String {
-    // SAFETY: an open relation's rd_rel is valid; relname is a NUL-terminated NameData.
-    unsafe { std::ffi::CStr::from_ptr((*(*rel).rd_rel).relname.data.as_ptr()).to_string_lossy().into_owned() }
+    append_init_fork_page::<AlexPages>(index, PageKind::Meta, |content| Meta::new(1, 0).write(content));
+    append_init_fork_page::<AlexPages>(index, PageKind::Data, |content| {
+        let header = Header { flags: 0, level: 0, count: 0, capacity: 0, left: NO_BLOCK, right: NO_BLOCK, low: Entry::MIN, high: None, model: LinearModel::default() };
+        data::layout(content, &[], Encoding::for_entries(&[], Entry::MIN, None), header);
+    });
 }

@@ -11,7 +11,8 @@
 
 use super::keys::KeyType;
 use super::{MAX_DENSITY, MAX_SHIFT, meta, null_chain, pagedel, search, unique};
-use crate::storage::{Buf, Lock, WalRecord};
+use crate::index::page::{Buf, WalRecord};
+use crate::storage::{Lock, tid};
 use alex_core::build::{SplitPlan, pieces_of, plan_split};
 use alex_core::data::{self, DataPage, DataPageMut, Encoding, InsertError, Slack};
 use alex_core::entry::{Entry, PackedTid};
@@ -77,7 +78,7 @@ pub unsafe extern "C-unwind" fn aminsert(
 ) -> bool {
     // SAFETY: one key column: values/isnull have one entry; heap_tid is valid; `heap` is open.
     unsafe {
-        let (is_null, value, tid) = (*isnull, *values, crate::index::tid_of(&*heap_tid));
+        let (is_null, value, tid) = (*isnull, *values, tid::pack(&*heap_tid));
         unique::reporting_violations(heap, || insert(index, heap, value, is_null, tid, check_unique))
     }
 }

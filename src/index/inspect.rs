@@ -3,7 +3,8 @@
 
 use crate::index::keys::KeyType;
 use crate::index::{meta, null_chain, search};
-use crate::storage::{Buf, Lock};
+use crate::index::page::Buf;
+use crate::storage::{Lock, rel, tid};
 use alex_core::data::{self, DataPage};
 use alex_core::entry::{Entry, PackedTid};
 use alex_core::inner::{self, InnerPage};
@@ -250,7 +251,7 @@ unsafe extern "C-unwind" fn heap_check_callback(
         if !tuple_is_alive {
             return;
         }
-        let t = crate::index::tid_of(&*tid);
+        let t = tid::pack(&*tid);
         st.checked += 1;
         if *isnull {
             if !st.nulls.contains(&t) {
@@ -298,19 +299,7 @@ fn alex_check(index: PgRelation, heapallindexed: default!(bool, false)) -> bool 
             let scan = (*am).scan_begin.unwrap()(heap, snapshot, 0, std::ptr::null_mut(), std::ptr::null_mut(), flags);
             let info = pg_sys::BuildIndexInfo(index.as_ptr());
             (*info).ii_Concurrent = true;
-            (*am).index_build_range_scan.unwrap()(
-                heap,
-                index.as_ptr(),
-                info,
-                true,
-                false,
-                false,
-                0,
-                pg_sys::InvalidBlockNumber,
-                Some(heap_check_callback),
-                &mut st as *mut HeapCheck as *mut std::ffi::c_void,
-                scan,
-            );
+            rel::index_build_scan(heap, index.as_ptr(), info, false, Some(heap_check_callback), &mut st, scan);
             pg_sys::UnregisterSnapshot(snapshot);
             pg_sys::table_close(heap, pg_sys::AccessShareLock as i32);
         }

@@ -7,7 +7,8 @@
 //! one level above the data pages may since have been deleted (pagedel.rs): the descent moves
 //! right from it, or, when it was recycled, starts over from the metapage's root.
 
-use crate::storage::{Buf, Lock, WalRecord};
+use crate::index::page::{Buf, WalRecord};
+use crate::storage::Lock;
 use alex_core::meta::{FORMAT_VERSION, MAGIC, Meta};
 use alex_core::page::PageKind;
 use pgrx::pg_sys;

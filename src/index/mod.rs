@@ -11,6 +11,7 @@ pub mod keys;
 pub mod meta;
 pub mod null_chain;
 pub mod options;
+pub mod page;
 pub mod pagedel;
 pub mod route_cache;
 pub mod scan;
@@ -19,24 +20,8 @@ pub mod unique;
 pub mod vacuum;
 pub mod validate;
 
-use alex_core::entry::{PackedTid, pack_tid, tid_block, tid_offset};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-
-/// A heap TID as alex packs it.
-pub fn tid_of(ip: &pg_sys::ItemPointerData) -> PackedTid {
-    pack_tid(((ip.ip_blkid.bi_hi as u32) << 16) | ip.ip_blkid.bi_lo as u32, ip.ip_posid)
-}
-
-/// A packed TID as PostgreSQL's ItemPointerData.
-pub fn item_pointer(tid: PackedTid) -> pg_sys::ItemPointerData {
-    let blk = tid_block(tid);
-    let mut ip = pg_sys::ItemPointerData::default();
-    ip.ip_blkid.bi_hi = (blk >> 16) as u16;
-    ip.ip_blkid.bi_lo = blk as u16;
-    ip.ip_posid = tid_offset(tid);
-    ip
-}
 
 /// Largest share of a data page's slots that inserts fill before the page is split (or laid out
 /// again): beyond it, the shifts that make room grow long.

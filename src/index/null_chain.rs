@@ -13,7 +13,8 @@
 //! while holding a chain page, so the coupling adds no deadlock.
 
 use super::{meta, pagedel};
-use crate::storage::{Buf, Lock, WalRecord};
+use crate::index::page::{Buf, WalRecord};
+use crate::storage::{Lock, freespace};
 use alex_core::data;
 use alex_core::entry::{Entry, PackedTid};
 use alex_core::meta::Meta;
@@ -225,7 +226,7 @@ fn unlink(rel: pg_sys::Relation, left: u32, blk: u32) -> bool {
     }
     // No walk reaches the page any more; it keeps no links.
     let h = Header { flags: 0, level: 0, count: 0, capacity: 0, left: NO_BLOCK, right: NO_BLOCK, low: Entry::MIN, high: None, model: LinearModel::default() };
-    data::write_deleted(wal.register_new(&page, PageKind::Data).content(), h, pagedel::next_full_xid());
+    data::write_deleted(wal.register_new(&page, PageKind::Data).content(), h, freespace::next_full_xid());
     wal.finish();
     true
 }

@@ -24,7 +24,8 @@
 
 use super::meta;
 use super::search;
-use crate::storage::{Buf, Lock, WalRecord};
+use crate::index::page::{Buf, WalRecord};
+use crate::storage::{Lock, freespace};
 use alex_core::build::fits_page;
 use alex_core::data::{self, DataPage, Encoding};
 use alex_core::entry::Entry;
@@ -87,7 +88,7 @@ pub fn try_merge(rel: pg_sys::Relation, a: u32, density: f64) -> Option<u32> {
     let Some((parent, at)) = lock_parent_of_pair(rel, 1, (a, ah.low), (ah.right, bh.low)) else {
         return None;
     };
-    let safe_xid = next_full_xid();
+    let safe_xid = freespace::next_full_xid();
     let wal = WalRecord::start(rel);
     if let Some(l) = &left {
         node::set_right(wal.register(l).content(), ah.right);
@@ -213,7 +214,7 @@ fn hand_off(rel: pg_sys::Relation, child: u32, low: Entry, level: u16) -> HandOf
     let Some((parent, at)) = lock_parent_of_pair(rel, level + 1, (x, xh.low), (xh.right, yh.low)) else {
         return HandOff::OtherParent(x);
     };
-    let safe_xid = next_full_xid();
+    let safe_xid = freespace::next_full_xid();
     let wal = WalRecord::start(rel);
     if let Some(l) = &left {
         node::set_right(wal.register(l).content(), xh.right);
@@ -258,13 +259,6 @@ fn lock_left_sibling(rel: pg_sys::Relation, kind: PageKind, hint: u32, blk: u32)
     None
 }
 
-/// The next full transaction id: a page deleted now is reusable once every running transaction
-/// is newer.
-pub fn next_full_xid() -> u64 {
-    // SAFETY: reads the shared next-transaction counter.
-    unsafe { pg_sys::ReadNextFullTransactionId() }.value
-}
-
 /// Whether a page can be reused: never initialised, or deleted before every running
 /// transaction began.
 pub fn is_recyclable(b: &Buf) -> bool {
@@ -278,10 +272,7 @@ pub fn is_recyclable(b: &Buf) -> bool {
     if !node::is_deleted(c) {
         return false;
     }
-    let xid = pg_sys::FullTransactionId { value: data::deleted_xid(c) };
-    // SAFETY: a pure check of a full transaction id against the current horizons; a NULL
-    // relation asks for the most conservative (shared catalog) horizon.
-    unsafe { pg_sys::GlobalVisCheckRemovableFullXid(std::ptr::null_mut(), xid) }
+    freespace::is_past_horizon(data::deleted_xid(c))
 }
 
 /// `n` pages for the new right halves of a data page split, exclusively locked: recycled pages
@@ -304,11 +295,7 @@ pub fn new_data_pages(rel: pg_sys::Relation, n: usize) -> (Option<Buf>, Vec<Buf>
 /// A recyclable page from the free space map, exclusively locked; None when it has none.
 pub fn recycled_page(rel: pg_sys::Relation) -> Option<Buf> {
     loop {
-        // SAFETY: an open index; the free space map hands out each recorded page once.
-        let blk = unsafe { pg_sys::GetFreeIndexPage(rel) };
-        if blk == pg_sys::InvalidBlockNumber {
-            return None;
-        }
+        let blk = freespace::take(rel)?;
         // A page locked by someone else is in use (or being looked at): leave it.
         if let Some(b) = Buf::try_read_exclusive(rel, blk) {
             if is_recyclable(&b) {

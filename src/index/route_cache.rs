@@ -19,7 +19,8 @@
 //! a probe needs next), within `omendb.route_cache_size` per index.
 
 use super::meta;
-use crate::storage::{Buf, Lock};
+use crate::index::page::Buf;
+use crate::storage::Lock;
 use alex_core::bits;
 use alex_core::data::{DataPage, SearchHint};
 use alex_core::entry::Entry;

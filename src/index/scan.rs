@@ -12,7 +12,8 @@
 
 use super::keys::{KeyType, oid_of};
 use super::{null_chain, search};
-use crate::storage::{Buf, Lock};
+use crate::index::page::Buf;
+use crate::storage::{Lock, tid};
 use alex_core::data::DataPage;
 use alex_core::entry::Entry;
 use alex_core::keys::{CodeRange, EqualCodes, Strategy};
@@ -462,7 +463,7 @@ pub unsafe extern "C-unwind" fn amgettuple(scan: pg_sys::IndexScanDesc, directio
         }
         let b = st.cur.batch.as_ref().unwrap();
         let e = b.items[st.cur.pos as usize];
-        (*scan).xs_heaptid = super::item_pointer(e.tid);
+        (*scan).xs_heaptid = tid::item_pointer(e.tid);
         (*scan).xs_recheck = false;
         if (*scan).xs_want_itup {
             pg_sys::MemoryContextReset(st.itup_cxt);
@@ -489,7 +490,7 @@ pub unsafe extern "C-unwind" fn amgetbitmap(scan: pg_sys::IndexScanDesc, tbm: *m
             let b = st.cur.batch.as_ref().unwrap();
             // Add the rest of the batch at once.
             for e in &b.items[st.cur.pos as usize..] {
-                let mut tid = super::item_pointer(e.tid);
+                let mut tid = tid::item_pointer(e.tid);
                 pg_sys::tbm_add_tuples(tbm, &mut tid, 1, false);
                 n += 1;
             }

@@ -4,7 +4,8 @@
 //! child is locked.
 
 use super::{meta, route_cache};
-use crate::storage::{Buf, Lock};
+use crate::index::page::Buf;
+use crate::storage::Lock;
 use alex_core::entry::Entry;
 use alex_core::inner::InnerPage;
 use alex_core::page::{NO_BLOCK, PageKind, node};

@@ -11,7 +11,8 @@
 //! locked (left to right, the order every writer uses). NULL keys (NULLS NOT DISTINCT) serialise on
 //! the metapage, which is otherwise locked only alone or with new pages.
 
-use crate::storage::{Buf, Lock};
+use crate::index::page::Buf;
+use crate::storage::{Lock, rel, tid};
 use alex_core::data::DataPage;
 use alex_core::entry::{Entry, PackedTid};
 use alex_core::nulls;
@@ -29,7 +30,7 @@ pub enum Verdict {
 
 /// Looks up one candidate in the heap under a dirty snapshot.
 fn heap_verdict(heap: pg_sys::Relation, tid: PackedTid) -> Verdict {
-    let mut ip = super::item_pointer(tid);
+    let mut ip = tid::item_pointer(tid);
     let mut snapshot = pg_sys::SnapshotData { snapshot_type: pg_sys::SnapshotType::SNAPSHOT_DIRTY, ..Default::default() };
     let mut all_dead = false;
     // SAFETY: `heap` is the index's open heap; a dirty snapshot only needs its type set (as
@@ -93,7 +94,7 @@ pub fn check_nulls(rel: pg_sys::Relation, heap: pg_sys::Relation, head: u32, own
 
 /// Waits for transaction `xid` to end (all locks must be released first).
 pub fn wait_for(xid: pg_sys::TransactionId, heap: pg_sys::Relation, tid: PackedTid) {
-    let mut ip = super::item_pointer(tid);
+    let mut ip = tid::item_pointer(tid);
     // SAFETY: no buffer lock is held (callers drop theirs first); the wait may ERROR on cancel.
     unsafe { pg_sys::XactLockTableWait(xid, heap, &mut ip, pg_sys::XLTW_Oper::XLTW_InsertIndex) };
 }
@@ -111,7 +112,7 @@ fn describe(index: pg_sys::Relation, value: pg_sys::Datum, isnull: bool) -> Stri
 
 /// Raises btree's unique violation for a new entry.
 pub fn violation(index: pg_sys::Relation, value: pg_sys::Datum, isnull: bool) -> ! {
-    let name = super::build::relation_name(index);
+    let name = rel::name(index);
     let detail = describe(index, value, isnull);
     let detail = (!detail.is_empty()).then(|| format!("Key {detail} already exists."));
     std::panic::panic_any(UniqueViolation { message: format!("duplicate key value violates unique constraint \"{name}\""), detail, constraint: name })
@@ -119,7 +120,7 @@ pub fn violation(index: pg_sys::Relation, value: pg_sys::Datum, isnull: bool) ->
 
 /// Raises btree's error for duplicates found while building a unique index.
 pub fn build_violation(index: pg_sys::Relation, value: pg_sys::Datum, isnull: bool) -> ! {
-    let name = super::build::relation_name(index);
+    let name = rel::name(index);
     let detail = describe(index, value, isnull);
     let detail = Some(if detail.is_empty() { "Duplicate keys exist.".to_string() } else { format!("Key {detail} is duplicated.") });
     std::panic::panic_any(UniqueViolation { message: format!("could not create unique index \"{name}\""), detail, constraint: name })

@@ -11,7 +11,8 @@
 //! the free space map.
 
 use super::{null_chain, pagedel};
-use crate::storage::{Buf, Lock, WalRecord};
+use crate::index::page::{Buf, WalRecord};
+use crate::storage::{Lock, freespace, tid};
 use alex_core::data::{DataPage, DataPageMut};
 use alex_core::entry::PackedTid;
 use alex_core::nulls;
@@ -22,7 +23,7 @@ use pgrx::prelude::*;
 type Callback = pg_sys::IndexBulkDeleteCallback;
 
 fn is_dead(callback: Callback, state: *mut std::ffi::c_void, tid: PackedTid) -> bool {
-    let mut ip = super::item_pointer(tid);
+    let mut ip = tid::item_pointer(tid);
     // SAFETY: VACUUM's callback and its state, called as ambulkdelete's contract allows.
     unsafe { callback.unwrap()(&mut ip, state) }
 }
@@ -73,8 +74,7 @@ fn scan_all(rel: pg_sys::Relation, callback: Callback, state: *mut std::ffi::c_v
                 Page::Free { recyclable } => {
                     t.pages_deleted += 1;
                     if recyclable {
-                        // SAFETY: an open index; the page is free for splits to take.
-                        unsafe { pg_sys::RecordFreeIndexPage(rel, blk) };
+                        freespace::record(rel, blk);
                         t.pages_free += 1;
                     }
                 }
@@ -102,8 +102,7 @@ fn scan_all(rel: pg_sys::Relation, callback: Callback, state: *mut std::ffi::c_v
         t.pages_newly_deleted += deleted;
     }
     if t.pages_free > 0 {
-        // SAFETY: an open index; makes the pages just recorded visible to GetFreeIndexPage.
-        unsafe { pg_sys::IndexFreeSpaceMapVacuum(rel) };
+        freespace::publish(rel);
     }
     t
 }
