@@ -23,10 +23,6 @@ pub fn raise_with_detail(code: PgSqlErrorCode, message: impl Into<String>, detai
     unreachable!("ERROR returned")
 }
 
-/// Raises index_corrupted (XX002) with a hint to REINDEX.
-pub fn corrupted(message: impl Into<String>) -> ! {
-    raise(PgSqlErrorCode::ERRCODE_INDEX_CORRUPTED, message, Some("REINDEX the index."))
-}
 
 /// Raises the error of a page that failed its checks on read, as nbtree's `_bt_checkpage` words
 /// it: the relation and block in the message, the reason in the detail.

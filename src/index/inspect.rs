@@ -16,7 +16,7 @@ use pgrx::PgRelation;
 use std::collections::HashSet;
 
 fn corrupted(index: &PgRelation, msg: String) -> ! {
-    crate::error::corrupted(format!("alex index \"{}\" is corrupted: {msg}", index.name()))
+    crate::error::raise(PgSqlErrorCode::ERRCODE_INDEX_CORRUPTED, format!("alex index \"{}\" is corrupted: {msg}", index.name()), Some("REINDEX the index."))
 }
 
 /// ERRORs unless `index` is an alex index.

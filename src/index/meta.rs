@@ -19,17 +19,13 @@ pub const META_BLOCK: u32 = 0;
 /// Reads and validates the metapage from a locked buffer.
 pub fn read(b: &Buf) -> Meta {
     let m = Meta::read(b.content_of(PageKind::Meta));
-    check_version(&m);
-    m
-}
-
-fn check_version(m: &Meta) {
     if m.magic != MAGIC {
-        crate::error::corrupted("alex index metapage has a wrong magic number");
+        b.corrupted("the metapage has a wrong magic number");
     }
     if m.version != FORMAT_VERSION {
         crate::error::raise(PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, format!("alex index has on-disk format version {}, but this build of omendb reads version {}", m.version, FORMAT_VERSION), Some("REINDEX the index to rebuild it in the current format."));
     }
+    m
 }
 
 #[derive(Clone, Copy)]

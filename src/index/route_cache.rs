@@ -213,10 +213,12 @@ pub fn read_data_page(rel: pg_sys::Relation, e: Entry, mode: Lock, for_insert: b
     let mut next = Some(first);
     for moves in 0..=MAX_MOVES_RIGHT {
         let b = next.take().unwrap_or_else(|| Buf::read(rel, blk, mode));
-        if b.kind() != PageKind::Data {
+        // A cached route is a hint: the page it names may since have been recycled as another
+        // kind (and is checked, like every page read, before its content is used).
+        let (kind, c) = b.page();
+        if kind != PageKind::Data {
             return None;
         }
-        let c = b.content_of(PageKind::Data);
         if node::is_deleted(c) || node::beyond_high(c, e) {
             if for_insert && !node::is_deleted(c) {
                 // Perhaps an unposted separator: an insert descends from the root, which notices

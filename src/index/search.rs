@@ -70,17 +70,17 @@ fn descend_from_root(rel: pg_sys::Relation, e: Entry, level: u16, mode: Lock, mu
         let (mut blk, mut lvl) = (root, root_level);
         loop {
             let b = Buf::read(rel, blk, if lvl == level { mode } else { Lock::Share });
-            let kind = b.kind();
+            let (kind, c) = b.page();
             // A deleted model page is a deleted data page (see pagedel.rs): move right from it too.
-            let deleted = kind == PageKind::Data && node::is_deleted(b.content_of(kind));
+            let deleted = kind == PageKind::Data && node::is_deleted(c);
             // A page deleted and recycled since its parent (or our cached root, which may be an
             // old root since deleted) was read holds another level or other keys; a standby gets
             // no recovery conflict to stop that. Start over from the metapage's root.
-            let recycled = if !deleted && (kind != kind_of_level(lvl) || node::level(b.content_of(kind)) != lvl) {
-                Some(format!("is a {kind:?} page of level {}, expected level {lvl}", node::level(b.content_of(kind))))
-            } else if !deleted && e < node::low(b.content_of(kind)) {
+            let recycled = if !deleted && (kind != kind_of_level(lvl) || node::level(c) != lvl) {
+                Some(format!("is a {kind:?} page of level {}, expected level {lvl}", node::level(c)))
+            } else if !deleted && e < node::low(c) {
                 Some("has a low fence above the key its parent routes to it".to_string())
-            } else if deleted && node::right(b.content_of(kind)) == NO_BLOCK {
+            } else if deleted && node::right(c) == NO_BLOCK {
                 // An unlinked NULL page (see null_chain.rs).
                 Some("is a deleted page without a right sibling".to_string())
             } else {
@@ -90,11 +90,10 @@ fn descend_from_root(rel: pg_sys::Relation, e: Entry, level: u16, mode: Lock, mu
                 meta::forget_root(rel);
                 restarts += 1;
                 if restarts > 100 {
-                    crate::error::corrupted(format!("alex page {blk} {what}"));
+                    b.corrupted(&format!("the page {what}, again after {restarts} descents from the root"));
                 }
                 continue 'from_root;
             }
-            let c = b.content_of(kind);
             if deleted || node::beyond_high(c, e) {
                 // The page split (or was merged into its right sibling) after we, or our cached
                 // root, learned of it: its right sibling now holds e. At the top this means the
@@ -156,7 +155,7 @@ pub fn settle(rel: pg_sys::Relation, blk: u32, e: Entry, level: u16, mode: Lock)
 fn move_right_target(b: &Buf, c: &[u8]) -> u32 {
     let right = node::right(c);
     if right == NO_BLOCK {
-        crate::error::corrupted(format!("alex page {} has a high fence but no right sibling", b.block()));
+        b.corrupted("the page has a high fence but no right sibling");
     }
     right
 }

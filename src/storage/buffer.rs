@@ -172,21 +172,22 @@ impl<F: PageFormat> Buf<F> {
         page::is_new(self.page_bytes())
     }
 
-    /// The page kind, checked: an ERROR (XX002, naming the relation and block) if the page is
-    /// not of this format or fails its checks.
-    pub fn kind(&self) -> F::Kind {
-        match page::checked::<F>(self.page_bytes()) {
-            Ok((kind, _)) => kind,
-            Err(why) => self.corrupted(&why),
-        }
+    /// The page's kind and content area, checked: an ERROR (naming the relation and block) if
+    /// the page is not of this format or fails its checks.
+    pub fn page(&self) -> (F::Kind, &[u8]) {
+        page::checked::<F>(self.page_bytes()).unwrap_or_else(|why| self.corrupted(&why))
     }
 
-    /// The content area of a page that must be of kind `kind`, checked (ERROR otherwise).
+    /// The page kind, checked (see [`Buf::page`]).
+    pub fn kind(&self) -> F::Kind {
+        self.page().0
+    }
+
+    /// The content area of a page that must be of kind `kind`, checked (see [`Buf::page`]).
     pub fn content_of(&self, kind: F::Kind) -> &[u8] {
-        match page::checked::<F>(self.page_bytes()) {
-            Ok((k, content)) if k == kind => content,
-            Ok((k, _)) => self.corrupted(&format!("a {k:?} page where a {kind:?} page was expected")),
-            Err(why) => self.corrupted(&why),
+        match self.page() {
+            (k, content) if k == kind => content,
+            (k, _) => self.corrupted(&format!("a {k:?} page where a {kind:?} page was expected")),
         }
     }
 
