@@ -180,6 +180,10 @@ pub fn insert_entry(rel: pg_sys::Relation, e: Entry) {
 /// Inserts `e` into `leaf`, the exclusively locked data page whose fences hold it, splitting it
 /// when needed. Consumes (releases) the page.
 fn insert_into_leaf(rel: pg_sys::Relation, leaf: Buf, e: Entry) {
+    debug_assert!({
+        let c = leaf.content_of(PageKind::Data);
+        !node::is_deleted(c) && node::low(c) <= e && !node::beyond_high(c, e)
+    });
     let fits = {
         let p = DataPage::new(leaf.content_of(PageKind::Data));
         (p.count() + 1) as f64 <= p.capacity() as f64 * MAX_DENSITY && p.fits(e)
@@ -233,6 +237,7 @@ fn split_data_page(rel: pg_sys::Relation, leaf: Buf, e: Entry) {
         return;
     }
     all.insert(at, e);
+    debug_assert!(super::strictly_increasing(&all));
     let (cuts, affine) = match plan_split(&all, at, h.low, h.high, MAX_DENSITY, dictionary_miss) {
         SplitPlan::Rebuild(enc) => {
             let wal = WalRecord::start(rel);
@@ -264,6 +269,7 @@ fn split_data_page(rel: pg_sys::Relation, leaf: Buf, e: Entry) {
                 model: LinearModel::default(),
             };
             let mut img = if i == 0 { wal.register(&leaf) } else { wal.register_new(&new_pages[i - 1], PageKind::Data) };
+            debug_assert!(piece.first().is_none_or(|f| *f >= low) && piece.last().is_none_or(|l| high.is_none_or(|h| *l < h)));
             let slack = if (s..s + piece.len()).contains(&at) { Slack::after_insert(piece, at - s, low, high) } else { Slack::Spread };
             let enc = if affine { Encoding::affine_for(piece, low, high) } else { Encoding::for_entries(piece, low, high) };
             data::layout_with(img.content(), piece, enc, header, slack);
@@ -371,6 +377,7 @@ fn split_inner_page(rel: pg_sys::Relation, page: Buf, sep: Entry, child: u32, ch
     let n = items.len();
     // Appends at the right end of the rightmost page keep the left page 90% full.
     let k = if h.high.is_none() && at == n - 1 { n * 9 / 10 } else { n / 2 };
+    debug_assert!(super::strictly_increasing(&items.iter().map(|(s, _)| *s).collect::<Vec<_>>()) && 0 < k && k < n);
     let new_page = Buf::extend(rel);
     let right = if h.right != NO_BLOCK { Some(Buf::read(rel, h.right, Lock::Exclusive)) } else { None };
     let split_sep = items[k].0;

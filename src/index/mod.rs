@@ -23,6 +23,11 @@ pub mod validate;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
+/// Whether `xs` strictly increase: entries of a page, separators of a model page.
+pub(crate) fn strictly_increasing<T: PartialOrd>(xs: &[T]) -> bool {
+    xs.windows(2).all(|w| w[0] < w[1])
+}
+
 /// Largest share of a data page's slots that inserts fill before the page is split (or laid out
 /// again): beyond it, the shifts that make room grow long.
 pub const MAX_DENSITY: f64 = 0.9;

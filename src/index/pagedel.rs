@@ -82,6 +82,7 @@ pub fn try_merge(rel: pg_sys::Relation, a: u32, density: f64) -> Option<u32> {
         merged.extend(DataPage::new(c).entries());
         (h, merged)
     };
+    debug_assert!(super::strictly_increasing(&merged) && ah.high == Some(bh.low));
     if !fits_page(&merged, ah.low, bh.high, density) {
         return None;
     }
@@ -222,6 +223,8 @@ fn hand_off(rel: pg_sys::Relation, child: u32, low: Entry, level: u16) -> HandOf
     data::write_deleted(wal.register_new(&x_buf, PageKind::Data).content(), xh, safe_xid);
     let mut items = vec![(xh.low, child)];
     items.extend(y_items);
+    debug_assert!(xh.level == level && xh.high == Some(yh.low));
+    debug_assert!(super::strictly_increasing(&items.iter().map(|(s, _)| *s).collect::<Vec<_>>()));
     inner::layout(wal.register(&y_buf).content(), &items, Header { left: xh.left, ..yh });
     inner::merge_children(wal.register(&parent).content(), at);
     wal.finish();
@@ -237,6 +240,7 @@ fn lock_parent_of_pair(rel: pg_sys::Relation, level: u16, left: (u32, Entry), ri
     let p = InnerPage::new(parent.content_of(PageKind::Inner));
     let i = p.route(left.1);
     let exact = (p.child(i), p.separator(i)) == left && i + 1 < p.count() && (p.child(i + 1), p.separator(i + 1)) == right;
+    debug_assert!(!exact || node::level(parent.content_of(PageKind::Inner)) == level);
     exact.then_some((parent, i))
 }
 

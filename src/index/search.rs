@@ -109,13 +109,17 @@ fn descend_from_root(rel: pg_sys::Relation, e: Entry, level: u16, mode: Lock, mu
                 continue;
             }
             if lvl == level {
+                // Invariant 5: the descent ends at the page whose fences hold `e`.
+                debug_assert!(node::low(c) <= e && node::level(c) == level);
                 return b;
             }
             if lvl == 1 && level == 0 {
                 route_cache::remember(rel, c);
             }
             let p = InnerPage::new(c);
+            debug_assert!(p.count() > 0 && p.separator(0) <= e.max(node::low(c)));
             blk = p.child(p.route(e));
+            debug_assert!(blk != NO_BLOCK);
             lvl -= 1;
         }
     }
@@ -148,6 +152,7 @@ pub fn settle(rel: pg_sys::Relation, blk: u32, e: Entry, level: u16, mode: Lock)
             drop(b);
             return descend_tree(rel, e, level, mode);
         }
+        debug_assert!(!node::beyond_high(c, e));
         return b;
     }
 }

@@ -12,7 +12,7 @@
 
 use super::{null_chain, pagedel};
 use crate::index::page::{Buf, WalRecord};
-use crate::storage::{Lock, freespace, tid};
+use crate::storage::{Lock, freespace, rel, tid};
 use alex_core::data::{DataPage, DataPageMut};
 use alex_core::entry::PackedTid;
 use alex_core::nulls;
@@ -26,11 +26,6 @@ fn is_dead(callback: Callback, state: *mut std::ffi::c_void, tid: PackedTid) -> 
     let mut ip = tid::item_pointer(tid);
     // SAFETY: VACUUM's callback and its state, called as ambulkdelete's contract allows.
     unsafe { callback.unwrap()(&mut ip, state) }
-}
-
-fn nblocks(rel: pg_sys::Relation) -> u32 {
-    // SAFETY: an open relation.
-    unsafe { pg_sys::RelationGetNumberOfBlocksInFork(rel, pg_sys::ForkNumber::MAIN_FORKNUM) }
 }
 
 #[derive(Default)]
@@ -50,7 +45,7 @@ fn scan_all(rel: pg_sys::Relation, callback: Callback, state: *mut std::ffi::c_v
     let (mut nulls_freed, mut nulls_emptied) = (false, false);
     let mut blk = 1u32;
     loop {
-        let n = nblocks(rel);
+        let n = rel::main_fork_blocks(rel);
         if blk >= n {
             break;
         }
@@ -154,6 +149,7 @@ fn vacuum_page(rel: pg_sys::Relation, blk: u32, callback: Callback, state: *mut 
                 let mut img = wal.register(&b);
                 let mut page = DataPageMut::new(img.content());
                 page.delete_slots(&dead);
+                debug_assert_eq!(DataPage::new(img.content()).count(), count - dead.len());
                 drop(img);
                 wal.finish();
             }
@@ -183,7 +179,7 @@ fn vacuum_page(rel: pg_sys::Relation, blk: u32, callback: Callback, state: *mut 
 fn fill_stats(stats: *mut pg_sys::IndexBulkDeleteResult, rel: pg_sys::Relation, t: &Totals) {
     // SAFETY: `stats` is VACUUM's (or our palloc'd) IndexBulkDeleteResult.
     unsafe {
-        (*stats).num_pages = nblocks(rel);
+        (*stats).num_pages = rel::main_fork_blocks(rel);
         (*stats).num_index_tuples = t.live;
         (*stats).tuples_removed += t.removed;
         (*stats).estimated_count = false;
