@@ -14,7 +14,7 @@ use super::keys::KeyType;
 use super::meta::META_BLOCK;
 use super::options;
 use crate::storage::Buf;
-use alex_core::build::{Run, chunks};
+use alex_core::bulk::{Run, chunks};
 use alex_core::data::{self, Encoding};
 use alex_core::entry::{Entry, MAX_TID, PackedTid};
 use alex_core::extsort::{ExternalSorter, RunStore};

@@ -25,7 +25,7 @@
 use super::meta;
 use super::search;
 use crate::storage::{Buf, Lock, WalRecord};
-use alex_core::build::fits_page;
+use alex_core::split::fits_page;
 use alex_core::data::{self, DataPage, Encoding};
 use alex_core::entry::Entry;
 use alex_core::inner::{self, InnerPage};
