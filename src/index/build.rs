@@ -16,7 +16,7 @@ use super::options;
 use crate::index::page::{AlexPages, Buf};
 use crate::storage::buffer::append_init_fork_page;
 use crate::storage::{rel, tid};
-use alex_core::build::{Run, chunks};
+use alex_core::bulk::{Run, chunks};
 use alex_core::data::{self, Encoding};
 use alex_core::entry::{Entry, MAX_TID, PackedTid};
 use alex_core::extsort::{ExternalSorter, RunStore};

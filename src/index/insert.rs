@@ -13,7 +13,7 @@ use super::keys::KeyType;
 use super::{MAX_DENSITY, MAX_SHIFT, meta, null_chain, pagedel, search, unique};
 use crate::index::page::{Buf, WalRecord};
 use crate::storage::{Lock, tid};
-use alex_core::build::{SplitPlan, pieces_of, plan_split};
+use alex_core::split::{SplitPlan, pieces_of, plan_split};
 use alex_core::data::{self, DataPage, DataPageMut, Encoding, InsertError, Slack};
 use alex_core::entry::{Entry, PackedTid};
 use alex_core::inner::{self, InnerPage};

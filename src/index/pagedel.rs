@@ -26,7 +26,7 @@ use super::meta;
 use super::search;
 use crate::index::page::{Buf, WalRecord};
 use crate::storage::{Lock, freespace};
-use alex_core::build::fits_page;
+use alex_core::split::fits_page;
 use alex_core::data::{self, DataPage, Encoding};
 use alex_core::entry::Entry;
 use alex_core::inner::{self, InnerPage};

@@ -9,7 +9,7 @@
 //! Index entries are `(code, tid)` pairs ordered by code, then heap TID ([`entry`]).
 
 pub mod bits;
-pub mod build;
+pub mod bulk;
 pub mod data;
 pub mod entry;
 pub mod extsort;
@@ -19,4 +19,5 @@ pub mod meta;
 pub mod model;
 pub mod nulls;
 pub mod page;
+pub mod split;
 pub mod wal_delta;
