@@ -9,7 +9,7 @@
 
 use crate::index::page::{Buf, WalRecord};
 use crate::storage::Lock;
-use alex_core::meta::{FORMAT_VERSION, MAGIC, Meta};
+use alex_core::meta::{FORMAT_VERSION, Meta};
 use alex_core::page::PageKind;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -18,10 +18,8 @@ pub const META_BLOCK: u32 = 0;
 
 /// Reads and validates the metapage from a locked buffer.
 pub fn read(b: &Buf) -> Meta {
+    // The page check on read has verified the magic number.
     let m = Meta::read(b.content_of(PageKind::Meta));
-    if m.magic != MAGIC {
-        b.corrupted("the metapage has a wrong magic number");
-    }
     if m.version != FORMAT_VERSION {
         crate::error::raise(PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, format!("alex index has on-disk format version {}, but this build of omendb reads version {}", m.version, FORMAT_VERSION), Some("REINDEX the index to rebuild it in the current format."));
     }

@@ -29,7 +29,7 @@ impl PageFormat for AlexPages {
         layout::write_special(special, kind)
     }
 
-    fn check(_kind: PageKind, _content: &[u8]) -> Result<(), String> {
-        Ok(())
+    fn check(kind: PageKind, content: &[u8]) -> Result<(), String> {
+        layout::check_on_read(kind, content)
     }
 }

@@ -12,6 +12,8 @@ use crate::page::node::{self, Header};
 use crate::page::{CONTENT_SIZE, rd_u32, rd_u64, wr_u16, wr_u32, wr_u64};
 
 pub const CAPACITY: usize = (CONTENT_SIZE - node::SIZE) / 20;
+/// No tree is this tall: even with three children a model page, 2^64 entries need fewer levels.
+pub const MAX_LEVEL: u16 = 48;
 const CODES: usize = node::SIZE;
 const TIDS: usize = CODES + 8 * CAPACITY;
 const CHILDREN: usize = TIDS + 8 * CAPACITY;
@@ -76,7 +78,7 @@ impl<'a> InnerPage<'a> {
         let base = self.code(0);
         let (mut sum, mut max) = (0usize, 0usize);
         for i in 0..n {
-            let d = m.predict_index(self.code(i) - base, n).abs_diff(i);
+            let d = m.predict_index(self.code(i).wrapping_sub(base), n).abs_diff(i);
             sum += d;
             max = max.max(d);
         }
@@ -142,6 +144,22 @@ pub fn insert(b: &mut [u8], sep: Entry, child: u32) -> bool {
     h.model = fit(b, n + 1);
     h.write(b);
     true
+}
+
+/// The checks a model page passes each time it is read, in constant time: a possible level and
+/// separator count (so every read of its arrays stays within the page) and ordered fences.
+pub fn check_header(b: &[u8]) -> Result<(), String> {
+    let h = Header::read(b);
+    if h.level == 0 || h.level > MAX_LEVEL {
+        return Err(format!("model page has level {}", h.level));
+    }
+    if h.count == 0 || h.count as usize > CAPACITY {
+        return Err(format!("model page holds {} separators", h.count));
+    }
+    if h.beyond_high(h.low) {
+        return Err(format!("low fence {:?} at or above the high fence {:?}", h.low, h.high));
+    }
+    Ok(())
 }
 
 /// Verifies a model page: separators strictly increase, the first is the low fence, all lie

@@ -33,6 +33,19 @@ pub struct Meta {
     pub null_fill: u32,
 }
 
+/// The checks the metapage passes each time it is read: its magic number, and a root that is
+/// neither the metapage nor at an impossible level. Its version is checked by the reader.
+pub fn check_header(b: &[u8]) -> Result<(), String> {
+    let m = Meta::read(b);
+    if m.magic != MAGIC {
+        return Err(format!("the metapage has magic number {:#x}, not {MAGIC:#x}", m.magic));
+    }
+    if m.version == FORMAT_VERSION && (m.root == 0 || m.root == NO_BLOCK || m.root_level > crate::inner::MAX_LEVEL) {
+        return Err(format!("the metapage names root block {} at level {}", m.root, m.root_level));
+    }
+    Ok(())
+}
+
 impl Meta {
     pub fn new(root: u32, root_level: u16) -> Meta {
         Meta { magic: MAGIC, version: FORMAT_VERSION, root, root_level, null_head: NO_BLOCK, null_tail: NO_BLOCK, vacuum_active: false, null_fill: NO_BLOCK }

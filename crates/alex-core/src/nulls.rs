@@ -13,6 +13,14 @@ pub fn init(b: &mut [u8]) {
     b.fill(0);
     set_right(b, crate::page::NO_BLOCK);
 }
+/// The check a NULL page passes each time it is read: a count that fits the page.
+pub fn check_header(b: &[u8]) -> Result<(), String> {
+    match count(b) {
+        n if n > CAPACITY => Err(format!("NULL page holds {n} TIDs, more than the {CAPACITY} that fit")),
+        _ => Ok(()),
+    }
+}
+
 pub fn count(b: &[u8]) -> usize {
     rd_u16(b, COUNT) as usize
 }

@@ -3,23 +3,50 @@
 use super::DataPage;
 use crate::entry::Entry;
 use crate::page::CONTENT_SIZE;
-use crate::page::node::Header;
+use crate::page::node::{self, Header};
 
-/// Verifies every invariant of a data page; returns the first violation.
-pub fn check(b: &[u8]) -> Result<(), String> {
+/// The checks a data page passes each time it is read, in constant time: its header and
+/// encoding are possible, and every region they place lies within the page, so that no read of
+/// its content can go out of bounds. (The entries themselves are verified by [`check`].)
+pub fn check_header(b: &[u8]) -> Result<(), String> {
     let h = Header::read(b);
     if h.level != 0 {
         return Err(format!("data page has level {}", h.level));
     }
+    if h.beyond_high(h.low) {
+        return Err(format!("low fence {:?} at or above the high fence {:?}", h.low, h.high));
+    }
+    if node::is_deleted(b) {
+        // A deleted page keeps its header and transaction id only.
+        return Ok(());
+    }
     let p = DataPage::new(b);
-    let g = p.g;
     let enc = p.encoding();
-    if enc.key_bits > 64 || enc.blk_bits > 32 || enc.off_bits > 16 {
+    if enc.key_bits > 64 || enc.blk_bits > 32 || enc.off_bits > 16 || enc.off_bits == 0 {
         return Err(format!("impossible encoding {enc:?}"));
     }
     if p.capacity() != enc.capacity() || enc.layout_end(p.capacity()) > CONTENT_SIZE {
         return Err(format!("capacity {} differs from the encoding's {}", p.capacity(), enc.capacity()));
     }
+    if p.count() > p.capacity() {
+        return Err(format!("count {} exceeds the capacity {}", p.count(), p.capacity()));
+    }
+    if enc.dict_len == 0 && enc.key_base.checked_add(p.g.max_stored()).is_none() {
+        return Err(format!("key base {} leaves no room for {}-bit keys", enc.key_base, enc.key_bits));
+    }
+    if !(h.model.slope.is_finite() && h.model.intercept.is_finite()) {
+        return Err(format!("model {:?} is not finite", h.model));
+    }
+    Ok(())
+}
+
+/// Verifies every invariant of a data page; returns the first violation.
+pub fn check(b: &[u8]) -> Result<(), String> {
+    check_header(b)?;
+    let h = Header::read(b);
+    let p = DataPage::new(b);
+    let g = p.g;
+    let enc = p.encoding();
     if enc.dict_len > 0 {
         let codes: Vec<u64> = (0..enc.dict_len as u64).map(|i| g.code_of(b, i)).collect();
         if let Some(i) = (1..codes.len()).find(|&i| codes[i - 1] >= codes[i]) {

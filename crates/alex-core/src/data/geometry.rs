@@ -69,7 +69,9 @@ impl Geometry {
     /// The code a stored value stands for.
     #[inline]
     pub(super) fn code_of(&self, b: &[u8], v: u64) -> u64 {
-        if self.enc.dict_len == 0 { self.enc.key_base + v } else { rd_u64(b, self.dict + v as usize * 8) }
+        // A stored value beyond the dictionary (only a corrupted page has one) reads its last
+        // code: reads stay within the page, and `check` reports the value.
+        if self.enc.dict_len == 0 { self.enc.key_base.wrapping_add(v) } else { rd_u64(b, self.dict + v.min(self.enc.dict_len as u64 - 1) as usize * 8) }
     }
 
     #[inline]
@@ -128,7 +130,7 @@ impl Geometry {
     pub(super) fn tid(&self, b: &[u8], slot: usize) -> PackedTid {
         let v = bits::get(&b[self.tids..], slot, self.enc.tid_bits());
         let off = (v & ((1u64 << self.enc.off_bits) - 1)) as u16;
-        let blk = (v >> self.enc.off_bits) as u32 + self.enc.blk_base;
+        let blk = ((v >> self.enc.off_bits) as u32).wrapping_add(self.enc.blk_base);
         pack_tid(blk, off)
     }
 

@@ -39,7 +39,7 @@ mod layout;
 #[cfg(test)]
 mod tests;
 
-pub use check::check;
+pub use check::{check, check_header};
 pub use deleted::{deleted_xid, mark_deleted, write_deleted};
 pub use encoding::{Encoding, MAX_SLOTS, TidStats, entries_at_density, key_range};
 pub use geometry::SearchHint;
