@@ -13,7 +13,7 @@
 use super::{null_chain, pagedel};
 use crate::index::page::{Buf, WalRecord};
 use crate::storage::{Lock, freespace, rel, tid};
-use alex_core::data::{DataPage, DataPageMut};
+use alex_core::data::{self, DataPage, DataPageMut};
 use alex_core::entry::PackedTid;
 use alex_core::nulls;
 use alex_core::page::{PageKind, node};
@@ -131,6 +131,11 @@ fn vacuum_page(rel: pg_sys::Relation, blk: u32, callback: Callback, state: *mut 
             let c = b.content_of(PageKind::Data);
             if node::is_deleted(c) {
                 return Page::Free { recyclable: false };
+            }
+            // VACUUM reads every entry of the page anyway: all of them are verified before any
+            // is removed, so that a damaged page is reported, not written into.
+            if let Err(why) = data::check(c) {
+                b.corrupted(&why);
             }
             let (dead, count) = {
                 let p = DataPage::new(c);
