@@ -10,15 +10,16 @@ use crate::page::node::{self, Header};
 /// its content can go out of bounds. (The entries themselves are verified by [`check`].)
 pub fn check_header(b: &[u8]) -> Result<(), String> {
     let h = Header::read(b);
-    if h.level != 0 {
-        return Err(format!("data page has level {}", h.level));
-    }
     if h.beyond_high(h.low) {
         return Err(format!("low fence {:?} at or above the high fence {:?}", h.low, h.high));
     }
     if node::is_deleted(b) {
-        // A deleted page keeps its header and transaction id only.
+        // A deleted page keeps its header and transaction id only; a deleted model page keeps
+        // its level too.
         return Ok(());
+    }
+    if h.level != 0 {
+        return Err(format!("data page has level {}", h.level));
     }
     let p = DataPage::new(b);
     let enc = p.encoding();
