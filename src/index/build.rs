@@ -23,11 +23,9 @@ use alex_core::meta::Meta;
 use alex_core::model::LinearModel;
 use alex_core::nulls;
 use alex_core::page::{NO_BLOCK, PageKind, node::Header};
+use alex_core::policy::INNER_BUILD_FILL;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-
-/// Share of a model page's separators a build fills.
-const INNER_BUILD_FILL: f64 = 0.9;
 
 /// One heap tuple's row in the build's sort.
 struct Row {

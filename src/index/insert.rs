@@ -10,7 +10,7 @@
 //! not yet posted only costs a move right (see the design document).
 
 use super::keys::KeyType;
-use super::{MAX_DENSITY, MAX_SHIFT, meta, null_chain, pagedel, search, unique};
+use super::{meta, null_chain, pagedel, search, unique};
 use crate::storage::{Buf, Lock, WalRecord};
 use alex_core::split::{SplitPlan, pieces_of, plan_split};
 use alex_core::data::{self, DataPage, DataPageMut, Encoding, InsertError, Slack};
@@ -18,6 +18,7 @@ use alex_core::entry::{Entry, PackedTid};
 use alex_core::inner::{self, InnerPage};
 use alex_core::model::LinearModel;
 use alex_core::page::{NO_BLOCK, PageKind, node, node::Header};
+use alex_core::policy::{APPEND_SPLIT_TENTHS, MAX_DENSITY, MAX_SHIFT};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
@@ -369,7 +370,7 @@ fn split_inner_page(rel: pg_sys::Relation, page: Buf, sep: Entry, child: u32, ch
     items.insert(at, (sep, child));
     let n = items.len();
     // Appends at the right end of the rightmost page keep the left page 90% full.
-    let k = if h.high.is_none() && at == n - 1 { n * 9 / 10 } else { n / 2 };
+    let k = if h.high.is_none() && at == n - 1 { n * APPEND_SPLIT_TENTHS / 10 } else { n / 2 };
     let new_page = Buf::extend(rel);
     let right = if h.right != NO_BLOCK { Some(Buf::read(rel, h.right, Lock::Exclusive)) } else { None };
     let split_sep = items[k].0;

@@ -18,6 +18,7 @@ use alex_core::entry::Entry;
 use alex_core::keys::{CodeRange, EqualCodes, Strategy};
 use alex_core::nulls;
 use alex_core::page::{NO_BLOCK, PageKind, node};
+use alex_core::policy::FIRST_BATCH;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::rc::Rc;
@@ -51,10 +52,6 @@ struct Batch {
     /// `keep_pins`).
     pin: Option<Buf>,
 }
-
-/// A forward scan starts with small batches, so that `LIMIT` queries decode little of a page,
-/// and grows them to whole pages.
-const FIRST_BATCH: usize = 32;
 
 fn next_limit(limit: usize) -> usize {
     limit.saturating_mul(8)

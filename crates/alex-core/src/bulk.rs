@@ -4,6 +4,7 @@
 use crate::data::{Encoding, TidStats};
 use crate::entry::Entry;
 use crate::model::LinearModel;
+use crate::policy::{JUMP_MEAN_GAPS, PAGE_COST, TRIED_GAPS};
 use crate::split::fits_page;
 
 /// One data page's worth of entries from a bulk load: `(low fence, entries, high fence)`, the high
@@ -144,16 +145,11 @@ pub fn best_cut(run: &[Entry], density: f64) -> usize {
     best.1
 }
 
-/// What a page costs in [`best_cut`], in search steps: about one step per 4 bytes of a page.
-const PAGE_COST: f64 = 2048.0;
-/// How many of a run's widest gaps [`best_cut`] tries.
-const TRIED_GAPS: usize = 3;
-
-/// Whether a gap between two of the sorted `entries` (at least two) is a jump in the keys: 16
-/// times their mean gap or more, which no line over the entries on both sides can fit.
+/// Whether a gap between two of the sorted `entries` (at least two) is a jump in the keys:
+/// [`JUMP_MEAN_GAPS`] times their mean gap or more, which no line over the entries on both sides can fit.
 pub(crate) fn is_jump(entries: &[Entry], gap: u64) -> bool {
     let span = entries[entries.len() - 1].code - entries[0].code;
-    gap as f64 > 16.0 * span as f64 / (entries.len() - 1) as f64
+    gap as f64 > JUMP_MEAN_GAPS as f64 * span as f64 / (entries.len() - 1) as f64
 }
 
 #[cfg(test)]

@@ -19,5 +19,6 @@ pub mod meta;
 pub mod model;
 pub mod nulls;
 pub mod page;
+pub mod policy;
 pub mod split;
 pub mod wal_delta;

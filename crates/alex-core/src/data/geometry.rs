@@ -6,11 +6,8 @@ use crate::bits;
 use crate::entry::{Entry, PackedTid, pack_tid, tid_block, tid_offset};
 use crate::model::LinearModel;
 use crate::page::node;
+use crate::policy::PREFETCH_SLOTS;
 use crate::page::{CONTENT_SIZE, rd_f64, rd_u16, rd_u32, rd_u64};
-
-/// How many slots on each side of a predicted slot a search loads ahead (about the model's
-/// typical error on random keys).
-pub(super) const PREFETCH_SLOTS: usize = 48;
 
 /// The first `i` in `0..n` for which the monotone predicate `pred` (true, then false) is false.
 pub(super) fn partition_point(n: usize, pred: impl Fn(usize) -> bool) -> usize {

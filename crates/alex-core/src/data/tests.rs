@@ -1,8 +1,8 @@
-use super::geometry::PREFETCH_SLOTS;
 use super::*;
 use crate::entry::pack_tid;
 use crate::model::LinearModel;
 use crate::page::{CONTENT_SIZE, NO_BLOCK};
+use crate::policy::PREFETCH_SLOTS;
 use proptest::prelude::*;
 use std::collections::BTreeSet;
 
