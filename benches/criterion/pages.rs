@@ -44,7 +44,7 @@ fn keys(dist: &str, n: usize) -> Vec<u64> {
 }
 
 fn header() -> Header {
-    Header { flags: 0, level: 0, count: 0, capacity: 0, left: NO_BLOCK, right: NO_BLOCK, low: Entry::MIN, high: None, model: LinearModel::default() }
+    Header::new(0, Entry::MIN, None)
 }
 
 /// A data page holding every other key of `all` at the build density (0.8); returns the page,

@@ -16,7 +16,6 @@ use alex_core::split::{SplitPlan, pieces_of, plan_split};
 use alex_core::data::{self, DataPage, DataPageMut, Encoding, InsertError, Slack};
 use alex_core::entry::{Entry, PackedTid};
 use alex_core::inner::{self, InnerPage};
-use alex_core::model::LinearModel;
 use alex_core::page::{NO_BLOCK, PageKind, node, node::Header};
 use alex_core::policy::{APPEND_SPLIT_TENTHS, MAX_DENSITY, MAX_SHIFT};
 use pgrx::pg_sys;
@@ -252,17 +251,8 @@ fn split_data_page(rel: pg_sys::Relation, leaf: Buf, e: Entry) {
     {
         let wal = WalRecord::start(rel);
         for (i, (s, piece, low, high)) in pieces_of(&all, &cuts, h.low, h.high).enumerate() {
-            let header = Header {
-                flags: 0,
-                level: 0,
-                count: 0,
-                capacity: 0,
-                left: if i == 0 { h.left } else { blocks[i - 1] },
-                right: blocks.get(i + 1).copied().unwrap_or(h.right),
-                low,
-                high,
-                model: LinearModel::default(),
-            };
+            let left = if i == 0 { h.left } else { blocks[i - 1] };
+            let header = Header::new(0, low, high).linked(left, blocks.get(i + 1).copied().unwrap_or(h.right));
             let mut img = if i == 0 { wal.register(&leaf) } else { wal.register_new(&new_pages[i - 1], PageKind::Data) };
             let slack = if (s..s + piece.len()).contains(&at) { Slack::after_insert(piece, at - s, low, high) } else { Slack::Spread };
             let enc = if affine { Encoding::affine_for(piece, low, high) } else { Encoding::for_entries(piece, low, high) };
@@ -349,7 +339,7 @@ fn grow_root(rel: pg_sys::Relation, level: u16, sep: Entry, child: u32) -> bool 
     debug_assert_eq!(m.root_level + 1, level);
     let root = Buf::extend(rel);
     let wal = WalRecord::start(rel);
-    let header = Header { flags: 0, level, count: 0, capacity: 0, left: NO_BLOCK, right: NO_BLOCK, low: Entry::MIN, high: None, model: LinearModel::default() };
+    let header = Header::new(level, Entry::MIN, None);
     inner::layout(wal.register_new(&root, PageKind::Inner).content(), &[(Entry::MIN, m.root), (sep, child)], header);
     m.root = root.block();
     m.root_level = level;

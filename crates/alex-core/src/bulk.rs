@@ -213,7 +213,7 @@ mod tests {
         }
         let mut page = vec![0u8; crate::page::CONTENT_SIZE];
         for (low, run, high) in &rs {
-            crate::data::layout(&mut page, run, Encoding::for_entries(run, *low, *high), crate::page::node::Header { flags: 0, level: 0, count: 0, capacity: 0, left: crate::page::NO_BLOCK, right: crate::page::NO_BLOCK, low: *low, high: *high, model: LinearModel::default() });
+            crate::data::layout(&mut page, run, Encoding::for_entries(run, *low, *high), crate::page::node::Header::new(0, *low, *high));
             let (mean, max) = crate::data::DataPage::new(&page).model_error();
             assert!(mean < 1.0 && max < 4, "model error {mean}/{max} on a page of {} keys", run.len());
         }
