@@ -5,8 +5,7 @@
 
 use alex_core::data::{self, DataPage, DataPageMut, Encoding, InsertError};
 use alex_core::entry::{Entry, pack_tid};
-use alex_core::model::LinearModel;
-use alex_core::page::{CONTENT_SIZE, NO_BLOCK, node::Header};
+use alex_core::page::{CONTENT_SIZE, node::Header};
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::collections::BTreeMap;
 use std::hint::black_box;
