@@ -11,6 +11,7 @@
 
 use super::keys::KeyType;
 use super::{meta, null_chain, pagedel, search, unique};
+use crate::storage::prefetch::CpuPrefetch;
 use crate::storage::{Buf, Lock, WalRecord};
 use alex_core::split::{SplitPlan, pieces_of, plan_split};
 use alex_core::data::{self, DataPage, DataPageMut, Encoding, InsertError, Slack};
@@ -184,7 +185,7 @@ fn insert_into_leaf(rel: pg_sys::Relation, leaf: Buf, e: Entry) {
         (p.count() + 1) as f64 <= p.capacity() as f64 * MAX_DENSITY && p.fits(e)
     };
     if fits {
-        let plan = DataPage::new(leaf.content_of(PageKind::Data)).plan_insert(e);
+        let plan = DataPage::new(leaf.content_of(PageKind::Data)).with_prefetch(CpuPrefetch).plan_insert(e);
         match plan {
             // The common case: a few slots change, in place, and only they are logged.
             Ok(plan) if plan.shifted <= MAX_SHIFT => {

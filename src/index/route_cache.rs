@@ -19,8 +19,8 @@
 //! a probe needs next), within `omendb.route_cache_size` per index.
 
 use super::meta;
+use crate::storage::prefetch::prefetch_at;
 use crate::storage::{Buf, Lock};
-use alex_core::bits;
 use alex_core::data::{DataPage, SearchHint};
 use alex_core::entry::Entry;
 use alex_core::inner::InnerPage;
@@ -257,12 +257,12 @@ fn prefetch_child(hint: ChildHint, e: Entry) {
     let (desc, page) = unsafe {
         (pg_sys::BufferDescriptors.add(id) as *const u8, (pg_sys::BufferBlocks as *const u8).add(id * BLCKSZ))
     };
-    bits::prefetch_at(desc, 0, 1);
-    bits::prefetch_at(page, 0, 128);
-    bits::prefetch_at(page, BLCKSZ - 64, BLCKSZ);
+    prefetch_at(desc, 0, 1);
+    prefetch_at(page, 0, 128);
+    prefetch_at(page, BLCKSZ - 64, BLCKSZ);
     let content = page.wrapping_add(PAGE_HEADER_SIZE);
     for (start, end) in hint.search.first_reads(e.code) {
-        bits::prefetch_at(content, start, end);
+        prefetch_at(content, start, end);
     }
 }
 

@@ -12,6 +12,7 @@
 
 use super::keys::{KeyType, oid_of};
 use super::{null_chain, search};
+use crate::storage::prefetch::CpuPrefetch;
 use crate::storage::{Buf, Lock};
 use alex_core::data::DataPage;
 use alex_core::entry::Entry;
@@ -295,7 +296,7 @@ fn batch_of_page(b: Buf, r: &CodeRange, after: Option<Entry>, before: Option<Ent
     let mut items = items;
     let (low, high, right, left_end, right_end, more_in_page) = {
         let c = b.content_of(PageKind::Data);
-        let p = DataPage::new(c);
+        let p = DataPage::new(c).with_prefetch(CpuPrefetch);
         let mut s = p.seek(after.map_or(Entry::first_of(r.lo), Entry::successor));
         let mut more_in_page = false;
         while s < p.capacity() {

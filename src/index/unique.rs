@@ -11,6 +11,7 @@
 //! locked (left to right, the order every writer uses). NULL keys (NULLS NOT DISTINCT) serialise on
 //! the metapage, which is otherwise locked only alone or with new pages.
 
+use crate::storage::prefetch::CpuPrefetch;
 use crate::storage::{Buf, Lock};
 use alex_core::data::DataPage;
 use alex_core::entry::{Entry, PackedTid};
@@ -50,7 +51,7 @@ pub fn check_key(rel: pg_sys::Relation, heap: pg_sys::Relation, first: &Buf, lo:
     loop {
         let b = next_page.as_ref().unwrap_or(first);
         let c = b.content_of(PageKind::Data);
-        let p = DataPage::new(c);
+        let p = DataPage::new(c).with_prefetch(CpuPrefetch);
         let mut s = p.seek(Entry::first_of(lo));
         while s < p.capacity() {
             let e = p.entry(s);

@@ -421,3 +421,4 @@ impl PageImage<'_> {
         &mut self.page_mut()[PAGE_HEADER_SIZE..PAGE_HEADER_SIZE + CONTENT_SIZE]
     }
 }
+pub mod prefetch;

@@ -3,6 +3,8 @@
 //! BTreeMap) and inserts (gapped-array insert vs sorted-array insert vs BTreeMap insert).
 //! Run with `cargo bench -p alex-core`.
 
+mod common;
+
 use alex_core::data::{self, DataPage, DataPageMut, Encoding, InsertError};
 use alex_core::entry::{Entry, pack_tid};
 use alex_core::page::{CONTENT_SIZE, node::Header};
@@ -75,7 +77,7 @@ fn bench(c: &mut Criterion) {
 
         let mut g = c.benchmark_group(format!("lookup/{dist}"));
         g.bench_function(BenchmarkId::new("alex_page", present.len()), |b| {
-            let p = DataPage::new(&page);
+            let p = DataPage::new(&page).with_prefetch(common::CpuPrefetch);
             b.iter(|| probes.iter().map(|k| p.seek(Entry::first_of(*k))).sum::<usize>())
         });
         g.bench_function(BenchmarkId::new("binary_search", present.len()), |b| {

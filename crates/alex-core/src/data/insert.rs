@@ -6,6 +6,7 @@ use super::{BITMAP, DataPage, DataPageMut};
 use crate::entry::Entry;
 use crate::page::node;
 use crate::policy::LOCAL_RUN_RATIO;
+use crate::prefetch::Prefetch;
 
 /// Whether a key `code` between neighbours `prev` and `next` looks like a run of ascending keys
 /// into one place: far closer to the key before it than to the one after (or equal to the one
@@ -19,7 +20,7 @@ pub(super) fn is_local_prepend(prev: u64, code: u64, next: u64) -> bool {
     next - code < (code - prev) / LOCAL_RUN_RATIO
 }
 
-impl DataPage<'_> {
+impl<P: Prefetch> DataPage<'_, P> {
     /// Decides where `e` goes (see [`DataPageMut::insert`]) without changing the page.
     pub fn plan_insert(&self, e: Entry) -> Result<InsertPlan, InsertError> {
         let (g, b) = (&self.g, self.b);
@@ -29,7 +30,7 @@ impl DataPage<'_> {
         if self.count() >= g.cap {
             return Err(InsertError::Full);
         }
-        let next = g.seek(b, e);
+        let next = g.seek(b, e, self.prefetch);
         if next < g.cap && g.entry(b, next) == e {
             return Err(InsertError::Duplicate);
         }
