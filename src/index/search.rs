@@ -6,8 +6,8 @@
 use super::{meta, route_cache};
 use crate::storage::{Buf, Lock};
 use alex_core::entry::Entry;
-use alex_core::inner::InnerPage;
 use alex_core::page::{NO_BLOCK, PageKind, node};
+use alex_core::tree;
 use pgrx::prelude::*;
 use pgrx::pg_sys;
 
@@ -114,8 +114,7 @@ fn descend_from_root(rel: pg_sys::Relation, e: Entry, level: u16, mode: Lock, mu
             if lvl == 1 && level == 0 {
                 route_cache::remember(rel, c);
             }
-            let p = InnerPage::new(c);
-            blk = p.child(p.route(e));
+            blk = tree::child(c, e);
             lvl -= 1;
         }
     }

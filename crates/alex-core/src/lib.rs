@@ -24,4 +24,5 @@ pub mod page;
 pub mod policy;
 pub mod prefetch;
 pub mod split;
+pub mod tree;
 pub mod wal_delta;
