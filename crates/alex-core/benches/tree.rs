@@ -24,7 +24,7 @@ fn keys(dist: &str) -> Vec<u64> {
     let mut v: Vec<u64> = match dist {
         "uniform" => (0..KEYS).map(|_| next()).collect(),
         "sequential" => (0..KEYS as u64).map(|i| 1_000_000 + i).collect(),
-        "clustered" => (0..KEYS).map(|_| (next() % 64) << 40 | next() % 1_000_000).collect(),
+        "clustered" => (0..KEYS).map(|_| ((next() % 64) << 40) | (next() % 1_000_000)).collect(),
         _ => unreachable!(),
     };
     v.sort_unstable();

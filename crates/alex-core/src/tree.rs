@@ -172,7 +172,7 @@ mod tests {
         let distributions: Vec<(&str, Vec<u64>)> = vec![
             ("sequential", (0..n).map(|i| 1000 + 3 * i).collect()),
             ("uniform", (0..n).map(|_| next() >> 1).collect()),
-            ("clustered", (0..n).map(|i| (i % 7) << 40 | (i * 31) % 5000).collect()),
+            ("clustered", (0..n).map(|i| ((i % 7) << 40) | ((i * 31) % 5000)).collect()),
             ("duplicates", (0..n).map(|i| (i % 50) * 1_000_003).collect()),
             ("one key", vec![42; 300]),
             ("empty", vec![]),
