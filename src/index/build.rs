@@ -22,14 +22,11 @@ use alex_core::entry::{Entry, MAX_TID, PackedTid};
 use alex_core::extsort::{ExternalSorter, RunStore};
 use alex_core::inner;
 use alex_core::meta::Meta;
-use alex_core::model::LinearModel;
 use alex_core::nulls;
 use alex_core::page::{NO_BLOCK, PageKind, node::Header};
+use alex_core::policy::INNER_BUILD_FILL;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-
-/// Share of a model page's separators a build fills.
-const INNER_BUILD_FILL: f64 = 0.9;
 
 /// One heap tuple's row in the build's sort.
 struct Row {
@@ -242,17 +239,7 @@ fn write_tree(index: pg_sys::Relation, rows: impl Iterator<Item = Row>, density:
     let mut write_page = |(low, entries, high): Run, items: &mut Vec<(Entry, u32)>| {
         let mut b = Buf::extend(index);
         let blk = b.block();
-        let header = Header {
-            flags: 0,
-            level: 0,
-            count: 0,
-            capacity: 0,
-            left: prev_block,
-            right: if high.is_some() { blk + 1 } else { NO_BLOCK },
-            low,
-            high,
-            model: LinearModel::default(),
-        };
+        let header = Header::new(0, low, high).linked(prev_block, if high.is_some() { blk + 1 } else { NO_BLOCK });
         let enc = Encoding::for_entries(&entries, low, high);
         data::layout(b.init_unlogged(PageKind::Data), &entries, enc, header);
         b.mark_dirty();
@@ -284,17 +271,9 @@ fn write_tree(index: pg_sys::Relation, rows: impl Iterator<Item = Row>, density:
             let mut b = Buf::extend(index);
             let blk = b.block();
             debug_assert_eq!(blk, first_block + i as u32);
-            let header = Header {
-                flags: 0,
-                level,
-                count: 0,
-                capacity: 0,
-                left: if i == 0 { NO_BLOCK } else { blk - 1 },
-                right: if i + 1 < groups.len() { blk + 1 } else { NO_BLOCK },
-                low: g[0].0,
-                high: groups.get(i + 1).map(|n| n[0].0),
-                model: LinearModel::default(),
-            };
+            let left = if i == 0 { NO_BLOCK } else { blk - 1 };
+            let right = if i + 1 < groups.len() { blk + 1 } else { NO_BLOCK };
+            let header = Header::new(level, g[0].0, groups.get(i + 1).map(|n| n[0].0)).linked(left, right);
             inner::layout(b.init_unlogged(PageKind::Inner), g, header);
             b.mark_dirty();
             next_items.push((g[0].0, blk));
@@ -331,7 +310,7 @@ fn write_tree(index: pg_sys::Relation, rows: impl Iterator<Item = Row>, density:
 pub unsafe extern "C-unwind" fn ambuildempty(index: pg_sys::Relation) {
     append_init_fork_page::<AlexPages>(index, PageKind::Meta, |content| Meta::new(1, 0).write(content));
     append_init_fork_page::<AlexPages>(index, PageKind::Data, |content| {
-        let header = Header { flags: 0, level: 0, count: 0, capacity: 0, left: NO_BLOCK, right: NO_BLOCK, low: Entry::MIN, high: None, model: LinearModel::default() };
+        let header = Header::new(0, Entry::MIN, None);
         data::layout(content, &[], Encoding::for_entries(&[], Entry::MIN, None), header);
     });
 }

@@ -2,6 +2,7 @@
 //! tuples visited, plus the descent: one model-page and one data-page visit, each priced like a
 //! btree level, but without btree's log2(n) comparisons (a model predicts the position).
 
+use alex_core::inner;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
@@ -24,7 +25,7 @@ pub unsafe extern "C-unwind" fn amcostestimate(
         // The planner has no open relation here: estimate the height from the page count.
         let info = (*path).indexinfo;
         let pages = (*info).pages.max(1) as f64;
-        let height = (pages.ln() / (400f64).ln()).ceil().max(1.0);
+        let height = (pages.ln() / (inner::CAPACITY as f64).ln()).ceil().max(1.0);
         let descent = (height + 1.0) * 50.0 * pg_sys::cpu_operator_cost;
         costs.indexStartupCost += descent;
         costs.indexTotalCost += costs.num_sa_scans * descent;

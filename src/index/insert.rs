@@ -10,15 +10,16 @@
 //! not yet posted only costs a move right (see the design document).
 
 use super::keys::KeyType;
-use super::{MAX_DENSITY, MAX_SHIFT, meta, null_chain, pagedel, search, unique};
+use super::{meta, null_chain, pagedel, search, unique};
 use crate::index::page::{Buf, WalRecord};
+use crate::storage::prefetch::CpuPrefetch;
 use crate::storage::{Lock, tid};
 use alex_core::split::{SplitPlan, pieces_of, plan_split};
 use alex_core::data::{self, DataPage, DataPageMut, Encoding, InsertError, Slack};
 use alex_core::entry::{Entry, PackedTid};
 use alex_core::inner::{self, InnerPage};
-use alex_core::model::LinearModel;
 use alex_core::page::{NO_BLOCK, PageKind, node, node::Header};
+use alex_core::policy::{APPEND_SPLIT_TENTHS, MAX_DENSITY, MAX_SHIFT};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
@@ -189,7 +190,7 @@ fn insert_into_leaf(rel: pg_sys::Relation, leaf: Buf, e: Entry) {
         (p.count() + 1) as f64 <= p.capacity() as f64 * MAX_DENSITY && p.fits(e)
     };
     if fits {
-        let plan = DataPage::new(leaf.content_of(PageKind::Data)).plan_insert(e);
+        let plan = DataPage::new(leaf.content_of(PageKind::Data)).with_prefetch(CpuPrefetch).plan_insert(e);
         match plan {
             // The common case: a few slots change, in place, and only they are logged.
             Ok(plan) if plan.shifted <= MAX_SHIFT => {
@@ -257,17 +258,8 @@ fn split_data_page(rel: pg_sys::Relation, leaf: Buf, e: Entry) {
     {
         let wal = WalRecord::start(rel);
         for (i, (s, piece, low, high)) in pieces_of(&all, &cuts, h.low, h.high).enumerate() {
-            let header = Header {
-                flags: 0,
-                level: 0,
-                count: 0,
-                capacity: 0,
-                left: if i == 0 { h.left } else { blocks[i - 1] },
-                right: blocks.get(i + 1).copied().unwrap_or(h.right),
-                low,
-                high,
-                model: LinearModel::default(),
-            };
+            let left = if i == 0 { h.left } else { blocks[i - 1] };
+            let header = Header::new(0, low, high).linked(left, blocks.get(i + 1).copied().unwrap_or(h.right));
             let mut img = if i == 0 { wal.register(&leaf) } else { wal.register_new(&new_pages[i - 1], PageKind::Data) };
             debug_assert!(piece.first().is_none_or(|f| *f >= low) && piece.last().is_none_or(|l| high.is_none_or(|h| *l < h)));
             let slack = if (s..s + piece.len()).contains(&at) { Slack::after_insert(piece, at - s, low, high) } else { Slack::Spread };
@@ -355,7 +347,7 @@ fn grow_root(rel: pg_sys::Relation, level: u16, sep: Entry, child: u32) -> bool 
     debug_assert_eq!(m.root_level + 1, level);
     let root = Buf::extend(rel);
     let wal = WalRecord::start(rel);
-    let header = Header { flags: 0, level, count: 0, capacity: 0, left: NO_BLOCK, right: NO_BLOCK, low: Entry::MIN, high: None, model: LinearModel::default() };
+    let header = Header::new(level, Entry::MIN, None);
     inner::layout(wal.register_new(&root, PageKind::Inner).content(), &[(Entry::MIN, m.root), (sep, child)], header);
     m.root = root.block();
     m.root_level = level;
@@ -376,7 +368,7 @@ fn split_inner_page(rel: pg_sys::Relation, page: Buf, sep: Entry, child: u32, ch
     items.insert(at, (sep, child));
     let n = items.len();
     // Appends at the right end of the rightmost page keep the left page 90% full.
-    let k = if h.high.is_none() && at == n - 1 { n * 9 / 10 } else { n / 2 };
+    let k = if h.high.is_none() && at == n - 1 { n * APPEND_SPLIT_TENTHS / 10 } else { n / 2 };
     debug_assert!(super::strictly_increasing(&items.iter().map(|(s, _)| *s).collect::<Vec<_>>()) && 0 < k && k < n);
     let new_page = Buf::extend(rel);
     let right = if h.right != NO_BLOCK { Some(Buf::read(rel, h.right, Lock::Exclusive)) } else { None };

@@ -28,14 +28,6 @@ pub(crate) fn strictly_increasing<T: PartialOrd>(xs: &[T]) -> bool {
     xs.windows(2).all(|w| w[0] < w[1])
 }
 
-/// Largest share of a data page's slots that inserts fill before the page is split (or laid out
-/// again): beyond it, the shifts that make room grow long.
-pub const MAX_DENSITY: f64 = 0.9;
-
-/// An insert that had to shift more entries than this lays its page out again, retraining the
-/// model and spreading the gaps (ALEX's guard against "catastrophic" shifting).
-pub const MAX_SHIFT: usize = 64;
-
 #[pg_extern(sql = "
 CREATE FUNCTION alex_amhandler(internal) RETURNS index_am_handler
     PARALLEL SAFE IMMUTABLE STRICT LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';

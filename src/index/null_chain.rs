@@ -18,7 +18,6 @@ use crate::storage::{Lock, freespace};
 use alex_core::data;
 use alex_core::entry::{Entry, PackedTid};
 use alex_core::meta::Meta;
-use alex_core::model::LinearModel;
 use alex_core::nulls;
 use alex_core::page::{NO_BLOCK, PageKind, node::Header};
 use pgrx::pg_sys;
@@ -225,7 +224,7 @@ fn unlink(rel: pg_sys::Relation, left: u32, blk: u32) -> bool {
         nulls::set_right(wal.register(l).content(), right);
     }
     // No walk reaches the page any more; it keeps no links.
-    let h = Header { flags: 0, level: 0, count: 0, capacity: 0, left: NO_BLOCK, right: NO_BLOCK, low: Entry::MIN, high: None, model: LinearModel::default() };
+    let h = Header::new(0, Entry::MIN, None);
     data::write_deleted(wal.register_new(&page, PageKind::Data).content(), h, freespace::next_full_xid());
     wal.finish();
     true

@@ -1,12 +1,10 @@
 //! Reloptions: `WITH (density = 0.8)`, the share of a data page's slots a build fills.
 
+use alex_core::policy::{DENSITY_DEFAULT, DENSITY_MAX, DENSITY_MIN};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-pub const DENSITY_DEFAULT: f64 = 0.8;
-pub const DENSITY_MIN: f64 = 0.1;
-pub const DENSITY_MAX: f64 = 1.0;
 
 static RELOPT_KIND: AtomicU32 = AtomicU32::new(0);
 

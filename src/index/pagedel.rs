@@ -32,11 +32,8 @@ use alex_core::entry::Entry;
 use alex_core::inner::{self, InnerPage};
 use alex_core::page::node::{self, Header};
 use alex_core::page::{NO_BLOCK, PageKind};
+use alex_core::policy::MERGE_BELOW;
 use pgrx::pg_sys;
-
-/// A data page below this share of its slots in use is merged into its right sibling, when
-/// their entries fit one page at the build density.
-pub const MERGE_BELOW: f64 = 0.25;
 
 pub fn is_underfull(c: &[u8]) -> bool {
     let p = DataPage::new(c);

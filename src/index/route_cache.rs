@@ -21,12 +21,13 @@
 use super::meta;
 use crate::index::page::Buf;
 use crate::storage::Lock;
-use alex_core::bits;
+use crate::storage::prefetch::prefetch_at;
 use alex_core::data::{DataPage, SearchHint};
 use alex_core::entry::Entry;
 use alex_core::inner::InnerPage;
 use alex_core::model::{LinearModel, search_from};
 use alex_core::page::{BLCKSZ, NO_BLOCK, PAGE_HEADER_SIZE, PageKind, node};
+use alex_core::policy::{ADMIT_ONE_IN, MAX_MOVES_RIGHT, ROUTE_CACHE_KB_DEFAULT, ROUTE_CACHE_KB_MAX, ROUTE_CACHE_KB_MIN};
 use pgrx::pg_sys;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 use std::cell::RefCell;
@@ -35,7 +36,7 @@ use std::collections::{BTreeMap, HashMap};
 /// `omendb.route_cache_size`: the most memory (kB) a backend's route cache takes for one index;
 /// 0 turns the cache off. The default, 24 MB, holds about 1000 model pages of level 1, which
 /// route some 250M random int8 keys.
-pub static ROUTE_CACHE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(24 * 1024);
+pub static ROUTE_CACHE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(ROUTE_CACHE_KB_DEFAULT);
 
 /// Registers `omendb.route_cache_size`; called once from `_PG_init`.
 pub fn init_guc() {
@@ -44,8 +45,8 @@ pub fn init_guc() {
         c"Memory each backend may use to cache one alex index's model pages of level 1.",
         c"A search whose model page is cached reads only its data page. A full cache takes one in 16 new pages, each in place of a random cached one. 0 turns the cache off.",
         &ROUTE_CACHE_SIZE,
-        0,
-        i32::MAX,
+        ROUTE_CACHE_KB_MIN,
+        ROUTE_CACHE_KB_MAX,
         GucContext::Userset,
         GucFlags::UNIT_KB,
     );
@@ -54,12 +55,6 @@ pub fn init_guc() {
 fn limit_bytes() -> usize {
     ROUTE_CACHE_SIZE.get().max(0) as usize * 1024
 }
-
-/// A full cache copies one in this many model pages that descents pass through.
-const ADMIT_ONE_IN: u64 = 16;
-
-/// How many right moves a cached route may need before a full descent is cheaper.
-const MAX_MOVES_RIGHT: usize = 3;
 
 struct IndexCache {
     epoch: u64,
@@ -265,12 +260,12 @@ fn prefetch_child(hint: ChildHint, e: Entry) {
     let (desc, page) = unsafe {
         (pg_sys::BufferDescriptors.add(id) as *const u8, (pg_sys::BufferBlocks as *const u8).add(id * BLCKSZ))
     };
-    bits::prefetch_at(desc, 0, 1);
-    bits::prefetch_at(page, 0, 128);
-    bits::prefetch_at(page, BLCKSZ - 64, BLCKSZ);
+    prefetch_at(desc, 0, 1);
+    prefetch_at(page, 0, 128);
+    prefetch_at(page, BLCKSZ - 64, BLCKSZ);
     let content = page.wrapping_add(PAGE_HEADER_SIZE);
     for (start, end) in hint.search.first_reads(e.code) {
-        bits::prefetch_at(content, start, end);
+        prefetch_at(content, start, end);
     }
 }
 

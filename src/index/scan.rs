@@ -13,12 +13,14 @@
 use super::keys::{KeyType, oid_of};
 use super::{null_chain, search};
 use crate::index::page::Buf;
+use crate::storage::prefetch::CpuPrefetch;
 use crate::storage::{Lock, tid};
 use alex_core::data::DataPage;
 use alex_core::entry::Entry;
 use alex_core::keys::{CodeRange, EqualCodes, Strategy};
 use alex_core::nulls;
 use alex_core::page::{NO_BLOCK, PageKind, node};
+use alex_core::policy::FIRST_BATCH;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::rc::Rc;
@@ -52,10 +54,6 @@ struct Batch {
     /// `keep_pins`).
     pin: Option<Buf>,
 }
-
-/// A forward scan starts with small batches, so that `LIMIT` queries decode little of a page,
-/// and grows them to whole pages.
-const FIRST_BATCH: usize = 32;
 
 fn next_limit(limit: usize) -> usize {
     limit.saturating_mul(8)
@@ -299,7 +297,7 @@ fn batch_of_page(b: Buf, r: &CodeRange, after: Option<Entry>, before: Option<Ent
     let mut items = items;
     let (low, high, right, left_end, right_end, more_in_page) = {
         let c = b.content_of(PageKind::Data);
-        let p = DataPage::new(c);
+        let p = DataPage::new(c).with_prefetch(CpuPrefetch);
         let mut s = p.seek(after.map_or(Entry::first_of(r.lo), Entry::successor));
         let mut more_in_page = false;
         while s < p.capacity() {

@@ -7,8 +7,8 @@ use super::{meta, route_cache};
 use crate::index::page::Buf;
 use crate::storage::Lock;
 use alex_core::entry::Entry;
-use alex_core::inner::InnerPage;
 use alex_core::page::{NO_BLOCK, PageKind, node};
+use alex_core::tree;
 use pgrx::prelude::*;
 use pgrx::pg_sys;
 
@@ -116,9 +116,8 @@ fn descend_from_root(rel: pg_sys::Relation, e: Entry, level: u16, mode: Lock, mu
             if lvl == 1 && level == 0 {
                 route_cache::remember(rel, c);
             }
-            let p = InnerPage::new(c);
-            debug_assert!(p.count() > 0 && p.separator(0) <= e.max(node::low(c)));
-            blk = p.child(p.route(e));
+            debug_assert!(node::count(c) > 0);
+            blk = tree::child(c, e);
             debug_assert!(blk != NO_BLOCK);
             lvl -= 1;
         }

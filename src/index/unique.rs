@@ -12,6 +12,7 @@
 //! the metapage, which is otherwise locked only alone or with new pages.
 
 use crate::index::page::Buf;
+use crate::storage::prefetch::CpuPrefetch;
 use crate::storage::{Lock, rel, tid};
 use alex_core::data::DataPage;
 use alex_core::entry::{Entry, PackedTid};
@@ -51,7 +52,7 @@ pub fn check_key(rel: pg_sys::Relation, heap: pg_sys::Relation, first: &Buf, lo:
     loop {
         let b = next_page.as_ref().unwrap_or(first);
         let c = b.content_of(PageKind::Data);
-        let p = DataPage::new(c);
+        let p = DataPage::new(c).with_prefetch(CpuPrefetch);
         let mut s = p.seek(Entry::first_of(lo));
         while s < p.capacity() {
             let e = p.entry(s);

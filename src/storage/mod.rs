@@ -6,11 +6,13 @@
 //! - [`wal::WalRecord`]: one generic-WAL record over up to four such pages;
 //! - [`rel`]: relation facts (WAL needed, name, the heap scan of an index build);
 //! - [`freespace`]: the free space map and the transaction horizon of page reuse;
-//! - [`tid`]: heap TIDs, packed.
+//! - [`tid`]: heap TIDs, packed;
+//! - [`prefetch`]: CPU cache prefetches for the probe path.
 
 pub mod buffer;
 pub mod freespace;
 pub mod page;
+pub mod prefetch;
 pub mod rel;
 pub mod tid;
 pub mod wal;

@@ -24,33 +24,6 @@ fn window(buf: &[u8], byte: usize) -> u128 {
     u128::from_le_bytes(bytes)
 }
 
-/// Asks the CPU to start loading the cache lines of `buf[start..end]` (clamped to `buf`), so
-/// that the misses of a search that will read them overlap instead of following each other.
-#[inline]
-pub fn prefetch(buf: &[u8], start: usize, end: usize) {
-    let end = end.min(buf.len());
-    prefetch_at(buf.as_ptr(), start.min(end), end);
-}
-
-/// Like [`prefetch`], for memory this code may not borrow (a shared buffer not yet locked): only
-/// addresses are computed, nothing is read.
-#[inline]
-#[allow(clippy::not_unsafe_ptr_arg_deref)] // `base` is never dereferenced
-pub fn prefetch_at(base: *const u8, start: usize, end: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let mut at = start;
-        while at < end {
-            // SAFETY: a prefetch only hints the cache: it never faults, whatever the address,
-            // and changes no memory.
-            unsafe { core::arch::x86_64::_mm_prefetch(base.wrapping_add(at) as *const i8, core::arch::x86_64::_MM_HINT_T0) };
-            at += 64;
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (base, start, end);
-}
-
 /// Reads value `index` of width `width` from `buf`.
 #[inline]
 pub fn get(buf: &[u8], index: usize, width: u32) -> u64 {

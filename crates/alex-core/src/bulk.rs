@@ -4,6 +4,7 @@
 use crate::data::{Encoding, TidStats};
 use crate::entry::Entry;
 use crate::model::LinearModel;
+use crate::policy::{JUMP_MEAN_GAPS, PAGE_COST, TRIED_GAPS};
 use crate::split::fits_page;
 
 /// One data page's worth of entries from a bulk load: `(low fence, entries, high fence)`, the high
@@ -144,16 +145,11 @@ pub fn best_cut(run: &[Entry], density: f64) -> usize {
     best.1
 }
 
-/// What a page costs in [`best_cut`], in search steps: about one step per 4 bytes of a page.
-const PAGE_COST: f64 = 2048.0;
-/// How many of a run's widest gaps [`best_cut`] tries.
-const TRIED_GAPS: usize = 3;
-
-/// Whether a gap between two of the sorted `entries` (at least two) is a jump in the keys: 16
-/// times their mean gap or more, which no line over the entries on both sides can fit.
+/// Whether a gap between two of the sorted `entries` (at least two) is a jump in the keys:
+/// [`JUMP_MEAN_GAPS`] times their mean gap or more, which no line over the entries on both sides can fit.
 pub(crate) fn is_jump(entries: &[Entry], gap: u64) -> bool {
     let span = entries[entries.len() - 1].code - entries[0].code;
-    gap as f64 > 16.0 * span as f64 / (entries.len() - 1) as f64
+    gap as f64 > JUMP_MEAN_GAPS as f64 * span as f64 / (entries.len() - 1) as f64
 }
 
 #[cfg(test)]
@@ -217,7 +213,7 @@ mod tests {
         }
         let mut page = vec![0u8; crate::page::CONTENT_SIZE];
         for (low, run, high) in &rs {
-            crate::data::layout(&mut page, run, Encoding::for_entries(run, *low, *high), crate::page::node::Header { flags: 0, level: 0, count: 0, capacity: 0, left: crate::page::NO_BLOCK, right: crate::page::NO_BLOCK, low: *low, high: *high, model: LinearModel::default() });
+            crate::data::layout(&mut page, run, Encoding::for_entries(run, *low, *high), crate::page::node::Header::new(0, *low, *high));
             let (mean, max) = crate::data::DataPage::new(&page).model_error();
             assert!(mean < 1.0 && max < 4, "model error {mean}/{max} on a page of {} keys", run.len());
         }

@@ -6,11 +6,9 @@
 //! temporary files. Memory: the budget while collecting; while merging, one read buffer of
 //! [`READ_CHUNK`] keys per run.
 
+use crate::policy::READ_CHUNK;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-
-/// How many keys a run reader fetches at a time.
-pub const READ_CHUNK: usize = 512;
 
 /// Storage for sorted runs.
 pub trait RunStore {

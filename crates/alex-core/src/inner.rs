@@ -196,11 +196,10 @@ pub fn check(b: &[u8]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::page::NO_BLOCK;
     use proptest::prelude::*;
 
     fn hdr(level: u16) -> Header {
-        Header { flags: 0, level, count: 0, capacity: 0, left: NO_BLOCK, right: NO_BLOCK, low: Entry::MIN, high: None, model: LinearModel::default() }
+        Header::new(level, Entry::MIN, None)
     }
 
     proptest! {

@@ -8,6 +8,8 @@
 //! Keys are `u64` codes whose unsigned order is the SQL order of the indexed type (see [`keys`]).
 //! Index entries are `(code, tid)` pairs ordered by code, then heap TID ([`entry`]).
 
+#![forbid(unsafe_code)]
+
 pub mod bits;
 pub mod bulk;
 pub mod data;
@@ -19,5 +21,8 @@ pub mod meta;
 pub mod model;
 pub mod nulls;
 pub mod page;
+pub mod policy;
+pub mod prefetch;
 pub mod split;
+pub mod tree;
 pub mod wal_delta;

@@ -145,6 +145,17 @@ pub mod node {
     }
 
     impl Header {
+        /// A header for a node of `level` covering `low <= e < high`, with no neighbours; the
+        /// layouts fill in its count, capacity and model.
+        pub fn new(level: u16, low: Entry, high: Option<Entry>) -> Header {
+            Header { flags: 0, level, count: 0, capacity: 0, left: NO_BLOCK, right: NO_BLOCK, low, high, model: LinearModel::default() }
+        }
+
+        /// This header with neighbours `left` and `right` (NO_BLOCK for none).
+        pub fn linked(self, left: u32, right: u32) -> Header {
+            Header { left, right, ..self }
+        }
+
         pub fn read(b: &[u8]) -> Header {
             let flags = rd_u16(b, FLAGS);
             Header {

@@ -5,6 +5,7 @@
 use crate::bulk::is_jump;
 use crate::data::Encoding;
 use crate::entry::{Entry, MIN_TID};
+use crate::policy::{APPEND_SPLIT_TENTHS, ISOLATION_WINDOW, LOCAL_RUN_RATIO};
 
 /// What to do with a data page that cannot take one more entry in place.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,28 +53,28 @@ fn split_point(all: &[Entry], inserted: usize, low: Entry, high: Option<Entry>) 
             let below = if start > 0 { all[start - 1].code } else { low.code };
             let above = if end < n { all[end].code } else { high.map_or(u64::MAX, |h| h.code) };
             let (left_gap, right_gap) = (code - below, above - code);
-            if right_gap / 16 > left_gap {
-                return if end == n { n * 9 / 10 } else { end };
+            if right_gap / LOCAL_RUN_RATIO > left_gap {
+                return if end == n { n * APPEND_SPLIT_TENTHS / 10 } else { end };
             }
-            if left_gap / 16 > right_gap {
+            if left_gap / LOCAL_RUN_RATIO > right_gap {
                 return if start == 0 { end } else { start };
             }
             return middle_split(all);
         }
     }
     if inserted == n - 1 {
-        return n * 9 / 10;
+        return n * APPEND_SPLIT_TENTHS / 10;
     }
     if inserted == 0 {
-        return n / 10;
+        return n * (10 - APPEND_SPLIT_TENTHS) / 10;
     }
     if inserted > 0 && inserted + 1 < n {
         let left_gap = all[inserted].code - all[inserted - 1].code;
         let right_gap = all[inserted + 1].code - all[inserted].code;
-        if inserted >= n / 2 && right_gap / 16 > left_gap {
+        if inserted >= n / 2 && right_gap / LOCAL_RUN_RATIO > left_gap {
             return inserted + 1;
         }
-        if inserted <= n / 2 && left_gap / 16 > right_gap {
+        if inserted <= n / 2 && left_gap / LOCAL_RUN_RATIO > right_gap {
             return inserted;
         }
     }
@@ -160,9 +161,8 @@ fn split_at(all: &[Entry], k: usize, inserted: usize, low: Entry, high: Option<E
     // Only the inserted entry can make a half too wide for its page (say, a TID far from the
     // others in a page of narrow entries): put a small window around it in a page of its own.
     // The pieces either side hold entries of the old page only, so they fit.
-    const WINDOW: usize = 128;
-    let a = inserted.saturating_sub(WINDOW);
-    let b = (inserted + WINDOW).min(n);
+    let a = inserted.saturating_sub(ISOLATION_WINDOW);
+    let b = (inserted + ISOLATION_WINDOW).min(n);
     let cuts: Vec<usize> = [a, b].into_iter().filter(|&c| c > 0 && c < n).collect();
     SplitPlan::Split { cuts, affine: false }
 }

@@ -5,12 +5,11 @@ use super::BITMAP;
 use crate::bits;
 use crate::entry::{Entry, PackedTid, tid_block, tid_offset};
 use crate::page::CONTENT_SIZE;
+use crate::policy::DICT_MIN_RUN;
 
 /// Upper bound on slots per page (keeps per-page work and scan batches bounded).
 pub const MAX_SLOTS: usize = 8192;
 
-/// How many entries per distinct code a page needs, on average, to take a dictionary.
-const DICT_MIN_RUN: usize = 8;
 
 /// How entries are packed in one page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,11 +6,9 @@ use crate::bits;
 use crate::entry::{Entry, PackedTid, pack_tid, tid_block, tid_offset};
 use crate::model::LinearModel;
 use crate::page::node;
+use crate::policy::PREFETCH_SLOTS;
+use crate::prefetch::Prefetch;
 use crate::page::{CONTENT_SIZE, rd_f64, rd_u16, rd_u32, rd_u64};
-
-/// How many slots on each side of a predicted slot a search loads ahead (about the model's
-/// typical error on random keys).
-pub(super) const PREFETCH_SLOTS: usize = 48;
 
 /// The first `i` in `0..n` for which the monotone predicate `pred` (true, then false) is false.
 pub(super) fn partition_point(n: usize, pred: impl Fn(usize) -> bool) -> usize {
@@ -207,12 +205,12 @@ impl Geometry {
 
     /// The first slot whose key array value is `>= code` (gap or entry), or `cap`: exponential
     /// search outward from the model's prediction.
-    pub(super) fn lower_bound_code(&self, b: &[u8], code: u64) -> usize {
+    pub(super) fn lower_bound_code(&self, b: &[u8], code: u64, prefetch: impl Prefetch) -> usize {
         let v = self.rank(b, code);
         let hint = self.predict_stored(v);
         // Load what the search will read, all at once.
         for (start, end) in first_reads(hint, self.cap, self.keys, self.enc.key_bits, self.tids, self.enc.tid_bits()) {
-            bits::prefetch(b, start, end);
+            prefetch.prefetch(b, start, end);
         }
         crate::model::search_from(self.cap, hint, |s| self.stored(b, s) >= v)
     }
@@ -233,14 +231,14 @@ impl Geometry {
         }
     }
 
-    pub(super) fn seek(&self, b: &[u8], e: Entry) -> usize {
-        let first = self.next_occupied(b, self.lower_bound_code(b, e.code));
+    pub(super) fn seek(&self, b: &[u8], e: Entry, prefetch: impl Prefetch) -> usize {
+        let first = self.next_occupied(b, self.lower_bound_code(b, e.code, prefetch));
         if first >= self.cap || self.entry(b, first) >= e {
             return first;
         }
         // Entries with e's code come before e: binary search their slots by TID. The entry at
         // or after slot m never decreases with m, and past the code's slots it is >= e.
-        let end = if e.code == u64::MAX { self.cap } else { self.lower_bound_code(b, e.code + 1) };
+        let end = if e.code == u64::MAX { self.cap } else { self.lower_bound_code(b, e.code + 1, prefetch) };
         // Inserts of a duplicate key come with the largest TID (heap appends): check the end of
         // the run first.
         if let Some(last) = self.prev_occupied(b, end)

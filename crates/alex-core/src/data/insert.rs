@@ -5,20 +5,22 @@ use super::geometry::{Geometry, partition_point};
 use super::{BITMAP, DataPage, DataPageMut};
 use crate::entry::Entry;
 use crate::page::node;
+use crate::policy::LOCAL_RUN_RATIO;
+use crate::prefetch::Prefetch;
 
 /// Whether a key `code` between neighbours `prev` and `next` looks like a run of ascending keys
 /// into one place: far closer to the key before it than to the one after (or equal to the one
 /// before: duplicates get ascending TIDs).
 pub(super) fn is_local_append(prev: u64, code: u64, next: u64) -> bool {
-    (code == prev && next > code) || code - prev < (next - code) / 16
+    (code == prev && next > code) || code - prev < (next - code) / LOCAL_RUN_RATIO
 }
 
 /// The mirror of [`is_local_append`]: a run of descending keys into one place.
 pub(super) fn is_local_prepend(prev: u64, code: u64, next: u64) -> bool {
-    next - code < (code - prev) / 16
+    next - code < (code - prev) / LOCAL_RUN_RATIO
 }
 
-impl DataPage<'_> {
+impl<P: Prefetch> DataPage<'_, P> {
     /// Decides where `e` goes (see [`DataPageMut::insert`]) without changing the page.
     pub fn plan_insert(&self, e: Entry) -> Result<InsertPlan, InsertError> {
         let (g, b) = (&self.g, self.b);
@@ -28,7 +30,7 @@ impl DataPage<'_> {
         if self.count() >= g.cap {
             return Err(InsertError::Full);
         }
-        let next = g.seek(b, e);
+        let next = g.seek(b, e, self.prefetch);
         if next < g.cap && g.entry(b, next) == e {
             return Err(InsertError::Duplicate);
         }

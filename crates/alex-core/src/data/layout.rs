@@ -7,6 +7,7 @@ use crate::entry::Entry;
 use crate::model::LinearModel;
 use crate::page::node::Header;
 use crate::page::{wr_u16, wr_u32, wr_u64};
+use crate::policy::{JUMP_MEAN_GAPS, LOCAL_RUN_RATIO};
 
 /// Lays out a data page from scratch: header, encoding, model and the sorted `entries` spread
 /// evenly over all the slots the encoding allows (the rest are gaps for inserts). Callers decide
@@ -32,7 +33,7 @@ pub enum Slack {
     /// that each takes the slot before the last one with no shift and no gap to rewrite.
     Before(usize),
     /// Half spread after every entry, the rest shared out after the entry at this index, after
-    /// every run of two or more equal codes and before every jump (a gap 16 times the page's
+    /// every run of two or more equal codes and before every jump (a gap [`JUMP_MEAN_GAPS`] times the page's
     /// mean gap): one page can hold several append points, such as the ends of several keys'
     /// runs of duplicates (equal keys come with ascending TIDs), or of several streams of
     /// ascending keys, and an insert just above its neighbour may be one of many all over the
@@ -87,9 +88,9 @@ pub fn layout_with(b: &mut [u8], entries: &[Entry], enc: Encoding, header: Heade
         Slack::After(at) => (0..n).map(|i| if i <= at { i } else { cap - (n - i) }).collect(),
         Slack::Before(at) => (0..n).map(|i| if i < at { i } else { cap - (n - i) }).collect(),
         Slack::AfterRuns(at) => {
-            // A jump: wider than 16 mean gaps (with all codes equal, none is).
+            // A jump: wider than JUMP_MEAN_GAPS mean gaps (with all codes equal, none is).
             let span = entries.last().map_or(0, |l| l.code - entries[0].code) as u128;
-            let is_jump = |i: usize| (entries[i + 1].code - entries[i].code) as u128 * (n as u128 - 1) > 16 * span;
+            let is_jump = |i: usize| (entries[i + 1].code - entries[i].code) as u128 * (n as u128 - 1) > JUMP_MEAN_GAPS as u128 * span;
             // The end of a run of two or more equal codes, too.
             let ends_duplicates = |i: usize| i > 0 && entries[i - 1].code == entries[i].code && entries[i + 1].code != entries[i].code;
             // When it repeats the page's first key and that key is far closer to the next key
@@ -97,7 +98,7 @@ pub fn layout_with(b: &mut [u8], entries: &[Entry], enc: Encoding, header: Heade
             // half of the non-spread slack goes before the first entry, for the stream's next
             // keys, and the rest after the first key's run, for its own rows.
             let first_run = entries.partition_point(|e| e.code == entries[0].code);
-            let prepend_point = at < first_run && first_run < n && (entries[0].code - header.low.code) / 16 > entries[first_run].code - entries[0].code;
+            let prepend_point = at < first_run && first_run < n && (entries[0].code - header.low.code) / LOCAL_RUN_RATIO > entries[first_run].code - entries[0].code;
             let run_ends: Vec<bool> = if prepend_point {
                 (0..n).map(|i| i + 1 == first_run).collect()
             } else {

@@ -50,6 +50,7 @@ use crate::bits;
 use crate::entry::Entry;
 use crate::page::node::{self, Header};
 use crate::page::{rd_u64, wr_u16, wr_u64};
+use crate::prefetch::{NoPrefetch, Prefetch};
 use geometry::Geometry;
 
 // Offsets in the content area, after the node header.
@@ -61,16 +62,25 @@ const OFF_BITS: usize = 78;
 const DICT_LEN: usize = 80;
 const BITMAP: usize = 96;
 
-/// Read access to a data page's content area.
+/// Read access to a data page's content area. Its searches prefetch through `P` (see
+/// [`DataPage::with_prefetch`]).
 #[derive(Clone, Copy)]
-pub struct DataPage<'a> {
+pub struct DataPage<'a, P: Prefetch = NoPrefetch> {
     b: &'a [u8],
     g: Geometry,
+    prefetch: P,
 }
 
 impl<'a> DataPage<'a> {
     pub fn new(b: &'a [u8]) -> DataPage<'a> {
-        DataPage { b, g: Geometry::read(b) }
+        DataPage { b, g: Geometry::read(b), prefetch: NoPrefetch }
+    }
+}
+
+impl<'a, P: Prefetch> DataPage<'a, P> {
+    /// This page, its searches loading ahead through `prefetch`.
+    pub fn with_prefetch<Q: Prefetch>(self, prefetch: Q) -> DataPage<'a, Q> {
+        DataPage { b: self.b, g: self.g, prefetch }
     }
 
     pub fn header(&self) -> Header {
@@ -123,7 +133,7 @@ impl<'a> DataPage<'a> {
     /// The first occupied slot whose entry is `>= e`, or `capacity()`.
     #[inline]
     pub fn seek(&self, e: Entry) -> usize {
-        self.g.seek(self.b, e)
+        self.g.seek(self.b, e, self.prefetch)
     }
     /// What lets a later search of this page start loading before it reads the header.
     pub fn search_hint(&self) -> SearchHint {

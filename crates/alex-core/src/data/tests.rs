@@ -1,23 +1,12 @@
-use super::geometry::PREFETCH_SLOTS;
 use super::*;
 use crate::entry::pack_tid;
-use crate::model::LinearModel;
-use crate::page::{CONTENT_SIZE, NO_BLOCK};
+use crate::page::CONTENT_SIZE;
+use crate::policy::PREFETCH_SLOTS;
 use proptest::prelude::*;
 use std::collections::BTreeSet;
 
 fn header(low: Entry, high: Option<Entry>) -> Header {
-    Header {
-        flags: 0,
-        level: 0,
-        count: 0,
-        capacity: 0,
-        left: NO_BLOCK,
-        right: NO_BLOCK,
-        low,
-        high,
-        model: LinearModel::default(),
-    }
+    Header::new(0, low, high)
 }
 
 fn build(entries: &[Entry], low: Entry, high: Option<Entry>) -> Vec<u8> {

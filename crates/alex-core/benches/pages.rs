@@ -3,10 +3,11 @@
 //! BTreeMap) and inserts (gapped-array insert vs sorted-array insert vs BTreeMap insert).
 //! Run with `cargo bench -p alex-core`.
 
+mod common;
+
 use alex_core::data::{self, DataPage, DataPageMut, Encoding, InsertError};
 use alex_core::entry::{Entry, pack_tid};
-use alex_core::model::LinearModel;
-use alex_core::page::{CONTENT_SIZE, NO_BLOCK, node::Header};
+use alex_core::page::{CONTENT_SIZE, node::Header};
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -44,7 +45,7 @@ fn keys(dist: &str, n: usize) -> Vec<u64> {
 }
 
 fn header() -> Header {
-    Header { flags: 0, level: 0, count: 0, capacity: 0, left: NO_BLOCK, right: NO_BLOCK, low: Entry::MIN, high: None, model: LinearModel::default() }
+    Header::new(0, Entry::MIN, None)
 }
 
 /// A data page holding every other key of `all` at the build density (0.8); returns the page,
@@ -76,7 +77,7 @@ fn bench(c: &mut Criterion) {
 
         let mut g = c.benchmark_group(format!("lookup/{dist}"));
         g.bench_function(BenchmarkId::new("alex_page", present.len()), |b| {
-            let p = DataPage::new(&page);
+            let p = DataPage::new(&page).with_prefetch(common::CpuPrefetch);
             b.iter(|| probes.iter().map(|k| p.seek(Entry::first_of(*k))).sum::<usize>())
         });
         g.bench_function(BenchmarkId::new("binary_search", present.len()), |b| {
