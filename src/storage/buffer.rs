@@ -8,6 +8,7 @@
 use super::page::{self, BLCKSZ, PAGE_HEADER_SIZE, PageFormat};
 use super::rel;
 use pgrx::pg_sys;
+use std::cell::Cell;
 use std::marker::PhantomData;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -21,12 +22,16 @@ pub struct Buf<F: PageFormat> {
     rel: pg_sys::Relation,
     buf: pg_sys::Buffer,
     locked: bool,
+    /// The page's kind once it passed its checks under the current lock: pages are checked
+    /// once per lock, not at every access (only this backend's own WAL-logged changes, which
+    /// keep the page valid, can change it meanwhile).
+    checked: Cell<Option<F::Kind>>,
     _format: PhantomData<F>,
 }
 
 impl<F: PageFormat> Buf<F> {
     fn pinned(rel: pg_sys::Relation, buf: pg_sys::Buffer) -> Buf<F> {
-        Buf { rel, buf, locked: false, _format: PhantomData }
+        Buf { rel, buf, locked: false, checked: Cell::new(None), _format: PhantomData }
     }
 
     fn pin(rel: pg_sys::Relation, blk: u32) -> Buf<F> {
@@ -117,6 +122,7 @@ impl<F: PageFormat> Buf<F> {
     }
 
     pub fn unlock(&mut self) {
+        self.checked.set(None);
         if self.locked {
             // SAFETY: we hold the lock taken in `lock`.
             unsafe { pg_sys::LockBuffer(self.buf, pg_sys::BUFFER_LOCK_UNLOCK as i32) };
@@ -141,6 +147,11 @@ impl<F: PageFormat> Buf<F> {
         self.rel
     }
 
+    /// Forgets that the page passed its checks: a WAL record may rewrite it as another kind.
+    pub(super) fn forget_check(&self) {
+        self.checked.set(None);
+    }
+
     /// The whole page, unchecked: for the storage layer (WAL records copy it).
     pub(super) fn page_bytes(&self) -> &[u8] {
         debug_assert!(self.locked, "page read without a content lock");
@@ -157,6 +168,7 @@ impl<F: PageFormat> Buf<F> {
         // SAFETY: pinned and exclusively locked by this guard; the borrow is tied to &mut self.
         let page = unsafe { std::slice::from_raw_parts_mut(pg_sys::BufferGetPage(self.buf) as *mut u8, BLCKSZ) };
         page::init::<F>(page, kind);
+        self.checked.set(None);
         &mut page[PAGE_HEADER_SIZE..BLCKSZ - F::SPECIAL_SIZE]
     }
 
@@ -175,7 +187,13 @@ impl<F: PageFormat> Buf<F> {
     /// The page's kind and content area, checked: an ERROR (naming the relation and block) if
     /// the page is not of this format or fails its checks.
     pub fn page(&self) -> (F::Kind, &[u8]) {
-        page::checked::<F>(self.page_bytes()).unwrap_or_else(|why| self.corrupted(&why))
+        let bytes = self.page_bytes();
+        if let Some(kind) = self.checked.get() {
+            return (kind, &bytes[PAGE_HEADER_SIZE..BLCKSZ - F::SPECIAL_SIZE]);
+        }
+        let (kind, content) = page::checked::<F>(bytes).unwrap_or_else(|why| self.corrupted(&why));
+        self.checked.set(Some(kind));
+        (kind, content)
     }
 
     /// The page kind, checked (see [`Buf::page`]).

@@ -75,6 +75,7 @@ impl<'g, F: PageFormat> WalRecord<'g, F> {
         if pages.len() == MAX_PAGES {
             pgrx::error!("a generic WAL record holds at most {MAX_PAGES} pages");
         }
+        b.forget_check();
         let mut image = Box::new(PageCopy([0; BLCKSZ]));
         image.0.copy_from_slice(b.page_bytes());
         // The image lives on the heap: its address stays put when `pages` grows.
