@@ -23,7 +23,7 @@ deps:
 test: deps test-core test-pgrx test-regress test-recovery
 
 test-core:
-	cargo test -p alex-core --release
+	cargo test -p alex-core -p columnar-core --release
 
 test-pgrx: deps
 	@if [ -n "$(PGRX_TEST_RUNAS)" ]; then rm -rf /tmp/omendb-pgrx-test; install -d -o $(OMENDB_TEST_USER) /tmp/omendb-pgrx-test; fi

@@ -9,4 +9,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod delta;
+pub mod layout;
+pub mod map;
+pub mod meta;
 pub mod rownum;
+pub mod segment;

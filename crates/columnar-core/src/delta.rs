@@ -1,0 +1,240 @@
+//! A delta page: the row-format tuples of one logical block of a delta segment.
+//!
+//! Layout of the content area: a header (slots used, start of the tuple area), then an array of
+//! slots `(offset, length)`, then free space, then tuples placed downward from the end at 8-byte
+//! aligned offsets. The row in slot `s` has TID `(logical block, s + 1)`, so a page has at most
+//! [`MAX_SLOTS`] slots and a slot is never reused: a removed row leaves a slot of length 0.
+//! Tuples are opaque bytes here; the extension stores heap-format tuples (header, null bitmap,
+//! data), whose headers it changes in place.
+
+use crate::layout::{CONTENT_SIZE, put_u16, u16_at};
+use std::ops::Range;
+
+/// Rows per logical block.
+pub const MAX_SLOTS: usize = crate::rownum::ROWS_PER_BLOCK as usize;
+/// The smallest tuple: a heap tuple header (`SizeofHeapTupleHeader`, 23 bytes) padded to 8.
+pub const MIN_TUPLE: usize = 24;
+const COUNT_AT: usize = 0;
+const UPPER_AT: usize = 2;
+pub const HEADER_SIZE: usize = 8;
+const SLOT_SIZE: usize = 4;
+const ALIGN: usize = 8;
+
+pub fn init(content: &mut [u8]) {
+    content[..HEADER_SIZE].fill(0);
+    put_u16(content, UPPER_AT, CONTENT_SIZE as u16);
+}
+
+pub fn slot_count(content: &[u8]) -> usize {
+    u16_at(content, COUNT_AT) as usize
+}
+
+fn upper(content: &[u8]) -> usize {
+    u16_at(content, UPPER_AT) as usize
+}
+
+fn slots_end(count: usize) -> usize {
+    HEADER_SIZE + count * SLOT_SIZE
+}
+
+/// Where an insert of a tuple of `len` bytes goes, planned before the page is changed (so that
+/// the change can be logged as exactly the bytes it writes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InsertPlan {
+    pub slot: usize,
+    pub at: usize,
+    pub len: usize,
+}
+
+impl InsertPlan {
+    /// The content bytes the insert writes: header, slot, tuple.
+    pub fn ranges(&self) -> [Range<usize>; 3] {
+        let s = slots_end(self.slot);
+        [0..HEADER_SIZE, s..s + SLOT_SIZE, self.at..self.at + self.len]
+    }
+}
+
+/// The plan for inserting a tuple of `len` bytes; None when the page has no room or no slot.
+pub fn plan_insert(content: &[u8], len: usize) -> Option<InsertPlan> {
+    let slot = slot_count(content);
+    if slot >= MAX_SLOTS || len < MIN_TUPLE {
+        return None;
+    }
+    let at = upper(content).checked_sub(len)? / ALIGN * ALIGN;
+    (at >= slots_end(slot + 1)).then_some(InsertPlan { slot, at, len })
+}
+
+/// Whether a tuple of `len` bytes would fit an empty page.
+pub fn fits_empty_page(len: usize) -> bool {
+    len >= MIN_TUPLE && len <= CONTENT_SIZE - slots_end(1)
+}
+
+/// Writes `tuple` as planned by `plan_insert` on the same page.
+pub fn apply_insert(content: &mut [u8], plan: &InsertPlan, tuple: &[u8]) {
+    assert_eq!(tuple.len(), plan.len);
+    content[plan.at..plan.at + plan.len].copy_from_slice(tuple);
+    let s = slots_end(plan.slot);
+    put_u16(content, s, plan.at as u16);
+    put_u16(content, s + 2, plan.len as u16);
+    put_u16(content, COUNT_AT, plan.slot as u16 + 1);
+    put_u16(content, UPPER_AT, plan.at as u16);
+}
+
+/// The content range of the tuple in `slot`: None for a slot never used or removed, an error
+/// when the slot points outside the tuple area.
+pub fn tuple(content: &[u8], slot: usize) -> Result<Option<Range<usize>>, String> {
+    let count = slot_count(content);
+    if slot >= count {
+        return Ok(None);
+    }
+    let s = slots_end(slot);
+    let (at, len) = (u16_at(content, s) as usize, u16_at(content, s + 2) as usize);
+    if len == 0 {
+        return Ok(None);
+    }
+    if len < MIN_TUPLE || at % ALIGN != 0 || at < slots_end(count) || at + len > CONTENT_SIZE {
+        return Err(format!("slot {slot} holds {len} bytes at {at}, outside the tuple area"));
+    }
+    Ok(Some(at..at + len))
+}
+
+/// Removes the tuple of `slot` (its bytes stay until the page is rewritten); returns the content
+/// range written.
+pub fn remove(content: &mut [u8], slot: usize) -> Range<usize> {
+    assert!(slot < slot_count(content));
+    let s = slots_end(slot);
+    put_u16(content, s + 2, 0);
+    s + 2..s + 4
+}
+
+/// Rows with a tuple.
+pub fn live_slots(content: &[u8]) -> usize {
+    (0..slot_count(content)).filter(|&s| matches!(tuple(content, s), Ok(Some(_)))).count()
+}
+
+/// Checked on every read (constant time): the slot array and the tuple area fit the page.
+pub fn check_header(content: &[u8]) -> Result<(), String> {
+    let (count, upper) = (slot_count(content), upper(content));
+    if count > MAX_SLOTS || upper > CONTENT_SIZE || upper < slots_end(count) || upper % ALIGN != 0 {
+        return Err(format!("delta page with {count} slots and tuple area from {upper}"));
+    }
+    Ok(())
+}
+
+/// Every invariant: the header's, and tuples inside the tuple area without overlapping.
+pub fn check(content: &[u8]) -> Result<(), String> {
+    check_header(content)?;
+    let mut ranges = Vec::new();
+    for s in 0..slot_count(content) {
+        if let Some(r) = tuple(content, s)? {
+            if r.start < upper(content) {
+                return Err(format!("slot {s} starts at {} before the tuple area at {}", r.start, upper(content)));
+            }
+            ranges.push(r);
+        }
+    }
+    ranges.sort_by_key(|r| r.start);
+    if let Some(w) = ranges.windows(2).find(|w| w[0].end > w[1].start) {
+        return Err(format!("tuples at {:?} and {:?} overlap", w[0], w[1]));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn page() -> Vec<u8> {
+        let mut c = vec![0u8; CONTENT_SIZE];
+        init(&mut c);
+        c
+    }
+
+    fn insert(c: &mut [u8], t: &[u8]) -> Option<usize> {
+        let plan = plan_insert(c, t.len())?;
+        let before = c.to_vec();
+        apply_insert(c, &plan, t);
+        let ranges = plan.ranges();
+        for i in 0..c.len() {
+            assert!(c[i] == before[i] || ranges.iter().any(|r| r.contains(&i)), "byte {i} changed outside the plan");
+        }
+        Some(plan.slot)
+    }
+
+    #[test]
+    fn insert_read_remove() {
+        let mut c = page();
+        assert_eq!(tuple(&c, 0), Ok(None));
+        assert_eq!(insert(&mut c, &[7u8; 30]), Some(0));
+        assert_eq!(insert(&mut c, &[8u8; 24]), Some(1));
+        assert_eq!(insert(&mut c, &[1u8; 3]), None, "shorter than a header");
+        let r0 = tuple(&c, 0).unwrap().unwrap();
+        assert_eq!(&c[r0], &[7u8; 30][..]);
+        assert_eq!(remove(&mut c, 0), 10..12);
+        assert_eq!(tuple(&c, 0), Ok(None));
+        assert_eq!(live_slots(&c), 1);
+        check(&c).unwrap();
+    }
+
+    #[test]
+    fn fills_up() {
+        let mut c = page();
+        let mut n = 0;
+        while insert(&mut c, &[n as u8; 100]).is_some() {
+            n += 1;
+        }
+        assert_eq!(n, (CONTENT_SIZE - HEADER_SIZE) / (104 + SLOT_SIZE));
+        check(&c).unwrap();
+        // The smallest tuples run out of space one slot before the slot limit.
+        let mut c = page();
+        let mut n = 0;
+        while insert(&mut c, &[0u8; MIN_TUPLE]).is_some() {
+            n += 1;
+        }
+        assert_eq!(n, MAX_SLOTS - 1);
+        assert!(fits_empty_page(CONTENT_SIZE - slots_end(1)) && !fits_empty_page(CONTENT_SIZE - slots_end(1) + 1));
+    }
+
+    #[test]
+    fn damage_is_reported() {
+        let mut c = page();
+        insert(&mut c, &[1u8; 40]).unwrap();
+        put_u16(&mut c, COUNT_AT, MAX_SLOTS as u16 + 1);
+        assert!(check_header(&c).is_err());
+        put_u16(&mut c, COUNT_AT, 1);
+        put_u16(&mut c, slots_end(0) + 2, 9000);
+        assert!(tuple(&c, 0).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), CONTENT_SIZE)) {
+            if check_header(&bytes).is_ok() {
+                for s in 0..MAX_SLOTS {
+                    if let Ok(Some(r)) = tuple(&bytes, s) {
+                        let _ = &bytes[r];
+                    }
+                }
+                let _ = check(&bytes);
+            }
+        }
+
+        #[test]
+        fn random_inserts_keep_invariants(lens in proptest::collection::vec(24usize..600, 1..100)) {
+            let mut c = page();
+            let mut stored = Vec::new();
+            for (i, len) in lens.iter().enumerate() {
+                let t = vec![i as u8; *len];
+                if let Some(s) = insert(&mut c, &t) {
+                    stored.push((s, t));
+                }
+            }
+            check(&c).unwrap();
+            for (s, t) in &stored {
+                let r = tuple(&c, *s).unwrap().unwrap();
+                prop_assert_eq!(&c[r], &t[..]);
+            }
+        }
+    }
+}
