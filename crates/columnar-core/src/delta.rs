@@ -98,13 +98,19 @@ pub fn tuple(content: &[u8], slot: usize) -> Result<Option<Range<usize>>, String
     Ok(Some(at..at + len))
 }
 
+/// The content bytes of `slot`'s length: a removal writes zeroes there.
+pub fn length_field(slot: usize) -> Range<usize> {
+    let s = slots_end(slot);
+    s + 2..s + 4
+}
+
 /// Removes the tuple of `slot` (its bytes stay until the page is rewritten); returns the content
 /// range written.
 pub fn remove(content: &mut [u8], slot: usize) -> Range<usize> {
     assert!(slot < slot_count(content));
-    let s = slots_end(slot);
-    put_u16(content, s + 2, 0);
-    s + 2..s + 4
+    let r = length_field(slot);
+    content[r.clone()].fill(0);
+    r
 }
 
 /// Rows with a tuple.
