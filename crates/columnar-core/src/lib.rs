@@ -15,3 +15,4 @@ pub mod map;
 pub mod meta;
 pub mod rownum;
 pub mod segment;
+pub mod xmax;
