@@ -1,7 +1,8 @@
-//! OmenDB: `alex`, a learned index access method for PostgreSQL.
+//! OmenDB: `alex`, a learned index access method, and `columnar`, a table access method, for
+//! PostgreSQL.
 //!
 //! This crate is the thin layer that talks to PostgreSQL (buffers, locks, WAL, catalog, SQL).
-//! The learned-index algorithms and page formats live in the pure `alex-core` crate.
+//! The algorithms and page formats live in the pure `alex-core` and `columnar-core` crates.
 //! The design is described in `DESIGN.md`.
 
 use pgrx::prelude::*;
@@ -9,6 +10,7 @@ use pgrx::prelude::*;
 pub mod error;
 pub mod index;
 pub mod storage;
+pub mod table;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -18,6 +20,7 @@ pub extern "C-unwind" fn _PG_init() {
     index::insert::init_gucs();
     index::route_cache::init_guc();
     index::hints::init();
+    table::store::init();
 }
 
 /// The extension's version, as built (also the `default_version` of the control file).

@@ -196,6 +196,12 @@ impl<F: PageFormat> Buf<F> {
         (kind, content)
     }
 
+    /// The special space of the page, checked (see [`Buf::page`]).
+    pub fn special(&self) -> &[u8] {
+        self.page();
+        &self.page_bytes()[BLCKSZ - F::SPECIAL_SIZE..]
+    }
+
     /// The page kind, checked (see [`Buf::page`]).
     pub fn kind(&self) -> F::Kind {
         self.page().0

@@ -217,4 +217,9 @@ impl<F: PageFormat> PageImage<'_, F> {
     pub fn content(&mut self) -> &mut [u8] {
         page::content_mut::<F>(self.page_mut())
     }
+
+    /// The special space of the image.
+    pub fn special(&mut self) -> &mut [u8] {
+        &mut self.page_mut()[BLCKSZ - F::SPECIAL_SIZE..]
+    }
 }

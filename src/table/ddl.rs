@@ -1,0 +1,171 @@
+//! What DDL asks of the table: new and truncated files, copies to another tablespace,
+//! VACUUM FULL and CLUSTER, sizes and estimates.
+
+use super::tuple::{self, TupleCopy};
+use super::{insert, store};
+use crate::storage::rel;
+use columnar_core::{delta, layout};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+unsafe extern "C-unwind" {
+    // storage.h; not in pgrx's bindings. Called through pg_guard_ffi_boundary.
+    fn log_smgrcreate(rnode: *const pg_sys::RelFileNode, fork: pg_sys::ForkNumber::Type);
+}
+
+/// A new, empty file: a relation of zero blocks is an empty table, so nothing is written (an
+/// unlogged table gets an empty init fork, as heap's).
+#[pg_guard]
+pub unsafe extern "C-unwind" fn relation_set_new_filenode(
+    _rel: pg_sys::Relation,
+    newrnode: *const pg_sys::RelFileNode,
+    persistence: std::ffi::c_char,
+    freeze_xid: *mut pg_sys::TransactionId,
+    minmulti: *mut pg_sys::MultiXactId,
+) {
+    // SAFETY: called by PostgreSQL with the relation locked and a new file's identity.
+    unsafe {
+        *freeze_xid = pg_sys::RecentXmin;
+        *minmulti = pg_sys::GetOldestMultiXactId();
+        let srel = pg_sys::RelationCreateStorage(*newrnode, persistence, true);
+        if persistence as u8 == pg_sys::RELPERSISTENCE_UNLOGGED {
+            pg_sys::smgrcreate(srel, pg_sys::ForkNumber::INIT_FORKNUM, false);
+            pg_sys::ffi::pg_guard_ffi_boundary(|| log_smgrcreate(newrnode, pg_sys::ForkNumber::INIT_FORKNUM));
+            pg_sys::smgrimmedsync(srel, pg_sys::ForkNumber::INIT_FORKNUM);
+        }
+        pg_sys::smgrclose(srel);
+    }
+    store::forget_all();
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn relation_nontransactional_truncate(rel: pg_sys::Relation) {
+    // SAFETY: called for a file created in this transaction, under AccessExclusiveLock.
+    unsafe { pg_sys::RelationTruncate(rel, 0) };
+    store::forget(rel);
+}
+
+/// SET TABLESPACE: the file is copied page by page (WAL-logged as full images when needed).
+#[pg_guard]
+pub unsafe extern "C-unwind" fn relation_copy_data(rel: pg_sys::Relation, newrnode: *const pg_sys::RelFileNode) {
+    // SAFETY: as heapam_relation_copy_data: the relation is locked AccessExclusive; its buffers
+    // are flushed before the files are copied.
+    unsafe {
+        pg_sys::FlushRelationBuffers(rel);
+        let persistence = (*(*rel).rd_rel).relpersistence;
+        let dst = pg_sys::RelationCreateStorage(*newrnode, persistence, true);
+        let src = pg_sys::RelationGetSmgr(rel);
+        pg_sys::RelationCopyStorage(src, dst, pg_sys::ForkNumber::MAIN_FORKNUM, persistence);
+        for fork in [pg_sys::ForkNumber::FSM_FORKNUM, pg_sys::ForkNumber::INIT_FORKNUM] {
+            if pg_sys::smgrexists(pg_sys::RelationGetSmgr(rel), fork) {
+                pg_sys::smgrcreate(dst, fork, false);
+                let log = persistence as u8 == pg_sys::RELPERSISTENCE_PERMANENT
+                    || (persistence as u8 == pg_sys::RELPERSISTENCE_UNLOGGED && fork == pg_sys::ForkNumber::INIT_FORKNUM);
+                if log {
+                    pg_sys::ffi::pg_guard_ffi_boundary(|| log_smgrcreate(newrnode, fork));
+                }
+                pg_sys::RelationCopyStorage(pg_sys::RelationGetSmgr(rel), dst, fork, persistence);
+            }
+        }
+        pg_sys::RelationDropStorage(rel);
+        pg_sys::smgrclose(dst);
+    }
+    store::forget_all();
+}
+
+/// VACUUM FULL and CLUSTER: every version some snapshot may still see is copied to the new file
+/// (in the old file's order; CLUSTER's index order is not kept yet), with headers frozen as the
+/// rewrite's cutoffs allow. Update chains are not kept: a copied version points at itself.
+#[pg_guard]
+pub unsafe extern "C-unwind" fn relation_copy_for_cluster(
+    old: pg_sys::Relation,
+    new: pg_sys::Relation,
+    _old_index: pg_sys::Relation,
+    _use_sort: bool,
+    oldest_xmin: pg_sys::TransactionId,
+    xid_cutoff: *mut pg_sys::TransactionId,
+    multi_cutoff: *mut pg_sys::MultiXactId,
+    num_tuples: *mut f64,
+    tups_vacuumed: *mut f64,
+    tups_recently_dead: *mut f64,
+) {
+    // SAFETY: both relations are locked AccessExclusive by the caller; the cutoffs are valid.
+    unsafe {
+        let relid = (*old).rd_id;
+        let mut copies: Vec<TupleCopy> = Vec::new();
+        for blk in 0..rel::main_fork_blocks(old) {
+            let b = super::page::Buf::read(old, blk, crate::storage::Lock::Share);
+            if b.is_new() || b.kind() != layout::PageKind::Delta {
+                continue;
+            }
+            let logical = super::page::owner(&b);
+            for slot in 0..delta::slot_count(b.content_of(layout::PageKind::Delta)) {
+                let Some(bytes) = tuple::tuple_bytes(&b, slot) else { continue };
+                let t = TupleCopy::new(bytes, tuple::item_pointer(logical, slot as u16 + 1), relid, pg_sys::CurrentMemoryContext);
+                match tuple::vacuum_state(&t, oldest_xmin, &b) {
+                    pg_sys::HTSV_Result::HEAPTUPLE_DEAD => {
+                        *tups_vacuumed += 1.0;
+                        t.free();
+                    }
+                    state => {
+                        if state == pg_sys::HTSV_Result::HEAPTUPLE_RECENTLY_DEAD {
+                            *tups_recently_dead += 1.0;
+                        }
+                        copies.push(t);
+                    }
+                }
+            }
+            drop(b);
+            for t in copies.drain(..) {
+                pg_sys::heap_freeze_tuple((*t.0).t_data, (*(*old).rd_rel).relfrozenxid, (*(*old).rd_rel).relminmxid, *xid_cutoff, *multi_cutoff);
+                insert::place_copy(new, &t);
+                *num_tuples += 1.0;
+                t.free();
+            }
+        }
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn relation_size(rel: pg_sys::Relation, fork: pg_sys::ForkNumber::Type) -> u64 {
+    // SAFETY: an open relation.
+    unsafe { pg_sys::table_block_relation_size(rel, fork) }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn relation_needs_toast_table(_rel: pg_sys::Relation) -> bool {
+    false
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn relation_toast_am(_rel: pg_sys::Relation) -> pg_sys::Oid {
+    pg_sys::InvalidOid
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn relation_fetch_toast_slice(
+    _toastrel: pg_sys::Relation,
+    _valueid: pg_sys::Oid,
+    _attrsize: i32,
+    _sliceoffset: i32,
+    _slicelength: i32,
+    _result: *mut pg_sys::varlena,
+) {
+    // No columnar table stores values out of line, and none is any relation's toast table.
+    pgrx::error!("columnar tables hold no out-of-line values");
+}
+
+/// As heap: the row density of the last VACUUM or ANALYZE applied to the file's pages now.
+#[pg_guard]
+pub unsafe extern "C-unwind" fn relation_estimate_size(
+    rel: pg_sys::Relation,
+    attr_widths: *mut i32,
+    pages: *mut pg_sys::BlockNumber,
+    tuples: *mut f64,
+    allvisfrac: *mut f64,
+) {
+    const TUPLE_OVERHEAD: usize = 4 + tuple::HEADER_SIZE;
+    const USABLE: usize = layout::CONTENT_SIZE - delta::HEADER_SIZE;
+    // SAFETY: valid output pointers from the planner.
+    unsafe { pg_sys::table_block_relation_estimate_size(rel, attr_widths, pages, tuples, allvisfrac, TUPLE_OVERHEAD, USABLE) }
+}

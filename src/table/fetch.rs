@@ -1,0 +1,171 @@
+//! Fetches by TID: index scans, row re-fetches (EvalPlanQual, triggers, RETURNING), TID scans,
+//! and what index AMs ask of the table (snapshot checks, deletable entries).
+
+use super::tuple::{self, TupleCopy};
+use super::store;
+use crate::storage::Lock;
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+/// Reads the row version `tid` names and judges it with `snapshot`: Some(copy) when visible
+/// (allocated in `cxt`); `surely_dead` is set when it is invisible and dead to everyone.
+pub fn fetch(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, snapshot: pg_sys::Snapshot, cxt: pg_sys::MemoryContext, surely_dead: Option<&mut bool>) -> Option<TupleCopy> {
+    let (block, slot) = tuple::block_slot(tid)?;
+    let b = store::read_delta(rel, block, Lock::Share)?;
+    let bytes = tuple::tuple_bytes(&b, slot)?;
+    // SAFETY: an open relation.
+    let t = TupleCopy::new(bytes, *tid, unsafe { (*rel).rd_id }, cxt);
+    if tuple::visible(&t, snapshot, &b) {
+        return Some(t);
+    }
+    if let Some(dead) = surely_dead {
+        // SAFETY: a valid tuple copy; GlobalVisTestFor gives the relation's horizon.
+        *dead = unsafe { pg_sys::HeapTupleIsSurelyDead(t.0, pg_sys::GlobalVisTestFor(rel)) };
+    }
+    t.free();
+    None
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn index_fetch_begin(rel: pg_sys::Relation) -> *mut pg_sys::IndexFetchTableData {
+    super::refuse_serializable();
+    // SAFETY: palloc0 gives zeroed memory in the current (query) context.
+    unsafe {
+        let f = pg_sys::palloc0(std::mem::size_of::<pg_sys::IndexFetchTableData>()) as *mut pg_sys::IndexFetchTableData;
+        (*f).rel = rel;
+        f
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn index_fetch_reset(_data: *mut pg_sys::IndexFetchTableData) {}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn index_fetch_end(data: *mut pg_sys::IndexFetchTableData) {
+    // SAFETY: allocated by index_fetch_begin.
+    unsafe { pg_sys::pfree(data as *mut _) }
+}
+
+/// Stores a fetched row in `slot` (which then owns it).
+unsafe fn store(t: TupleCopy, slot: *mut pg_sys::TupleTableSlot, rel: pg_sys::Relation) {
+    // SAFETY: a tuple allocated in the slot's memory context; the slot frees it when cleared.
+    unsafe {
+        pg_sys::ExecStoreHeapTuple(t.0, slot, true);
+        (*slot).tts_tableOid = (*rel).rd_id;
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn index_fetch_tuple(
+    scan: *mut pg_sys::IndexFetchTableData,
+    tid: pg_sys::ItemPointer,
+    snapshot: pg_sys::Snapshot,
+    slot: *mut pg_sys::TupleTableSlot,
+    call_again: *mut bool,
+    all_dead: *mut bool,
+) -> bool {
+    // SAFETY: valid arguments from the index scan; `all_dead` may be null.
+    unsafe {
+        let rel = (*scan).rel;
+        *call_again = false;
+        let mut dead = false;
+        let found = fetch(rel, &*tid, snapshot, (*slot).tts_mcxt, Some(&mut dead));
+        if !all_dead.is_null() {
+            *all_dead = dead;
+        }
+        match found {
+            Some(t) => {
+                store(t, slot, rel);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn tuple_fetch_row_version(rel: pg_sys::Relation, tid: pg_sys::ItemPointer, snapshot: pg_sys::Snapshot, slot: *mut pg_sys::TupleTableSlot) -> bool {
+    // SAFETY: valid arguments from the executor.
+    unsafe {
+        match fetch(rel, &*tid, snapshot, (*slot).tts_mcxt, None) {
+            Some(t) => {
+                store(t, slot, rel);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn tuple_tid_valid(scan: pg_sys::TableScanDesc, tid: pg_sys::ItemPointer) -> bool {
+    // SAFETY: a scan of an open relation and a TID from the executor.
+    unsafe { tuple::block_slot(&*tid).is_some_and(|(block, _)| store::page_of_block((*scan).rs_rd, block).is_some()) }
+}
+
+/// Follows the update chain from `tid` to the newest version visible to the scan's snapshot,
+/// as `heap_get_latest_tid`.
+#[pg_guard]
+pub unsafe extern "C-unwind" fn tuple_get_latest_tid(scan: pg_sys::TableScanDesc, tid: pg_sys::ItemPointer) {
+    // SAFETY: a scan of an open relation, a valid TID to update in place.
+    unsafe {
+        let rel = (*scan).rs_rd;
+        let snapshot = (*scan).rs_snapshot;
+        let mut ctid = *tid;
+        let mut prior_xmax = pg_sys::InvalidTransactionId;
+        loop {
+            let Some((block, slot)) = tuple::block_slot(&ctid) else { break };
+            let Some(b) = store::read_delta(rel, block, Lock::Share) else { break };
+            let Some(bytes) = tuple::tuple_bytes(&b, slot) else { break };
+            let t = TupleCopy::new(bytes, ctid, (*rel).rd_id, pg_sys::CurrentMemoryContext);
+            let h = t.0.as_ref().unwrap().t_data;
+            if prior_xmax != pg_sys::InvalidTransactionId && prior_xmax != (*h).t_choice.t_heap.t_xmin {
+                t.free();
+                break;
+            }
+            if tuple::visible(&t, snapshot, &b) {
+                *tid = ctid;
+            }
+            let next = (*h).t_ctid;
+            let end = (*h).t_infomask as u32 & pg_sys::HEAP_XMAX_INVALID != 0
+                || pg_sys::HeapTupleHeaderIsOnlyLocked(h)
+                || next.ip_posid as u32 == pg_sys::MovedPartitionsOffsetNumber
+                || tuple::block_slot(&next) == tuple::block_slot(&ctid);
+            prior_xmax = pg_sys::HeapTupleGetUpdateXid(h);
+            t.free();
+            if end {
+                break;
+            }
+            ctid = next;
+        }
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn tuple_satisfies_snapshot(rel: pg_sys::Relation, slot: *mut pg_sys::TupleTableSlot, snapshot: pg_sys::Snapshot) -> bool {
+    // SAFETY: a slot holding a row of `rel` (its TID set).
+    unsafe {
+        match fetch(rel, &(*slot).tts_tid, snapshot, pg_sys::CurrentMemoryContext, None) {
+            Some(t) => {
+                t.free();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Index entries whose rows are dead to everyone could be deleted by the index (btree's simple
+/// and bottom-up deletion); this first version reports none, which is always correct: VACUUM
+/// removes them.
+#[pg_guard]
+pub unsafe extern "C-unwind" fn index_delete_tuples(_rel: pg_sys::Relation, delstate: *mut pg_sys::TM_IndexDeleteOp) -> pg_sys::TransactionId {
+    // SAFETY: a valid delete operation from the index AM.
+    unsafe {
+        for i in 0..(*delstate).ndeltids as usize {
+            let d = (*delstate).deltids.add(i);
+            (*(*delstate).status.add((*d).id as usize)).knowndeletable = false;
+        }
+    }
+    pg_sys::InvalidTransactionId
+}

@@ -1,0 +1,194 @@
+//! Inserts: every row goes to a delta page as a heap-format tuple with its own header, as
+//! `heap_insert` writes one (the delta store of the design; row groups come from folding).
+
+use super::page::WalRecord;
+use super::{store, tuple};
+use columnar_core::{delta, layout::PageKind};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+/// Forms the heap tuple of `slot` with every value stored inline (values toasted in another
+/// relation are fetched: a columnar table has no toast relation of its own).
+///
+/// # Safety
+/// `slot` is a valid slot of `rel`'s row type.
+unsafe fn form_tuple(rel: pg_sys::Relation, slot: *mut pg_sys::TupleTableSlot) -> pg_sys::HeapTuple {
+    // SAFETY: per the contract; the returned tuple is in the current memory context.
+    unsafe {
+        let mut should_free = false;
+        let tup = pg_sys::ExecFetchSlotHeapTuple(slot, true, &mut should_free);
+        if (*(*tup).t_data).t_infomask as u32 & pg_sys::HEAP_HASEXTERNAL == 0 {
+            return pg_sys::heap_copytuple(tup);
+        }
+        let desc = (*rel).rd_att;
+        let n = (*desc).natts as usize;
+        let mut values = vec![pg_sys::Datum::from(0); n];
+        let mut nulls = vec![false; n];
+        pg_sys::heap_deform_tuple(tup, desc, values.as_mut_ptr(), nulls.as_mut_ptr());
+        for i in 0..n {
+            let att = (*desc).attrs.as_ptr().add(i);
+            if !nulls[i] && (*att).attlen == -1 {
+                let v = values[i].cast_mut_ptr::<pg_sys::varlena>();
+                if pgrx::varlena::varatt_is_1b_e(v) {
+                    values[i] = pg_sys::Datum::from(pg_sys::detoast_external_attr(v));
+                }
+            }
+        }
+        pg_sys::heap_form_tuple(desc, values.as_mut_ptr(), nulls.as_mut_ptr())
+    }
+}
+
+/// Sets the header of a new row version as `heap_prepare_insert` does.
+///
+/// # Safety
+/// `tup` is a valid, writable heap tuple.
+unsafe fn prepare_header(rel: pg_sys::Relation, tup: pg_sys::HeapTuple, cid: pg_sys::CommandId, options: i32) {
+    // SAFETY: per the contract.
+    unsafe {
+        let h = &mut *(*tup).t_data;
+        h.t_infomask &= !(pg_sys::HEAP_XACT_MASK as u16);
+        h.t_infomask2 &= !(pg_sys::HEAP2_XACT_MASK as u16);
+        h.t_infomask |= pg_sys::HEAP_XMAX_INVALID as u16;
+        h.t_choice.t_heap.t_xmin = pg_sys::GetCurrentTransactionId();
+        if options as u32 & pg_sys::HEAP_INSERT_FROZEN != 0 {
+            h.t_infomask |= pg_sys::HEAP_XMIN_FROZEN as u16;
+        }
+        h.t_choice.t_heap.t_field3.t_cid = cid;
+        h.t_choice.t_heap.t_xmax = pg_sys::InvalidTransactionId;
+        (*tup).t_tableOid = (*rel).rd_id;
+    }
+}
+
+/// Writes a prepared tuple into a delta page and returns its TID. With `spec_token`, the ctid
+/// holds the speculative-insertion token instead of the TID, as heap's speculative inserts.
+///
+/// # Safety
+/// `tup` is a valid heap tuple whose header was set by `prepare_header`.
+unsafe fn place(rel: pg_sys::Relation, tup: pg_sys::HeapTuple, spec_token: Option<u32>) -> pg_sys::ItemPointerData {
+    // SAFETY: per the contract: t_data points at t_len bytes.
+    let mut bytes = unsafe { std::slice::from_raw_parts((*tup).t_data as *const u8, (*tup).t_len as usize) }.to_vec();
+    let (block, b) = store::page_for_insert(rel, bytes.len());
+    let plan = delta::plan_insert(b.content_of(PageKind::Delta), bytes.len()).expect("page_for_insert returns a page with room");
+    let tid = tuple::item_pointer(block, plan.slot as u16 + 1);
+    let ctid = match spec_token {
+        Some(token) => tuple::item_pointer(token, pg_sys::SpecTokenOffsetNumber as u16),
+        None => tid,
+    };
+    tuple::set_ctid_bytes(&mut bytes, &ctid);
+    WalRecord::change_in_place(rel, &b, &plan.ranges(), |c| delta::apply_insert(c, &plan, &bytes));
+    // SAFETY: as above.
+    unsafe {
+        (*tup).t_self = tid;
+        (*(*tup).t_data).t_ctid = ctid;
+    }
+    tid
+}
+
+/// Writes a copy of a row version, header and all, into `rel` (a rewrite's new file): its ctid
+/// becomes its new TID.
+pub fn place_copy(rel: pg_sys::Relation, t: &super::tuple::TupleCopy) {
+    // SAFETY: a valid tuple copy, changed in place (its ctid) before it is written.
+    unsafe { place(rel, t.0, None) };
+}
+
+/// Inserts the row of `slot`; sets the slot's TID.
+///
+/// # Safety
+/// A valid open relation and slot.
+pub unsafe fn insert_slot(rel: pg_sys::Relation, slot: *mut pg_sys::TupleTableSlot, cid: pg_sys::CommandId, options: i32, spec_token: Option<u32>) {
+    super::refuse_serializable();
+    // SAFETY: per the contract.
+    unsafe {
+        let tup = form_tuple(rel, slot);
+        prepare_header(rel, tup, cid, options);
+        let tid = place(rel, tup, spec_token);
+        pg_sys::heap_freetuple(tup);
+        (*slot).tts_tid = tid;
+        (*slot).tts_tableOid = (*rel).rd_id;
+        pg_sys::pgstat_count_heap_insert(rel, 1);
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn tuple_insert(
+    rel: pg_sys::Relation,
+    slot: *mut pg_sys::TupleTableSlot,
+    cid: pg_sys::CommandId,
+    options: i32,
+    _bistate: *mut pg_sys::BulkInsertStateData,
+) {
+    // SAFETY: called by the executor with a valid relation and slot.
+    unsafe { insert_slot(rel, slot, cid, options, None) }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn multi_insert(
+    rel: pg_sys::Relation,
+    slots: *mut *mut pg_sys::TupleTableSlot,
+    nslots: i32,
+    cid: pg_sys::CommandId,
+    options: i32,
+    _bistate: *mut pg_sys::BulkInsertStateData,
+) {
+    // SAFETY: `slots` holds `nslots` valid slots of `rel`.
+    unsafe {
+        for i in 0..nslots as usize {
+            insert_slot(rel, *slots.add(i), cid, options, None);
+        }
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn tuple_insert_speculative(
+    rel: pg_sys::Relation,
+    slot: *mut pg_sys::TupleTableSlot,
+    cid: pg_sys::CommandId,
+    options: i32,
+    _bistate: *mut pg_sys::BulkInsertStateData,
+    spec_token: u32,
+) {
+    // SAFETY: as tuple_insert.
+    unsafe { insert_slot(rel, slot, cid, options, Some(spec_token)) }
+}
+
+/// Ends a speculative insertion: the ctid becomes the row's TID, or, when a conflict was found,
+/// the row is killed as `heap_abort_speculative` kills it.
+#[pg_guard]
+pub unsafe extern "C-unwind" fn tuple_complete_speculative(rel: pg_sys::Relation, slot: *mut pg_sys::TupleTableSlot, _spec_token: u32, succeeded: bool) {
+    // SAFETY: the slot holds the TID set by tuple_insert_speculative in this command.
+    let tid = unsafe { (*slot).tts_tid };
+    if succeeded {
+        rewrite_header(rel, &tid, |h| tuple::set_ctid_bytes(h, &tid));
+    } else {
+        kill_version(rel, &tid);
+    }
+}
+
+/// Kills a row version this transaction inserted and nobody can have seen committed: its xmin
+/// becomes invalid, which every visibility routine reads as aborted (`heap_abort_speculative`).
+pub fn kill_version(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData) {
+    rewrite_header(rel, tid, |h| {
+        h[0..4].copy_from_slice(&0u32.to_ne_bytes());
+        let infomask = u16::from_ne_bytes([h[20], h[21]]) & !(pg_sys::HEAP_XMAX_BITS as u16);
+        h[20..22].copy_from_slice(&(infomask | pg_sys::HEAP_XMAX_INVALID as u16).to_ne_bytes());
+        let infomask2 = u16::from_ne_bytes([h[18], h[19]]) & !(pg_sys::HEAP_KEYS_UPDATED as u16);
+        h[18..20].copy_from_slice(&infomask2.to_ne_bytes());
+        h[4..8].copy_from_slice(&0u32.to_ne_bytes());
+    });
+}
+
+/// Changes the header bytes (xmin to infomask) of the row version `tid` of this transaction
+/// under its page's exclusive lock, WAL-logged.
+pub fn rewrite_header(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, change: impl FnOnce(&mut [u8])) {
+    let Some((block, slot)) = tuple::block_slot(tid) else { pgrx::error!("row version with an invalid TID") };
+    let b = store::read_delta(rel, block, crate::storage::Lock::Exclusive).unwrap_or_else(|| pgrx::error!("row version of this transaction not found"));
+    let c = b.content_of(PageKind::Delta);
+    let at = delta::tuple(c, slot).unwrap_or_else(|why| b.corrupted(&why)).unwrap_or_else(|| b.corrupted("row version of this transaction missing")).start;
+    let mut header = c[at..at + tuple::XACT_FIELDS.end].to_vec();
+    change(&mut header);
+    let range = at..at + tuple::XACT_FIELDS.end;
+    WalRecord::change_in_place(rel, &b, &[range.clone()], |c| c[range].copy_from_slice(&header));
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn finish_bulk_insert(_rel: pg_sys::Relation, _options: i32) {}

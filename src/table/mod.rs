@@ -1,0 +1,103 @@
+//! The `columnar` table access method: the handler and the public interface routines. Each
+//! group of callbacks lives in its own file: `scan` (sequential, parallel, TID range, sample,
+//! bitmap, ANALYZE and index-build scans), `fetch` (by TID), `insert`, `modify` (delete, update,
+//! row locks), `vacuum`, `ddl` (files, rewrites, sizes); `store` finds rows in the relation's
+//! pages, `tuple` judges their headers. The design is `src/table/README.md`.
+
+pub mod ddl;
+pub mod fetch;
+pub mod insert;
+pub mod modify;
+pub mod page;
+pub mod scan;
+pub mod store;
+pub mod tuple;
+pub mod vacuum;
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+/// SERIALIZABLE needs predicate locks on what is read, which columnar does not take yet:
+/// refused rather than run with weaker guarantees than the user asked for.
+pub(crate) fn refuse_serializable() {
+    // SAFETY: reads the current transaction's isolation level.
+    let serializable = unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_SERIALIZABLE as i32;
+    if serializable {
+        crate::error::raise(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            "columnar tables do not support SERIALIZABLE transactions yet",
+            Some("Use REPEATABLE READ or READ COMMITTED for transactions that use columnar tables."),
+        );
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn slot_callbacks(_rel: pg_sys::Relation) -> *const pg_sys::TupleTableSlotOps {
+    &raw const pg_sys::TTSOpsHeapTuple
+}
+
+#[pg_extern(sql = "
+CREATE FUNCTION columnar_tableam_handler(internal) RETURNS table_am_handler
+    PARALLEL SAFE IMMUTABLE STRICT LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+CREATE ACCESS METHOD columnar TYPE TABLE HANDLER columnar_tableam_handler;
+COMMENT ON ACCESS METHOD columnar IS 'columnar table: rows in the relation''s own pages, WAL-logged, with PostgreSQL''s MVCC';
+")]
+fn columnar_tableam_handler(_fcinfo: pg_sys::FunctionCallInfo) -> PgBox<pg_sys::TableAmRoutine> {
+    // SAFETY: the routine is a static that lives as long as the library and is never written;
+    // PostgreSQL only reads it (and never frees what a table AM handler returns).
+    unsafe { PgBox::from_pg(&ROUTINE.0 as *const _ as *mut _) }
+}
+
+/// The routine PostgreSQL keeps a pointer to for the life of the backend.
+struct Routine(pg_sys::TableAmRoutine);
+// SAFETY: the routine is immutable and only read by the backend's single thread.
+unsafe impl Sync for Routine {}
+
+static ROUTINE: Routine = Routine(pg_sys::TableAmRoutine {
+    type_: pg_sys::NodeTag::T_TableAmRoutine,
+    slot_callbacks: Some(slot_callbacks),
+    scan_begin: Some(scan::scan_begin),
+    scan_end: Some(scan::scan_end),
+    scan_rescan: Some(scan::scan_rescan),
+    scan_getnextslot: Some(scan::scan_getnextslot),
+    scan_set_tidrange: Some(scan::scan_set_tidrange),
+    scan_getnextslot_tidrange: Some(scan::scan_getnextslot_tidrange),
+    parallelscan_estimate: Some(scan::parallelscan_estimate),
+    parallelscan_initialize: Some(scan::parallelscan_initialize),
+    parallelscan_reinitialize: Some(scan::parallelscan_reinitialize),
+    index_fetch_begin: Some(fetch::index_fetch_begin),
+    index_fetch_reset: Some(fetch::index_fetch_reset),
+    index_fetch_end: Some(fetch::index_fetch_end),
+    index_fetch_tuple: Some(fetch::index_fetch_tuple),
+    tuple_fetch_row_version: Some(fetch::tuple_fetch_row_version),
+    tuple_tid_valid: Some(fetch::tuple_tid_valid),
+    tuple_get_latest_tid: Some(fetch::tuple_get_latest_tid),
+    tuple_satisfies_snapshot: Some(fetch::tuple_satisfies_snapshot),
+    index_delete_tuples: Some(fetch::index_delete_tuples),
+    tuple_insert: Some(insert::tuple_insert),
+    tuple_insert_speculative: Some(insert::tuple_insert_speculative),
+    tuple_complete_speculative: Some(insert::tuple_complete_speculative),
+    multi_insert: Some(insert::multi_insert),
+    tuple_delete: Some(modify::tuple_delete),
+    tuple_update: Some(modify::tuple_update),
+    tuple_lock: Some(modify::tuple_lock),
+    finish_bulk_insert: Some(insert::finish_bulk_insert),
+    relation_set_new_filenode: Some(ddl::relation_set_new_filenode),
+    relation_nontransactional_truncate: Some(ddl::relation_nontransactional_truncate),
+    relation_copy_data: Some(ddl::relation_copy_data),
+    relation_copy_for_cluster: Some(ddl::relation_copy_for_cluster),
+    relation_vacuum: Some(vacuum::relation_vacuum),
+    scan_analyze_next_block: Some(scan::scan_analyze_next_block),
+    scan_analyze_next_tuple: Some(scan::scan_analyze_next_tuple),
+    index_build_range_scan: Some(scan::index_build_range_scan),
+    index_validate_scan: Some(scan::index_validate_scan),
+    relation_size: Some(ddl::relation_size),
+    relation_needs_toast_table: Some(ddl::relation_needs_toast_table),
+    relation_toast_am: Some(ddl::relation_toast_am),
+    relation_fetch_toast_slice: Some(ddl::relation_fetch_toast_slice),
+    relation_estimate_size: Some(ddl::relation_estimate_size),
+    scan_bitmap_next_block: Some(scan::scan_bitmap_next_block),
+    scan_bitmap_next_tuple: Some(scan::scan_bitmap_next_tuple),
+    scan_sample_next_block: Some(scan::scan_sample_next_block),
+    scan_sample_next_tuple: Some(scan::scan_sample_next_tuple),
+});

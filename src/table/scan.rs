@@ -1,0 +1,543 @@
+//! Scans that visit the pages of the file in order: sequential (and parallel), TID range,
+//! sample, ANALYZE and index builds; and bitmap scans, which visit the delta pages of the
+//! logical blocks a bitmap names.
+//!
+//! A scan works a page at a time: it copies the tuples of one delta page that pass its test
+//! (visibility under its snapshot, or a VACUUM verdict for builds and ANALYZE) while the page is
+//! share-locked, into a memory context reset for each page, and returns them from there.
+
+use super::page::Buf;
+use super::tuple::{self, TupleCopy};
+use super::{page, store};
+use crate::storage::{Lock, rel};
+use columnar_core::{delta, layout::PageKind, rownum};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+const MAX_ROWS: usize = delta::MAX_SLOTS;
+
+/// What decides which tuples of a page a scan returns.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Test {
+    /// Visible to the scan's snapshot.
+    Snapshot,
+    /// ANALYZE: live rows are returned, live and dead ones counted (as heapam's analyze).
+    Analyze,
+    /// CREATE INDEX: every row that some snapshot may still see.
+    Build,
+}
+
+/// The scan descriptor. PostgreSQL sees its first field; it is palloc'd, so an ERROR that skips
+/// `scan_end` leaks nothing outside the query's memory.
+#[repr(C)]
+pub struct ColumnarScan {
+    base: pg_sys::TableScanDescData,
+    test: Test,
+    oldest_xmin: pg_sys::TransactionId,
+    /// Pages of the file when the scan began, and the next one to visit.
+    nblocks: u32,
+    next_block: u32,
+    parallel_started: bool,
+    worker: pg_sys::ParallelBlockTableScanWorkerData,
+    /// Row-number bounds of a TID range scan.
+    min_row: u64,
+    max_row: u64,
+    /// The page being returned: its block, tuples, their slots and whether each is alive
+    /// (for builds).
+    cxt: pg_sys::MemoryContext,
+    page_block: u32,
+    page_slots: usize,
+    n: usize,
+    pos: usize,
+    rows: [pg_sys::HeapTuple; MAX_ROWS],
+    slots: [u16; MAX_ROWS],
+    alive: [bool; MAX_ROWS],
+    live_seen: f64,
+    dead_seen: f64,
+}
+
+pub unsafe fn begin(rel: pg_sys::Relation, snapshot: pg_sys::Snapshot, pscan: pg_sys::ParallelTableScanDesc, flags: u32) -> *mut ColumnarScan {
+    super::refuse_serializable();
+    // SAFETY: palloc0 returns zeroed memory of the requested size in the current context,
+    // which outlives the scan; every field is valid zeroed, then set below.
+    unsafe {
+        let s = pg_sys::palloc0(std::mem::size_of::<ColumnarScan>()) as *mut ColumnarScan;
+        (*s).base.rs_rd = rel;
+        (*s).base.rs_snapshot = snapshot;
+        (*s).base.rs_parallel = pscan;
+        (*s).base.rs_flags = flags;
+        (*s).test = if flags & pg_sys::ScanOptions::SO_TYPE_ANALYZE != 0 { Test::Analyze } else { Test::Snapshot };
+        (*s).cxt = pg_sys::AllocSetContextCreateInternal(pg_sys::CurrentMemoryContext, c"columnar scan".as_ptr(), 0, 8 * 1024, 8 * 1024 * 1024);
+        (*s).max_row = u64::MAX;
+        if flags & pg_sys::ScanOptions::SO_TEMP_SNAPSHOT != 0 {
+            // The snapshot is ours to release at the end (table_beginscan_catalog etc. pass it).
+        }
+        restart(s);
+        s
+    }
+}
+
+unsafe fn restart(s: *mut ColumnarScan) {
+    // SAFETY: a scan made by `begin`.
+    unsafe {
+        (*s).nblocks = rel::main_fork_blocks((*s).base.rs_rd);
+        (*s).next_block = 0;
+        (*s).parallel_started = false;
+        (*s).n = 0;
+        (*s).pos = 0;
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn scan_begin(
+    rel: pg_sys::Relation,
+    snapshot: pg_sys::Snapshot,
+    _nkeys: i32,
+    _key: *mut pg_sys::ScanKeyData,
+    pscan: pg_sys::ParallelTableScanDesc,
+    flags: u32,
+) -> pg_sys::TableScanDesc {
+    // SAFETY: called by PostgreSQL with an open relation.
+    unsafe { begin(rel, snapshot, pscan, flags) as pg_sys::TableScanDesc }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn scan_end(scan: pg_sys::TableScanDesc) {
+    let s = scan as *mut ColumnarScan;
+    // SAFETY: a scan made by `begin`; its memory context and descriptor are ours to free.
+    unsafe {
+        if (*s).base.rs_flags & pg_sys::ScanOptions::SO_TEMP_SNAPSHOT != 0 {
+            pg_sys::UnregisterSnapshot((*s).base.rs_snapshot);
+        }
+        pg_sys::MemoryContextDelete((*s).cxt);
+        pg_sys::pfree(s as *mut _);
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn scan_rescan(
+    scan: pg_sys::TableScanDesc,
+    _key: *mut pg_sys::ScanKeyData,
+    _set_params: bool,
+    _allow_strat: bool,
+    _allow_sync: bool,
+    _allow_pagemode: bool,
+) {
+    // SAFETY: a scan made by `begin`.
+    unsafe { restart(scan as *mut ColumnarScan) }
+}
+
+/// Loads the tuples of physical block `blk` that pass the scan's test; false when the block is
+/// not a delta page.
+unsafe fn load_page(s: *mut ColumnarScan, blk: u32, only_slots: Option<&[u16]>) -> bool {
+    // SAFETY: a scan made by `begin`; the relation is open for its whole life.
+    unsafe {
+        let rel = (*s).base.rs_rd;
+        pg_sys::MemoryContextReset((*s).cxt);
+        (*s).n = 0;
+        (*s).pos = 0;
+        (*s).page_slots = 0;
+        (*s).page_block = blk;
+        let b = Buf::read(rel, blk, Lock::Share);
+        if b.is_new() || b.kind() != PageKind::Delta {
+            return false;
+        }
+        let logical = page::owner(&b);
+        let count = delta::slot_count(b.content_of(PageKind::Delta));
+        (*s).page_slots = count;
+        for slot in 0..count {
+            if only_slots.is_some_and(|only| !only.contains(&(slot as u16 + 1))) {
+                continue;
+            }
+            let Some(bytes) = tuple::tuple_bytes(&b, slot) else { continue };
+            let row = logical as u64 * rownum::ROWS_PER_BLOCK + slot as u64;
+            if row < (*s).min_row || row > (*s).max_row {
+                continue;
+            }
+            let t = TupleCopy::new(bytes, tuple::item_pointer(logical, slot as u16 + 1), (*rel).rd_id, (*s).cxt);
+            let (keep, alive) = match (*s).test {
+                Test::Snapshot => (tuple::visible(&t, (*s).base.rs_snapshot, &b), true),
+                Test::Analyze => {
+                    let live = analyze_verdict(&t, (*s).oldest_xmin, &b);
+                    if live { (*s).live_seen += 1.0 } else { (*s).dead_seen += 1.0 }
+                    (live, true)
+                }
+                Test::Build => build_verdict(&t, (*s).oldest_xmin, &b),
+            };
+            if keep {
+                let i = (*s).n;
+                (*s).rows[i] = t.0;
+                (*s).slots[i] = slot as u16 + 1;
+                (*s).alive[i] = alive;
+                (*s).n += 1;
+            }
+        }
+        true
+    }
+}
+
+/// heapam's ANALYZE rule: live, or inserted by this transaction, or being deleted by another.
+fn analyze_verdict(t: &TupleCopy, oldest_xmin: pg_sys::TransactionId, b: &Buf) -> bool {
+    use pg_sys::HTSV_Result::*;
+    match tuple::vacuum_state(t, oldest_xmin, b) {
+        HEAPTUPLE_LIVE => true,
+        HEAPTUPLE_DEAD | HEAPTUPLE_RECENTLY_DEAD => false,
+        // SAFETY: a valid header copy.
+        HEAPTUPLE_INSERT_IN_PROGRESS => unsafe { pg_sys::TransactionIdIsCurrentTransactionId(t.header().t_choice.t_heap.t_xmin) },
+        // SAFETY: as above.
+        HEAPTUPLE_DELETE_IN_PROGRESS => unsafe { !pg_sys::TransactionIdIsCurrentTransactionId(pg_sys::HeapTupleGetUpdateXid(t.header() as *const _ as *mut _)) },
+        _ => false,
+    }
+}
+
+/// CREATE INDEX's rule (as heapam's build scan): index every row some snapshot may still see;
+/// the second value says whether it is alive (a unique index checks only those).
+fn build_verdict(t: &TupleCopy, oldest_xmin: pg_sys::TransactionId, b: &Buf) -> (bool, bool) {
+    use pg_sys::HTSV_Result::*;
+    match tuple::vacuum_state(t, oldest_xmin, b) {
+        HEAPTUPLE_DEAD => (false, false),
+        HEAPTUPLE_LIVE | HEAPTUPLE_INSERT_IN_PROGRESS => (true, true),
+        HEAPTUPLE_RECENTLY_DEAD => (true, false),
+        // SAFETY: a valid header copy. Deleted by this transaction: not alive; by another
+        // (possible only under a lock weaker than CREATE INDEX's ShareLock): alive.
+        HEAPTUPLE_DELETE_IN_PROGRESS => (true, unsafe { !pg_sys::TransactionIdIsCurrentTransactionId(pg_sys::HeapTupleGetUpdateXid(t.header() as *const _ as *mut _)) }),
+        _ => (true, true),
+    }
+}
+
+/// The next physical block to visit, or None at the end.
+unsafe fn next_block(s: *mut ColumnarScan) -> Option<u32> {
+    // SAFETY: a scan made by `begin`; a parallel scan's shared state is a block-based one
+    // (initialised by table_block_parallelscan_initialize below).
+    unsafe {
+        let rel = (*s).base.rs_rd;
+        let pscan = (*s).base.rs_parallel as pg_sys::ParallelBlockTableScanDesc;
+        if !pscan.is_null() {
+            if !(*s).parallel_started {
+                pg_sys::table_block_parallelscan_startblock_init(rel, &mut (*s).worker, pscan);
+                (*s).parallel_started = true;
+            }
+            let b = pg_sys::table_block_parallelscan_nextpage(rel, &mut (*s).worker, pscan);
+            return (b != pg_sys::InvalidBlockNumber).then_some(b);
+        }
+        if (*s).next_block >= (*s).nblocks {
+            return None;
+        }
+        (*s).next_block += 1;
+        Some((*s).next_block - 1)
+    }
+}
+
+/// Stores the next returned tuple into `slot`; false at the end of the scan.
+unsafe fn next_tuple(s: *mut ColumnarScan, slot: *mut pg_sys::TupleTableSlot) -> bool {
+    // SAFETY: a scan made by `begin`; the stored tuple lives in the scan's page context until
+    // the next page is loaded, after the slot has moved on.
+    unsafe {
+        loop {
+            if (*s).pos < (*s).n {
+                store_current(s, slot);
+                return true;
+            }
+            let Some(blk) = next_block(s) else {
+                pg_sys::ExecClearTuple(slot);
+                return false;
+            };
+            load_page(s, blk, None);
+        }
+    }
+}
+
+unsafe fn store_current(s: *mut ColumnarScan, slot: *mut pg_sys::TupleTableSlot) {
+    // SAFETY: pos < n, so rows[pos] is a tuple of the current page.
+    unsafe {
+        let t = (*s).rows[(*s).pos];
+        (*s).pos += 1;
+        pg_sys::ExecStoreHeapTuple(t, slot, false);
+        (*slot).tts_tableOid = (*(*s).base.rs_rd).rd_id;
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn scan_getnextslot(scan: pg_sys::TableScanDesc, direction: pg_sys::ScanDirection::Type, slot: *mut pg_sys::TupleTableSlot) -> bool {
+    if direction == pg_sys::ScanDirection::BackwardScanDirection {
+        crate::error::raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, "columnar tables do not support backward scans", Some("Declare the cursor without SCROLL, or materialize its rows."));
+    }
+    // SAFETY: a scan made by `begin`.
+    unsafe { next_tuple(scan as *mut ColumnarScan, slot) }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn scan_set_tidrange(scan: pg_sys::TableScanDesc, mintid: pg_sys::ItemPointer, maxtid: pg_sys::ItemPointer) {
+    let s = scan as *mut ColumnarScan;
+    let row = |tid: &pg_sys::ItemPointerData| {
+        let block = (tid.ip_blkid.bi_hi as u64) << 16 | tid.ip_blkid.bi_lo as u64;
+        block * rownum::ROWS_PER_BLOCK + (tid.ip_posid as u64).min(rownum::ROWS_PER_BLOCK + 1)
+    };
+    // SAFETY: valid TIDs from the executor. Offsets 0 and past 291 name no row: the bounds are
+    // the row numbers between them, inclusive.
+    unsafe {
+        (*s).min_row = row(&*mintid).saturating_sub(1);
+        (*s).max_row = row(&*maxtid).wrapping_sub(1).min(u64::MAX - 1);
+        if row(&*maxtid) == 0 {
+            (*s).max_row = 0;
+            (*s).min_row = 1;
+        }
+        restart(s);
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn scan_getnextslot_tidrange(scan: pg_sys::TableScanDesc, direction: pg_sys::ScanDirection::Type, slot: *mut pg_sys::TupleTableSlot) -> bool {
+    // SAFETY: as scan_getnextslot; rows outside the range are skipped as pages load.
+    unsafe { scan_getnextslot(scan, direction, slot) }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn parallelscan_estimate(rel: pg_sys::Relation) -> pg_sys::Size {
+    // SAFETY: an open relation.
+    unsafe { pg_sys::table_block_parallelscan_estimate(rel) }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn parallelscan_initialize(rel: pg_sys::Relation, pscan: pg_sys::ParallelTableScanDesc) -> pg_sys::Size {
+    // SAFETY: shared memory of the size estimated above.
+    unsafe { pg_sys::table_block_parallelscan_initialize(rel, pscan) }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn parallelscan_reinitialize(rel: pg_sys::Relation, pscan: pg_sys::ParallelTableScanDesc) {
+    // SAFETY: as above.
+    unsafe { pg_sys::table_block_parallelscan_reinitialize(rel, pscan) }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn scan_bitmap_next_block(scan: pg_sys::TableScanDesc, tbmres: *mut pg_sys::TBMIterateResult) -> bool {
+    let s = scan as *mut ColumnarScan;
+    // SAFETY: a scan made by `begin` and a bitmap entry naming a logical block; `offsets`
+    // holds `ntuples` offsets when the page is exact (ntuples >= 0).
+    unsafe {
+        let Some(p) = store::page_of_block((*s).base.rs_rd, (*tbmres).blockno) else {
+            (*s).n = 0;
+            return false;
+        };
+        let only = ((*tbmres).ntuples >= 0).then(|| (*tbmres).offsets.as_slice((*tbmres).ntuples as usize));
+        load_page(s, p, only) && (*s).n > 0
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn scan_bitmap_next_tuple(scan: pg_sys::TableScanDesc, _tbmres: *mut pg_sys::TBMIterateResult, slot: *mut pg_sys::TupleTableSlot) -> bool {
+    let s = scan as *mut ColumnarScan;
+    // SAFETY: a scan made by `begin`, after scan_bitmap_next_block.
+    unsafe {
+        if (*s).pos >= (*s).n {
+            return false;
+        }
+        store_current(s, slot);
+        true
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn scan_sample_next_block(scan: pg_sys::TableScanDesc, state: *mut pg_sys::SampleScanState) -> bool {
+    let s = scan as *mut ColumnarScan;
+    // SAFETY: a scan made by `begin`; the sampling method's callbacks are set by its handler.
+    unsafe {
+        let tsm = (*state).tsmroutine;
+        let blk = match (*tsm).NextSampleBlock {
+            Some(f) => f(state, (*s).nblocks),
+            None => next_block(s).unwrap_or(pg_sys::InvalidBlockNumber),
+        };
+        if blk == pg_sys::InvalidBlockNumber || blk >= (*s).nblocks {
+            return false;
+        }
+        load_page(s, blk, None);
+        true
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn scan_sample_next_tuple(scan: pg_sys::TableScanDesc, state: *mut pg_sys::SampleScanState, slot: *mut pg_sys::TupleTableSlot) -> bool {
+    let s = scan as *mut ColumnarScan;
+    // SAFETY: as scan_sample_next_block; offsets from NextSampleTuple are within 1..=maxoffset.
+    unsafe {
+        let tsm = (*state).tsmroutine;
+        let next = (*tsm).NextSampleTuple.expect("sampling methods set NextSampleTuple");
+        loop {
+            let off = next(state, (*s).page_block, (*s).page_slots.max(1) as u16);
+            if off == 0 {
+                pg_sys::ExecClearTuple(slot);
+                return false;
+            }
+            if let Some(i) = (0..(*s).n).find(|&i| (*s).slots[i] == off) {
+                pg_sys::ExecStoreHeapTuple((*s).rows[i], slot, false);
+                return true;
+            }
+        }
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn scan_analyze_next_block(scan: pg_sys::TableScanDesc, blockno: pg_sys::BlockNumber, _strategy: pg_sys::BufferAccessStrategy) -> bool {
+    let s = scan as *mut ColumnarScan;
+    // SAFETY: a scan begun for ANALYZE; `blockno` is below the block count it sampled from.
+    unsafe {
+        (*s).oldest_xmin = pg_sys::GetOldestNonRemovableTransactionId((*s).base.rs_rd);
+        load_page(s, blockno, None);
+        true
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn scan_analyze_next_tuple(
+    scan: pg_sys::TableScanDesc,
+    _oldest_xmin: pg_sys::TransactionId,
+    liverows: *mut f64,
+    deadrows: *mut f64,
+    slot: *mut pg_sys::TupleTableSlot,
+) -> bool {
+    let s = scan as *mut ColumnarScan;
+    // SAFETY: as above; the counts gathered while loading the page are handed over once.
+    unsafe {
+        *liverows += (*s).live_seen;
+        *deadrows += (*s).dead_seen;
+        (*s).live_seen = 0.0;
+        (*s).dead_seen = 0.0;
+        if (*s).pos >= (*s).n {
+            pg_sys::ExecClearTuple(slot);
+            return false;
+        }
+        store_current(s, slot);
+        true
+    }
+}
+
+/// CREATE INDEX's scan: every row some snapshot may still see (or, with a caller's MVCC
+/// snapshot, as for CREATE INDEX CONCURRENTLY and amcheck, the rows visible to it), fed to
+/// `callback` with the index's values.
+#[pg_guard]
+pub unsafe extern "C-unwind" fn index_build_range_scan(
+    table_rel: pg_sys::Relation,
+    index_rel: pg_sys::Relation,
+    index_info: *mut pg_sys::IndexInfo,
+    _allow_sync: bool,
+    anyvisible: bool,
+    _progress: bool,
+    start_blockno: pg_sys::BlockNumber,
+    numblocks: pg_sys::BlockNumber,
+    callback: pg_sys::IndexBuildCallback,
+    callback_state: *mut std::ffi::c_void,
+    scan: pg_sys::TableScanDesc,
+) -> f64 {
+    if start_blockno != 0 || numblocks != pg_sys::InvalidBlockNumber {
+        crate::error::raise(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            "columnar tables do not support scans of block ranges",
+            Some("BRIN indexes are not supported on columnar tables."),
+        );
+    }
+    // SAFETY: PostgreSQL passes an open table and index, the index's IndexInfo and a callback
+    // that expects `callback_state`; `scan` is null or a scan of this table begun by the caller.
+    unsafe {
+        let own_scan = scan.is_null();
+        let s = if own_scan {
+            let snapshot = if anyvisible { &raw mut pg_sys::SnapshotAnyData } else { std::ptr::null_mut() };
+            let s = begin(table_rel, snapshot, std::ptr::null_mut(), pg_sys::ScanOptions::SO_TYPE_SEQSCAN);
+            if !anyvisible {
+                (*s).test = Test::Build;
+                (*s).oldest_xmin = pg_sys::GetOldestNonRemovableTransactionId(table_rel);
+            }
+            s
+        } else {
+            let s = scan as *mut ColumnarScan;
+            let snap = (*s).base.rs_snapshot;
+            if snap.is_null() || (*snap).snapshot_type != pg_sys::SnapshotType::SNAPSHOT_MVCC {
+                (*s).test = Test::Build;
+                (*s).oldest_xmin = pg_sys::GetOldestNonRemovableTransactionId(table_rel);
+            }
+            s
+        };
+        let estate = pg_sys::CreateExecutorState();
+        let econtext = pg_sys::MakePerTupleExprContext(estate);
+        let slot = pg_sys::table_slot_create(table_rel, std::ptr::null_mut());
+        (*econtext).ecxt_scantuple = slot;
+        let predicate = pg_sys::ExecPrepareQual((*index_info).ii_Predicate, estate);
+        let mut values = [pg_sys::Datum::from(0); pg_sys::INDEX_MAX_KEYS as usize];
+        let mut isnull = [false; pg_sys::INDEX_MAX_KEYS as usize];
+        let mut seen = 0.0;
+        let cb = callback.expect("index builds pass a callback");
+        while next_tuple(s, slot) {
+            seen += 1.0;
+            pg_sys::MemoryContextReset((*econtext).ecxt_per_tuple_memory);
+            if !predicate.is_null() && !pg_sys::ExecQual(predicate, econtext) {
+                continue;
+            }
+            pg_sys::FormIndexDatum(index_info, slot, estate, values.as_mut_ptr(), isnull.as_mut_ptr());
+            let alive = (*s).alive[(*s).pos - 1];
+            let mut tid = (*slot).tts_tid;
+            cb(index_rel, &mut tid, values.as_mut_ptr(), isnull.as_mut_ptr(), alive, callback_state);
+        }
+        pg_sys::ExecDropSingleTupleTableSlot(slot);
+        pg_sys::FreeExecutorState(estate);
+        (*index_info).ii_ExpressionsState = std::ptr::null_mut();
+        (*index_info).ii_PredicateState = std::ptr::null_mut();
+        if own_scan {
+            scan_end(s as pg_sys::TableScanDesc);
+        }
+        seen
+    }
+}
+
+/// CREATE INDEX CONCURRENTLY's second pass: every row visible to `snapshot` whose TID the
+/// index lacks is inserted into it.
+#[pg_guard]
+pub unsafe extern "C-unwind" fn index_validate_scan(
+    table_rel: pg_sys::Relation,
+    index_rel: pg_sys::Relation,
+    index_info: *mut pg_sys::IndexInfo,
+    snapshot: pg_sys::Snapshot,
+    state: *mut pg_sys::ValidateIndexState,
+) {
+    // SAFETY: PostgreSQL passes open relations, the index's IndexInfo, an MVCC snapshot and
+    // the sorted TIDs of the index (encoded as int8 by itemptr_encode).
+    unsafe {
+        let mut in_index = std::collections::HashSet::new();
+        let mut value = pg_sys::Datum::from(0);
+        let mut isnull = false;
+        while pg_sys::tuplesort_getdatum((*state).tuplesort, true, &mut value, &mut isnull, std::ptr::null_mut()) {
+            if !isnull {
+                in_index.insert(value.value() as i64);
+                (*state).itups += 1.0;
+            }
+        }
+        let s = begin(table_rel, snapshot, std::ptr::null_mut(), pg_sys::ScanOptions::SO_TYPE_SEQSCAN);
+        let estate = pg_sys::CreateExecutorState();
+        let econtext = pg_sys::MakePerTupleExprContext(estate);
+        let slot = pg_sys::table_slot_create(table_rel, std::ptr::null_mut());
+        (*econtext).ecxt_scantuple = slot;
+        let predicate = pg_sys::ExecPrepareQual((*index_info).ii_Predicate, estate);
+        let mut values = [pg_sys::Datum::from(0); pg_sys::INDEX_MAX_KEYS as usize];
+        let mut nulls = [false; pg_sys::INDEX_MAX_KEYS as usize];
+        let unique = if (*index_info).ii_Unique { pg_sys::IndexUniqueCheck::UNIQUE_CHECK_YES } else { pg_sys::IndexUniqueCheck::UNIQUE_CHECK_NO };
+        while next_tuple(s, slot) {
+            (*state).htups += 1.0;
+            let mut tid = (*slot).tts_tid;
+            let block = (tid.ip_blkid.bi_hi as i64) << 16 | tid.ip_blkid.bi_lo as i64;
+            if in_index.contains(&(block << 16 | tid.ip_posid as i64)) {
+                continue;
+            }
+            pg_sys::MemoryContextReset((*econtext).ecxt_per_tuple_memory);
+            if !predicate.is_null() && !pg_sys::ExecQual(predicate, econtext) {
+                continue;
+            }
+            pg_sys::FormIndexDatum(index_info, slot, estate, values.as_mut_ptr(), nulls.as_mut_ptr());
+            pg_sys::index_insert(index_rel, values.as_mut_ptr(), nulls.as_mut_ptr(), &mut tid, table_rel, unique, false, index_info);
+            (*state).tups_inserted += 1.0;
+        }
+        pg_sys::ExecDropSingleTupleTableSlot(slot);
+        pg_sys::FreeExecutorState(estate);
+        (*index_info).ii_ExpressionsState = std::ptr::null_mut();
+        (*index_info).ii_PredicateState = std::ptr::null_mut();
+        scan_end(s as pg_sys::TableScanDesc);
+    }
+}
