@@ -7,8 +7,22 @@ use columnar_core::{delta, layout::PageKind};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
-/// Forms the heap tuple of `slot` with every value stored inline (values toasted in another
-/// relation are fetched: a columnar table has no toast relation of its own).
+unsafe extern "C-unwind" {
+    // access/toast_internals.h; not in pgrx's bindings. Called through pg_guard_ffi_boundary.
+    fn toast_compress_datum(value: pg_sys::Datum, cmethod: std::ffi::c_char) -> pg_sys::Datum;
+    // The default_toast_compression setting ('p' pglz, 'l' lz4).
+    static default_toast_compression: std::ffi::c_int;
+}
+
+/// Rows longer than this have their long values compressed, as heap's toaster first does
+/// (`TOAST_TUPLE_THRESHOLD`).
+const COMPRESS_ROWS_OVER: usize = pg_sys::BLCKSZ as usize / 4;
+/// Values shorter than this are never worth compressing.
+const COMPRESS_VALUES_OVER: usize = 128;
+
+/// Forms the heap tuple of `slot` with every value stored inline: values toasted in another
+/// relation are fetched (a columnar table has no toast relation of its own), and in a long row
+/// long values are compressed with the column's compression method.
 ///
 /// # Safety
 /// `slot` is a valid slot of `rel`'s row type.
@@ -17,7 +31,8 @@ unsafe fn form_tuple(rel: pg_sys::Relation, slot: *mut pg_sys::TupleTableSlot) -
     unsafe {
         let mut should_free = false;
         let tup = pg_sys::ExecFetchSlotHeapTuple(slot, true, &mut should_free);
-        if (*(*tup).t_data).t_infomask as u32 & pg_sys::HEAP_HASEXTERNAL == 0 {
+        let external = (*(*tup).t_data).t_infomask as u32 & pg_sys::HEAP_HASEXTERNAL != 0;
+        if !external && ((*tup).t_len as usize) <= COMPRESS_ROWS_OVER {
             return pg_sys::heap_copytuple(tup);
         }
         let desc = (*rel).rd_att;
@@ -31,6 +46,15 @@ unsafe fn form_tuple(rel: pg_sys::Relation, slot: *mut pg_sys::TupleTableSlot) -
                 let v = values[i].cast_mut_ptr::<pg_sys::varlena>();
                 if pgrx::varlena::varatt_is_1b_e(v) {
                     values[i] = pg_sys::Datum::from(pg_sys::detoast_external_attr(v));
+                }
+                let v = values[i].cast_mut_ptr::<pg_sys::varlena>();
+                let plain = (*att).attstorage as u8 != pg_sys::TYPSTORAGE_PLAIN && !pgrx::varlena::varatt_is_4b_c(v);
+                if plain && (*tup).t_len as usize > COMPRESS_ROWS_OVER && pgrx::varlena::varsize_any(v) > COMPRESS_VALUES_OVER {
+                    let method = if (*att).attcompression != 0 { (*att).attcompression } else { default_toast_compression as std::ffi::c_char };
+                    let compressed = pg_sys::ffi::pg_guard_ffi_boundary(|| toast_compress_datum(values[i], method));
+                    if compressed.value() != 0 {
+                        values[i] = compressed;
+                    }
                 }
             }
         }

@@ -269,18 +269,31 @@ pub unsafe extern "C-unwind" fn scan_getnextslot(scan: pg_sys::TableScanDesc, di
 #[pg_guard]
 pub unsafe extern "C-unwind" fn scan_set_tidrange(scan: pg_sys::TableScanDesc, mintid: pg_sys::ItemPointer, maxtid: pg_sys::ItemPointer) {
     let s = scan as *mut ColumnarScan;
-    let row = |tid: &pg_sys::ItemPointerData| {
+    let split = |tid: &pg_sys::ItemPointerData| {
         let block = (tid.ip_blkid.bi_hi as u64) << 16 | tid.ip_blkid.bi_lo as u64;
-        block * rownum::ROWS_PER_BLOCK + (tid.ip_posid as u64).min(rownum::ROWS_PER_BLOCK + 1)
+        (block * rownum::ROWS_PER_BLOCK, tid.ip_posid as u64)
     };
-    // SAFETY: valid TIDs from the executor. Offsets 0 and past 291 name no row: the bounds are
-    // the row numbers between them, inclusive.
+    // SAFETY: valid TIDs from the executor. Offset 0 and offsets past 291 name no row: the
+    // bounds are the row numbers of the TIDs between them, inclusive.
     unsafe {
-        (*s).min_row = row(&*mintid).saturating_sub(1);
-        (*s).max_row = row(&*maxtid).wrapping_sub(1).min(u64::MAX - 1);
-        if row(&*maxtid) == 0 {
-            (*s).max_row = 0;
-            (*s).min_row = 1;
+        let (first, off) = split(&*mintid);
+        (*s).min_row = match off {
+            0 => first,
+            o if o <= rownum::ROWS_PER_BLOCK => first + o - 1,
+            _ => first + rownum::ROWS_PER_BLOCK,
+        };
+        let (first, off) = split(&*maxtid);
+        let max = match off {
+            0 => first.checked_sub(1),
+            o if o <= rownum::ROWS_PER_BLOCK => Some(first + o - 1),
+            _ => Some(first + rownum::ROWS_PER_BLOCK - 1),
+        };
+        match max {
+            Some(m) => (*s).max_row = m,
+            None => {
+                (*s).min_row = 1;
+                (*s).max_row = 0;
+            }
         }
         restart(s);
     }
@@ -429,13 +442,6 @@ pub unsafe extern "C-unwind" fn index_build_range_scan(
     callback_state: *mut std::ffi::c_void,
     scan: pg_sys::TableScanDesc,
 ) -> f64 {
-    if start_blockno != 0 || numblocks != pg_sys::InvalidBlockNumber {
-        crate::error::raise(
-            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-            "columnar tables do not support scans of block ranges",
-            Some("BRIN indexes are not supported on columnar tables."),
-        );
-    }
     // SAFETY: PostgreSQL passes an open table and index, the index's IndexInfo and a callback
     // that expects `callback_state`; `scan` is null or a scan of this table begun by the caller.
     unsafe {
@@ -457,6 +463,11 @@ pub unsafe extern "C-unwind" fn index_build_range_scan(
             }
             s
         };
+        // A range of logical blocks (BRIN's summarisation of one range).
+        (*s).min_row = start_blockno as u64 * rownum::ROWS_PER_BLOCK;
+        if numblocks != pg_sys::InvalidBlockNumber {
+            (*s).max_row = (start_blockno as u64 + numblocks as u64) * rownum::ROWS_PER_BLOCK - 1;
+        }
         let estate = pg_sys::CreateExecutorState();
         let econtext = pg_sys::MakePerTupleExprContext(estate);
         let slot = pg_sys::table_slot_create(table_rel, std::ptr::null_mut());

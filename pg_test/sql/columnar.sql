@@ -1,0 +1,184 @@
+-- The columnar table access method: DDL, DML, transactions, scans of every kind, indexes,
+-- VACUUM, rewrites and refusals, each checked against the same statements on a heap table.
+SET client_min_messages = warning;
+
+CREATE TABLE h (id int PRIMARY KEY, k int8, f float8, n numeric, t text, j jsonb, a int[], d date);
+INSERT INTO h SELECT g, (g * 7919) % 1000 - 500,
+  CASE WHEN g % 50 = 0 THEN 'NaN'::float8 WHEN g % 51 = 0 THEN '-Infinity' ELSE g / 7.0 END,
+  CASE WHEN g % 13 = 0 THEN NULL ELSE (g * 1.125)::numeric(20, 3) END,
+  CASE WHEN g % 11 = 0 THEN NULL WHEN g % 17 = 0 THEN '' ELSE repeat(chr(97 + g % 26), g % 40) END,
+  jsonb_build_object('g', g, 'odd', g % 2 = 1), ARRAY[g, g + 1], date '2020-01-01' + g
+FROM generate_series(1, 3000) g;
+
+-- CREATE TABLE AS, INSERT ... SELECT, COPY and single-row inserts all land in the table.
+CREATE TABLE c USING columnar AS SELECT * FROM h WHERE id <= 1000;
+INSERT INTO c SELECT * FROM h WHERE id BETWEEN 1001 AND 2000;
+COPY (SELECT * FROM h WHERE id BETWEEN 2001 AND 2999) TO '/tmp/omendb_columnar_copy.data';
+COPY c FROM '/tmp/omendb_columnar_copy.data';
+INSERT INTO c VALUES (3000, 0, 'NaN', 3375.000, '', '{"g": 3000, "odd": false}', '{3000,3001}', date '2020-01-01' + 3000);
+UPDATE h SET k = 0, t = '' WHERE id = 3000;
+SELECT amname FROM pg_class JOIN pg_am ON relam = pg_am.oid WHERE relname = 'c';
+-- Same rows, every column (EXCEPT ALL both ways keeps duplicates and NULLs).
+SELECT count(*) AS c_rows, (SELECT count(*) FROM (SELECT * FROM c EXCEPT ALL SELECT * FROM h) x) AS only_c,
+       (SELECT count(*) FROM (SELECT * FROM h EXCEPT ALL SELECT * FROM c) x) AS only_h FROM c;
+SELECT sum(k), sum(n), count(t), count(*) FILTER (WHERE f = 'NaN'), min(d), max(d) FROM c;
+SELECT sum(k), sum(n), count(t), count(*) FILTER (WHERE f = 'NaN'), min(d), max(d) FROM h;
+
+-- Indexes: btree (unique), alex, expression and partial indexes, used by each scan kind.
+CREATE UNIQUE INDEX c_id ON c (id);
+CREATE INDEX c_k ON c USING alex (k);
+CREATE INDEX c_lower ON c (lower(t)) WHERE t <> '';
+ANALYZE c;
+SET enable_seqscan = off; SET enable_bitmapscan = off;
+EXPLAIN (costs off) SELECT * FROM c WHERE id = 42;
+SELECT id, k, t FROM c WHERE id = 42;
+EXPLAIN (costs off) SELECT id FROM c WHERE k BETWEEN -3 AND 3 ORDER BY k, id;
+SELECT count(*), sum(id) FROM c WHERE k BETWEEN -3 AND 3;
+SELECT count(*), sum(id) FROM h WHERE k BETWEEN -3 AND 3;
+EXPLAIN (costs off) SELECT id FROM c WHERE id < 5;
+SELECT id FROM c WHERE id < 5 ORDER BY id;
+SET enable_indexscan = off; SET enable_bitmapscan = on; SET enable_indexonlyscan = off;
+EXPLAIN (costs off) SELECT count(*) FROM c WHERE lower(t) = 'cc' AND t <> '';
+SELECT count(*) FROM c WHERE lower(t) = 'cc' AND t <> '';
+SELECT count(*) FROM h WHERE lower(t) = 'cc' AND t <> '';
+EXPLAIN (costs off) SELECT count(*) FROM c WHERE k = 7 OR id < 20;
+SELECT count(*) FROM c WHERE k = 7 OR id < 20;
+SELECT count(*) FROM h WHERE k = 7 OR id < 20;
+RESET enable_seqscan; RESET enable_bitmapscan; RESET enable_indexscan; RESET enable_indexonlyscan;
+
+-- TID scans and TID range scans.
+EXPLAIN (costs off) SELECT id FROM c WHERE ctid = '(0,1)';
+SELECT id FROM c WHERE ctid = (SELECT ctid FROM c WHERE id = 1500);
+SELECT id FROM c WHERE ctid = '(4294967294,291)';
+EXPLAIN (costs off) SELECT count(*) FROM c WHERE ctid < '(3,0)';
+SELECT count(*) = (SELECT count(*) FROM c WHERE (ctid::text::point)[0] < 3) FROM c WHERE ctid < '(3,0)';
+
+-- Updates and deletes, with RETURNING, compared with heap.
+UPDATE c SET t = upper(t), k = k + 1 WHERE id % 10 = 3 AND id < 40 RETURNING id, k, t;
+UPDATE c SET t = upper(t), k = k + 1 WHERE id % 10 = 3 AND id >= 40;
+UPDATE h SET t = upper(t), k = k + 1 WHERE id % 10 = 3;
+DELETE FROM c WHERE id % 9 = 0 OR n IS NULL;
+DELETE FROM h WHERE id % 9 = 0 OR n IS NULL;
+SELECT (SELECT count(*) FROM c) AS c_rows, (SELECT count(*) FROM (SELECT * FROM c EXCEPT ALL SELECT * FROM h) x) AS only_c,
+       (SELECT count(*) FROM (SELECT * FROM h EXCEPT ALL SELECT * FROM c) x) AS only_h;
+
+-- Rollbacks and savepoints: rows inserted, updated or deleted in aborted (sub)transactions.
+BEGIN;
+INSERT INTO c SELECT g, 0, 0, 0, 'rolled back', NULL, NULL, NULL FROM generate_series(5001, 5100) g;
+DELETE FROM c WHERE id < 500;
+UPDATE c SET k = -k WHERE id BETWEEN 500 AND 700;
+ROLLBACK;
+BEGIN;
+INSERT INTO c VALUES (6001, 1, 1, 1, 'kept');
+SAVEPOINT s1;
+INSERT INTO c VALUES (6002, 2, 2, 2, 'undone');
+UPDATE c SET t = 'undone' WHERE id = 6001;
+DELETE FROM c WHERE id BETWEEN 1 AND 100;
+ROLLBACK TO s1;
+UPDATE c SET t = 'kept twice' WHERE id = 6001;
+SELECT id, t FROM c WHERE id > 6000 ORDER BY id;
+COMMIT;
+INSERT INTO h VALUES (6001, 1, 1, 1, 'kept twice');
+SELECT (SELECT count(*) FROM c) AS c_rows, (SELECT count(*) FROM (SELECT * FROM c EXCEPT ALL SELECT * FROM h) x) AS only_c,
+       (SELECT count(*) FROM (SELECT * FROM h EXCEPT ALL SELECT * FROM c) x) AS only_h;
+
+-- Uniqueness, ON CONFLICT, foreign keys in both directions, row locks.
+INSERT INTO c (id) VALUES (42);
+INSERT INTO c (id, t) VALUES (42, 'x') ON CONFLICT (id) DO UPDATE SET t = 'upserted' RETURNING id, t;
+UPDATE h SET t = 'upserted' WHERE id = 42;
+INSERT INTO c (id, t) VALUES (7001, 'new') ON CONFLICT (id) DO NOTHING RETURNING id;
+INSERT INTO c (id, t) VALUES (7001, 'again') ON CONFLICT (id) DO NOTHING RETURNING id;
+ALTER TABLE c ADD PRIMARY KEY USING INDEX c_id;
+CREATE TABLE child (pid int REFERENCES c (id), note text) USING columnar;
+INSERT INTO child VALUES (42, 'ok');
+INSERT INTO child VALUES (-1, 'no parent');
+DELETE FROM c WHERE id = 42;
+CREATE TABLE parent (id int PRIMARY KEY);
+INSERT INTO parent VALUES (1), (2);
+CREATE TABLE child2 (pid int REFERENCES parent (id)) USING columnar;
+INSERT INTO child2 VALUES (1);
+DELETE FROM parent WHERE id = 1;
+SELECT id, t FROM c WHERE id IN (42, 43) ORDER BY id FOR UPDATE;
+SELECT id FROM c WHERE id = 44 FOR NO KEY UPDATE NOWAIT;
+SELECT id FROM c WHERE id = 44 FOR SHARE SKIP LOCKED;
+SELECT id FROM c WHERE id = 44 FOR KEY SHARE;
+
+-- TABLESAMPLE (repeatable with a seed), ANALYZE estimates.
+SELECT count(*) > 0 AND count(*) < 3000 FROM c TABLESAMPLE BERNOULLI (50) REPEATABLE (7);
+SELECT count(*) > 0 FROM c TABLESAMPLE SYSTEM (60) REPEATABLE (3);
+ANALYZE c;
+SELECT reltuples BETWEEN 2000 AND 3200 FROM pg_class WHERE relname = 'c';
+
+-- VACUUM removes dead versions and their index entries; the answers stay the same.
+DELETE FROM c WHERE id > 7000;
+DELETE FROM h WHERE id > 7000;
+VACUUM c;
+VACUUM (FREEZE) c;
+SELECT relfrozenxid <> '0' AND age(relfrozenxid) < 100 FROM pg_class WHERE relname = 'c';
+SET enable_seqscan = off;
+SELECT count(*) FROM c WHERE id > 0;
+RESET enable_seqscan;
+SELECT (SELECT count(*) FROM c) AS c_rows, (SELECT count(*) FROM (SELECT * FROM c EXCEPT ALL SELECT * FROM h) x) AS only_c,
+       (SELECT count(*) FROM (SELECT * FROM h EXCEPT ALL SELECT * FROM c) x) AS only_h;
+
+-- Rewrites: VACUUM FULL, CLUSTER, ALTER TABLE ... TYPE, SET ACCESS METHOD both ways, TRUNCATE.
+VACUUM FULL c;
+CLUSTER c USING c_id;
+ALTER TABLE c ALTER COLUMN a TYPE bigint[];
+ALTER TABLE h ALTER COLUMN a TYPE bigint[];
+ALTER TABLE c ADD COLUMN extra int DEFAULT 5;
+ALTER TABLE c DROP COLUMN extra;
+SELECT (SELECT count(*) FROM c) AS c_rows, (SELECT count(*) FROM (SELECT * FROM c EXCEPT ALL SELECT * FROM h) x) AS only_c;
+ALTER TABLE c SET ACCESS METHOD heap;
+SELECT amname FROM pg_class JOIN pg_am ON relam = pg_am.oid WHERE relname = 'c';
+ALTER TABLE c SET ACCESS METHOD columnar;
+SELECT (SELECT count(*) FROM (SELECT * FROM c EXCEPT ALL SELECT * FROM h) x) AS only_c,
+       (SELECT count(*) FROM (SELECT * FROM h EXCEPT ALL SELECT * FROM c) x) AS only_h;
+BEGIN;
+TRUNCATE child, c CASCADE;
+SELECT count(*) FROM c;
+ROLLBACK;
+SELECT count(*) > 0 FROM c;
+BEGIN;
+CREATE TABLE fresh (x int) USING columnar;
+INSERT INTO fresh SELECT generate_series(1, 10);
+TRUNCATE fresh;
+INSERT INTO fresh VALUES (99);
+SELECT * FROM fresh;
+COMMIT;
+CREATE UNLOGGED TABLE u (x int) USING columnar;
+INSERT INTO u SELECT generate_series(1, 100);
+SELECT count(*) FROM u;
+
+-- Values toasted in another table are copied inline; rows too big for a page are refused.
+CREATE TABLE wide_h (id int, v text);
+INSERT INTO wide_h SELECT g, repeat(md5(g::text), 200) FROM generate_series(1, 3) g;
+CREATE TABLE wide_c (id int, v text) USING columnar;
+INSERT INTO wide_c SELECT * FROM wide_h;
+SELECT count(*), sum(length(v)) FROM wide_c;
+INSERT INTO wide_c VALUES (4, repeat('abc', 5000));
+SELECT id, length(v), md5(v) = md5(repeat('abc', 5000)) FROM wide_c WHERE id = 4;
+INSERT INTO wide_c VALUES (9, (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 400) g));
+
+-- BRIN summarises logical blocks (each is a delta page, and pages outnumber them).
+CREATE TABLE b USING columnar AS SELECT g AS id FROM generate_series(1, 5000) g;
+CREATE INDEX b_brin ON b USING brin (id) WITH (pages_per_range = 1);
+SET enable_seqscan = off;
+EXPLAIN (costs off) SELECT count(*) FROM b WHERE id BETWEEN 100 AND 300;
+SELECT count(*) FROM b WHERE id BETWEEN 100 AND 300;
+INSERT INTO b SELECT generate_series(8001, 8600);
+SELECT brin_summarize_new_values('b_brin') > 0;
+SELECT count(*) FROM b WHERE id BETWEEN 8100 AND 8200;
+RESET enable_seqscan;
+
+-- Refusals: SERIALIZABLE, backward scans.
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT count(*) FROM c;
+ROLLBACK;
+BEGIN;
+DECLARE cur SCROLL CURSOR FOR SELECT id FROM c;
+FETCH 2 FROM cur;
+FETCH PRIOR FROM cur;
+ROLLBACK;
+
+DROP TABLE child, child2, parent, c, h, b, fresh, u, wide_h, wide_c;
