@@ -9,4 +9,5 @@
 
 #![forbid(unsafe_code)]
 
+pub mod encode;
 pub mod rownum;
