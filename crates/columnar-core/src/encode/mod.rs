@@ -19,8 +19,10 @@
 
 pub mod bitpack;
 mod bytes;
+pub mod int;
 pub mod validity;
 
+pub use int::{IntVector, decode_ints, encode_ints, int_value_at};
 
 /// The number of rows of a full vector: the unit of encoding and of decoding.
 pub const VECTOR_SIZE: usize = 2048;
