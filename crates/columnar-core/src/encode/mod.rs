@@ -21,8 +21,10 @@ pub mod bitpack;
 mod bytes;
 pub mod int;
 pub mod validity;
+pub mod varlena;
 
 pub use int::{IntVector, decode_ints, encode_ints, int_value_at};
+pub use varlena::{VarlenaVector, decode_varlena, encode_varlena, varlena_value_at};
 
 /// The number of rows of a full vector: the unit of encoding and of decoding.
 pub const VECTOR_SIZE: usize = 2048;
