@@ -101,3 +101,5 @@ macro_rules! corrupt {
 }
 pub(crate) use corrupt;
 
+#[cfg(test)]
+mod robustness;
