@@ -325,17 +325,26 @@ pub fn decode_varlena(bytes: &[u8]) -> Result<VarlenaVector, DecodeError> {
             decompress(&lengths, compressed)?
         }
         Layout::Dict { offsets, entry_bytes, codes } => {
+            // Every entry checked once, then the codes against them.
+            let entries = (0..offsets.len() - 1)
+                .map(|code| dict_entry(&offsets, entry_bytes, code as u64))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut code_values = Vec::new();
+            codes.unpack_into(&mut code_values);
             // Sized first, so that a corrupt vector cannot ask for more than 4 GB.
             let mut total: u64 = 0;
-            for i in 0..codes.len() {
-                total += dict_entry(&offsets, entry_bytes, codes.get(i))?.len() as u64;
-                if total > u32::MAX as u64 {
-                    corrupt!("dictionary values add up to more than 4 GB");
-                }
+            for &code in &code_values {
+                let Some(entry) = entries.get(code as usize) else {
+                    corrupt!("code {code} past the {} dictionary entries", entries.len());
+                };
+                total += entry.len() as u64;
+            }
+            if total > u32::MAX as u64 {
+                corrupt!("dictionary values add up to {total} bytes, more than 4 GB");
             }
             let mut values = Vec::with_capacity(total as usize);
-            for i in 0..codes.len() {
-                values.extend_from_slice(dict_entry(&offsets, entry_bytes, codes.get(i))?);
+            for code in code_values {
+                values.extend_from_slice(entries[code as usize]);
                 ends.push(values.len() as u32);
             }
             values
