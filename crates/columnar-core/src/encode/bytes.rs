@@ -55,7 +55,10 @@ impl<'a> Reader<'a> {
             corrupt!("{what}: bit width {width} > 64");
         }
         let bytes = self.take(bitpack::packed_len(count, width), what)?;
-        Ok(Packed::new(bytes, width, count).expect("length taken from packed_len"))
+        match Packed::new(bytes, width, count) {
+            Some(packed) => Ok(packed),
+            None => corrupt!("{what}: {count} values of {width} bits in {} bytes", bytes.len()),
+        }
     }
 
     /// Ends the reading: a vector must use its bytes exactly.

@@ -99,16 +99,21 @@ pub fn encode_ints(values: &[i64], validity: Option<&[u8]>) -> Vec<u8> {
             .min_by_key(|&(size, _)| size)
             .map_or(TAG_INT_FOR_BITPACKED, |(_, tag)| tag)
     };
-    encode_as(tag, values, validity)
+    write(tag, values.len(), validity, &non_null, &stats)
 }
 
-/// Encodes with the given encoding, which must be able to hold the values (constant: all equal;
-/// none: no non-NULL value).
+/// Encodes with the given encoding, even when it is not the smallest (tests and benches).
+#[cfg(test)]
 pub(crate) fn encode_as(tag: u8, values: &[i64], validity: Option<&[u8]>) -> Vec<u8> {
     let non_null = non_null_values(values, validity);
-    let stats = Stats::of(&non_null);
+    write(tag, values.len(), validity, &non_null, &Stats::of(&non_null))
+}
+
+/// Writes a vector in encoding `tag`, which must be able to hold the values (constant: all
+/// equal; none: no non-NULL value).
+fn write(tag: u8, rows: usize, validity: Option<&[u8]>, non_null: &[i64], stats: &Stats) -> Vec<u8> {
     let mut out = Vec::new();
-    write_header(&mut out, tag, values.len(), validity);
+    write_header(&mut out, tag, rows, validity);
     match tag {
         TAG_NONE => assert_eq!(stats.count, 0, "none holds no value"),
         TAG_INT_CONSTANT => {

@@ -217,15 +217,9 @@ impl<'a> Lengths<'a> {
     fn read(reader: &mut Reader<'a>, count: usize) -> Result<Self, DecodeError> {
         let min = reader.u32("minimum length")?;
         let packed = reader.packed(count, "lengths")?;
-        let mut total: u64 = 0;
-        let mut bad_length = None;
-        packed.for_each(|i, length| match (min as u64).checked_add(length) {
-            Some(length) if bad_length.is_none() => total = total.saturating_add(length),
-            _ => bad_length = bad_length.or(Some(i)),
-        });
-        if let Some(i) = bad_length {
-            corrupt!("length {i} overflows");
-        }
+        // Within u32 the sum bounds every length, so no later sum of lengths overflows.
+        let mut total = (min as u64).saturating_mul(count as u64);
+        packed.for_each(|_, length| total = total.saturating_add(length));
         if total > u32::MAX as u64 {
             corrupt!("values add up to {total} bytes, more than 4 GB");
         }
