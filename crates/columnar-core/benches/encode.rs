@@ -66,6 +66,7 @@ fn bench(c: &mut Criterion) {
         group.throughput(Throughput::Elements(VECTOR_SIZE as u64));
         group.bench_function("encode", |b| b.iter(|| encode_ints(black_box(&values), None)));
         group.bench_function("decode", |b| b.iter(|| decode_ints(black_box(&encoded)).unwrap()));
+        group.throughput(Throughput::Elements(1));
         group.bench_function("value_at", |b| {
             b.iter(|| int_value_at(black_box(&encoded), black_box(1500)).unwrap())
         });
