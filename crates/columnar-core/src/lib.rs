@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod delta;
+pub mod encode;
 pub mod layout;
 pub mod map;
 pub mod meta;
