@@ -131,7 +131,7 @@ pub unsafe extern "C-unwind" fn tuple_get_latest_tid(scan: pg_sys::TableScanDesc
                 || pg_sys::HeapTupleHeaderIsOnlyLocked(h)
                 || next.ip_posid as u32 == pg_sys::MovedPartitionsOffsetNumber
                 || tuple::block_slot(&next) == tuple::block_slot(&ctid);
-            prior_xmax = pg_sys::HeapTupleGetUpdateXid(h);
+            prior_xmax = tuple::update_xid(&*h);
             t.free();
             if end {
                 break;

@@ -191,7 +191,7 @@ impl Locked {
         // SAFETY: a valid copy and a TM_FailureData to fill.
         unsafe {
             (*tmfd).ctid = (*(*h).t_data).t_ctid;
-            (*tmfd).xmax = pg_sys::HeapTupleGetUpdateXid((*h).t_data);
+            (*tmfd).xmax = tuple::update_xid(&*(*h).t_data);
             (*tmfd).cmax = if result == pg_sys::TM_Result::TM_SelfModified { pg_sys::HeapTupleHeaderGetCmax((*h).t_data) } else { pg_sys::InvalidCommandId };
             (*tmfd).traversed = false;
         }
@@ -496,6 +496,8 @@ pub unsafe extern "C-unwind" fn tuple_lock(
                 pg_sys::ExecStoreHeapTuple(t.0, slot, true);
                 (*slot).tts_tableOid = (*rel).rd_id;
                 (*tmfd).traversed = traversed;
+                // The caller goes on with the version it locked (the newest, when it followed).
+                *tid = tid_now;
                 return result;
             }
             row.fill_failure(result, tmfd);

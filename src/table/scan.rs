@@ -185,7 +185,7 @@ fn analyze_verdict(t: &TupleCopy, oldest_xmin: pg_sys::TransactionId, b: &Buf) -
         // SAFETY: a valid header copy.
         HEAPTUPLE_INSERT_IN_PROGRESS => unsafe { pg_sys::TransactionIdIsCurrentTransactionId(t.header().t_choice.t_heap.t_xmin) },
         // SAFETY: as above.
-        HEAPTUPLE_DELETE_IN_PROGRESS => unsafe { !pg_sys::TransactionIdIsCurrentTransactionId(pg_sys::HeapTupleGetUpdateXid(t.header() as *const _ as *mut _)) },
+        HEAPTUPLE_DELETE_IN_PROGRESS => unsafe { !pg_sys::TransactionIdIsCurrentTransactionId(tuple::update_xid(t.header())) },
         _ => false,
     }
 }
@@ -200,7 +200,7 @@ fn build_verdict(t: &TupleCopy, oldest_xmin: pg_sys::TransactionId, b: &Buf) -> 
         HEAPTUPLE_RECENTLY_DEAD => (true, false),
         // SAFETY: a valid header copy. Deleted by this transaction: not alive; by another
         // (possible only under a lock weaker than CREATE INDEX's ShareLock): alive.
-        HEAPTUPLE_DELETE_IN_PROGRESS => (true, unsafe { !pg_sys::TransactionIdIsCurrentTransactionId(pg_sys::HeapTupleGetUpdateXid(t.header() as *const _ as *mut _)) }),
+        HEAPTUPLE_DELETE_IN_PROGRESS => (true, unsafe { !pg_sys::TransactionIdIsCurrentTransactionId(tuple::update_xid(t.header())) }),
         _ => (true, true),
     }
 }

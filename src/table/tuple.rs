@@ -58,6 +58,19 @@ pub fn set_ctid_bytes(tuple: &mut [u8], tid: &pg_sys::ItemPointerData) {
     .concat());
 }
 
+/// `HeapTupleHeaderGetUpdateXid`: the updating transaction of a header, looking into a
+/// MultiXact only when xmax is one that holds an update.
+pub fn update_xid(h: &pg_sys::HeapTupleHeaderData) -> pg_sys::TransactionId {
+    let multi_update = h.t_infomask as u32 & (pg_sys::HEAP_XMAX_INVALID | pg_sys::HEAP_XMAX_IS_MULTI | pg_sys::HEAP_XMAX_LOCK_ONLY) == pg_sys::HEAP_XMAX_IS_MULTI;
+    if multi_update {
+        // SAFETY: a valid header whose xmax is a MultiXact.
+        unsafe { pg_sys::HeapTupleGetUpdateXid(h as *const _ as *mut _) }
+    } else {
+        // SAFETY: stored tuples' headers are HeapTupleFields.
+        unsafe { h.t_choice.t_heap.t_xmax }
+    }
+}
+
 /// A palloc'd copy of a heap tuple: `HeapTupleData` followed by the tuple, as `heap_copytuple`
 /// makes them (one allocation, freed by whoever owns it: a slot, or `free`).
 pub struct TupleCopy(pub pg_sys::HeapTuple);
