@@ -4,12 +4,14 @@
 //!
 //! - [`buffer::Buf`]: one pinned, possibly locked page, checked against its format on read;
 //! - [`wal::WalRecord`]: one generic-WAL record over up to four such pages;
+//! - [`conflict`]: recovery conflicts on hot standbys for what generic WAL removes or freezes;
 //! - [`rel`]: relation facts (WAL needed, name, the heap scan of an index build);
 //! - [`freespace`]: the free space map and the transaction horizon of page reuse;
 //! - [`tid`]: heap TIDs, packed;
 //! - [`prefetch`]: CPU cache prefetches for the probe path.
 
 pub mod buffer;
+pub mod conflict;
 pub mod freespace;
 pub mod page;
 pub mod prefetch;

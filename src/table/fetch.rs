@@ -15,7 +15,9 @@ pub fn fetch(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, snapshot: pg_
     let bytes = tuple::tuple_bytes(&b, slot)?;
     // SAFETY: an open relation.
     let t = TupleCopy::new(bytes, *tid, unsafe { (*rel).rd_id }, cxt);
-    if tuple::visible(&t, snapshot, &b) {
+    let visible = tuple::visible(&t, snapshot, &b);
+    super::serializable::examined(rel, &t, visible, true, snapshot, b.raw());
+    if visible {
         return Some(t);
     }
     if let Some(dead) = surely_dead {
@@ -28,7 +30,6 @@ pub fn fetch(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, snapshot: pg_
 
 #[pg_guard]
 pub unsafe extern "C-unwind" fn index_fetch_begin(rel: pg_sys::Relation) -> *mut pg_sys::IndexFetchTableData {
-    super::refuse_serializable();
     // SAFETY: palloc0 gives zeroed memory in the current (query) context.
     unsafe {
         let f = pg_sys::palloc0(std::mem::size_of::<pg_sys::IndexFetchTableData>()) as *mut pg_sys::IndexFetchTableData;

@@ -10,26 +10,13 @@ pub mod insert;
 pub mod modify;
 pub mod page;
 pub mod scan;
+pub mod serializable;
 pub mod store;
 pub mod tuple;
 pub mod vacuum;
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-
-/// SERIALIZABLE needs predicate locks on what is read, which columnar does not take yet:
-/// refused rather than run with weaker guarantees than the user asked for.
-pub(crate) fn refuse_serializable() {
-    // SAFETY: reads the current transaction's isolation level.
-    let serializable = unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_SERIALIZABLE as i32;
-    if serializable {
-        crate::error::raise(
-            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-            "columnar tables do not support SERIALIZABLE transactions yet",
-            Some("Use REPEATABLE READ or READ COMMITTED for transactions that use columnar tables."),
-        );
-    }
-}
 
 #[pg_guard]
 unsafe extern "C-unwind" fn slot_callbacks(_rel: pg_sys::Relation) -> *const pg_sys::TupleTableSlotOps {

@@ -317,7 +317,7 @@ fn end_version(
     mode: LockTupleMode,
     new_ctid: pg_sys::ItemPointerData,
 ) -> (pg_sys::TM_Result::Type, Option<(u32, u16)>) {
-    super::refuse_serializable();
+    super::serializable::check_write(rel, Some(tid));
     let policy = if wait { pg_sys::LockWaitPolicy::LockWaitBlock } else { pg_sys::LockWaitPolicy::LockWaitSkip };
     let (mut row, mut result, _tuple_lock) = match check_and_wait(rel, tid, cid, mode, policy, "delete") {
         Checked::Row(r, res, l) => (r, res, l),
@@ -474,7 +474,6 @@ pub unsafe extern "C-unwind" fn tuple_lock(
     flags: u8,
     tmfd: *mut pg_sys::TM_FailureData,
 ) -> pg_sys::TM_Result::Type {
-    super::refuse_serializable();
     let mode = lock_mode(mode);
     // SAFETY: valid arguments from the executor.
     unsafe {

@@ -37,6 +37,8 @@ pub struct ColumnarScan {
     /// Pages of the file when the scan began, and the next one to visit.
     nblocks: u32,
     next_block: u32,
+    /// Whether a sequential scan has begun (at the first block, or the last when backward).
+    started: bool,
     parallel_started: bool,
     worker: pg_sys::ParallelBlockTableScanWorkerData,
     /// Row-number bounds of a TID range scan.
@@ -57,7 +59,6 @@ pub struct ColumnarScan {
 }
 
 pub unsafe fn begin(rel: pg_sys::Relation, snapshot: pg_sys::Snapshot, pscan: pg_sys::ParallelTableScanDesc, flags: u32) -> *mut ColumnarScan {
-    super::refuse_serializable();
     // SAFETY: palloc0 returns zeroed memory of the requested size in the current context,
     // which outlives the scan; every field is valid zeroed, then set below.
     unsafe {
@@ -72,6 +73,10 @@ pub unsafe fn begin(rel: pg_sys::Relation, snapshot: pg_sys::Snapshot, pscan: pg
         if flags & pg_sys::ScanOptions::SO_TEMP_SNAPSHOT != 0 {
             // The snapshot is ours to release at the end (table_beginscan_catalog etc. pass it).
         }
+        let whole_relation = pg_sys::ScanOptions::SO_TYPE_SEQSCAN | pg_sys::ScanOptions::SO_TYPE_SAMPLESCAN | pg_sys::ScanOptions::SO_TYPE_TIDRANGESCAN;
+        if flags & whole_relation != 0 && !snapshot.is_null() {
+            super::serializable::lock_relation(rel, snapshot);
+        }
         restart(s);
         s
     }
@@ -82,6 +87,7 @@ unsafe fn restart(s: *mut ColumnarScan) {
     unsafe {
         (*s).nblocks = rel::main_fork_blocks((*s).base.rs_rd);
         (*s).next_block = 0;
+        (*s).started = false;
         (*s).parallel_started = false;
         (*s).n = 0;
         (*s).pos = 0;
@@ -156,7 +162,13 @@ unsafe fn load_page(s: *mut ColumnarScan, blk: u32, only_slots: Option<&[u16]>) 
             }
             let t = TupleCopy::new(bytes, tuple::item_pointer(logical, slot as u16 + 1), (*rel).rd_id, (*s).cxt);
             let (keep, alive) = match (*s).test {
-                Test::Snapshot => (tuple::visible(&t, (*s).base.rs_snapshot, &b), true),
+                Test::Snapshot => {
+                    let visible = tuple::visible(&t, (*s).base.rs_snapshot, &b);
+                    // Bitmap scans lock the rows they return; the others locked the relation.
+                    let lock = (*s).base.rs_flags & pg_sys::ScanOptions::SO_TYPE_BITMAPSCAN != 0;
+                    super::serializable::examined(rel, &t, visible, lock, (*s).base.rs_snapshot, b.raw());
+                    (visible, true)
+                }
                 Test::Analyze => {
                     let live = analyze_verdict(&t, (*s).oldest_xmin, &b);
                     if live { (*s).live_seen += 1.0 } else { (*s).dead_seen += 1.0 }
@@ -259,11 +271,53 @@ unsafe fn store_current(s: *mut ColumnarScan, slot: *mut pg_sys::TupleTableSlot)
 
 #[pg_guard]
 pub unsafe extern "C-unwind" fn scan_getnextslot(scan: pg_sys::TableScanDesc, direction: pg_sys::ScanDirection::Type, slot: *mut pg_sys::TupleTableSlot) -> bool {
-    if direction == pg_sys::ScanDirection::BackwardScanDirection {
-        crate::error::raise(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, "columnar tables do not support backward scans", Some("Declare the cursor without SCROLL, or materialize its rows."));
-    }
+    let s = scan as *mut ColumnarScan;
     // SAFETY: a scan made by `begin`.
-    unsafe { next_tuple(scan as *mut ColumnarScan, slot) }
+    unsafe {
+        let found = if direction == pg_sys::ScanDirection::BackwardScanDirection {
+            previous_tuple(s, slot)
+        } else {
+            (*s).started = true;
+            next_tuple(s, slot)
+        };
+        if !found {
+            // At either end a scan starts over from that end, as heap's does.
+            (*s).started = false;
+            (*s).next_block = 0;
+            (*s).n = 0;
+            (*s).pos = 0;
+        }
+        found
+    }
+}
+
+/// The row before the one returned last (SCROLL cursors): `pos - 1` is the index of the row
+/// returned last, so the one before is `pos - 2`; at the start of a page, the previous pages.
+unsafe fn previous_tuple(s: *mut ColumnarScan, slot: *mut pg_sys::TupleTableSlot) -> bool {
+    // SAFETY: a scan made by `begin`, not parallel (PostgreSQL never scans those backward).
+    unsafe {
+        assert!((*s).base.rs_parallel.is_null(), "parallel scans run forward only");
+        let mut from = if (*s).started { Some((*s).page_block) } else { (*s).nblocks.checked_sub(1).map(|b| b + 1) };
+        if (*s).started && (*s).pos >= 2 {
+            (*s).pos -= 2;
+            store_current(s, slot);
+            return true;
+        }
+        (*s).started = true;
+        while let Some(blk) = from.and_then(|b| b.checked_sub(1)) {
+            from = Some(blk);
+            load_page(s, blk, None);
+            // The next forward block is the one after this page.
+            (*s).next_block = blk + 1;
+            if (*s).n > 0 {
+                (*s).pos = (*s).n - 1;
+                store_current(s, slot);
+                return true;
+            }
+        }
+        pg_sys::ExecClearTuple(slot);
+        false
+    }
 }
 
 #[pg_guard]

@@ -4,7 +4,7 @@
 
 use super::page::{Buf, WalRecord};
 use super::tuple::{self, TupleCopy};
-use crate::storage::{Lock, rel};
+use crate::storage::{Lock, conflict, rel};
 use columnar_core::{delta, layout::PageKind, rownum};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -32,6 +32,25 @@ fn for_each_delta_page(rel: pg_sys::Relation, mut f: impl FnMut(&Buf, u32)) {
         f(&b, logical);
         // SAFETY: lets VACUUM's cost-based delay and interrupts act between pages.
         unsafe { pg_sys::vacuum_delay_point() };
+    }
+}
+
+/// The later of two transaction ids (either may be invalid).
+fn later(a: pg_sys::TransactionId, b: pg_sys::TransactionId) -> pg_sys::TransactionId {
+    // SAFETY: plain comparison of transaction ids (modulo 2^32, as PostgreSQL compares them).
+    if a == pg_sys::InvalidTransactionId || (b != pg_sys::InvalidTransactionId && unsafe { pg_sys::TransactionIdFollows(b, a) }) { b } else { a }
+}
+
+/// What removing a dead version hides from a standby, as `HeapTupleHeaderAdvanceLatestRemovedXid`:
+/// its deleter, when its inserter committed (versions of aborted inserts were never visible).
+fn removed_horizon(t: &TupleCopy) -> pg_sys::TransactionId {
+    let h = t.header();
+    // SAFETY: a stored tuple's header is a HeapTupleFields; plain clog lookups.
+    unsafe {
+        let xmin = h.t_choice.t_heap.t_xmin;
+        let committed = h.t_infomask as u32 & pg_sys::HEAP_XMIN_COMMITTED != 0
+            || (h.t_infomask as u32 & pg_sys::HEAP_XMIN_INVALID == 0 && pg_sys::TransactionIdDidCommit(xmin));
+        if committed { tuple::update_xid(h) } else { pg_sys::InvalidTransactionId }
     }
 }
 
@@ -99,22 +118,28 @@ pub unsafe extern "C-unwind" fn relation_vacuum(rel: pg_sys::Relation, params: *
         for_each_delta_page(rel, |b, logical| {
             let mut changes: Vec<(std::ops::Range<usize>, Vec<u8>)> = Vec::new();
             let c = b.content_of(PageKind::Delta);
+            // The newest transaction whose effects this page's changes hide from a standby.
+            let mut horizon = pg_sys::InvalidTransactionId;
             for slot in 0..delta::slot_count(c) {
                 let Some(r) = delta::tuple(c, slot).unwrap_or_else(|why| b.corrupted(&why)) else { continue };
                 let row = logical as u64 * rownum::ROWS_PER_BLOCK + slot as u64;
+                let t = TupleCopy::new(&c[r.clone()], tuple::item_pointer(logical, slot as u16 + 1), relid, pg_sys::CurrentMemoryContext);
                 if dead.0.contains(&row) {
                     changes.push((delta::length_field(slot), vec![0, 0]));
-                    continue;
+                    horizon = later(horizon, removed_horizon(&t));
+                } else {
+                    if pg_sys::heap_freeze_tuple((*t.0).t_data, (*(*rel).rd_rel).relfrozenxid, (*(*rel).rd_rel).relminmxid, freeze_limit, multi_cutoff) {
+                        let at = r.start + tuple::XACT_FIELDS.start;
+                        changes.push((at..r.start + tuple::XACT_FIELDS.end, t.header_bytes()[tuple::XACT_FIELDS].to_vec()));
+                        // As heap's freeze records: conflicts with snapshots older than the limit.
+                        horizon = later(horizon, tuple::xid(freeze_limit.into_inner().wrapping_sub(1)));
+                    }
+                    live += 1.0;
                 }
-                let t = TupleCopy::new(&c[r.clone()], tuple::item_pointer(logical, slot as u16 + 1), relid, pg_sys::CurrentMemoryContext);
-                if pg_sys::heap_freeze_tuple((*t.0).t_data, (*(*rel).rd_rel).relfrozenxid, (*(*rel).rd_rel).relminmxid, freeze_limit, multi_cutoff) {
-                    let at = r.start + tuple::XACT_FIELDS.start;
-                    changes.push((at..r.start + tuple::XACT_FIELDS.end, t.header_bytes()[tuple::XACT_FIELDS].to_vec()));
-                }
-                live += 1.0;
                 t.free();
             }
             if !changes.is_empty() {
+                conflict::log_horizon(rel, horizon);
                 changes.sort_by_key(|(r, _)| r.start);
                 let ranges: Vec<_> = changes.iter().map(|(r, _)| r.clone()).collect();
                 WalRecord::change_in_place(rel, b, &ranges, |c| {
