@@ -115,11 +115,19 @@ DELETE FROM h WHERE id > 7000;
 VACUUM c;
 VACUUM (FREEZE) c;
 SELECT relfrozenxid <> '0' AND age(relfrozenxid) < 100 FROM pg_class WHERE relname = 'c';
+SELECT columnar_check('c');
+SELECT kind, first_row, row_numbers, pages > 1 AS has_pages, versions = visible AS all_visible, visible FROM columnar_stats('c');
 SET enable_seqscan = off;
 SELECT count(*) FROM c WHERE id > 0;
 RESET enable_seqscan;
 SELECT (SELECT count(*) FROM c) AS c_rows, (SELECT count(*) FROM (SELECT * FROM c EXCEPT ALL SELECT * FROM h) x) AS only_c,
        (SELECT count(*) FROM (SELECT * FROM h EXCEPT ALL SELECT * FROM c) x) AS only_h;
+
+SELECT columnar_check('h');
+SELECT * FROM columnar_stats('c_id');
+CREATE TABLE empty_c (x int) USING columnar;
+SELECT columnar_check('empty_c'), count(*) FROM columnar_stats('empty_c');
+DROP TABLE empty_c;
 
 -- Rewrites: VACUUM FULL, CLUSTER, ALTER TABLE ... TYPE, SET ACCESS METHOD both ways, TRUNCATE.
 VACUUM FULL c;
@@ -139,6 +147,7 @@ TRUNCATE child, c CASCADE;
 SELECT count(*) FROM c;
 ROLLBACK;
 SELECT count(*) > 0 FROM c;
+SELECT columnar_check('c');
 BEGIN;
 CREATE TABLE fresh (x int) USING columnar;
 INSERT INTO fresh SELECT generate_series(1, 10);

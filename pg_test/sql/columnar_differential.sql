@@ -150,6 +150,7 @@ SELECT 7 AS round, diff_check(7) AS queries;
 -- Every column of every row, both ways.
 SELECT (SELECT count(*) FROM (SELECT * FROM dc EXCEPT ALL SELECT * FROM dh) a) AS only_columnar,
        (SELECT count(*) FROM (SELECT * FROM dh EXCEPT ALL SELECT * FROM dc) b) AS only_heap;
+SELECT columnar_check('dc');
 -- Disagreements (none expected).
 SELECT * FROM dfail ORDER BY round, q, plan LIMIT 20;
 

@@ -7,6 +7,7 @@
 pub mod ddl;
 pub mod fetch;
 pub mod insert;
+pub mod inspect;
 pub mod modify;
 pub mod page;
 pub mod scan;

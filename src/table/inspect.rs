@@ -1,0 +1,202 @@
+//! `columnar_stats` describes a columnar table's storage; `columnar_check` verifies its
+//! invariants, raising XX002 (as `alex_check`) naming the block and the first violation.
+
+use super::page::{self, Buf};
+use super::tuple::{self, TupleCopy};
+use crate::storage::{Lock, rel};
+use columnar_core::layout::{NO_BLOCK, PageKind};
+use columnar_core::{delta, map, meta, rownum, segment};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgrx::PgRelation;
+
+fn require_columnar(table: &PgRelation, verb: &str) {
+    // SAFETY: an open relation; get_am_oid ERRORs if the access method is missing.
+    let (relam, am) = unsafe { ((*(*table.as_ptr()).rd_rel).relam, pg_sys::get_am_oid(c"columnar".as_ptr(), false)) };
+    if relam != am {
+        crate::error::raise(
+            PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+            format!("\"{}\" is not a columnar table", table.name()),
+            Some(&format!("Only tables created USING columnar can be {verb}.")),
+        );
+    }
+}
+
+fn violation(table: pg_sys::Relation, blk: u32, what: &str) -> ! {
+    crate::error::raise_with_detail(
+        PgSqlErrorCode::ERRCODE_INDEX_CORRUPTED,
+        format!("columnar table \"{}\" is corrupted at block {blk}", rel::name(table)),
+        Some(what),
+        None,
+    )
+}
+
+/// One delta segment as the map lists it, with its delta pages (logical block, page).
+struct Segment {
+    entry: map::Entry,
+    blocks: Vec<(u32, u32)>,
+}
+
+/// The map's segments, checked against the map and segment pages' invariants.
+fn segments(t: pg_sys::Relation, strict: bool) -> Vec<Segment> {
+    let Some(m) = super::store::read_meta(t) else { return Vec::new() };
+    let mut out = Vec::new();
+    let mut blk = m.map_first;
+    let mut seen_pages = 0usize;
+    let mut end = 0u64;
+    while blk != NO_BLOCK {
+        seen_pages += 1;
+        if strict && seen_pages as u64 > rel::main_fork_blocks(t) as u64 {
+            violation(t, blk, "the chain of map pages loops");
+        }
+        let b = Buf::read(t, blk, Lock::Share);
+        let c = b.content_of(PageKind::Map);
+        if strict {
+            map::check(c).unwrap_or_else(|why| violation(t, blk, &why));
+        }
+        for e in map::entries(c) {
+            let e = e.unwrap_or_else(|why| violation(t, blk, &why));
+            if strict && e.first_row < end {
+                violation(t, blk, &format!("map entry at row {} overlaps the one before, which ends at {end}", e.first_row));
+            }
+            end = e.end_row();
+            if strict && e.end_row() > m.next_row {
+                violation(t, blk, &format!("map entry ends at row {} past the metapage's next row {}", e.end_row(), m.next_row));
+            }
+            let sb = Buf::read(t, e.page, Lock::Share);
+            let sc = sb.content_of(PageKind::Segment);
+            let first = segment::first_block(sc);
+            if strict && (first as u64 * rownum::ROWS_PER_BLOCK != e.first_row || page::owner(&sb) != first) {
+                violation(t, e.page, &format!("segment page starts at logical block {first}, its map entry at row {}", e.first_row));
+            }
+            let blocks = (0..segment::used(sc)).map(|i| (first + i as u32, segment::page_of(sc, i))).collect();
+            out.push(Segment { entry: e, blocks });
+        }
+        blk = map::next(c);
+    }
+    out
+}
+
+/// Describes a columnar table: one row per delta segment, with its logical blocks, pages,
+/// stored row versions, versions visible to the caller's snapshot, and bytes of tuples.
+#[pg_extern(volatile, parallel_safe)]
+fn columnar_stats(
+    table: PgRelation,
+) -> TableIterator<'static, (name!(kind, String), name!(first_row, i64), name!(row_numbers, i64), name!(pages, i64), name!(versions, i64), name!(visible, i64), name!(bytes, i64))> {
+    require_columnar(&table, "described");
+    let t = table.as_ptr();
+    // SAFETY: the active snapshot of the calling statement.
+    let snapshot = unsafe { pg_sys::GetActiveSnapshot() };
+    let rows: Vec<_> = segments(t, false)
+        .into_iter()
+        .map(|s| {
+            let (mut versions, mut visible, mut bytes) = (0i64, 0i64, 0i64);
+            for &(logical, p) in &s.blocks {
+                let b = Buf::read(t, p, Lock::Share);
+                for slot in 0..delta::slot_count(b.content_of(PageKind::Delta)) {
+                    let Some(data) = tuple::tuple_bytes(&b, slot) else { continue };
+                    versions += 1;
+                    bytes += data.len() as i64;
+                    // SAFETY: an open relation.
+                    let c = TupleCopy::new(data, tuple::item_pointer(logical, slot as u16 + 1), unsafe { (*t).rd_id }, unsafe { pg_sys::CurrentMemoryContext });
+                    visible += tuple::visible(&c, snapshot, &b) as i64;
+                    c.free();
+                }
+            }
+            ("delta segment".to_string(), s.entry.first_row as i64, s.entry.rows as i64, s.blocks.len() as i64 + 1, versions, visible, bytes)
+        })
+        .collect();
+    TableIterator::new(rows)
+}
+
+/// Verifies every invariant of a columnar table's pages; true, or ERROR XX002 naming the block
+/// and the first violation. Takes AccessShareLock (writers go on: the checks hold per page).
+#[pg_extern(volatile, parallel_unsafe)]
+fn columnar_check(table: PgRelation) -> bool {
+    require_columnar(&table, "checked");
+    let t = table.as_ptr();
+    let nblocks = rel::main_fork_blocks(t);
+    // Which page each block is, as the structure references it.
+    let mut referenced = vec![false; nblocks as usize];
+    if nblocks > 0 {
+        referenced[meta::BLOCK as usize] = true;
+        let b = Buf::read(t, meta::BLOCK, Lock::Share);
+        let m = meta::Meta::read(b.content_of(PageKind::Meta));
+        let mut blk = m.map_first;
+        while blk != NO_BLOCK && (blk as usize) < referenced.len() && !referenced[blk as usize] {
+            referenced[blk as usize] = true;
+            blk = map::next(Buf::read(t, blk, Lock::Share).content_of(PageKind::Map));
+        }
+    }
+    // SAFETY: an open relation's tuple descriptor.
+    let natts = unsafe { (*(*t).rd_att).natts } as usize;
+    for s in segments(t, true) {
+        let claim = |r: &mut Vec<bool>, blk: u32, what: &str| {
+            if blk as usize >= r.len() {
+                violation(t, blk, &format!("{what} is past the end of the file ({nblocks} blocks)"));
+            }
+            if std::mem::replace(&mut r[blk as usize], true) {
+                violation(t, blk, &format!("{what} is referenced twice"));
+            }
+        };
+        claim(&mut referenced, s.entry.page, "segment page");
+        for &(logical, p) in &s.blocks {
+            if p == NO_BLOCK {
+                continue;
+            }
+            claim(&mut referenced, p, &format!("the delta page of logical block {logical}"));
+            let b = Buf::read(t, p, Lock::Share);
+            let c = b.content_of(PageKind::Delta);
+            if page::owner(&b) != logical {
+                violation(t, p, &format!("delta page of logical block {} mapped as logical block {logical}", page::owner(&b)));
+            }
+            delta::check(c).unwrap_or_else(|why| violation(t, p, &why));
+            for slot in 0..delta::slot_count(c) {
+                if let Some(data) = tuple::tuple_bytes(&b, slot) {
+                    check_tuple(data, natts).unwrap_or_else(|why| violation(t, p, &format!("slot {slot}: {why}")));
+                }
+            }
+        }
+    }
+    for (blk, seen) in referenced.iter().enumerate() {
+        if !seen {
+            // A page the structure does not reference can only be a page added by an extension
+            // that failed before its WAL record: still all zeroes.
+            let b = Buf::read(t, blk as u32, Lock::Share);
+            if !b.is_new() {
+                violation(t, blk as u32, &format!("a {:?} page that nothing references", b.kind()));
+            }
+        }
+    }
+    true
+}
+
+/// The invariants of a stored heap-format tuple: its header fits, its attributes are no more
+/// than the table's, and its infomask is a combination heap can produce.
+fn check_tuple(data: &[u8], natts: usize) -> Result<(), String> {
+    let infomask2 = u16::from_ne_bytes([data[18], data[19]]);
+    let infomask = u16::from_ne_bytes([data[20], data[21]]) as u32;
+    let hoff = data[22] as usize;
+    if hoff < tuple::HEADER_SIZE || hoff > data.len() || hoff % 8 != 0 {
+        return Err(format!("header of {hoff} bytes in a tuple of {}", data.len()));
+    }
+    let atts = (infomask2 as u32 & pg_sys::HEAP_NATTS_MASK) as usize;
+    if atts > natts {
+        return Err(format!("{atts} attributes in a table of {natts}"));
+    }
+    if infomask & pg_sys::HEAP_XMAX_COMMITTED != 0 && infomask & pg_sys::HEAP_XMAX_INVALID != 0 {
+        return Err("xmax both committed and invalid".into());
+    }
+    if infomask & pg_sys::HEAP_XMAX_LOCK_ONLY != 0 && infomask2 as u32 & pg_sys::HEAP_KEYS_UPDATED != 0 {
+        return Err("a lock-only xmax that updated keys".into());
+    }
+    Ok(())
+}
+
+// Like amcheck's functions, these read every page of the table: only roles granted them may
+// run them.
+extension_sql!(
+    "REVOKE ALL ON FUNCTION columnar_check(regclass) FROM PUBLIC;\nREVOKE ALL ON FUNCTION columnar_stats(regclass) FROM PUBLIC;\n",
+    name = "revoke_columnar_inspection",
+    requires = [columnar_check, columnar_stats]
+);
