@@ -25,7 +25,7 @@ rt_note "columnar.sh: LOAD_SECONDS=$LOAD_SECONDS SEED=$SEED"
 
 rt_new_cluster; primary=$RT_DIR
 rt_new_cluster; standby=$RT_DIR
-cluster_init "$primary" "wal_level = replica" "max_wal_senders = 5" "autovacuum = off" "max_wal_size = 512MB" \
+cluster_init "$primary" "wal_level = logical" "max_wal_senders = 5" "autovacuum = off" "max_wal_size = 512MB" \
   "wal_consistency_checking = 'generic,heap,btree'" || exit 1
 cluster_start "$primary" || exit 1
 rt_create_extension "$primary" || { rt_fail "CREATE EXTENSION omendb"; exit 1; }
@@ -145,6 +145,17 @@ blocks=$(rt_sql "$primary" "SELECT pg_relation_size('ct') / 8192")
 pages_p=$(rt_sql "$primary" "SELECT md5(string_agg(md5(get_raw_page('ct', b::int)), '' ORDER BY b)) FROM generate_series(0, $blocks - 1) b")
 pages_s=$(rt_sql "$standby" "SELECT md5(string_agg(md5(get_raw_page('ct', b::int)), '' ORDER BY b)) FROM generate_series(0, $blocks - 1) b")
 rt_check "all $blocks blocks of ct are byte-identical on primary and standby" test "$pages_p" = "$pages_s"
+
+# ---- logical replication: refused rather than silently publishing nothing ----
+out=$(rt_sql "$primary" "CREATE PUBLICATION pub_all FOR ALL TABLES" 2>&1) || rt_fail "CREATE PUBLICATION: $out"
+out=$(rt_sql "$primary" "INSERT INTO ct VALUES (-1, 1, 'published', 1)" 2>&1)
+rt_check "a change to a published columnar table is refused ($out)" grep -q 'columnar table "ct" cannot be published by logical replication' <<<"$out"
+out=$(rt_sql "$primary" "DELETE FROM ct WHERE id = 1" 2>&1)
+# (Without a replica identity PostgreSQL refuses it first, as for heap.)
+rt_check "a delete from a published columnar table is refused ($out)" grep -q 'cannot be published\|does not have a replica identity' <<<"$out"
+rt_sql "$primary" "DROP PUBLICATION pub_all" >/dev/null || rt_fail "DROP PUBLICATION"
+rt_sql "$primary" "CREATE PUBLICATION pub_mirror FOR TABLE mirror" >/dev/null || rt_fail "CREATE PUBLICATION FOR TABLE"
+rt_check "a columnar table outside every publication takes writes" rt_sql "$primary" "INSERT INTO ct VALUES (-2, 2, 'unpublished', 2); DELETE FROM ct WHERE id = -2"
 
 # ---- crash during the load ----
 rt_bg load 30 pgbench-crash

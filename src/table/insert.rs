@@ -120,6 +120,7 @@ pub fn place_copy(rel: pg_sys::Relation, t: &super::tuple::TupleCopy) {
 /// # Safety
 /// A valid open relation and slot.
 pub unsafe fn insert_slot(rel: pg_sys::Relation, slot: *mut pg_sys::TupleTableSlot, cid: pg_sys::CommandId, options: i32, spec_token: Option<u32>) {
+    super::refuse_if_published(rel);
     super::serializable::check_write(rel, None);
     // SAFETY: per the contract.
     unsafe {

@@ -317,6 +317,7 @@ fn end_version(
     mode: LockTupleMode,
     new_ctid: pg_sys::ItemPointerData,
 ) -> (pg_sys::TM_Result::Type, Option<(u32, u16)>) {
+    super::refuse_if_published(rel);
     super::serializable::check_write(rel, Some(tid));
     let policy = if wait { pg_sys::LockWaitPolicy::LockWaitBlock } else { pg_sys::LockWaitPolicy::LockWaitSkip };
     let (mut row, mut result, _tuple_lock) = match check_and_wait(rel, tid, cid, mode, policy, "delete") {
