@@ -156,17 +156,30 @@ pub unsafe extern "C-unwind" fn tuple_satisfies_snapshot(rel: pg_sys::Relation, 
     }
 }
 
-/// Index entries whose rows are dead to everyone could be deleted by the index (btree's simple
-/// and bottom-up deletion); this first version reports none, which is always correct: VACUUM
-/// removes them.
+/// Which index entries point at row versions dead to every snapshot (btree's simple and
+/// bottom-up deletion): those are marked deletable; the result is the newest transaction whose
+/// deletions that hides, for btree's recovery-conflict record.
 #[pg_guard]
-pub unsafe extern "C-unwind" fn index_delete_tuples(_rel: pg_sys::Relation, delstate: *mut pg_sys::TM_IndexDeleteOp) -> pg_sys::TransactionId {
-    // SAFETY: a valid delete operation from the index AM.
+pub unsafe extern "C-unwind" fn index_delete_tuples(rel: pg_sys::Relation, delstate: *mut pg_sys::TM_IndexDeleteOp) -> pg_sys::TransactionId {
+    let mut horizon = pg_sys::InvalidTransactionId;
+    // SAFETY: a valid delete operation from the index AM; its deltids and status arrays hold
+    // ndeltids entries. GlobalVisTestFor gives the relation's removal horizon.
     unsafe {
+        let vistest = pg_sys::GlobalVisTestFor(rel);
         for i in 0..(*delstate).ndeltids as usize {
             let d = (*delstate).deltids.add(i);
-            (*(*delstate).status.add((*d).id as usize)).knowndeletable = false;
+            let status = (*delstate).status.add((*d).id as usize);
+            let tid = (*d).tid;
+            let Some((block, slot)) = tuple::block_slot(&tid) else { continue };
+            let Some(b) = store::read_delta(rel, block, Lock::Share) else { continue };
+            let Some(bytes) = tuple::tuple_bytes(&b, slot) else { continue };
+            let t = TupleCopy::new(bytes, tid, (*rel).rd_id, pg_sys::CurrentMemoryContext);
+            if pg_sys::HeapTupleIsSurelyDead(t.0, vistest) {
+                (*status).knowndeletable = true;
+                horizon = tuple::later(horizon, tuple::removed_horizon(&t));
+            }
+            t.free();
         }
     }
-    pg_sys::InvalidTransactionId
+    horizon
 }

@@ -71,6 +71,25 @@ pub fn update_xid(h: &pg_sys::HeapTupleHeaderData) -> pg_sys::TransactionId {
     }
 }
 
+/// The later of two transaction ids (either may be invalid).
+pub fn later(a: pg_sys::TransactionId, b: pg_sys::TransactionId) -> pg_sys::TransactionId {
+    // SAFETY: plain comparison of transaction ids (modulo 2^32, as PostgreSQL compares them).
+    if a == pg_sys::InvalidTransactionId || (b != pg_sys::InvalidTransactionId && unsafe { pg_sys::TransactionIdFollows(b, a) }) { b } else { a }
+}
+
+/// What removing a dead version hides from a standby, as `HeapTupleHeaderAdvanceLatestRemovedXid`:
+/// its deleter, when its inserter committed (versions of aborted inserts were never visible).
+pub fn removed_horizon(t: &TupleCopy) -> pg_sys::TransactionId {
+    let h = t.header();
+    // SAFETY: a stored tuple's header is a HeapTupleFields; plain clog lookups.
+    unsafe {
+        let xmin = h.t_choice.t_heap.t_xmin;
+        let committed = h.t_infomask as u32 & pg_sys::HEAP_XMIN_COMMITTED != 0
+            || (h.t_infomask as u32 & pg_sys::HEAP_XMIN_INVALID == 0 && pg_sys::TransactionIdDidCommit(xmin));
+        if committed { update_xid(h) } else { pg_sys::InvalidTransactionId }
+    }
+}
+
 /// A palloc'd copy of a heap tuple: `HeapTupleData` followed by the tuple, as `heap_copytuple`
 /// makes them (one allocation, freed by whoever owns it: a slot, or `free`).
 pub struct TupleCopy(pub pg_sys::HeapTuple);

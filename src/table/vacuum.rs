@@ -35,25 +35,6 @@ fn for_each_delta_page(rel: pg_sys::Relation, mut f: impl FnMut(&Buf, u32)) {
     }
 }
 
-/// The later of two transaction ids (either may be invalid).
-fn later(a: pg_sys::TransactionId, b: pg_sys::TransactionId) -> pg_sys::TransactionId {
-    // SAFETY: plain comparison of transaction ids (modulo 2^32, as PostgreSQL compares them).
-    if a == pg_sys::InvalidTransactionId || (b != pg_sys::InvalidTransactionId && unsafe { pg_sys::TransactionIdFollows(b, a) }) { b } else { a }
-}
-
-/// What removing a dead version hides from a standby, as `HeapTupleHeaderAdvanceLatestRemovedXid`:
-/// its deleter, when its inserter committed (versions of aborted inserts were never visible).
-fn removed_horizon(t: &TupleCopy) -> pg_sys::TransactionId {
-    let h = t.header();
-    // SAFETY: a stored tuple's header is a HeapTupleFields; plain clog lookups.
-    unsafe {
-        let xmin = h.t_choice.t_heap.t_xmin;
-        let committed = h.t_infomask as u32 & pg_sys::HEAP_XMIN_COMMITTED != 0
-            || (h.t_infomask as u32 & pg_sys::HEAP_XMIN_INVALID == 0 && pg_sys::TransactionIdDidCommit(xmin));
-        if committed { tuple::update_xid(h) } else { pg_sys::InvalidTransactionId }
-    }
-}
-
 #[pg_guard]
 pub unsafe extern "C-unwind" fn relation_vacuum(rel: pg_sys::Relation, params: *mut pg_sys::VacuumParams, strategy: pg_sys::BufferAccessStrategy) {
     // SAFETY: called by vacuum.c with the relation locked (ShareUpdateExclusiveLock) and valid
@@ -126,13 +107,13 @@ pub unsafe extern "C-unwind" fn relation_vacuum(rel: pg_sys::Relation, params: *
                 let t = TupleCopy::new(&c[r.clone()], tuple::item_pointer(logical, slot as u16 + 1), relid, pg_sys::CurrentMemoryContext);
                 if dead.0.contains(&row) {
                     changes.push((delta::length_field(slot), vec![0, 0]));
-                    horizon = later(horizon, removed_horizon(&t));
+                    horizon = tuple::later(horizon, tuple::removed_horizon(&t));
                 } else {
                     if pg_sys::heap_freeze_tuple((*t.0).t_data, (*(*rel).rd_rel).relfrozenxid, (*(*rel).rd_rel).relminmxid, freeze_limit, multi_cutoff) {
                         let at = r.start + tuple::XACT_FIELDS.start;
                         changes.push((at..r.start + tuple::XACT_FIELDS.end, t.header_bytes()[tuple::XACT_FIELDS].to_vec()));
                         // As heap's freeze records: conflicts with snapshots older than the limit.
-                        horizon = later(horizon, tuple::xid(freeze_limit.into_inner().wrapping_sub(1)));
+                        horizon = tuple::later(horizon, tuple::xid(freeze_limit.into_inner().wrapping_sub(1)));
                     }
                     live += 1.0;
                 }
