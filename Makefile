@@ -11,7 +11,7 @@ else
   PGRX_TEST_RUNAS :=
 endif
 
-.PHONY: all deps test test-core test-pgrx test-regress test-recovery install install-debug bench bench-orders clean
+.PHONY: all deps test test-core test-pgrx test-regress test-recovery install install-debug bench bench-orders bench-columnar clean
 
 all: install
 
@@ -46,6 +46,10 @@ install: deps
 ## make bench: alex against btree and hash on the same data (see benches/README.md).
 bench: install
 	benches/run.sh
+
+## make bench-columnar: the columnar table against heap on TPC-H lineitem (see benches/columnar.sh).
+bench-columnar: install
+	benches/columnar.sh
 
 ## make bench-orders: alex against btree on inserts in orders that defeat gapped arrays.
 bench-orders: install

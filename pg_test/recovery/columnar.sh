@@ -113,17 +113,7 @@ rt_wait_bg 30
 rt_check "load ran without errors" grep -q "number of failed transactions: 0" "$RT_LOG/pgbench-load.log"
 for stmt in "VACUUM ct" "VACUUM mirror" "CHECKPOINT"; do rt_sql "$primary" "$stmt" >/dev/null || rt_fail "$stmt after the load"; done
 
-wait_replay() {
-  local target ok i
-  target=$(rt_sql "$primary" "SELECT pg_current_wal_lsn()") || return 1
-  for i in $(seq 1 600); do
-    ok=$(rt_sql "$standby" "SELECT pg_last_wal_replay_lsn() >= '$target'::pg_lsn") || return 1
-    [ "$ok" = t ] && return 0
-    sleep 0.2
-  done
-  return 1
-}
-rt_check "standby caught up" wait_replay
+rt_check "standby caught up" rt_wait_replay "$primary" "$standby"
 
 # Checks on one node: ct equals mirror; forced index and bitmap scans agree with seq scans.
 node_checks() { # node_checks DIR NAME
@@ -169,5 +159,5 @@ rt_sql "$primary" "VACUUM ct" >/dev/null && rt_pass "VACUUM after the crash" || 
 rt_sql "$primary" "INSERT INTO ct VALUES (-5, 5, 'after', 5); INSERT INTO mirror VALUES (-5, 5, 'after', 5)" >/dev/null \
   && rt_pass "inserts after the crash" || rt_fail "inserts after the crash"
 node_checks "$primary" "after the crash and VACUUM"
-rt_check "standby caught up after the crash" wait_replay
+rt_check "standby caught up after the crash" rt_wait_replay "$primary" "$standby"
 node_checks "$standby" "standby after the crash"

@@ -116,6 +116,20 @@ rt_wait_bg() {
   rt_stop_bg
 }
 
+# rt_wait_replay PRIMARY STANDBY: waits until the standby has replayed all WAL the primary has
+# written; on failure says how far it got.
+rt_wait_replay() {
+  local primary=$1 standby=$2 target ok=f i
+  target=$(rt_sql "$primary" "SELECT pg_current_wal_lsn()") || return 1
+  for i in $(seq 1 600); do
+    ok=$(rt_sql "$standby" "SELECT pg_last_wal_replay_lsn() >= '$target'::pg_lsn") || return 1
+    [ "$ok" = t ] && return 0
+    sleep 0.2
+  done
+  echo "standby did not reach $target (replayed: $(rt_sql "$standby" "SELECT pg_last_wal_replay_lsn()"))"
+  return 1
+}
+
 # psql, unaligned, tuples only, tab-separated; bounded in time.
 rt_sql() {
   local dir=$1; shift

@@ -123,18 +123,7 @@ SPECS=()
 for t in rb re rc; do SPECS+=("$t k int8 ${t}_k" "$t f float8 ${t}_f" "$t ts timestamptz ${t}_ts"); done
 SPECS+=("cu u int8 cu_u" "rw k int8 rw_k")
 
-wait_replay() { # wait until the standby has replayed all WAL the primary has written
-  local target ok=f i
-  target=$(rt_sql "$primary" "SELECT pg_current_wal_lsn()") || return 1
-  for i in $(seq 1 600); do
-    ok=$(rt_sql "$standby" "SELECT pg_last_wal_replay_lsn() >= '$target'::pg_lsn") || return 1
-    [ "$ok" = t ] && return 0
-    sleep 0.2
-  done
-  echo "standby did not reach $target (replayed: $(rt_sql "$standby" "SELECT pg_last_wal_replay_lsn()"))"
-  return 1
-}
-if out=$(wait_replay); then rt_pass "standby caught up after the builds"; else rt_fail "$out"; exit 1; fi
+if out=$(rt_wait_replay "$primary" "$standby"); then rt_pass "standby caught up after the builds"; else rt_fail "$out"; exit 1; fi
 # VACUUM removes rw's deleted rows once the standby's feedback no longer holds them back.
 for i in $(seq 1 60); do
   rt_sql "$primary" "VACUUM rw" || exit 1
@@ -181,7 +170,7 @@ RT_TAG=final
 rt_sql "$primary" "VACUUM (INDEX_CLEANUP ON)" >/dev/null || rt_fail "VACUUM on the primary"
 rt_sql "$primary" "ANALYZE" >/dev/null || rt_fail "ANALYZE on the primary"
 rt_sql "$primary" "CHECKPOINT" >/dev/null || rt_fail "CHECKPOINT on the primary"
-if out=$(wait_replay); then rt_pass "standby caught up after the load"; else rt_fail "$out"; exit 1; fi
+if out=$(rt_wait_replay "$primary" "$standby"); then rt_pass "standby caught up after the load"; else rt_fail "$out"; exit 1; fi
 rt_sql "$standby" "CHECKPOINT" >/dev/null # a restartpoint; harmless, keeps the standby's files current
 
 for spec in "${SPECS[@]}"; do

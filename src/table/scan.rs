@@ -522,30 +522,19 @@ pub unsafe extern "C-unwind" fn index_build_range_scan(
         if numblocks != pg_sys::InvalidBlockNumber {
             (*s).max_row = (start_blockno as u64 + numblocks as u64) * rownum::ROWS_PER_BLOCK - 1;
         }
-        let estate = pg_sys::CreateExecutorState();
-        let econtext = pg_sys::MakePerTupleExprContext(estate);
-        let slot = pg_sys::table_slot_create(table_rel, std::ptr::null_mut());
-        (*econtext).ecxt_scantuple = slot;
-        let predicate = pg_sys::ExecPrepareQual((*index_info).ii_Predicate, estate);
-        let mut values = [pg_sys::Datum::from(0); pg_sys::INDEX_MAX_KEYS as usize];
-        let mut isnull = [false; pg_sys::INDEX_MAX_KEYS as usize];
+        let mut ix = IndexValues::new(table_rel, index_info);
         let mut seen = 0.0;
         let cb = callback.expect("index builds pass a callback");
-        while next_tuple(s, slot) {
+        while next_tuple(s, ix.slot) {
             seen += 1.0;
-            pg_sys::MemoryContextReset((*econtext).ecxt_per_tuple_memory);
-            if !predicate.is_null() && !pg_sys::ExecQual(predicate, econtext) {
+            if !ix.form() {
                 continue;
             }
-            pg_sys::FormIndexDatum(index_info, slot, estate, values.as_mut_ptr(), isnull.as_mut_ptr());
             let alive = (*s).alive[(*s).pos - 1];
-            let mut tid = (*slot).tts_tid;
-            cb(index_rel, &mut tid, values.as_mut_ptr(), isnull.as_mut_ptr(), alive, callback_state);
+            let mut tid = (*ix.slot).tts_tid;
+            cb(index_rel, &mut tid, ix.values.as_mut_ptr(), ix.isnull.as_mut_ptr(), alive, callback_state);
         }
-        pg_sys::ExecDropSingleTupleTableSlot(slot);
-        pg_sys::FreeExecutorState(estate);
-        (*index_info).ii_ExpressionsState = std::ptr::null_mut();
-        (*index_info).ii_PredicateState = std::ptr::null_mut();
+        drop(ix);
         if own_scan {
             scan_end(s as pg_sys::TableScanDesc);
         }
@@ -576,33 +565,74 @@ pub unsafe extern "C-unwind" fn index_validate_scan(
             }
         }
         let s = begin(table_rel, snapshot, std::ptr::null_mut(), pg_sys::ScanOptions::SO_TYPE_SEQSCAN);
-        let estate = pg_sys::CreateExecutorState();
-        let econtext = pg_sys::MakePerTupleExprContext(estate);
-        let slot = pg_sys::table_slot_create(table_rel, std::ptr::null_mut());
-        (*econtext).ecxt_scantuple = slot;
-        let predicate = pg_sys::ExecPrepareQual((*index_info).ii_Predicate, estate);
-        let mut values = [pg_sys::Datum::from(0); pg_sys::INDEX_MAX_KEYS as usize];
-        let mut nulls = [false; pg_sys::INDEX_MAX_KEYS as usize];
+        let mut ix = IndexValues::new(table_rel, index_info);
         let unique = if (*index_info).ii_Unique { pg_sys::IndexUniqueCheck::UNIQUE_CHECK_YES } else { pg_sys::IndexUniqueCheck::UNIQUE_CHECK_NO };
-        while next_tuple(s, slot) {
+        while next_tuple(s, ix.slot) {
             (*state).htups += 1.0;
-            let mut tid = (*slot).tts_tid;
+            let mut tid = (*ix.slot).tts_tid;
             let block = (tid.ip_blkid.bi_hi as i64) << 16 | tid.ip_blkid.bi_lo as i64;
-            if in_index.contains(&(block << 16 | tid.ip_posid as i64)) {
+            if in_index.contains(&(block << 16 | tid.ip_posid as i64)) || !ix.form() {
                 continue;
             }
-            pg_sys::MemoryContextReset((*econtext).ecxt_per_tuple_memory);
-            if !predicate.is_null() && !pg_sys::ExecQual(predicate, econtext) {
-                continue;
-            }
-            pg_sys::FormIndexDatum(index_info, slot, estate, values.as_mut_ptr(), nulls.as_mut_ptr());
-            pg_sys::index_insert(index_rel, values.as_mut_ptr(), nulls.as_mut_ptr(), &mut tid, table_rel, unique, false, index_info);
+            pg_sys::index_insert(index_rel, ix.values.as_mut_ptr(), ix.isnull.as_mut_ptr(), &mut tid, table_rel, unique, false, ix.info);
             (*state).tups_inserted += 1.0;
         }
-        pg_sys::ExecDropSingleTupleTableSlot(slot);
-        pg_sys::FreeExecutorState(estate);
-        (*index_info).ii_ExpressionsState = std::ptr::null_mut();
-        (*index_info).ii_PredicateState = std::ptr::null_mut();
+        drop(ix);
         scan_end(s as pg_sys::TableScanDesc);
+    }
+}
+
+/// What an index scan of the table needs to form index values from rows, as heap's build scan
+/// sets it up: an executor state whose per-tuple context evaluates the index's expressions and
+/// predicate over `slot`. Dropping it frees them.
+struct IndexValues {
+    info: *mut pg_sys::IndexInfo,
+    estate: *mut pg_sys::EState,
+    econtext: *mut pg_sys::ExprContext,
+    predicate: *mut pg_sys::ExprState,
+    slot: *mut pg_sys::TupleTableSlot,
+    values: [pg_sys::Datum; pg_sys::INDEX_MAX_KEYS as usize],
+    isnull: [bool; pg_sys::INDEX_MAX_KEYS as usize],
+}
+
+impl IndexValues {
+    /// # Safety
+    /// `table` is open; `info` is the IndexInfo of one of its indexes.
+    unsafe fn new(table: pg_sys::Relation, info: *mut pg_sys::IndexInfo) -> IndexValues {
+        // SAFETY: per the contract; the executor state lives in the current memory context.
+        unsafe {
+            let estate = pg_sys::CreateExecutorState();
+            let econtext = pg_sys::MakePerTupleExprContext(estate);
+            let slot = pg_sys::table_slot_create(table, std::ptr::null_mut());
+            (*econtext).ecxt_scantuple = slot;
+            let predicate = pg_sys::ExecPrepareQual((*info).ii_Predicate, estate);
+            IndexValues { info, estate, econtext, predicate, slot, values: [pg_sys::Datum::from(0); _], isnull: [false; _] }
+        }
+    }
+
+    /// Forms the index values of the row in `slot`; false when the index's predicate rejects it.
+    unsafe fn form(&mut self) -> bool {
+        // SAFETY: the state built in `new`, with a row stored in `slot`.
+        unsafe {
+            pg_sys::MemoryContextReset((*self.econtext).ecxt_per_tuple_memory);
+            if !self.predicate.is_null() && !pg_sys::ExecQual(self.predicate, self.econtext) {
+                return false;
+            }
+            pg_sys::FormIndexDatum(self.info, self.slot, self.estate, self.values.as_mut_ptr(), self.isnull.as_mut_ptr());
+            true
+        }
+    }
+}
+
+impl Drop for IndexValues {
+    fn drop(&mut self) {
+        // SAFETY: made in `new` and not freed since; the IndexInfo must not keep expression
+        // states that point into the freed executor state.
+        unsafe {
+            pg_sys::ExecDropSingleTupleTableSlot(self.slot);
+            pg_sys::FreeExecutorState(self.estate);
+            (*self.info).ii_ExpressionsState = std::ptr::null_mut();
+            (*self.info).ii_PredicateState = std::ptr::null_mut();
+        }
     }
 }

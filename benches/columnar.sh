@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# make bench-columnar: the columnar table against heap on TPC-H lineitem, loaded from the same
+# CSV into one throwaway cluster at PostgreSQL's default settings except autovacuum = off (no
+# background VACUUM between measurements) and fsync = off (throwaway clusters: commits measure the
+# access method, not the disk). Prints a markdown table of medians and ratios.
+#
+#   storage     pg_relation_size after COPY (table only, no index)
+#   COPY        seconds to load the CSV (one load per table)
+#   count(*), sum(l_extendedprice)      milliseconds, median of REPEATS runs after one warm-up
+#   point       pgbench tps of single-row lookups by l_orderkey through a btree index
+#   trickle     pgbench tps of TRICKLE single-row INSERT transactions into an empty table, and
+#               its size after VACUUM against the same rows loaded in bulk
+#
+# Knobs: SF (scale factor, default 1), REPEATS (5), TRICKLE (100000), LOOKUP_SECONDS (10),
+# CLUSTER_PORT. TPC-H data is generated once with DuckDB's tpch extension (PyPI, pinned) into
+# target/tpch/ and reused. Everything else goes to target/bench-results/columnar-<timestamp>/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+SF=${SF:-1}
+REPEATS=${REPEATS:-5}
+TRICKLE=${TRICKLE:-100000}
+LOOKUP_SECONDS=${LOOKUP_SECONDS:-10}
+CLUSTER_PORT=${CLUSTER_PORT:-5531}
+source pg_test/cluster.sh
+OUT=$ROOT/target/bench-results/columnar-$(date +%Y%m%d-%H%M%S)
+mkdir -p "$OUT"
+log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+
+# ---- data ----
+VENV=$ROOT/target/venv
+if ! "$VENV/bin/python" -c "import duckdb, duckdb_extension_tpch" 2>/dev/null; then
+  log "installing duckdb into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q duckdb==1.5.5 duckdb-extension-tpch==1.5.5
+fi
+DATA=$ROOT/target/tpch/lineitem-sf$SF.csv
+if [ ! -s "$DATA" ]; then
+  log "generating lineitem at SF $SF"
+  mkdir -p "$(dirname "$DATA")"
+  "$VENV/bin/python" - "$SF" "$DATA" <<'PY'
+import glob, os, sys, duckdb, duckdb_extension_tpch
+sf, out = float(sys.argv[1]), sys.argv[2]
+ext = glob.glob(os.path.join(os.path.dirname(duckdb_extension_tpch.__file__), "**", "tpch.duckdb_extension"), recursive=True)[0]
+con = duckdb.connect()
+con.execute(f"LOAD '{ext}'")
+con.execute(f"CALL dbgen(sf={sf})")
+con.execute(f"COPY lineitem TO '{out}.tmp' (HEADER false, DELIMITER '|')")
+os.rename(out + ".tmp", out)
+PY
+fi
+chmod a+r "$DATA"; chmod a+rx "$(dirname "$DATA")" "$ROOT/target" 2>/dev/null || true
+ROWS=$(wc -l <"$DATA")
+log "lineitem SF $SF: $ROWS rows"
+
+# ---- cluster ----
+dir=$(cluster_mkdir)
+trap 'cluster_teardown "$dir" bench-columnar' EXIT
+cluster_init "$dir" "autovacuum = off"
+cluster_start "$dir"
+psql_q() { "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -At -h "$dir" -p "$CLUSTER_PORT" -U "$CLUSTER_OWNER" -d postgres "$@"; }
+psql_q -c "CREATE EXTENSION omendb"
+# Milliseconds of one statement (psql's \timing).
+timed() { psql_q -c '\timing on' -c "$1" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n 1; }
+median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+DDL="(l_orderkey int8, l_partkey int8, l_suppkey int8, l_linenumber int, l_quantity numeric(15,2),
+  l_extendedprice numeric(15,2), l_discount numeric(15,2), l_tax numeric(15,2), l_returnflag char(1),
+  l_linestatus char(1), l_shipdate date, l_commitdate date, l_receiptdate date, l_shipinstruct char(25),
+  l_shipmode char(10), l_comment varchar(44))"
+declare -A R
+for am in heap columnar; do
+  log "$am: COPY"
+  psql_q -c "CREATE TABLE li_$am $DDL USING $am"
+  ms=$(timed "COPY li_$am FROM '$DATA' (DELIMITER '|')")
+  R[$am,copy]=$(awk -v m="$ms" 'BEGIN { printf "%.1f", m / 1000 }')
+  psql_q -c "VACUUM ANALYZE li_$am"
+  R[$am,size]=$(psql_q -c "SELECT pg_relation_size('li_$am')")
+  for q in count sum; do
+    sql="SELECT count(*) FROM li_$am"
+    [ $q = sum ] && sql="SELECT sum(l_extendedprice) FROM li_$am"
+    timed "$sql" >/dev/null
+    R[$am,$q]=$(for i in $(seq "$REPEATS"); do timed "$sql"; done | tee "$OUT/$am-$q.ms" | median)
+  done
+  log "$am: point lookups"
+  psql_q -c "CREATE INDEX ON li_$am (l_orderkey)"
+  maxkey=$(psql_q -c "SELECT max(l_orderkey) FROM li_$am")
+  printf '\\set k random(1, %s)\nSELECT * FROM li_%s WHERE l_orderkey = :k;\n' "$maxkey" "$am" >"$OUT/point-$am.sql"
+  R[$am,point]=$(for i in $(seq "$REPEATS"); do
+    "$PG_BINDIR/pgbench" -h "$dir" -p "$CLUSTER_PORT" -U "$CLUSTER_OWNER" -n -T "$LOOKUP_SECONDS" -f "$OUT/point-$am.sql" postgres 2>&1 \
+      | sed -n 's/^tps = \([0-9.]*\) .*/\1/p'
+  done | tee "$OUT/$am-point.tps" | median)
+  log "$am: $TRICKLE single-row inserts"
+  psql_q -c "CREATE TABLE tr_$am $DDL USING $am"
+  printf '\\set k random(1, 6000000)\nINSERT INTO tr_%s VALUES (:k, 155190, 7706, 1, 17, 21168.23, 0.04, 0.02, '"'N', 'O'"', '"'1996-03-13', '1996-02-12', '1996-03-22', 'DELIVER IN PERSON', 'TRUCK', 'egular courts above the'"');\n' "$am" >"$OUT/trickle-$am.sql"
+  R[$am,trickle]=$("$PG_BINDIR/pgbench" -h "$dir" -p "$CLUSTER_PORT" -U "$CLUSTER_OWNER" -n -c 2 -j 2 -t $((TRICKLE / 2)) -f "$OUT/trickle-$am.sql" postgres 2>&1 \
+    | sed -n 's/^tps = \([0-9.]*\) .*/\1/p')
+  psql_q -c "VACUUM tr_$am"
+  psql_q -c "CREATE TABLE bulk_$am $DDL USING $am" -c "INSERT INTO bulk_$am SELECT * FROM tr_$am"
+  R[$am,trickle_size]=$(psql_q -c "SELECT round(pg_relation_size('tr_$am')::numeric / pg_relation_size('bulk_$am'), 2)")
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b == 0) ? 0 : a / b }'; }
+{
+  echo "lineitem SF $SF ($ROWS rows), PostgreSQL defaults but autovacuum = off and fsync = off, medians of $REPEATS; columnar / heap:"
+  echo
+  echo "| metric | heap | columnar | columnar / heap |"
+  echo "|---|---|---|---|"
+  echo "| storage (MB) | $((R[heap,size] / 1048576)) | $((R[columnar,size] / 1048576)) | $(ratio "${R[columnar,size]}" "${R[heap,size]}") |"
+  echo "| COPY (s) | ${R[heap,copy]} | ${R[columnar,copy]} | $(ratio "${R[columnar,copy]}" "${R[heap,copy]}") |"
+  echo "| count(*) (ms) | ${R[heap,count]} | ${R[columnar,count]} | $(ratio "${R[columnar,count]}" "${R[heap,count]}") |"
+  echo "| sum(l_extendedprice) (ms) | ${R[heap,sum]} | ${R[columnar,sum]} | $(ratio "${R[columnar,sum]}" "${R[heap,sum]}") |"
+  echo "| point lookups, btree (tps) | ${R[heap,point]} | ${R[columnar,point]} | $(ratio "${R[columnar,point]}" "${R[heap,point]}") |"
+  echo "| $TRICKLE single-row inserts (tps) | ${R[heap,trickle]} | ${R[columnar,trickle]} | $(ratio "${R[columnar,trickle]}" "${R[heap,trickle]}") |"
+  echo "| trickle size after VACUUM / bulk size | ${R[heap,trickle_size]} | ${R[columnar,trickle_size]} | |"
+} | tee "$OUT/report.md"
