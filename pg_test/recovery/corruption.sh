@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Corrupted index pages. In a stopped cluster, one page of an alex index is damaged on disk (page
+# Corrupted pages. In a stopped cluster, one page of an alex index is damaged on disk (page
 # header intact, data checksums off as by default): the metapage, the model page, a data page or
 # the NULL page, each with a deterministic impossible value in its content, and a data page with
 # random bytes. After a restart every path that reads the page (scans of every kind, inserts,
 # VACUUM, alex_check, alex_stats) must raise XX002 naming the index and block: never XX000 (a
 # Rust panic), never a crash, and an insert must write nothing. After REINDEX the index answers as
-# a sequential scan does.
+# a sequential scan does. Then a delta page of a columnar table is damaged the same way: every
+# path that reads it raises XX001 naming the table and block (columnar_check, XX002).
 source "$(dirname "$0")/lib.sh"
 rt_setup corruption 600
 
@@ -114,6 +115,52 @@ corruption_case null-page 4 0 ffff "IS NULL scan,insert,VACUUM,alex_check,alex_s
 # is XX002 or an answer, never a panic or a crash (the expected list is empty).
 corruption_case data-page-random 3 0 "$(python3 -c 'import random; random.seed(20); print(bytes(random.randrange(256) for _ in range(200)).hex())')" ""
 
-problems=$(rt_log_problems "$dir/server.log" 'contains corrupted page at block|alex index "c_k" is corrupted')
+# ---- a columnar table ----
+columnar_operations() {
+  cat <<SQL
+seq scan	SELECT count(*), sum(length(v)) FROM cc
+index fetch	SET enable_seqscan = off; SET enable_bitmapscan = off; SELECT v FROM cc WHERE id = 1
+bitmap scan	SET enable_seqscan = off; SET enable_indexscan = off; SELECT count(*) FROM cc WHERE id < 50
+update	UPDATE cc SET v = 'x' WHERE id = 1
+delete	DELETE FROM cc WHERE id = 1
+VACUUM	VACUUM cc
+columnar_check	SELECT columnar_check('cc')
+columnar_stats	SELECT count(*) FROM columnar_stats('cc')
+SQL
+}
+
+# One case: NAME CONTENT_OFFSET HEX, on the first delta page (kind 8 at byte 8178 of the page),
+# which holds the row id = 1 in its first slot.
+columnar_case() {
+  local name=$1 offset=$2 hex=$3
+  rt_sql_script "$dir" >/dev/null <<SQL || { rt_fail "[$name] set up"; return; }
+CREATE TABLE cc (id int8, v text) USING columnar;
+INSERT INTO cc SELECT g, repeat('v', g % 50) FROM generate_series(1, 20000) g;
+CREATE INDEX cc_id ON cc (id);
+SQL
+  local blk file op sql out
+  blk=$(rt_sql "$dir" "SELECT min(n) FROM generate_series(0, pg_relation_size('cc') / 8192 - 1) n WHERE get_byte(get_raw_page('cc', n::int), 8178) = 8")
+  file=$(rt_sql "$dir" "SELECT current_setting('data_directory') || '/' || pg_relation_filepath('cc')")
+  if [ -z "$blk" ] || [ -z "$file" ]; then rt_fail "[$name] no delta page"; return; fi
+  cluster_stop "$dir" >/dev/null 2>&1
+  write_bytes "$file" $((blk * 8192 + 24 + offset)) "$hex"
+  cluster_start "$dir" || { rt_fail "[$name] restart"; return; }
+  while IFS=$'\t' read -r op sql; do
+    out=$(printf '\\set VERBOSITY verbose\n%s;\n' "$sql" | rt_sql_script "$dir" 2>&1 >/dev/null)
+    if [[ $out == *"ERROR:  XX001: table \"cc\" contains corrupted page at block $blk"* ||
+          $out == *"ERROR:  XX002: columnar table \"cc\" is corrupted at block $blk"* ]]; then
+      rt_pass "[$name] $op: corruption error naming block $blk"
+    else
+      rt_fail "[$name] $op: expected XX001/XX002 naming block $blk, got: ${out:0:600}"
+    fi
+  done < <(columnar_operations)
+  rt_sql "$dir" "DROP TABLE cc" >/dev/null || rt_fail "[$name] DROP TABLE"
+}
+# A delta page's slot count (content offset 0) past 291; the first slot's length (offset 10)
+# past the page.
+columnar_case columnar-slot-count 0 ffff
+columnar_case columnar-slot-length 10 ffff
+
+problems=$(rt_log_problems "$dir/server.log" 'contains corrupted page at block|alex index "c_k" is corrupted|columnar table "cc" is corrupted')
 rt_check "server log: no panic, crash or other error${problems:+: ${problems:0:600}}" test -z "$problems"
 rt_exit

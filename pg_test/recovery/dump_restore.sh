@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # pg_dump / pg_restore round trip: alex indexes of every kind (plain, UNIQUE, NULLS NOT DISTINCT,
 # partial, expression, with a reloption, on every supported type) are dumped, restored into
-# another database, rebuilt there, pass alex_check and answer as before.
+# another database, rebuilt there, pass alex_check and answer as before; a columnar table comes
+# back as a columnar table with the same rows, its indexes and a foreign key to it.
 source "$(dirname "$0")/lib.sh"
 rt_setup dump_restore 300
 
@@ -29,6 +30,14 @@ CREATE INDEX dr_ts ON dr USING alex (ts);
 CREATE INDEX dr_tz ON dr USING alex (tz);
 CREATE TABLE dr_ex (k int8, EXCLUDE USING alex (k WITH =));
 INSERT INTO dr_ex SELECT generate_series(1, 100);
+CREATE TABLE drc (id int PRIMARY KEY, k int8, v text, n numeric, j jsonb) USING columnar;
+INSERT INTO drc SELECT g, (g * 7919) % 1000, md5(g::text), g / 3.0, jsonb_build_object('g', g)
+  FROM generate_series(1, 5000) g;
+UPDATE drc SET v = upper(v) WHERE id % 7 = 0;
+DELETE FROM drc WHERE id % 10 = 0;
+CREATE INDEX drc_k ON drc USING alex (k);
+CREATE TABLE drc_child (pid int REFERENCES drc (id)) USING columnar;
+INSERT INTO drc_child VALUES (1), (2);
 CREATE DATABASE restored;
 SQL
 
@@ -67,5 +76,12 @@ for q in "${queries[@]}"; do
   rt_check "same answer after restore: $q" test -n "$before" -a "$before" = "$after"
   rt_check "restored index used: $q" grep -q "dr_" <<<"$plan"
 done
+rows="SELECT count(*), md5(string_agg(drc::text, '|' ORDER BY id)) FROM drc"
+rt_check "the columnar table has the same rows after restore" [ "$(in_db postgres "$rows")" = "$(in_db restored "$rows")" ]
+rt_check "drc is still a columnar table" [ "$(in_db restored "SELECT amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE relname = 'drc'")" = columnar ]
+rt_check "columnar_check(drc) after restore" [ "$(in_db restored "SELECT columnar_check('drc')")" = t ]
+rt_check "the restored alex index on drc answers" [ "$(PGOPTIONS="-c enable_seqscan=off" in_db restored "SELECT count(*) FROM drc WHERE k < 100")" = "$(in_db postgres "SELECT count(*) FROM drc WHERE k < 100")" ]
+rt_check "the foreign key to drc is enforced after restore" \
+  bash -c "! PGOPTIONS= '$PG_BINDIR/psql' -X -q -At -h '$RT_DIR' -p $CLUSTER_PORT -U $CLUSTER_OWNER -d restored -c 'DELETE FROM drc WHERE id = 1' 2>/dev/null"
 rt_check "unique index enforced after restore" \
   bash -c "! PGOPTIONS= '$PG_BINDIR/psql' -X -q -At -h '$RT_DIR' -p $CLUSTER_PORT -U $CLUSTER_OWNER -d restored -c 'INSERT INTO dr (id) VALUES (7)' 2>/dev/null"

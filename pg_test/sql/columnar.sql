@@ -88,6 +88,9 @@ INSERT INTO c (id, t) VALUES (42, 'x') ON CONFLICT (id) DO UPDATE SET t = 'upser
 UPDATE h SET t = 'upserted' WHERE id = 42;
 INSERT INTO c (id, t) VALUES (7001, 'new') ON CONFLICT (id) DO NOTHING RETURNING id;
 INSERT INTO c (id, t) VALUES (7001, 'again') ON CONFLICT (id) DO NOTHING RETURNING id;
+-- A row inserted by the same command cannot be updated by it (21000, as for heap).
+INSERT INTO c (id, t) VALUES (7002, 'a'), (7002, 'b') ON CONFLICT (id) DO UPDATE SET t = excluded.t;
+DELETE FROM c WHERE id = 7002;
 ALTER TABLE c ADD PRIMARY KEY USING INDEX c_id;
 CREATE TABLE child (pid int REFERENCES c (id), note text) USING columnar;
 INSERT INTO child VALUES (42, 'ok');

@@ -217,9 +217,6 @@ fn check_and_wait(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, cid: pg_
     loop {
         let row = read_locked(rel, tid).unwrap_or_else(|| pgrx::error!("attempted to {what} invisible tuple"));
         let result = row.satisfies_update(cid);
-        if result == pg_sys::TM_Result::TM_Invisible {
-            crate::error::raise(PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, format!("attempted to {what} invisible tuple"), None);
-        }
         if result != pg_sys::TM_Result::TM_BeingModified {
             return Checked::Row(row, result, tuple_lock);
         }
@@ -316,14 +313,19 @@ fn end_version(
     tmfd: *mut pg_sys::TM_FailureData,
     mode: LockTupleMode,
     new_ctid: pg_sys::ItemPointerData,
+    what: &str,
 ) -> (pg_sys::TM_Result::Type, Option<(u32, u16)>) {
     super::refuse_if_published(rel);
     super::serializable::check_write(rel, Some(tid));
     let policy = if wait { pg_sys::LockWaitPolicy::LockWaitBlock } else { pg_sys::LockWaitPolicy::LockWaitSkip };
-    let (mut row, mut result, _tuple_lock) = match check_and_wait(rel, tid, cid, mode, policy, "delete") {
+    let (mut row, mut result, _tuple_lock) = match check_and_wait(rel, tid, cid, mode, policy, what) {
         Checked::Row(r, res, l) => (r, res, l),
         Checked::WouldBlock(r) => (r, pg_sys::TM_Result::TM_BeingModified, None),
     };
+    if result == pg_sys::TM_Result::TM_Invisible {
+        // As heap_delete and heap_update: the executor never asks this of a row it cannot see.
+        crate::error::raise(PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, format!("attempted to {what} invisible tuple"), None);
+    }
     // SAFETY: a valid copy and page; a crosscheck snapshot is valid when not null.
     if result == pg_sys::TM_Result::TM_Ok && !crosscheck.is_null() && !tuple::visible(&row.t, crosscheck, &row.b) {
         result = pg_sys::TM_Result::TM_Updated;
@@ -356,7 +358,7 @@ pub unsafe extern "C-unwind" fn tuple_delete(
         } else {
             *tid
         };
-        let (result, _) = end_version(rel, &*tid, cid, crosscheck, wait, tmfd, LockTupleMode::Exclusive, ctid);
+        let (result, _) = end_version(rel, &*tid, cid, crosscheck, wait, tmfd, LockTupleMode::Exclusive, ctid, "delete");
         if result == pg_sys::TM_Result::TM_Ok {
             pg_sys::pgstat_count_heap_delete(rel);
         }
@@ -387,7 +389,7 @@ pub unsafe extern "C-unwind" fn tuple_update(
         *lockmode = u32::from(mode) as _;
         insert::insert_slot(rel, slot, cid, 0, None);
         let new_tid = (*slot).tts_tid;
-        let (result, old) = end_version(rel, &*otid, cid, crosscheck, wait, tmfd, mode, new_tid);
+        let (result, old) = end_version(rel, &*otid, cid, crosscheck, wait, tmfd, mode, new_tid, "update");
         *update_indexes = result == pg_sys::TM_Result::TM_Ok;
         match old {
             Some((old_xmax, old_infomask)) => {
@@ -485,24 +487,26 @@ pub unsafe extern "C-unwind" fn tuple_lock(
                 Checked::Row(r, res, l) => (r, res, l),
                 Checked::WouldBlock(r) => (r, pg_sys::TM_Result::TM_WouldBlock, None),
             };
+            if result == pg_sys::TM_Result::TM_Ok && !already_locked(&row, mode) {
+                new_xmax(&mut row, mode, false, cid, tid_now);
+                row.write_header(rel);
+            }
+            // As heapam_tuple_lock, the slot gets the version examined whatever the result:
+            // callers read it after a failure too (ON CONFLICT reads its xmin on TM_Invisible).
+            let t = TupleCopy::new(tuple::tuple_bytes(&row.b, tuple::block_slot(&tid_now).unwrap().1).unwrap(), tid_now, (*rel).rd_id, (*slot).tts_mcxt);
+            if result != pg_sys::TM_Result::TM_Ok {
+                row.fill_failure(result, tmfd);
+            }
+            drop(row);
+            pg_sys::ExecStoreHeapTuple(t.0, slot, true);
+            (*slot).tts_tableOid = (*rel).rd_id;
+            (*tmfd).traversed = traversed;
             if result == pg_sys::TM_Result::TM_Ok {
-                // Already holding at least this lock: nothing to write.
-                if !already_locked(&row, mode) {
-                    new_xmax(&mut row, mode, false, cid, tid_now);
-                    row.write_header(rel);
-                }
-                let t = TupleCopy::new(tuple::tuple_bytes(&row.b, tuple::block_slot(&tid_now).unwrap().1).unwrap(), tid_now, (*rel).rd_id, (*slot).tts_mcxt);
-                drop(row);
-                pg_sys::ExecStoreHeapTuple(t.0, slot, true);
-                (*slot).tts_tableOid = (*rel).rd_id;
-                (*tmfd).traversed = traversed;
                 // The caller goes on with the version it locked (the newest, when it followed).
                 *tid = tid_now;
                 return result;
             }
-            row.fill_failure(result, tmfd);
             let next = (*tmfd).ctid;
-            drop(row);
             if result == pg_sys::TM_Result::TM_Updated && flags as u32 & pg_sys::TUPLE_LOCK_FLAG_FIND_LAST_VERSION != 0 {
                 if next.ip_posid as u32 == pg_sys::MovedPartitionsOffsetNumber {
                     crate::error::raise(PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE, "tuple to be locked was already moved to another partition due to concurrent update", None);
