@@ -222,7 +222,12 @@ fn check_and_wait(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, cid: pg_
         }
         let (xwait, infomask) = (row.xmax(), row.infomask());
         let must_wait = if infomask as u32 & pg_sys::HEAP_XMAX_IS_MULTI != 0 {
-            xmax::does_multixact_conflict(&Server, xwait, infomask, mode).0
+            // Also an updater that does not conflict (a key-share lock against an update that
+            // changes no key) is waited for: heap would lock the newer versions instead
+            // (heap_lock_updated_tuple), which columnar does not do; waiting gives the same
+            // rows, and the lock then applies to the version that survives.
+            let updater = if xmax::heap_xmax_is_locked_only(infomask) { 0 } else { xmax::multixact_id_get_update_xid(&Server, xwait, infomask) };
+            xmax::does_multixact_conflict(&Server, xwait, infomask, mode).0 || (updater != 0 && Server.is_in_progress(updater))
         } else if Server.is_current(xwait) {
             false
         } else {
@@ -545,7 +550,15 @@ unsafe fn follow(rel: pg_sys::Relation, next: &pg_sys::ItemPointerData, prior_xm
         let Some(t) = fetch::fetch(rel, next, &raw mut pg_sys::SnapshotAnyData, pg_sys::CurrentMemoryContext, None) else { return Follow::Gone };
         let h = t.header();
         let xmin = h.t_choice.t_heap.t_xmin;
-        let result = if xmin != prior_xmax {
+        if xmin == prior_xmax && !pg_sys::TransactionIdIsCurrentTransactionId(xmin) && pg_sys::TransactionIdIsInProgress(xmin) {
+            // The updater is still running (heapam_tuple_lock's dirty-snapshot wait): wait
+            // for it, then judge the version again.
+            let mut tid = *next;
+            t.free();
+            pg_sys::XactLockTableWait(xmin, rel, &mut tid, pg_sys::XLTW_Oper::XLTW_FetchUpdated);
+            return follow(rel, next, prior_xmax, cid);
+        }
+        let result = if xmin != prior_xmax || pg_sys::TransactionIdDidAbort(xmin) {
             Follow::Gone
         } else if pg_sys::TransactionIdIsCurrentTransactionId(xmin) && pg_sys::HeapTupleHeaderGetCmin((*t.0).t_data) >= cid {
             Follow::SelfModified(pg_sys::HeapTupleHeaderGetCmin((*t.0).t_data))
