@@ -132,6 +132,25 @@ CREATE TABLE empty_c (x int) USING columnar;
 SELECT columnar_check('empty_c'), count(*) FROM columnar_stats('empty_c');
 DROP TABLE empty_c;
 
+-- VACUUM makes the space of dead versions reusable: rounds of updates of every row, each
+-- followed by VACUUM, keep the file near twice its size, as heap's.
+CREATE TABLE churn (id int PRIMARY KEY, v text) USING columnar;
+INSERT INTO churn SELECT g, repeat('x', 100) FROM generate_series(1, 2000) g;
+SELECT pg_relation_size('churn') AS churn_size \gset
+UPDATE churn SET v = v || '';
+VACUUM churn;
+UPDATE churn SET v = v || '';
+VACUUM churn;
+UPDATE churn SET v = v || '';
+VACUUM churn;
+UPDATE churn SET v = v || '';
+VACUUM churn;
+SELECT pg_relation_size('churn') <= 2.5 * :churn_size AS bounded, count(*), count(DISTINCT id), columnar_check('churn') FROM churn;
+SET enable_seqscan = off;
+SELECT count(*) FROM churn WHERE id > 0;
+RESET enable_seqscan;
+DROP TABLE churn;
+
 -- Rewrites: VACUUM FULL, CLUSTER, ALTER TABLE ... TYPE, SET ACCESS METHOD both ways, TRUNCATE.
 VACUUM FULL c;
 CLUSTER c USING c_id;

@@ -15,6 +15,9 @@ use pgrx::prelude::*;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+/// Pages the free space map may offer an insert before it extends the relation instead.
+const FSM_TRIES: usize = 3;
+
 /// What a backend remembers of one relation file.
 #[derive(Default)]
 struct Cached {
@@ -178,6 +181,29 @@ pub fn page_for_insert(rel: pg_sys::Relation, len: usize) -> (u32, Buf) {
         let b = Buf::read(rel, p, Lock::Exclusive);
         if b.kind() == PageKind::Delta && page::owner(&b) == block && delta::plan_insert(b.content_of(PageKind::Delta), len).is_some() {
             return (block, b);
+        }
+    }
+    // A page VACUUM left room in, from the free space map (which is not WAL-logged and may be
+    // stale: the page is checked, and its entry corrected when it has no room after all).
+    for _ in 0..FSM_TRIES {
+        // SAFETY: an open relation.
+        let p = unsafe { pg_sys::GetPageWithFreeSpace(rel, len + delta::SLOT_SIZE) };
+        if p == pg_sys::InvalidBlockNumber || p >= rel::main_fork_blocks(rel) {
+            break;
+        }
+        let b = Buf::read(rel, p, Lock::Exclusive);
+        if !b.is_new() && b.kind() == PageKind::Delta {
+            let c = b.content_of(PageKind::Delta);
+            if delta::plan_insert(c, len).is_some() {
+                let block = page::owner(&b);
+                with_cache(rel, |cache| cache.target = Some((block, p)));
+                return (block, b);
+            }
+            // SAFETY: an open relation and one of its pages.
+            unsafe { pg_sys::RecordPageWithFreeSpace(rel, p, delta::free_space(c)) };
+        } else {
+            // SAFETY: as above: not a page inserts may use.
+            unsafe { pg_sys::RecordPageWithFreeSpace(rel, p, 0) };
         }
     }
     ensure_meta(rel);

@@ -95,9 +95,12 @@ pub unsafe extern "C-unwind" fn relation_vacuum(rel: pg_sys::Relation, params: *
             }
         }
 
-        // 3. The dead versions themselves; 4. freezing of the rest.
+        // 3. The dead versions themselves, and their space: the page is compacted and its
+        // free space recorded, so that inserts reuse it (and the slots, whose index entries
+        // are gone). 4. Freezing of the rest.
         for_each_delta_page(rel, |b, logical| {
-            let mut changes: Vec<(std::ops::Range<usize>, Vec<u8>)> = Vec::new();
+            let mut removed: Vec<usize> = Vec::new();
+            let mut frozen: Vec<(usize, Vec<u8>)> = Vec::new();
             let c = b.content_of(PageKind::Delta);
             // The newest transaction whose effects this page's changes hide from a standby.
             let mut horizon = pg_sys::InvalidTransactionId;
@@ -106,12 +109,11 @@ pub unsafe extern "C-unwind" fn relation_vacuum(rel: pg_sys::Relation, params: *
                 let row = logical as u64 * rownum::ROWS_PER_BLOCK + slot as u64;
                 let t = TupleCopy::new(&c[r.clone()], tuple::item_pointer(logical, slot as u16 + 1), relid, pg_sys::CurrentMemoryContext);
                 if dead.0.contains(&row) {
-                    changes.push((delta::length_field(slot), vec![0, 0]));
+                    removed.push(slot);
                     horizon = tuple::later(horizon, tuple::removed_horizon(&t));
                 } else {
                     if pg_sys::heap_freeze_tuple((*t.0).t_data, (*(*rel).rd_rel).relfrozenxid, (*(*rel).rd_rel).relminmxid, freeze_limit, multi_cutoff) {
-                        let at = r.start + tuple::XACT_FIELDS.start;
-                        changes.push((at..r.start + tuple::XACT_FIELDS.end, t.header_bytes()[tuple::XACT_FIELDS].to_vec()));
+                        frozen.push((slot, t.header_bytes()[tuple::XACT_FIELDS].to_vec()));
                         // As heap's freeze records: conflicts with snapshots older than the limit.
                         horizon = tuple::later(horizon, tuple::xid(freeze_limit.into_inner().wrapping_sub(1)));
                     }
@@ -119,17 +121,28 @@ pub unsafe extern "C-unwind" fn relation_vacuum(rel: pg_sys::Relation, params: *
                 }
                 t.free();
             }
-            if !changes.is_empty() {
+            let mut free = delta::free_space(c);
+            if !removed.is_empty() || !frozen.is_empty() {
                 conflict::log_horizon(rel, horizon);
-                changes.sort_by_key(|(r, _)| r.start);
-                let ranges: Vec<_> = changes.iter().map(|(r, _)| r.clone()).collect();
-                WalRecord::change_in_place(rel, b, &ranges, |c| {
-                    for (r, bytes) in &changes {
-                        c[r.clone()].copy_from_slice(bytes);
-                    }
-                });
+                let rec = WalRecord::start(rel);
+                let mut img = rec.register(b);
+                let page = img.content();
+                for (slot, header) in &frozen {
+                    let at = delta::tuple(page, *slot).ok().flatten().expect("checked above").start;
+                    page[at + tuple::XACT_FIELDS.start..at + tuple::XACT_FIELDS.end].copy_from_slice(header);
+                }
+                for &slot in &removed {
+                    delta::remove(page, slot);
+                }
+                if !removed.is_empty() {
+                    free = delta::compact(page);
+                }
+                drop(img);
+                rec.finish();
             }
+            pg_sys::RecordPageWithFreeSpace(rel, b.block(), free);
         });
+        pg_sys::FreeSpaceMapVacuum(rel);
         pg_sys::vac_close_indexes(nindexes, indexes, pg_sys::NoLock as i32);
 
         // 5. Statistics and horizons: every header older than the limits is now frozen.

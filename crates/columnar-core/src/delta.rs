@@ -3,7 +3,9 @@
 //! Layout of the content area: a header (slots used, start of the tuple area), then an array of
 //! slots `(offset, length)`, then free space, then tuples placed downward from the end at 8-byte
 //! aligned offsets. The row in slot `s` has TID `(logical block, s + 1)`, so a page has at most
-//! [`MAX_SLOTS`] slots and a slot is never reused: a removed row leaves a slot of length 0.
+//! [`MAX_SLOTS`] slots. A removed row leaves a slot of length 0, which a later insert may take,
+//! as heap reuses a line pointer once VACUUM has removed the index entries that pointed at it;
+//! [`compact`] packs the tuples together again so that their space is reused too.
 //! Tuples are opaque bytes here; the extension stores heap-format tuples (header, null bitmap,
 //! data), whose headers it changes in place.
 
@@ -17,7 +19,7 @@ pub const MIN_TUPLE: usize = 24;
 const COUNT_AT: usize = 0;
 const UPPER_AT: usize = 2;
 pub const HEADER_SIZE: usize = 8;
-const SLOT_SIZE: usize = 4;
+pub const SLOT_SIZE: usize = 4;
 const ALIGN: usize = 8;
 
 pub fn init(content: &mut [u8]) {
@@ -54,14 +56,57 @@ impl InsertPlan {
     }
 }
 
-/// The plan for inserting a tuple of `len` bytes; None when the page has no room or no slot.
+/// The plan for inserting a tuple of `len` bytes, in the first free slot or a new one; None
+/// when the page has no room or no slot.
 pub fn plan_insert(content: &[u8], len: usize) -> Option<InsertPlan> {
-    let slot = slot_count(content);
-    if slot >= MAX_SLOTS || len < MIN_TUPLE {
+    let count = slot_count(content);
+    if len < MIN_TUPLE {
         return None;
     }
+    let free = (0..count).find(|&s| u16_at(content, slots_end(s) + 2) == 0);
+    let (slot, slots_needed) = match free {
+        Some(s) => (s, count),
+        None if count < MAX_SLOTS => (count, count + 1),
+        None => return None,
+    };
     let at = upper(content).checked_sub(len)? / ALIGN * ALIGN;
-    (at >= slots_end(slot + 1)).then_some(InsertPlan { slot, at, len })
+    (at >= slots_end(slots_needed)).then_some(InsertPlan { slot, at, len })
+}
+
+/// Bytes an insert may use on this page (tuple and, if no slot is free, a new slot), as the
+/// free space map records it.
+pub fn free_space(content: &[u8]) -> usize {
+    let count = slot_count(content);
+    let slot_free = (0..count).any(|s| u16_at(content, slots_end(s) + 2) == 0);
+    let slots = if slot_free { count } else if count < MAX_SLOTS { count + 1 } else { return 0 };
+    (upper(content).saturating_sub(slots_end(slots))) / ALIGN * ALIGN
+}
+
+/// Packs the tuples against the end of the page, in slot order, keeping each in its slot (so
+/// every TID still names its row), and drops trailing free slots. The space of removed tuples
+/// becomes free. Returns the bytes an insert may now use.
+pub fn compact(content: &mut [u8]) -> usize {
+    let mut count = slot_count(content);
+    let tuples: Vec<(usize, Vec<u8>)> =
+        (0..count).filter_map(|s| tuple(content, s).ok().flatten().map(|r| (s, content[r].to_vec()))).collect();
+    while count > 0 && !tuples.iter().any(|&(s, _)| s == count - 1) {
+        count -= 1;
+    }
+    let mut upper = CONTENT_SIZE;
+    for s in 0..count {
+        put_u16(content, slots_end(s), 0);
+        put_u16(content, slots_end(s) + 2, 0);
+    }
+    for (s, t) in &tuples {
+        upper = (upper - t.len()) / ALIGN * ALIGN;
+        content[upper..upper + t.len()].copy_from_slice(t);
+        put_u16(content, slots_end(*s), upper as u16);
+        put_u16(content, slots_end(*s) + 2, t.len() as u16);
+    }
+    content[slots_end(count)..upper].fill(0);
+    put_u16(content, COUNT_AT, count as u16);
+    put_u16(content, UPPER_AT, upper as u16);
+    free_space(content)
 }
 
 /// Whether a tuple of `len` bytes would fit an empty page.
@@ -76,7 +121,8 @@ pub fn apply_insert(content: &mut [u8], plan: &InsertPlan, tuple: &[u8]) {
     let s = slots_end(plan.slot);
     put_u16(content, s, plan.at as u16);
     put_u16(content, s + 2, plan.len as u16);
-    put_u16(content, COUNT_AT, plan.slot as u16 + 1);
+    let count = slot_count(content).max(plan.slot + 1);
+    put_u16(content, COUNT_AT, count as u16);
     put_u16(content, UPPER_AT, plan.at as u16);
 }
 
@@ -181,6 +227,33 @@ mod tests {
         assert_eq!(tuple(&c, 0), Ok(None));
         assert_eq!(live_slots(&c), 1);
         check(&c).unwrap();
+        // The free slot is taken again, before a new one.
+        assert_eq!(insert(&mut c, &[9u8; 40]), Some(0));
+        assert_eq!(insert(&mut c, &[9u8; 40]), Some(2));
+    }
+
+    #[test]
+    fn compact_keeps_slots_and_frees_space() {
+        let mut c = page();
+        for i in 0..20u8 {
+            insert(&mut c, &[i; 200]).unwrap();
+        }
+        let full = free_space(&c);
+        for s in (0..20).filter(|s| s % 3 != 0) {
+            remove(&mut c, s);
+        }
+        remove(&mut c, 19);
+        let free = compact(&mut c);
+        check(&c).unwrap();
+        assert!(free > full + 12 * 200, "{free} > {full} + 2400");
+        for s in 0..20 {
+            match tuple(&c, s).unwrap() {
+                Some(r) => assert_eq!(&c[r], &[s as u8; 200][..], "slot {s} keeps its tuple"),
+                None => assert!(s % 3 != 0),
+            }
+        }
+        assert_eq!(slot_count(&c), 19, "the trailing free slot is dropped");
+        assert_eq!(free_space(&c), free);
     }
 
     #[test]
@@ -223,6 +296,32 @@ mod tests {
                     }
                 }
                 let _ = check(&bytes);
+            }
+        }
+
+        #[test]
+        fn compaction_keeps_every_live_tuple(lens in proptest::collection::vec(24usize..400, 1..60), removed in proptest::collection::vec(any::<bool>(), 60)) {
+            let mut c = page();
+            let mut stored = Vec::new();
+            for (i, len) in lens.iter().enumerate() {
+                if let Some(s) = insert(&mut c, &vec![i as u8; *len]) {
+                    stored.push((s, vec![i as u8; *len]));
+                }
+            }
+            stored.retain(|(s, _)| {
+                if removed[*s] { remove(&mut c, *s); false } else { true }
+            });
+            let free = compact(&mut c);
+            check(&c).unwrap();
+            prop_assert_eq!(free, free_space(&c));
+            for (s, t) in &stored {
+                let r = tuple(&c, *s).unwrap().unwrap();
+                prop_assert_eq!(&c[r], &t[..]);
+            }
+            prop_assert_eq!(live_slots(&c), stored.len());
+            // What compact says is free can be used.
+            if free >= MIN_TUPLE {
+                prop_assert!(plan_insert(&c, free.min(CONTENT_SIZE) / ALIGN * ALIGN).is_some());
             }
         }
 
