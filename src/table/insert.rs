@@ -146,6 +146,8 @@ pub unsafe extern "C-unwind" fn tuple_insert(
     unsafe { insert_slot(rel, slot, cid, options, None) }
 }
 
+/// COPY's batches: the rows go into pages as many at a time as fit, one WAL record per page
+/// (as heap's multi-insert record), instead of one per row.
 #[pg_guard]
 pub unsafe extern "C-unwind" fn multi_insert(
     rel: pg_sys::Relation,
@@ -155,11 +157,41 @@ pub unsafe extern "C-unwind" fn multi_insert(
     options: i32,
     _bistate: *mut pg_sys::BulkInsertStateData,
 ) {
-    // SAFETY: `slots` holds `nslots` valid slots of `rel`.
+    super::refuse_if_published(rel);
+    super::serializable::check_write(rel, None);
+    // SAFETY: `slots` holds `nslots` valid slots of `rel`; each formed tuple is ours to free.
     unsafe {
-        for i in 0..nslots as usize {
-            insert_slot(rel, *slots.add(i), cid, options, None);
+        let slots = std::slice::from_raw_parts(slots, nslots as usize);
+        let tuples: Vec<pg_sys::HeapTuple> = slots
+            .iter()
+            .map(|&slot| {
+                let tup = form_tuple(rel, slot);
+                prepare_header(rel, tup, cid, options);
+                tup
+            })
+            .collect();
+        let mut next = 0;
+        while next < tuples.len() {
+            let (block, b) = store::page_for_insert(rel, (*tuples[next]).t_len as usize);
+            let mut page = b.content_of(PageKind::Delta).to_vec();
+            while let Some(&tup) = tuples.get(next) {
+                let Some(plan) = delta::plan_insert(&page, (*tup).t_len as usize) else { break };
+                let tid = tuple::item_pointer(block, plan.slot as u16 + 1);
+                (*tup).t_self = tid;
+                (*(*tup).t_data).t_ctid = tid;
+                delta::apply_insert(&mut page, &plan, std::slice::from_raw_parts((*tup).t_data as *const u8, plan.len));
+                (*slots[next]).tts_tid = tid;
+                (*slots[next]).tts_tableOid = (*rel).rd_id;
+                next += 1;
+            }
+            let rec = WalRecord::start(rel);
+            rec.register(&b).content().copy_from_slice(&page);
+            rec.finish();
         }
+        for tup in tuples {
+            pg_sys::heap_freetuple(tup);
+        }
+        pg_sys::pgstat_count_heap_insert(rel, nslots as i64);
     }
 }
 
