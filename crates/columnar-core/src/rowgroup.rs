@@ -5,7 +5,7 @@
 //! encoded by [`crate::encode`], back to back. The stream starts with a *directory* holding the
 //! row and column counts and, per column and per vector, the byte lengths, null counts and zone
 //! maps (min/max) that let a scan skip chunks and vectors without reading them. The
-//! present set (which row numbers of the group's range have rows) lives on the rowgroup page,
+//! [`present`] set (which row numbers of the group's range have rows) lives on the rowgroup page,
 //! not in the stream.
 //!
 //! ```text
@@ -43,12 +43,14 @@
 
 mod builder;
 pub mod pages;
+pub mod present;
 mod reader;
 #[cfg(test)]
 mod tests;
 
 pub use builder::GroupBuilder;
 pub use pages::{StreamPages, page_slice, pages_for};
+pub use present::PresentSet;
 pub use reader::{CellValue, Directory, GroupReader, directory_len};
 
 use crate::encode::{DecodeError, VECTOR_SIZE};

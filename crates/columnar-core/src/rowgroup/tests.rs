@@ -287,6 +287,44 @@ fn page_helpers() {
     assert_eq!(StreamPages::new(5..5).pages(), 0..0);
 }
 
+#[test]
+fn present_set_rank_select_and_serialization() {
+    let dense = PresentSet::dense(MAX_ROWS as u32).unwrap();
+    assert_eq!(dense.len(), MAX_ROWS);
+    // One run: a few bytes, however many rows.
+    assert!(dense.serialize().len() < 32, "{} bytes", dense.serialize().len());
+    assert_eq!(PresentSet::deserialize(&dense.serialize()).unwrap().len(), MAX_ROWS);
+    assert!(PresentSet::dense(MAX_ROWS as u32 + 1).is_err());
+
+    let offsets = [3u32, 7, 8, 9, 100, 70_000, 5];
+    let set = PresentSet::from_offsets(offsets).unwrap();
+    assert_eq!(set.len(), 7);
+    assert_eq!(set.iter().collect::<Vec<_>>(), [3, 5, 7, 8, 9, 100, 70_000]);
+    assert_eq!(set.position_of(3), Some(0));
+    assert_eq!(set.position_of(70_000), Some(6));
+    assert_eq!(set.position_of(4), None);
+    assert_eq!(set.offset_at(2), Some(7));
+    assert_eq!(set.offset_at(7), None);
+    assert_eq!(set.max_offset(), Some(70_000));
+    let back = PresentSet::deserialize(&set.serialize()).unwrap();
+    assert_eq!(back.iter().collect::<Vec<_>>(), set.iter().collect::<Vec<_>>());
+
+    assert!(PresentSet::from_offsets(0..MAX_ROWS as u32 + 1).is_err());
+    assert_eq!(PresentSet::from_offsets((0..MAX_ROWS as u32).chain(0..10)).unwrap().len(), MAX_ROWS);
+    // A valid bitmap of too many rows, and one with trailing bytes.
+    let mut too_many = roaring::RoaringBitmap::new();
+    too_many.insert_range(0..MAX_ROWS as u32 + 1);
+    let mut bytes = Vec::new();
+    too_many.serialize_into(&mut bytes).unwrap();
+    assert!(PresentSet::deserialize(&bytes).is_err());
+    let mut trailing = set.serialize();
+    trailing.push(0);
+    assert!(PresentSet::deserialize(&trailing).is_err());
+    assert!(PresentSet::deserialize(&[]).is_err());
+    let empty = PresentSet::from_offsets([]).unwrap();
+    assert!(PresentSet::deserialize(&empty.serialize()).unwrap().is_empty());
+}
+
 /// xorshift64*: the proptests draw a seed and a shape, and this draws the values, which keeps
 /// thousands of rows cheap to generate.
 struct Rng(u64);
@@ -397,6 +435,7 @@ proptest! {
             bytes[3..7].copy_from_slice(&len.to_le_bytes());
         }
         read_everything(&bytes);
+        let _ = PresentSet::deserialize(&bytes);
     }
 
     #[test]
@@ -422,5 +461,37 @@ proptest! {
         }
         read_everything(&in_directory);
         read_everything(&stream[..cut.index(stream.len() + 1)]);
+    }
+
+    #[test]
+    fn present_sets_round_trip_and_survive_mutation(
+        offsets in prop::collection::vec(0u32..300_000, 0..3000),
+        runs in prop::collection::vec((0u32..200_000, 0u32..5000), 0..4),
+        edit in (any::<prop::sample::Index>(), any::<u8>()),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let all: Vec<u32> = offsets.iter().copied().chain(runs.iter().flat_map(|&(s, n)| s..s + n)).collect();
+        let set = PresentSet::from_offsets(all.iter().copied()).unwrap();
+        let mut sorted = all.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        prop_assert_eq!(set.len(), sorted.len());
+        for (position, &offset) in sorted.iter().enumerate() {
+            prop_assert_eq!(set.position_of(offset), Some(position as u32));
+            prop_assert_eq!(set.offset_at(position as u32), Some(offset));
+        }
+        let bytes = set.serialize();
+        let back = PresentSet::deserialize(&bytes).unwrap();
+        prop_assert_eq!(back.iter().collect::<Vec<_>>(), sorted);
+        let mut mutated = bytes.clone();
+        if !mutated.is_empty() {
+            let i = edit.0.index(mutated.len());
+            mutated[i] = edit.1;
+        }
+        if let Ok(set) = PresentSet::deserialize(&mutated) {
+            prop_assert!(set.len() <= MAX_ROWS);
+            let _ = (set.position_of(7), set.offset_at(3));
+        }
+        let _ = PresentSet::deserialize(&bytes[..cut.index(bytes.len() + 1)]);
     }
 }
