@@ -14,6 +14,7 @@ pub mod encode;
 pub mod layout;
 pub mod map;
 pub mod meta;
+pub mod rowgroup;
 pub mod rownum;
 pub mod segment;
 pub mod xmax;
