@@ -153,7 +153,10 @@ DROP TABLE churn;
 
 -- Rewrites: VACUUM FULL, CLUSTER, ALTER TABLE ... TYPE, SET ACCESS METHOD both ways, TRUNCATE.
 VACUUM FULL c;
+SELECT count(*) FILTER (WHERE id < prev) > 0 AS out_of_order_before FROM (SELECT id, lag(id) OVER () AS prev FROM c) s;
 CLUSTER c USING c_id;
+-- CLUSTER wrote the rows in the index's order: a sequential scan returns them sorted.
+SELECT count(*) FILTER (WHERE id < prev) AS out_of_order FROM (SELECT id, lag(id) OVER () AS prev FROM c) s;
 ALTER TABLE c ALTER COLUMN a TYPE bigint[];
 ALTER TABLE h ALTER COLUMN a TYPE bigint[];
 ALTER TABLE c ADD COLUMN extra int DEFAULT 5;

@@ -73,14 +73,15 @@ pub unsafe extern "C-unwind" fn relation_copy_data(rel: pg_sys::Relation, newrno
     store::forget_all();
 }
 
-/// VACUUM FULL and CLUSTER: every version some snapshot may still see is copied to the new file
-/// (in the old file's order; CLUSTER's index order is not kept yet), with headers frozen as the
-/// rewrite's cutoffs allow. Update chains are not kept: a copied version points at itself.
+/// VACUUM FULL and CLUSTER: every version some snapshot may still see is copied to the new file,
+/// with headers frozen as the rewrite's cutoffs allow; in the index's order for CLUSTER (sorted
+/// with tuplesort, as heap does when it sorts: only btree indexes are clusterable), else in the
+/// old file's order. Update chains are not kept: a copied version points at itself.
 #[pg_guard]
 pub unsafe extern "C-unwind" fn relation_copy_for_cluster(
     old: pg_sys::Relation,
     new: pg_sys::Relation,
-    _old_index: pg_sys::Relation,
+    old_index: pg_sys::Relation,
     _use_sort: bool,
     oldest_xmin: pg_sys::TransactionId,
     xid_cutoff: *mut pg_sys::TransactionId,
@@ -89,10 +90,18 @@ pub unsafe extern "C-unwind" fn relation_copy_for_cluster(
     tups_vacuumed: *mut f64,
     tups_recently_dead: *mut f64,
 ) {
-    // SAFETY: both relations are locked AccessExclusive by the caller; the cutoffs are valid.
+    // SAFETY: both relations are locked AccessExclusive by the caller; the cutoffs are valid; a
+    // tuple handed to tuplesort is copied by it.
     unsafe {
         let relid = (*old).rd_id;
-        let mut copies: Vec<TupleCopy> = Vec::new();
+        let sort = (!old_index.is_null())
+            .then(|| pg_sys::tuplesort_begin_cluster((*old).rd_att, old_index, pg_sys::maintenance_work_mem, std::ptr::null_mut(), 0));
+        let write = |t: pg_sys::HeapTuple| {
+            pg_sys::heap_freeze_tuple((*t).t_data, (*(*old).rd_rel).relfrozenxid, (*(*old).rd_rel).relminmxid, *xid_cutoff, *multi_cutoff);
+            insert::place_tuple(new, t);
+            *num_tuples += 1.0;
+        };
+        let mut kept: Vec<TupleCopy> = Vec::new();
         for blk in 0..rel::main_fork_blocks(old) {
             let b = super::page::Buf::read(old, blk, crate::storage::Lock::Share);
             if b.is_new() || b.kind() != layout::PageKind::Delta {
@@ -111,17 +120,29 @@ pub unsafe extern "C-unwind" fn relation_copy_for_cluster(
                         if state == pg_sys::HTSV_Result::HEAPTUPLE_RECENTLY_DEAD {
                             *tups_recently_dead += 1.0;
                         }
-                        copies.push(t);
+                        kept.push(t);
                     }
                 }
             }
             drop(b);
-            for t in copies.drain(..) {
-                pg_sys::heap_freeze_tuple((*t.0).t_data, (*(*old).rd_rel).relfrozenxid, (*(*old).rd_rel).relminmxid, *xid_cutoff, *multi_cutoff);
-                insert::place_copy(new, &t);
-                *num_tuples += 1.0;
+            for t in kept.drain(..) {
+                match sort {
+                    Some(ts) => pg_sys::tuplesort_putheaptuple(ts, t.0),
+                    None => write(t.0),
+                }
                 t.free();
             }
+        }
+        if let Some(ts) = sort {
+            pg_sys::tuplesort_performsort(ts);
+            loop {
+                let t = pg_sys::tuplesort_getheaptuple(ts, true);
+                if t.is_null() {
+                    break;
+                }
+                write(t);
+            }
+            pg_sys::tuplesort_end(ts);
         }
     }
 }

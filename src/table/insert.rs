@@ -108,11 +108,14 @@ unsafe fn place(rel: pg_sys::Relation, tup: pg_sys::HeapTuple, spec_token: Optio
     tid
 }
 
-/// Writes a copy of a row version, header and all, into `rel` (a rewrite's new file): its ctid
-/// becomes its new TID.
-pub fn place_copy(rel: pg_sys::Relation, t: &super::tuple::TupleCopy) {
-    // SAFETY: a valid tuple copy, changed in place (its ctid) before it is written.
-    unsafe { place(rel, t.0, None) };
+/// Writes a row version, header and all, into `rel` (a rewrite's new file): its ctid becomes
+/// its new TID.
+///
+/// # Safety
+/// `t` is a valid, writable heap tuple (its ctid is changed in place before it is written).
+pub unsafe fn place_tuple(rel: pg_sys::Relation, t: pg_sys::HeapTuple) {
+    // SAFETY: per the contract.
+    unsafe { place(rel, t, None) };
 }
 
 /// Inserts the row of `slot`; sets the slot's TID.

@@ -21,10 +21,10 @@ unsafe extern "C-unwind" fn is_dead(tid: pg_sys::ItemPointer, state: *mut std::f
     }
 }
 
-/// The delta pages of the file, each visited with `f` under an exclusive lock.
-fn for_each_delta_page(rel: pg_sys::Relation, mut f: impl FnMut(&Buf, u32)) {
+/// The delta pages of the file, each visited with `f` under a lock of `mode`.
+fn for_each_delta_page(rel: pg_sys::Relation, mode: Lock, mut f: impl FnMut(&Buf, u32)) {
     for blk in 0..rel::main_fork_blocks(rel) {
-        let b = Buf::read(rel, blk, Lock::Exclusive);
+        let b = Buf::read(rel, blk, mode);
         if b.is_new() || b.kind() != PageKind::Delta {
             continue;
         }
@@ -59,7 +59,7 @@ pub unsafe extern "C-unwind" fn relation_vacuum(rel: pg_sys::Relation, params: *
 
         // 1. Dead row versions.
         let mut dead = DeadRows(BTreeSet::new());
-        for_each_delta_page(rel, |b, logical| {
+        for_each_delta_page(rel, Lock::Share, |b, logical| {
             for slot in 0..delta::slot_count(b.content_of(PageKind::Delta)) {
                 let Some(bytes) = tuple::tuple_bytes(b, slot) else { continue };
                 let t = TupleCopy::new(bytes, tuple::item_pointer(logical, slot as u16 + 1), relid, pg_sys::CurrentMemoryContext);
@@ -98,7 +98,7 @@ pub unsafe extern "C-unwind" fn relation_vacuum(rel: pg_sys::Relation, params: *
         // 3. The dead versions themselves, and their space: the page is compacted and its
         // free space recorded, so that inserts reuse it (and the slots, whose index entries
         // are gone). 4. Freezing of the rest.
-        for_each_delta_page(rel, |b, logical| {
+        for_each_delta_page(rel, Lock::Exclusive, |b, logical| {
             let mut removed: Vec<usize> = Vec::new();
             let mut frozen: Vec<(usize, Vec<u8>)> = Vec::new();
             let c = b.content_of(PageKind::Delta);
