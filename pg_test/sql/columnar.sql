@@ -46,6 +46,23 @@ SELECT count(*) FROM c WHERE k = 7 OR id < 20;
 SELECT count(*) FROM h WHERE k = 7 OR id < 20;
 RESET enable_seqscan; RESET enable_bitmapscan; RESET enable_indexscan; RESET enable_indexonlyscan;
 
+-- hash, GIN and GiST indexes.
+CREATE INDEX c_hash ON c USING hash (t);
+CREATE INDEX c_gin ON c USING gin (j jsonb_path_ops);
+CREATE INDEX c_gist ON c USING gist (daterange(d, d + 10));
+SET enable_seqscan = off;
+EXPLAIN (costs off) SELECT count(*) FROM c WHERE t = 'bbb';
+SELECT count(*) FROM c WHERE t = 'bbb';
+SELECT count(*) FROM h WHERE t = 'bbb';
+EXPLAIN (costs off) SELECT count(*) FROM c WHERE j @> '{"odd": true}';
+SELECT count(*) FROM c WHERE j @> '{"odd": true}';
+SELECT count(*) FROM h WHERE j @> '{"odd": true}';
+EXPLAIN (costs off) SELECT count(*) FROM c WHERE daterange(d, d + 10) && daterange('2021-01-01', '2021-02-01');
+SELECT count(*) FROM c WHERE daterange(d, d + 10) && daterange('2021-01-01', '2021-02-01');
+SELECT count(*) FROM h WHERE daterange(d, d + 10) && daterange('2021-01-01', '2021-02-01');
+RESET enable_seqscan;
+DROP INDEX c_hash, c_gin, c_gist;
+
 -- TID scans and TID range scans.
 EXPLAIN (costs off) SELECT id FROM c WHERE ctid = '(0,1)';
 SELECT id FROM c WHERE ctid = (SELECT ctid FROM c WHERE id = 1500);
