@@ -488,6 +488,29 @@ pub unsafe extern "C-unwind" fn tuple_lock(
         let mut tid_now = *tid;
         let mut traversed = false;
         loop {
+            if mode == LockTupleMode::KeyShare {
+                match key_share_of_updated(rel, &tid_now, cid, flags) {
+                    KeyShare::NotApplicable => {}
+                    KeyShare::Restart => continue,
+                    KeyShare::Failed(result) => {
+                        // As heap's `failed:` path: the failure data of this version.
+                        if let Some(row) = read_locked(rel, &tid_now) {
+                            row.fill_failure(result, tmfd);
+                        }
+                        (*tmfd).traversed = traversed;
+                        return result;
+                    }
+                    KeyShare::Locked(row) => {
+                        let t = TupleCopy::new(tuple::tuple_bytes(&row.b, tuple::block_slot(&tid_now).unwrap().1).unwrap(), tid_now, (*rel).rd_id, (*slot).tts_mcxt);
+                        drop(row);
+                        pg_sys::ExecStoreHeapTuple(t.0, slot, true);
+                        (*slot).tts_tableOid = (*rel).rd_id;
+                        (*tmfd).traversed = traversed;
+                        *tid = tid_now;
+                        return pg_sys::TM_Result::TM_Ok;
+                    }
+                }
+            }
             let (mut row, mut result, _tl) = match check_and_wait(rel, &tid_now, cid, mode, wait_policy, "lock") {
                 Checked::Row(r, res, l) => (r, res, l),
                 Checked::WouldBlock(r) => (r, pg_sys::TM_Result::TM_WouldBlock, None),
@@ -534,6 +557,151 @@ pub unsafe extern "C-unwind" fn tuple_lock(
             }
             return result;
         }
+    }
+}
+
+/// What `heap_lock_tuple` does for a key-share lock on a row that another transaction updated
+/// without changing its key (a foreign-key check against a parent row whose other columns
+/// changed).
+enum KeyShare {
+    /// Not that case: the general protocol applies.
+    NotApplicable,
+    /// The row changed meanwhile: start over.
+    Restart,
+    /// A newer version could not be locked (its key was changed or it was deleted).
+    Failed(pg_sys::TM_Result::Type),
+    /// Locked, with no wait for the updater, as heap: this version and every newer one.
+    Locked(Locked),
+}
+
+fn key_share_of_updated(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, cid: pg_sys::CommandId, flags: u8) -> KeyShare {
+    let Some(row) = read_locked(rel, tid) else { return KeyShare::NotApplicable };
+    let result = row.satisfies_update(cid);
+    let h = row.t.header();
+    let keys_updated = h.t_infomask2 as u32 & pg_sys::HEAP_KEYS_UPDATED != 0;
+    if !(result == pg_sys::TM_Result::TM_BeingModified || result == pg_sys::TM_Result::TM_Updated)
+        || keys_updated
+        || xmax::heap_xmax_is_locked_only(h.t_infomask)
+    {
+        return KeyShare::NotApplicable;
+    }
+    let (next, updater) = (h.t_ctid, tuple::update_xid(h));
+    drop(row);
+    // Newer versions first, without this page locked (they may need waits), as heap does.
+    if flags as u32 & pg_sys::TUPLE_LOCK_FLAG_LOCK_UPDATE_IN_PROGRESS != 0 {
+        let result = lock_newer_versions(rel, next, updater.into_inner(), LockTupleMode::KeyShare);
+        if result != pg_sys::TM_Result::TM_Ok {
+            return KeyShare::Failed(result);
+        }
+    }
+    let Some(mut row) = read_locked(rel, tid) else { return KeyShare::Restart };
+    // SAFETY: a valid header copy.
+    let only_locked = unsafe { pg_sys::HeapTupleHeaderIsOnlyLocked((*row.t.0).t_data) };
+    if !only_locked && row.t.header().t_infomask2 as u32 & pg_sys::HEAP_KEYS_UPDATED != 0 {
+        return KeyShare::Restart;
+    }
+    if !already_locked(&row, LockTupleMode::KeyShare) {
+        new_xmax(&mut row, LockTupleMode::KeyShare, false, cid, *tid);
+        row.write_header(rel);
+    }
+    KeyShare::Locked(row)
+}
+
+/// The holder of a row version's xmax as a MultiXact status.
+fn holder_status(infomask: u16, infomask2: u16) -> MultiXactStatus {
+    let keys = infomask2 as u32 & pg_sys::HEAP_KEYS_UPDATED != 0;
+    if !xmax::heap_xmax_is_locked_only(infomask) {
+        if keys { MultiXactStatus::Update } else { MultiXactStatus::NoKeyUpdate }
+    } else if xmax::heap_xmax_is_keyshr_locked(infomask) {
+        MultiXactStatus::ForKeyShare
+    } else if xmax::heap_xmax_is_shr_locked(infomask) {
+        MultiXactStatus::ForShare
+    } else if keys {
+        MultiXactStatus::ForUpdate
+    } else {
+        MultiXactStatus::ForNoKeyUpdate
+    }
+}
+
+/// `test_lockmode_for_conflict`: what a holder of a newer version means for our lock.
+enum Holder {
+    Compatible,
+    Wait,
+    /// Our own transaction already holds it: this version is done.
+    Ours,
+    Fail(pg_sys::TM_Result::Type),
+}
+
+fn test_holder(xid: u32, status: MultiXactStatus, wanted: MultiXactStatus, deleted: bool) -> Holder {
+    let conflict = || xmax::do_lock_modes_conflict(xmax::lockmode_from_mxstatus(status), xmax::lockmode_from_mxstatus(wanted));
+    if Server.is_current(xid) {
+        Holder::Ours
+    } else if Server.is_in_progress(xid) {
+        if conflict() { Holder::Wait } else { Holder::Compatible }
+    } else if Server.did_abort(xid) || !Server.did_commit(xid) || !xmax::isupdate_from_mxstatus(status) || !conflict() {
+        Holder::Compatible
+    } else if deleted {
+        Holder::Fail(pg_sys::TM_Result::TM_Deleted)
+    } else {
+        Holder::Fail(pg_sys::TM_Result::TM_Updated)
+    }
+}
+
+/// `heap_lock_updated_tuple`: adds our lock of `mode` to every newer version of an updated row,
+/// from `first` (inserted by `prior_xmax`), waiting for holders that conflict with it.
+fn lock_newer_versions(rel: pg_sys::Relation, first: pg_sys::ItemPointerData, prior_xmax: u32, mode: LockTupleMode) -> pg_sys::TM_Result::Type {
+    let wanted = xmax::get_mxact_status_for_lock(mode, false).unwrap_or_else(|e| pgrx::error!("{e}"));
+    let (mut tid, mut prior) = (first, prior_xmax);
+    'versions: loop {
+        let Some(mut row) = read_locked(rel, &tid) else { return pg_sys::TM_Result::TM_Ok };
+        let h = row.t.header();
+        // SAFETY: stored headers are HeapTupleFields.
+        let xmin = unsafe { h.t_choice.t_heap.t_xmin }.into_inner();
+        if xmin != prior || Server.did_abort(xmin) {
+            return pg_sys::TM_Result::TM_Ok;
+        }
+        let (xwait, infomask, infomask2) = (row.xmax(), h.t_infomask, h.t_infomask2);
+        let deleted = tuple::block_slot(&h.t_ctid) == tuple::block_slot(&tid);
+        let mut ours = false;
+        if infomask as u32 & pg_sys::HEAP_XMAX_INVALID == 0 && !xmax::heap_locked_upgraded(infomask) {
+            let holders = if infomask as u32 & pg_sys::HEAP_XMAX_IS_MULTI != 0 {
+                Server.members(xwait, xmax::heap_xmax_is_locked_only(infomask))
+            } else {
+                vec![(xwait, holder_status(infomask, infomask2))]
+            };
+            for (xid, status) in holders {
+                match test_holder(xid, status, wanted, deleted) {
+                    Holder::Compatible => {}
+                    Holder::Ours => {
+                        ours = true;
+                        break;
+                    }
+                    Holder::Wait => {
+                        drop(row);
+                        let mut t = tid;
+                        // SAFETY: waits on a transaction's lock; the TID names the row in messages.
+                        unsafe { pg_sys::XactLockTableWait(tuple::xid(xid), rel, &mut t, pg_sys::XLTW_Oper::XLTW_LockUpdated) };
+                        continue 'versions;
+                    }
+                    Holder::Fail(result) => return result,
+                }
+            }
+        }
+        if !ours {
+            new_xmax(&mut row, mode, false, pg_sys::InvalidCommandId, tid);
+            row.write_header(rel);
+        }
+        let h = row.t.header();
+        // SAFETY: a valid header copy.
+        let end = h.t_infomask as u32 & pg_sys::HEAP_XMAX_INVALID != 0
+            || unsafe { pg_sys::HeapTupleHeaderIsOnlyLocked((*row.t.0).t_data) }
+            || h.t_ctid.ip_posid as u32 == pg_sys::MovedPartitionsOffsetNumber
+            || tuple::block_slot(&h.t_ctid) == tuple::block_slot(&tid);
+        if end {
+            return pg_sys::TM_Result::TM_Ok;
+        }
+        prior = tuple::update_xid(h).into_inner();
+        tid = h.t_ctid;
     }
 }
 
