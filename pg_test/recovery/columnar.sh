@@ -5,8 +5,8 @@
 #
 #   1. Primary (wal_consistency_checking = generic,heap,btree: each replayed page is compared
 #      with the primary's image) with ct and mirror loaded; pg_basebackup -R while writers run.
-#   2. Load: single-row inserts, updates, deletes, aborted transactions and savepoints, with
-#      VACUUM and CHECKPOINT beside.
+#   2. Load: single-row inserts (some with values stored out of line), updates, deletes,
+#      aborted transactions and savepoints, with VACUUM and CHECKPOINT beside.
 #   3. On the standby, after catching up: ct equals mirror (every column), forced index and
 #      bitmap scans equal sequential scans, ct equals the primary's ct, and every block of ct is
 #      byte-identical on both nodes (get_raw_page).
@@ -49,6 +49,14 @@ INSERT INTO ct VALUES (nextval('ids'), :k, 'ins', :k / 3.0);
 INSERT INTO mirror VALUES (currval('ids'), :k, 'ins', :k / 3.0);
 COMMIT;
 SQL
+# Rows with a value too large to stay inline (stored out of line in value pages).
+cat >"$S/wide.sql" <<'SQL'
+\set k random(0, 99999)
+BEGIN;
+INSERT INTO ct SELECT nextval('ids'), :k, string_agg(md5((:k + g)::text), ''), 0 FROM generate_series(1, 300) g;
+INSERT INTO mirror SELECT currval('ids'), :k, string_agg(md5((:k + g)::text), ''), 0 FROM generate_series(1, 300) g;
+COMMIT;
+SQL
 cat >"$S/upd.sql" <<'SQL'
 \set r random(1, 20000)
 BEGIN;
@@ -61,6 +69,9 @@ cat >"$S/del.sql" <<'SQL'
 BEGIN;
 DELETE FROM ct WHERE id = :r;
 DELETE FROM mirror WHERE id = :r;
+-- Wide rows inserted concurrently: one statement, one snapshot for both tables.
+WITH gone AS (DELETE FROM mirror WHERE id > 1000000 AND id % 50 = :r % 50 AND length(v) > 5000 RETURNING id)
+DELETE FROM ct WHERE id IN (SELECT id FROM gone);
 COMMIT;
 SQL
 cat >"$S/abort.sql" <<'SQL'
@@ -75,7 +86,7 @@ ROLLBACK;
 SQL
 load() { # load SECONDS LOGNAME
   "$PG_BINDIR/pgbench" -h "$primary" -p "$CLUSTER_PORT" -U "$CLUSTER_OWNER" -n -c 3 -j 3 -T "$1" --random-seed=$SEED \
-    -f "$S/ins.sql@4" -f "$S/upd.sql@3" -f "$S/del.sql@2" -f "$S/abort.sql@1" postgres >"$RT_LOG/$2.log" 2>&1
+    -f "$S/ins.sql@4" -f "$S/upd.sql@3" -f "$S/del.sql@2" -f "$S/abort.sql@1" -f "$S/wide.sql@1" postgres >"$RT_LOG/$2.log" 2>&1
 }
 maintenance() { # VACUUM and CHECKPOINT until the file $1 exists
   while [ ! -e "$1" ]; do

@@ -201,15 +201,44 @@ CREATE UNLOGGED TABLE u (x int) USING columnar;
 INSERT INTO u SELECT generate_series(1, 100);
 SELECT count(*) FROM u;
 
--- Values toasted in another table are copied inline; rows too big for a page are refused.
-CREATE TABLE wide_h (id int, v text);
-INSERT INTO wide_h SELECT g, repeat(md5(g::text), 200) FROM generate_series(1, 3) g;
-CREATE TABLE wide_c (id int, v text) USING columnar;
+-- Large values: compressed inline when that is enough, else stored out of line in value pages
+-- and read back only when used (also in slices); values toasted in another table are copied.
+CREATE TABLE wide_h (id int, v text, b bytea);
+INSERT INTO wide_h SELECT g, repeat(md5(g::text), 200), NULL FROM generate_series(1, 3) g;
+INSERT INTO wide_h VALUES (4, repeat('abc', 5000), NULL),
+  (5, (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 400) g), NULL),
+  (6, (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 40000) g), decode(repeat('00ff', 3000), 'hex')),
+  (7, '', (SELECT string_agg(sha256(g::text::bytea), '') FROM generate_series(1, 500) g));
+CREATE TABLE wide_c (id int, v text, b bytea) USING columnar;
+ALTER TABLE wide_c ALTER COLUMN b SET STORAGE EXTERNAL;
 INSERT INTO wide_c SELECT * FROM wide_h;
-SELECT count(*), sum(length(v)) FROM wide_c;
-INSERT INTO wide_c VALUES (4, repeat('abc', 5000));
-SELECT id, length(v), md5(v) = md5(repeat('abc', 5000)) FROM wide_c WHERE id = 4;
-INSERT INTO wide_c VALUES (9, (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 400) g));
+SELECT (SELECT count(*) FROM (SELECT * FROM wide_c EXCEPT ALL SELECT * FROM wide_h) x) AS only_c,
+       (SELECT count(*) FROM (SELECT * FROM wide_h EXCEPT ALL SELECT * FROM wide_c) x) AS only_h,
+       (SELECT sum(length(v)) FROM wide_c) AS chars, columnar_check('wide_c');
+SELECT id, substr(v, 100001, 20), length(b), substr(b, 5001, 4) FROM wide_c WHERE id IN (6, 7) ORDER BY id;
+UPDATE wide_c SET v = v || 'tail' WHERE id = 6;
+UPDATE wide_h SET v = v || 'tail' WHERE id = 6;
+DELETE FROM wide_c WHERE id = 5;
+DELETE FROM wide_h WHERE id = 5;
+SELECT pg_relation_size('wide_c') AS wide_size \gset
+VACUUM wide_c;
+-- The freed value pages take the next large value: the file does not grow.
+INSERT INTO wide_c SELECT 8, v, b FROM wide_c WHERE id = 6;
+INSERT INTO wide_h SELECT 8, v, b FROM wide_h WHERE id = 6;
+SELECT pg_relation_size('wide_c') <= :wide_size AS reused, columnar_check('wide_c');
+VACUUM FULL wide_c;
+SELECT (SELECT count(*) FROM (SELECT * FROM wide_c EXCEPT ALL SELECT * FROM wide_h) x) AS only_c,
+       (SELECT count(*) FROM (SELECT * FROM wide_h EXCEPT ALL SELECT * FROM wide_c) x) AS only_h, columnar_check('wide_c');
+BEGIN;
+INSERT INTO wide_c SELECT 9, v, b FROM wide_c WHERE id = 6;
+ROLLBACK;
+VACUUM wide_c;
+SELECT count(*), columnar_check('wide_c') FROM wide_c;
+-- Only a row whose plain-storage values alone exceed a page is refused.
+CREATE TABLE plain_c (v text) USING columnar;
+ALTER TABLE plain_c ALTER COLUMN v SET STORAGE PLAIN;
+INSERT INTO plain_c VALUES ((SELECT string_agg(md5(g::text), '') FROM generate_series(1, 400) g));
+DROP TABLE plain_c;
 
 -- BRIN summarises logical blocks (each is a delta page, and pages outnumber them).
 CREATE TABLE b USING columnar AS SELECT g AS id FROM generate_series(1, 5000) g;

@@ -126,6 +126,8 @@ pub unsafe extern "C-unwind" fn relation_copy_for_cluster(
             }
             drop(b);
             for t in kept.drain(..) {
+                // The new file gets its own copies of the values stored out of line.
+                super::toast::copy_chains(old, new, t.0);
                 match sort {
                     Some(ts) => pg_sys::tuplesort_putheaptuple(ts, t.0),
                     None => write(t.0),
@@ -161,19 +163,6 @@ pub unsafe extern "C-unwind" fn relation_needs_toast_table(_rel: pg_sys::Relatio
 #[pg_guard]
 pub unsafe extern "C-unwind" fn relation_toast_am(_rel: pg_sys::Relation) -> pg_sys::Oid {
     pg_sys::InvalidOid
-}
-
-#[pg_guard]
-pub unsafe extern "C-unwind" fn relation_fetch_toast_slice(
-    _toastrel: pg_sys::Relation,
-    _valueid: pg_sys::Oid,
-    _attrsize: i32,
-    _sliceoffset: i32,
-    _slicelength: i32,
-    _result: *mut pg_sys::varlena,
-) {
-    // No columnar table stores values out of line, and none is any relation's toast table.
-    pgrx::error!("columnar tables hold no out-of-line values");
 }
 
 /// As heap: the row density of the last VACUUM or ANALYZE applied to the file's pages now.

@@ -14,15 +14,19 @@ unsafe extern "C-unwind" {
     static default_toast_compression: std::ffi::c_int;
 }
 
-/// Rows longer than this have their long values compressed, as heap's toaster first does
-/// (`TOAST_TUPLE_THRESHOLD`).
+/// Rows longer than this have their long values compressed, then moved out of line until the
+/// row is no longer than [`INLINE_TARGET`], as heap's toaster does (`TOAST_TUPLE_THRESHOLD`).
 const COMPRESS_ROWS_OVER: usize = pg_sys::BLCKSZ as usize / 4;
-/// Values shorter than this are never worth compressing.
+/// `TOAST_TUPLE_TARGET`.
+const INLINE_TARGET: usize = 2032;
+/// Values shorter than this are never worth compressing or moving.
 const COMPRESS_VALUES_OVER: usize = 128;
 
-/// Forms the heap tuple of `slot` with every value stored inline: values toasted in another
-/// relation are fetched (a columnar table has no toast relation of its own), and in a long row
-/// long values are compressed with the column's compression method.
+/// Forms the heap tuple of `slot` for storage: values toasted elsewhere (another relation, or
+/// another row version of this one) are fetched, since a row version never shares a stored
+/// value; in a long row, long values are compressed with the column's compression method, then
+/// the largest are stored out of line (value pages behind TOAST pointers) until the row fits
+/// heap's target size.
 ///
 /// # Safety
 /// `slot` is a valid slot of `rel`'s row type.
@@ -40,25 +44,48 @@ unsafe fn form_tuple(rel: pg_sys::Relation, slot: *mut pg_sys::TupleTableSlot) -
         let mut values = vec![pg_sys::Datum::from(0); n];
         let mut nulls = vec![false; n];
         pg_sys::heap_deform_tuple(tup, desc, values.as_mut_ptr(), nulls.as_mut_ptr());
-        for i in 0..n {
-            let att = (*desc).attrs.as_ptr().add(i);
-            if !nulls[i] && (*att).attlen == -1 {
-                let v = values[i].cast_mut_ptr::<pg_sys::varlena>();
-                if pgrx::varlena::varatt_is_1b_e(v) {
-                    values[i] = pg_sys::Datum::from(pg_sys::detoast_external_attr(v));
-                }
-                let v = values[i].cast_mut_ptr::<pg_sys::varlena>();
-                let plain = (*att).attstorage as u8 != pg_sys::TYPSTORAGE_PLAIN && !pgrx::varlena::varatt_is_4b_c(v);
-                if plain && (*tup).t_len as usize > COMPRESS_ROWS_OVER && pgrx::varlena::varsize_any(v) > COMPRESS_VALUES_OVER {
-                    let method = if (*att).attcompression != 0 { (*att).attcompression } else { default_toast_compression as std::ffi::c_char };
-                    let compressed = pg_sys::ffi::pg_guard_ffi_boundary(|| toast_compress_datum(values[i], method));
-                    if compressed.value() != 0 {
-                        values[i] = compressed;
-                    }
+        let att = |i: usize| &*(*desc).attrs.as_ptr().add(i);
+        // The columns holding a varlena value (heap_form_tuple only reads `nulls`).
+        let is_varlena: Vec<bool> = (0..n).map(|i| !nulls[i] && att(i).attlen == -1).collect();
+        let varlena = |i: usize| is_varlena[i];
+        for i in (0..n).filter(|&i| varlena(i)) {
+            let v = values[i].cast_mut_ptr::<pg_sys::varlena>();
+            if pgrx::varlena::varatt_is_1b_e(v) {
+                values[i] = pg_sys::Datum::from(pg_sys::detoast_external_attr(v));
+            }
+        }
+        let mut formed = pg_sys::heap_form_tuple(desc, values.as_mut_ptr(), nulls.as_mut_ptr());
+        if (*formed).t_len as usize <= COMPRESS_ROWS_OVER {
+            return formed;
+        }
+        for i in (0..n).filter(|&i| varlena(i)) {
+            let v = values[i].cast_mut_ptr::<pg_sys::varlena>();
+            let plain = att(i).attstorage as u8 != pg_sys::TYPSTORAGE_PLAIN && att(i).attstorage as u8 != pg_sys::TYPSTORAGE_EXTERNAL;
+            if plain && !pgrx::varlena::varatt_is_4b_c(v) && pgrx::varlena::varsize_any(v) > COMPRESS_VALUES_OVER {
+                let method = if att(i).attcompression != 0 { att(i).attcompression } else { default_toast_compression as std::ffi::c_char };
+                let compressed = pg_sys::ffi::pg_guard_ffi_boundary(|| toast_compress_datum(values[i], method));
+                if compressed.value() != 0 {
+                    values[i] = compressed;
                 }
             }
         }
-        pg_sys::heap_form_tuple(desc, values.as_mut_ptr(), nulls.as_mut_ptr())
+        pg_sys::heap_freetuple(formed);
+        formed = pg_sys::heap_form_tuple(desc, values.as_mut_ptr(), nulls.as_mut_ptr());
+        // Out of line, largest first, while the row is too long (plain-storage columns stay).
+        let mut moved = vec![false; n];
+        while (*formed).t_len as usize > INLINE_TARGET {
+            let largest = (0..n)
+                .filter(|&i| varlena(i) && !moved[i] && att(i).attstorage as u8 != pg_sys::TYPSTORAGE_PLAIN)
+                .map(|i| (pgrx::varlena::varsize_any(values[i].cast_mut_ptr::<pg_sys::varlena>()), i))
+                .filter(|&(size, _)| size > COMPRESS_VALUES_OVER)
+                .max();
+            let Some((_, i)) = largest else { break };
+            values[i] = super::toast::move_out_of_line(rel, values[i].cast_mut_ptr::<pg_sys::varlena>());
+            moved[i] = true;
+            pg_sys::heap_freetuple(formed);
+            formed = pg_sys::heap_form_tuple(desc, values.as_mut_ptr(), nulls.as_mut_ptr());
+        }
+        formed
     }
 }
 

@@ -151,19 +151,39 @@ fn columnar_check(table: PgRelation) -> bool {
                 violation(t, p, &format!("delta page of logical block {} mapped as logical block {logical}", page::owner(&b)));
             }
             delta::check(c).unwrap_or_else(|why| violation(t, p, &why));
+            let mut chains = Vec::new();
             for slot in 0..delta::slot_count(c) {
                 if let Some(data) = tuple::tuple_bytes(&b, slot) {
                     check_tuple(data, natts).unwrap_or_else(|why| violation(t, p, &format!("slot {slot}: {why}")));
+                    // SAFETY: an open relation; a checked tuple of its row type.
+                    let copy = TupleCopy::new(data, tuple::item_pointer(logical, slot as u16 + 1), unsafe { (*t).rd_id }, unsafe { pg_sys::CurrentMemoryContext });
+                    chains.extend(unsafe { super::toast::chains_in(t, copy.0) });
+                    copy.free();
+                }
+            }
+            drop(b);
+            for (first, len) in chains {
+                let mut blk = first;
+                let mut pages = 0;
+                while blk != NO_BLOCK {
+                    pages += 1;
+                    if pages > columnar_core::value::pages_for(len) {
+                        violation(t, first, &format!("the value chain from block {first} is longer than its {len} bytes need"));
+                    }
+                    claim(&mut referenced, blk, &format!("value page of the chain from block {first}"));
+                    let vb = Buf::read(t, blk, Lock::Share);
+                    blk = columnar_core::value::next(vb.content_of(PageKind::Value));
                 }
             }
         }
     }
     for (blk, seen) in referenced.iter().enumerate() {
         if !seen {
-            // A page the structure does not reference can only be a page added by an extension
-            // that failed before its WAL record: still all zeroes.
+            // A page nothing references is free, or was added by an extension that failed
+            // before its WAL record (all zeroes), or holds a value whose row was never written
+            // (an insert that failed after storing it).
             let b = Buf::read(t, blk as u32, Lock::Share);
-            if !b.is_new() {
+            if !b.is_new() && !matches!(b.kind(), PageKind::Free | PageKind::Value) {
                 violation(t, blk as u32, &format!("a {:?} page that nothing references", b.kind()));
             }
         }

@@ -2,7 +2,7 @@
 //! group of callbacks lives in its own file: `scan` (sequential, parallel, TID range, sample,
 //! bitmap, ANALYZE and index-build scans), `fetch` (by TID), `insert`, `modify` (delete, update,
 //! row locks), `vacuum`, `ddl` (files, rewrites, sizes); `store` finds rows in the relation's
-//! pages, `tuple` judges their headers. The design is `src/table/README.md`.
+//! pages, `tuple` judges their headers, `toast` keeps values stored out of line. The design is `src/table/README.md`.
 
 pub mod ddl;
 pub mod fetch;
@@ -13,6 +13,7 @@ pub mod page;
 pub mod scan;
 pub mod serializable;
 pub mod store;
+pub mod toast;
 pub mod tuple;
 pub mod vacuum;
 
@@ -105,7 +106,7 @@ static ROUTINE: Routine = Routine(pg_sys::TableAmRoutine {
     relation_size: Some(ddl::relation_size),
     relation_needs_toast_table: Some(ddl::relation_needs_toast_table),
     relation_toast_am: Some(ddl::relation_toast_am),
-    relation_fetch_toast_slice: Some(ddl::relation_fetch_toast_slice),
+    relation_fetch_toast_slice: Some(toast::relation_fetch_toast_slice),
     relation_estimate_size: Some(ddl::relation_estimate_size),
     scan_bitmap_next_block: Some(scan::scan_bitmap_next_block),
     scan_bitmap_next_tuple: Some(scan::scan_bitmap_next_tuple),

@@ -81,8 +81,8 @@ fn check_version(rel: pg_sys::Relation, m: &meta::Meta) {
 }
 
 /// Creates the metapage of an empty relation (under the relation extension lock, so that only
-/// one backend does).
-fn ensure_meta(rel: pg_sys::Relation) {
+/// one backend does): before any other page is added, so that block 0 is the metapage.
+pub fn ensure_meta(rel: pg_sys::Relation) {
     if rel::main_fork_blocks(rel) > 0 {
         return;
     }
@@ -192,6 +192,11 @@ pub fn page_for_insert(rel: pg_sys::Relation, len: usize) -> (u32, Buf) {
             break;
         }
         let b = Buf::read(rel, p, Lock::Exclusive);
+        if !b.is_new() && b.kind() == PageKind::Free {
+            // A free page becomes a delta page through the segment (below), which takes it
+            // from the map again.
+            break;
+        }
         if !b.is_new() && b.kind() == PageKind::Delta {
             let c = b.content_of(PageKind::Delta);
             if delta::plan_insert(c, len).is_some() {
@@ -234,7 +239,7 @@ pub fn page_for_insert(rel: pg_sys::Relation, len: usize) -> (u32, Buf) {
 
 /// Appends a delta page to the (exclusively locked) open segment.
 fn add_delta_page(rel: pg_sys::Relation, sb: &Buf) -> (u32, Buf) {
-    let b = Buf::extend(rel);
+    let b = super::toast::allocate_page(rel);
     let rec = WalRecord::start(rel);
     let mut seg = rec.register(sb);
     let i = segment::add_block(seg.content(), b.block()).expect("the caller checked that the segment has room");

@@ -100,6 +100,7 @@ pub unsafe extern "C-unwind" fn relation_vacuum(rel: pg_sys::Relation, params: *
         // are gone). 4. Freezing of the rest.
         for_each_delta_page(rel, Lock::Exclusive, |b, logical| {
             let mut removed: Vec<usize> = Vec::new();
+            let mut chains: Vec<(u32, usize)> = Vec::new();
             let mut frozen: Vec<(usize, Vec<u8>)> = Vec::new();
             let c = b.content_of(PageKind::Delta);
             // The newest transaction whose effects this page's changes hide from a standby.
@@ -110,6 +111,7 @@ pub unsafe extern "C-unwind" fn relation_vacuum(rel: pg_sys::Relation, params: *
                 let t = TupleCopy::new(&c[r.clone()], tuple::item_pointer(logical, slot as u16 + 1), relid, pg_sys::CurrentMemoryContext);
                 if dead.0.contains(&row) {
                     removed.push(slot);
+                    chains.extend(super::toast::chains_in(rel, t.0));
                     horizon = tuple::later(horizon, tuple::removed_horizon(&t));
                 } else {
                     if pg_sys::heap_freeze_tuple((*t.0).t_data, (*(*rel).rd_rel).relfrozenxid, (*(*rel).rd_rel).relminmxid, freeze_limit, multi_cutoff) {
@@ -141,6 +143,10 @@ pub unsafe extern "C-unwind" fn relation_vacuum(rel: pg_sys::Relation, params: *
                 rec.finish();
             }
             pg_sys::RecordPageWithFreeSpace(rel, b.block(), free);
+            // The values the removed versions stored out of line go with them.
+            for (first, _) in chains {
+                super::toast::free(rel, first);
+            }
         });
         pg_sys::FreeSpaceMapVacuum(rel);
         pg_sys::vac_close_indexes(nindexes, indexes, pg_sys::NoLock as i32);

@@ -28,6 +28,10 @@ pub enum PageKind {
     Segment = 7,
     /// Row-format tuples of one logical block of a delta segment.
     Delta = 8,
+    /// A part of a value stored out of line.
+    Value = 9,
+    /// A page freed for reuse.
+    Free = 10,
 }
 
 impl PageKind {
@@ -37,6 +41,8 @@ impl PageKind {
             2 => PageKind::Map,
             7 => PageKind::Segment,
             8 => PageKind::Delta,
+            9 => PageKind::Value,
+            10 => PageKind::Free,
             _ => return None,
         })
     }
@@ -90,6 +96,8 @@ pub fn check_on_read(kind: PageKind, content: &[u8]) -> Result<(), String> {
         PageKind::Map => crate::map::check(content),
         PageKind::Segment => crate::segment::check(content),
         PageKind::Delta => crate::delta::check_header(content),
+        PageKind::Value => crate::value::check_header(content),
+        PageKind::Free => Ok(()),
     }
 }
 

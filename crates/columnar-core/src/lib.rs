@@ -17,4 +17,5 @@ pub mod meta;
 pub mod rowgroup;
 pub mod rownum;
 pub mod segment;
+pub mod value;
 pub mod xmax;
