@@ -155,14 +155,25 @@ pub unsafe extern "C-unwind" fn relation_size(rel: pg_sys::Relation, fork: pg_sy
     unsafe { pg_sys::table_block_relation_size(rel, fork) }
 }
 
+/// A columnar table keeps its large values in its own value pages, but gets a (never used)
+/// toast relation when it has varlena columns: PostgreSQL gives a table rewritten into heap
+/// (`SET ACCESS METHOD heap`, any AM change) a toast relation only if the old table had one
+/// (`make_new_heap`), and heap cannot store wide rows without it.
 #[pg_guard]
-pub unsafe extern "C-unwind" fn relation_needs_toast_table(_rel: pg_sys::Relation) -> bool {
-    false
+pub unsafe extern "C-unwind" fn relation_needs_toast_table(rel: pg_sys::Relation) -> bool {
+    // SAFETY: an open relation's tuple descriptor.
+    unsafe {
+        let desc = (*rel).rd_att;
+        (0..(*desc).natts as usize).any(|i| {
+            let att = &*(*desc).attrs.as_ptr().add(i);
+            !att.attisdropped && att.attlen == -1
+        })
+    }
 }
 
 #[pg_guard]
 pub unsafe extern "C-unwind" fn relation_toast_am(_rel: pg_sys::Relation) -> pg_sys::Oid {
-    pg_sys::InvalidOid
+    pg_sys::HEAP_TABLE_AM_OID
 }
 
 /// As heap: the row density of the last VACUUM or ANALYZE applied to the file's pages now.

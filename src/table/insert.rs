@@ -145,22 +145,28 @@ pub unsafe fn place_tuple(rel: pg_sys::Relation, t: pg_sys::HeapTuple) {
     unsafe { place(rel, t, None) };
 }
 
-/// Inserts the row of `slot`; sets the slot's TID.
+/// Inserts the row of `slot`; sets the slot's TID. `update` when it is the new version of an
+/// update (marked HEAP_UPDATED, counted as the update it is rather than an insert).
 ///
 /// # Safety
 /// A valid open relation and slot.
-pub unsafe fn insert_slot(rel: pg_sys::Relation, slot: *mut pg_sys::TupleTableSlot, cid: pg_sys::CommandId, options: i32, spec_token: Option<u32>) {
+pub unsafe fn insert_slot(rel: pg_sys::Relation, slot: *mut pg_sys::TupleTableSlot, cid: pg_sys::CommandId, options: i32, spec_token: Option<u32>, update: bool) {
     super::refuse_if_published(rel);
     super::serializable::check_write(rel, None);
     // SAFETY: per the contract.
     unsafe {
         let tup = form_tuple(rel, slot);
         prepare_header(rel, tup, cid, options);
+        if update {
+            (*(*tup).t_data).t_infomask |= pg_sys::HEAP_UPDATED as u16;
+        }
         let tid = place(rel, tup, spec_token);
         pg_sys::heap_freetuple(tup);
         (*slot).tts_tid = tid;
         (*slot).tts_tableOid = (*rel).rd_id;
-        pg_sys::pgstat_count_heap_insert(rel, 1);
+        if !update {
+            pg_sys::pgstat_count_heap_insert(rel, 1);
+        }
     }
 }
 
@@ -173,7 +179,7 @@ pub unsafe extern "C-unwind" fn tuple_insert(
     _bistate: *mut pg_sys::BulkInsertStateData,
 ) {
     // SAFETY: called by the executor with a valid relation and slot.
-    unsafe { insert_slot(rel, slot, cid, options, None) }
+    unsafe { insert_slot(rel, slot, cid, options, None, false) }
 }
 
 /// COPY's batches: the rows go into pages as many at a time as fit, one WAL record per page
@@ -235,7 +241,7 @@ pub unsafe extern "C-unwind" fn tuple_insert_speculative(
     spec_token: u32,
 ) {
     // SAFETY: as tuple_insert.
-    unsafe { insert_slot(rel, slot, cid, options, Some(spec_token)) }
+    unsafe { insert_slot(rel, slot, cid, options, Some(spec_token), false) }
 }
 
 /// Ends a speculative insertion: the ctid becomes the row's TID, or, when a conflict was found,
@@ -261,6 +267,8 @@ pub fn kill_version(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData) {
         let infomask2 = u16::from_ne_bytes([h[18], h[19]]) & !(pg_sys::HEAP_KEYS_UPDATED as u16);
         h[18..20].copy_from_slice(&infomask2.to_ne_bytes());
         h[4..8].copy_from_slice(&0u32.to_ne_bytes());
+        // As heap_abort_speculative: the speculative token goes too.
+        tuple::set_ctid_bytes(h, tid);
     });
 }
 

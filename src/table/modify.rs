@@ -174,6 +174,14 @@ fn read_locked(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData) -> Option<L
     Some(Locked { b, at: r.start, t })
 }
 
+impl Drop for Locked {
+    fn drop(&mut self) {
+        // SAFETY: the copy was allocated by TupleCopy::new for this row and is not stored
+        // anywhere else (slots get copies of their own).
+        unsafe { pg_sys::pfree(self.t.0 as *mut _) };
+    }
+}
+
 impl Locked {
     fn xmax(&self) -> u32 {
         // SAFETY: a stored tuple's header is a HeapTupleFields (t_heap), never a datum header.
@@ -214,26 +222,30 @@ enum Checked {
 
 fn check_and_wait(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, cid: pg_sys::CommandId, mode: LockTupleMode, policy: pg_sys::LockWaitPolicy::Type, what: &str) -> Checked {
     let mut tuple_lock: Option<TupleLock> = None;
+    // After a wait for a MultiXact's members, the xmax that was waited for: if the row still
+    // has it, it is judged without HeapTupleSatisfiesUpdate, which would say "being modified"
+    // as long as any member (a locker, or we ourselves) runs (heap's MultiXactIdWait path).
+    let mut waited_multi: Option<(u32, u16)> = None;
     loop {
         let row = read_locked(rel, tid).unwrap_or_else(|| pgrx::error!("attempted to {what} invisible tuple"));
-        let result = row.satisfies_update(cid);
+        let (xwait, infomask) = (row.xmax(), row.infomask());
+        let same_multi = waited_multi == Some((xwait, infomask & pg_sys::HEAP_XMAX_BITS as u16));
+        let result = if same_multi { pg_sys::TM_Result::TM_BeingModified } else { row.satisfies_update(cid) };
         if result != pg_sys::TM_Result::TM_BeingModified {
             return Checked::Row(row, result, tuple_lock);
         }
-        let (xwait, infomask) = (row.xmax(), row.infomask());
-        let must_wait = if infomask as u32 & pg_sys::HEAP_XMAX_IS_MULTI != 0 {
-            // Also an updater that does not conflict (a key-share lock against an update that
-            // changes no key) is waited for: heap would lock the newer versions instead
-            // (heap_lock_updated_tuple), which columnar does not do; waiting gives the same
-            // rows, and the lock then applies to the version that survives.
-            let updater = if xmax::heap_xmax_is_locked_only(infomask) { 0 } else { xmax::multixact_id_get_update_xid(&Server, xwait, infomask) };
-            xmax::does_multixact_conflict(&Server, xwait, infomask, mode).0 || (updater != 0 && Server.is_in_progress(updater))
+        let multi = infomask as u32 & pg_sys::HEAP_XMAX_IS_MULTI != 0;
+        let (must_wait, member) = if same_multi {
+            (false, false)
+        } else if multi {
+            xmax::does_multixact_conflict(&Server, xwait, infomask, mode)
         } else if Server.is_current(xwait) {
-            false
+            (false, false)
         } else {
             // A single locker or updater of another transaction: a weaker lock than ours that
             // does not conflict (two key-share lockers) need not be waited for.
-            !(xmax::heap_xmax_is_locked_only(infomask) && !lock_conflicts_single(infomask, mode))
+            let infomask2 = row.t.header().t_infomask2;
+            (!(xmax::heap_xmax_is_locked_only(infomask) && !lock_conflicts_single(infomask, infomask2, mode)), false)
         };
         if !must_wait {
             let verdict = if infomask as u32 & pg_sys::HEAP_XMAX_INVALID != 0
@@ -250,7 +262,9 @@ fn check_and_wait(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, cid: pg_
             return Checked::Row(row, verdict, tuple_lock);
         }
         drop(row);
-        if tuple_lock.is_none() {
+        // A member of the MultiXact does not queue on the tuple lock: another waiter holding
+        // it may be waiting for us (heap_delete's `current_is_member`).
+        if tuple_lock.is_none() && !member {
             match TupleLock::acquire(rel, tid, mode, policy) {
                 Some(l) => tuple_lock = Some(l),
                 None => return Checked::WouldBlock(read_locked(rel, tid).expect("row seen above")),
@@ -259,17 +273,18 @@ fn check_and_wait(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, cid: pg_
         if !wait_for_holders(rel, tid, xwait, infomask, mode, policy) {
             return Checked::WouldBlock(read_locked(rel, tid).expect("row seen above"));
         }
+        waited_multi = multi.then_some((xwait, infomask & pg_sys::HEAP_XMAX_BITS as u16));
         // The holders are gone: judge the row again (as heap's `goto l1`).
     }
 }
 
 /// Whether a single transaction's lock-only xmax (strength in `infomask`) conflicts with `mode`.
-fn lock_conflicts_single(infomask: u16, mode: LockTupleMode) -> bool {
+fn lock_conflicts_single(infomask: u16, infomask2: u16, mode: LockTupleMode) -> bool {
     let held = if xmax::heap_xmax_is_keyshr_locked(infomask) {
         LockTupleMode::KeyShare
     } else if xmax::heap_xmax_is_shr_locked(infomask) {
         LockTupleMode::Share
-    } else if xmax::heap_xmax_is_excl_locked(infomask) {
+    } else if infomask2 as u32 & pg_sys::HEAP_KEYS_UPDATED != 0 {
         LockTupleMode::Exclusive
     } else {
         LockTupleMode::NoKeyExclusive
@@ -304,6 +319,11 @@ fn new_xmax(row: &mut Locked, mode: LockTupleMode, is_update: bool, cid: pg_sys:
         h.t_infomask |= infomask;
         h.t_infomask2 |= infomask2;
         h.t_choice.t_heap.t_xmax = tuple::xid(xmax);
+        if !is_update && xmax::heap_xmax_is_locked_only(infomask) {
+            // As heap_lock_tuple: a lock-only xmax points the row at itself (an aborted
+            // updater's ctid is forgotten).
+            h.t_ctid = ctid;
+        }
     }
 }
 
@@ -321,7 +341,6 @@ fn end_version(
     what: &str,
 ) -> (pg_sys::TM_Result::Type, Option<(u32, u16)>) {
     super::refuse_if_published(rel);
-    super::serializable::check_write(rel, Some(tid));
     let policy = if wait { pg_sys::LockWaitPolicy::LockWaitBlock } else { pg_sys::LockWaitPolicy::LockWaitSkip };
     let (mut row, mut result, _tuple_lock) = match check_and_wait(rel, tid, cid, mode, policy, what) {
         Checked::Row(r, res, l) => (r, res, l),
@@ -339,6 +358,9 @@ fn end_version(
         row.fill_failure(result, tmfd);
         return (result, None);
     }
+    // As heap_delete: after the waits, with the page locked until the new xmax is written, so
+    // that no serializable reader can lock the row in between unseen.
+    super::serializable::check_write(rel, Some(tid));
     let old = (row.xmax(), row.infomask());
     new_xmax(&mut row, mode, true, cid, new_ctid);
     row.write_header(rel);
@@ -392,7 +414,7 @@ pub unsafe extern "C-unwind" fn tuple_update(
         let keys_changed = keys_changed(rel, &*otid, slot);
         let mode = if keys_changed { LockTupleMode::Exclusive } else { LockTupleMode::NoKeyExclusive };
         *lockmode = u32::from(mode) as _;
-        insert::insert_slot(rel, slot, cid, 0, None);
+        insert::insert_slot(rel, slot, cid, 0, None, true);
         let new_tid = (*slot).tts_tid;
         let (result, old) = end_version(rel, &*otid, cid, crosscheck, wait, tmfd, mode, new_tid, "update");
         *update_indexes = result == pg_sys::TM_Result::TM_Ok;
@@ -493,12 +515,29 @@ pub unsafe extern "C-unwind" fn tuple_lock(
                     KeyShare::NotApplicable => {}
                     KeyShare::Restart => continue,
                     KeyShare::Failed(result) => {
-                        // As heap's `failed:` path: the failure data of this version.
-                        if let Some(row) = read_locked(rel, &tid_now) {
-                            row.fill_failure(result, tmfd);
-                        }
+                        // As heap's `failed:` path: the failure data of this version; a newer
+                        // version whose key changed is then followed as any update is.
+                        let Some(row) = read_locked(rel, &tid_now) else { return pg_sys::TM_Result::TM_Deleted };
+                        row.fill_failure(result, tmfd);
+                        let t = TupleCopy::new(tuple::tuple_bytes(&row.b, tuple::block_slot(&tid_now).unwrap().1).unwrap(), tid_now, (*rel).rd_id, (*slot).tts_mcxt);
+                        drop(row);
+                        pg_sys::ExecStoreHeapTuple(t.0, slot, true);
                         (*tmfd).traversed = traversed;
-                        return result;
+                        if result != pg_sys::TM_Result::TM_Updated || flags as u32 & pg_sys::TUPLE_LOCK_FLAG_FIND_LAST_VERSION == 0 {
+                            return result;
+                        }
+                        match follow(rel, &(*tmfd).ctid, (*tmfd).xmax, cid) {
+                            Follow::Next => {
+                                tid_now = (*tmfd).ctid;
+                                traversed = true;
+                                continue;
+                            }
+                            Follow::SelfModified(cmax) => {
+                                (*tmfd).cmax = cmax;
+                                return pg_sys::TM_Result::TM_SelfModified;
+                            }
+                            Follow::Gone => return pg_sys::TM_Result::TM_Deleted,
+                        }
                     }
                     KeyShare::Locked(row) => {
                         let t = TupleCopy::new(tuple::tuple_bytes(&row.b, tuple::block_slot(&tid_now).unwrap().1).unwrap(), tid_now, (*rel).rd_id, (*slot).tts_mcxt);

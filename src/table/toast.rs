@@ -158,12 +158,31 @@ pub unsafe fn move_out_of_line(rel: pg_sys::Relation, v: *const pg_sys::varlena)
             (data, size as i32 + 4, size as u32)
         };
         let first = store(rel, data);
-        let pointer = pg_sys::varatt_external { va_rawsize: raw_size, va_extinfo: ext_info, va_valueid: pg_sys::Oid::from(first), va_toastrelid: (*rel).rd_id };
+        let pointer = pg_sys::varatt_external { va_rawsize: raw_size, va_extinfo: ext_info, va_valueid: pg_sys::Oid::from(first), va_toastrelid: file_owner(rel) };
         let mem = pg_sys::palloc(POINTER_SIZE) as *mut u8;
         *mem = 0x01;
         *mem.add(1) = pg_sys::vartag_external::VARTAG_ONDISK as u8;
         std::ptr::write_unaligned(mem.add(2) as *mut pg_sys::varatt_external, pointer);
         pg_sys::Datum::from(mem)
+    }
+}
+
+/// The relation that will own `rel`'s file, which TOAST pointers must name. A table rewrite
+/// (ALTER TABLE ... TYPE, SET ACCESS METHOD) writes the new file under a transient relation
+/// that PostgreSQL's `make_new_heap` names `pg_temp_<OID of the table>` and then swaps into the
+/// table: pointers written during the rewrite name the table, not the transient relation.
+fn file_owner(rel: pg_sys::Relation) -> pg_sys::Oid {
+    let name = rel::name(rel);
+    // SAFETY: an open relation; a syscache lookup of a relation by OID.
+    unsafe {
+        if let Some(oid) = name.strip_prefix("pg_temp_").and_then(|o| o.parse::<u32>().ok()) {
+            let owner = pg_sys::Oid::from(oid);
+            let same_namespace = pg_sys::get_rel_namespace(owner) == (*(*rel).rd_rel).relnamespace;
+            if owner != (*rel).rd_id && same_namespace {
+                return owner;
+            }
+        }
+        (*rel).rd_id
     }
 }
 

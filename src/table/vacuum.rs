@@ -30,7 +30,9 @@ fn for_each_delta_page(rel: pg_sys::Relation, mode: Lock, mut f: impl FnMut(&Buf
         }
         let logical = super::page::owner(&b);
         f(&b, logical);
-        // SAFETY: lets VACUUM's cost-based delay and interrupts act between pages.
+        drop(b);
+        // SAFETY: lets VACUUM's cost-based delay and interrupts act between pages (with no
+        // page locked).
         unsafe { pg_sys::vacuum_delay_point() };
     }
 }
