@@ -43,6 +43,7 @@ impl PageKind {
 /// The checks a page of `kind` passes each time it is read, before its content is used: constant
 /// time, and enough that no reader of the content can go out of bounds. (The metapage's format
 /// version is checked by its reader, which asks for a REINDEX rather than reporting corruption.)
+#[inline]
 pub fn check_on_read(kind: PageKind, content: &[u8]) -> Result<(), String> {
     match kind {
         PageKind::Meta => crate::meta::check_header(content),

@@ -116,10 +116,22 @@ impl Encoding {
         cap
     }
 
+    #[inline]
     pub(super) fn dict_bytes(&self) -> usize {
         self.dict_len as usize * 8
     }
 
+    /// The largest stored value (`key_bits <= 64`), which trailing gaps hold.
+    #[inline]
+    pub(super) fn max_stored(&self) -> u64 {
+        match (self.dict_len, self.key_bits) {
+            (0, 64) => u64::MAX,
+            (0, bits) => (1u64 << bits) - 1,
+            (len, _) => len as u64 - 1,
+        }
+    }
+
+    #[inline]
     pub(super) fn layout_end(&self, cap: usize) -> usize {
         BITMAP + cap.div_ceil(64) * 8 + self.dict_bytes() + bits::region_bytes(cap, self.key_bits) + bits::region_bytes(cap, self.tid_bits()) + bits::PADDING
     }

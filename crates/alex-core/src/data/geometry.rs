@@ -20,7 +20,8 @@ pub(super) fn partition_point(n: usize, pred: impl Fn(usize) -> bool) -> usize {
     lo
 }
 
-fn read_encoding(b: &[u8]) -> Encoding {
+#[inline]
+pub(super) fn read_encoding(b: &[u8]) -> Encoding {
     Encoding {
         key_base: rd_u64(b, KEY_BASE),
         key_bits: b[KEY_BITS] as u32,
@@ -106,11 +107,7 @@ impl Geometry {
 
     /// The largest stored value, which trailing gaps hold.
     pub(super) fn max_stored(&self) -> u64 {
-        match (self.enc.dict_len, self.enc.key_bits) {
-            (0, 64) => u64::MAX,
-            (0, bits) => (1u64 << bits) - 1,
-            (len, _) => len as u64 - 1,
-        }
+        self.enc.max_stored()
     }
 
     /// A slot's stored key and TID as stored, for moving an entry without decoding it.

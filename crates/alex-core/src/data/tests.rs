@@ -596,3 +596,45 @@ proptest! {
         }
     }
 }
+
+/// Asserts that the inlined test of the check on read and the test that names the failure agree.
+fn assert_checks_agree(b: &[u8]) {
+    assert_eq!(check::header_ok(b), check::header_error(b).is_ok(), "{:?}", check::header_error(b));
+}
+
+#[test]
+fn the_fast_check_on_read_agrees_with_the_named_one_on_damaged_headers() {
+    let affine: Vec<Entry> = (0..500u64).map(|i| e(1000 + i * 3, (i / 100) as u32, (i % 100 + 1) as u16)).collect();
+    // Few distinct codes far apart, each on many rows: a dictionary page.
+    let dict: Vec<Entry> = (0..600u64).map(|i| e((i / 120) << 50 | 7, (i / 100) as u32, (i % 100 + 1) as u16)).collect();
+    let mut pages = vec![build(&affine, Entry::MIN, Some(Entry::first_of(5000))), build(&dict, Entry::first_of(1), Some(Entry::first_of(6 << 50)))];
+    assert!(Encoding::for_entries(&dict, Entry::first_of(1), Some(Entry::first_of(6 << 50))).dict_len > 0);
+    let mut deleted = build(&affine, Entry::first_of(900), Some(Entry::first_of(3000)));
+    mark_deleted(&mut deleted, 42);
+    pages.push(deleted);
+    for page in &pages {
+        assert!(check::header_ok(page));
+        for at in 0..BITMAP {
+            for v in [0u8, 1, 2, 0x3f, 0x40, 0x41, 0x7f, 0x80, 0xf0, 0xff, page[at] ^ 1, page[at] ^ 0x10] {
+                let mut b = page.clone();
+                b[at] = v;
+                assert_checks_agree(&b);
+            }
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn the_fast_check_on_read_agrees_with_the_named_one(bytes in proptest::collection::vec(any::<u8>(), BITMAP), keep in proptest::collection::vec(any::<bool>(), BITMAP)) {
+        // Random header bytes over a valid page, some fields kept: both tests see the same page.
+        let entries: Vec<Entry> = (0..300u64).map(|i| e(10_000 + i * 7, 1, (i % 200 + 1) as u16)).collect();
+        let mut b = build(&entries, Entry::MIN, None);
+        for at in 0..BITMAP {
+            if !keep[at] {
+                b[at] = bytes[at];
+            }
+        }
+        prop_assert_eq!(check::header_ok(&b), check::header_error(&b).is_ok());
+    }
+}
