@@ -183,6 +183,13 @@ impl Drop for Locked {
 }
 
 impl Locked {
+    /// A copy of the whole row version in the memory of `slot`, for the slot to own.
+    fn copy_into(&self, rel: pg_sys::Relation, slot: *mut pg_sys::TupleTableSlot) -> TupleCopy {
+        let bytes = &self.b.content_of(columnar_core::layout::PageKind::Delta)[self.at..];
+        // SAFETY: an open relation and a valid slot; the tuple's length is its copy's.
+        unsafe { TupleCopy::new(&bytes[..(*self.t.0).t_len as usize], (*self.t.0).t_self, (*rel).rd_id, (*slot).tts_mcxt) }
+    }
+
     fn xmax(&self) -> u32 {
         // SAFETY: a stored tuple's header is a HeapTupleFields (t_heap), never a datum header.
         unsafe { self.t.header().t_choice.t_heap.t_xmax.into_inner() }
@@ -519,7 +526,7 @@ pub unsafe extern "C-unwind" fn tuple_lock(
                         // version whose key changed is then followed as any update is.
                         let Some(row) = read_locked(rel, &tid_now) else { return pg_sys::TM_Result::TM_Deleted };
                         row.fill_failure(result, tmfd);
-                        let t = TupleCopy::new(tuple::tuple_bytes(&row.b, tuple::block_slot(&tid_now).unwrap().1).unwrap(), tid_now, (*rel).rd_id, (*slot).tts_mcxt);
+                        let t = row.copy_into(rel, slot);
                         drop(row);
                         pg_sys::ExecStoreHeapTuple(t.0, slot, true);
                         (*tmfd).traversed = traversed;
@@ -540,7 +547,7 @@ pub unsafe extern "C-unwind" fn tuple_lock(
                         }
                     }
                     KeyShare::Locked(row) => {
-                        let t = TupleCopy::new(tuple::tuple_bytes(&row.b, tuple::block_slot(&tid_now).unwrap().1).unwrap(), tid_now, (*rel).rd_id, (*slot).tts_mcxt);
+                        let t = row.copy_into(rel, slot);
                         drop(row);
                         pg_sys::ExecStoreHeapTuple(t.0, slot, true);
                         (*slot).tts_tableOid = (*rel).rd_id;
@@ -560,7 +567,7 @@ pub unsafe extern "C-unwind" fn tuple_lock(
             }
             // As heapam_tuple_lock, the slot gets the version examined whatever the result:
             // callers read it after a failure too (ON CONFLICT reads its xmin on TM_Invisible).
-            let t = TupleCopy::new(tuple::tuple_bytes(&row.b, tuple::block_slot(&tid_now).unwrap().1).unwrap(), tid_now, (*rel).rd_id, (*slot).tts_mcxt);
+            let t = row.copy_into(rel, slot);
             if result != pg_sys::TM_Result::TM_Ok {
                 row.fill_failure(result, tmfd);
             }

@@ -211,11 +211,12 @@ pub unsafe extern "C-unwind" fn relation_fetch_toast_slice(
     });
 }
 
-/// The chains the values of a stored row version point to.
+/// The values of a stored row version that point to chains of `rel`: (the pointer inside the
+/// tuple, first page, stored size).
 ///
 /// # Safety
-/// `t` is a valid tuple of `rel`'s row type.
-pub unsafe fn chains_in(rel: pg_sys::Relation, t: pg_sys::HeapTuple) -> Vec<(u32, usize)> {
+/// `t` is a valid tuple of `rel`'s row type; the pointers returned point into it.
+unsafe fn pointers_in(rel: pg_sys::Relation, t: pg_sys::HeapTuple) -> Vec<(*mut pg_sys::varlena, u32, usize)> {
     // SAFETY: per the contract; deformed by-reference values point into `t`.
     unsafe {
         if (*(*t).t_data).t_infomask as u32 & pg_sys::HEAP_HASEXTERNAL == 0 {
@@ -228,9 +229,21 @@ pub unsafe fn chains_in(rel: pg_sys::Relation, t: pg_sys::HeapTuple) -> Vec<(u32
         pg_sys::heap_deform_tuple(t, desc, values.as_mut_ptr(), nulls.as_mut_ptr());
         (0..n)
             .filter(|&i| !nulls[i] && (*(*desc).attrs.as_ptr().add(i)).attlen == -1)
-            .filter_map(|i| chain_of(rel, values[i].cast_mut_ptr::<pg_sys::varlena>()))
+            .filter_map(|i| {
+                let v = values[i].cast_mut_ptr::<pg_sys::varlena>();
+                chain_of(rel, v).map(|(first, len)| (v, first, len))
+            })
             .collect()
     }
+}
+
+/// The chains the values of a stored row version point to: (first page, stored size).
+///
+/// # Safety
+/// `t` is a valid tuple of `rel`'s row type.
+pub unsafe fn chains_in(rel: pg_sys::Relation, t: pg_sys::HeapTuple) -> Vec<(u32, usize)> {
+    // SAFETY: per the contract.
+    unsafe { pointers_in(rel, t) }.into_iter().map(|(_, first, len)| (first, len)).collect()
 }
 
 /// Copies the chains a row version of `from` points to into `to` and points the version's
@@ -239,23 +252,10 @@ pub unsafe fn chains_in(rel: pg_sys::Relation, t: pg_sys::HeapTuple) -> Vec<(u32
 /// # Safety
 /// `t` is a valid, writable tuple of `from`'s row type; `to` has the same row type.
 pub unsafe fn copy_chains(from: pg_sys::Relation, to: pg_sys::Relation, t: pg_sys::HeapTuple) {
-    // SAFETY: per the contract; deformed by-reference values point into `t`, so repointing
-    // them changes the tuple.
+    // SAFETY: per the contract; the pointers point into `t`, so repointing them changes it.
     unsafe {
-        if (*(*t).t_data).t_infomask as u32 & pg_sys::HEAP_HASEXTERNAL == 0 {
-            return;
-        }
-        let desc = (*from).rd_att;
-        let n = (*desc).natts as usize;
-        let mut values = vec![pg_sys::Datum::from(0); n];
-        let mut nulls = vec![false; n];
-        pg_sys::heap_deform_tuple(t, desc, values.as_mut_ptr(), nulls.as_mut_ptr());
-        for i in (0..n).filter(|&i| !nulls[i] && (*(*desc).attrs.as_ptr().add(i)).attlen == -1) {
-            let v = values[i].cast_mut_ptr::<pg_sys::varlena>();
-            if let Some((first, len)) = chain_of(from, v) {
-                let copy = store(to, &read(from, first, len));
-                repoint(v, copy);
-            }
+        for (v, first, len) in pointers_in(from, t) {
+            repoint(v, store(to, &read(from, first, len)));
         }
     }
 }
