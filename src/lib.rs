@@ -62,6 +62,29 @@ mod tests {
         }
         Spi::run("SET LOCAL enable_seqscan = off; SELECT count(*) FROM fv WHERE k = 1").unwrap();
     }
+
+    /// A columnar table written in another on-disk format fails loudly, with a hint.
+    #[pg_test(error = "table \"fv_c\" has columnar format 999, this library reads format 1")]
+    fn other_columnar_format_is_refused() {
+        Spi::run("CREATE TABLE fv_c (k int8) USING columnar; INSERT INTO fv_c SELECT generate_series(1, 100)").unwrap();
+        let oid = Spi::get_one::<pg_sys::Oid>("SELECT 'fv_c'::regclass::oid").unwrap().unwrap();
+        // SAFETY: test only: overwrite the version field of the metapage in place (no WAL),
+        // under an exclusive lock, then forget what this backend cached of the table.
+        unsafe {
+            let rel = pg_sys::table_open(oid, pg_sys::AccessShareLock as i32);
+            let buf = pg_sys::ReadBuffer(rel, columnar_core::meta::BLOCK);
+            pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_EXCLUSIVE as i32);
+            let page = pg_sys::BufferGetPage(buf) as *mut u8;
+            let version = page.add(columnar_core::layout::PAGE_HEADER_SIZE + 4) as *mut u32;
+            assert_eq!(version.read_unaligned(), columnar_core::meta::FORMAT_VERSION);
+            version.write_unaligned(999);
+            pg_sys::MarkBufferDirty(buf);
+            pg_sys::UnlockReleaseBuffer(buf);
+            pg_sys::table_close(rel, pg_sys::AccessShareLock as i32);
+        }
+        crate::table::store::forget_all();
+        Spi::run("INSERT INTO fv_c VALUES (101)").unwrap();
+    }
 }
 
 /// Required by `cargo pgrx test`.
