@@ -6,6 +6,12 @@
 //! [`MAX_SLOTS`] slots. A removed row leaves a slot of length 0, which a later insert may take,
 //! as heap reuses a line pointer once VACUUM has removed the index entries that pointed at it;
 //! [`compact`] packs the tuples together again so that their space is reused too.
+//!
+//! The same format holds the *overlay* of a logical block of a row group: there a slot holds
+//! the header of one row of the group (a tuple of [`MIN_TUPLE`] bytes, no values) once it was
+//! deleted, updated or locked, and a row VACUUM removed is marked *gone* ([`mark_gone`]) rather
+//! than freed, because the row group still holds its values. The header is 4 bytes so that a
+//! header for each of the [`MAX_SLOTS`] rows fits one page.
 //! Tuples are opaque bytes here; the extension stores heap-format tuples (header, null bitmap,
 //! data), whose headers it changes in place.
 
@@ -18,7 +24,9 @@ pub const MAX_SLOTS: usize = crate::rownum::ROWS_PER_BLOCK as usize;
 pub const MIN_TUPLE: usize = 24;
 const COUNT_AT: usize = 0;
 const UPPER_AT: usize = 2;
-pub const HEADER_SIZE: usize = 8;
+pub const HEADER_SIZE: usize = 4;
+/// The offset field of a gone slot (its length field is 0, as a free slot's).
+const GONE: u16 = u16::MAX;
 pub const SLOT_SIZE: usize = 4;
 const ALIGN: usize = 8;
 
@@ -63,7 +71,7 @@ pub fn plan_insert(content: &[u8], len: usize) -> Option<InsertPlan> {
     if len < MIN_TUPLE {
         return None;
     }
-    let free = (0..count).find(|&s| u16_at(content, slots_end(s) + 2) == 0);
+    let free = (0..count).find(|&s| is_free(content, s));
     let (slot, slots_needed) = match free {
         Some(s) => (s, count),
         None if count < MAX_SLOTS => (count, count + 1),
@@ -77,9 +85,39 @@ pub fn plan_insert(content: &[u8], len: usize) -> Option<InsertPlan> {
 /// free space map records it.
 pub fn free_space(content: &[u8]) -> usize {
     let count = slot_count(content);
-    let slot_free = (0..count).any(|s| u16_at(content, slots_end(s) + 2) == 0);
+    let slot_free = (0..count).any(|s| is_free(content, s));
     let slots = if slot_free { count } else if count < MAX_SLOTS { count + 1 } else { return 0 };
     (upper(content).saturating_sub(slots_end(slots))) / ALIGN * ALIGN
+}
+
+fn is_free(content: &[u8], slot: usize) -> bool {
+    let s = slots_end(slot);
+    u16_at(content, s + 2) == 0 && u16_at(content, s) != GONE
+}
+
+/// Whether `slot` was marked gone.
+pub fn is_gone(content: &[u8], slot: usize) -> bool {
+    slot < slot_count(content) && u16_at(content, slots_end(slot)) == GONE && u16_at(content, slots_end(slot) + 2) == 0
+}
+
+/// The plan for putting a tuple of `len` bytes in `slot` (an overlay's slot is its row's), which
+/// must hold none; None when the page has no room without [`compact`].
+pub fn plan_insert_at(content: &[u8], slot: usize, len: usize) -> Option<InsertPlan> {
+    if len < MIN_TUPLE || slot >= MAX_SLOTS || (slot < slot_count(content) && !is_free(content, slot)) {
+        return None;
+    }
+    let at = upper(content).checked_sub(len)? / ALIGN * ALIGN;
+    (at >= slots_end(slot_count(content).max(slot + 1))).then_some(InsertPlan { slot, at, len })
+}
+
+/// Marks the tuple of `slot` removed for good: the slot is never reused, and its row (of a row
+/// group) no longer exists. Returns the content range written.
+pub fn mark_gone(content: &mut [u8], slot: usize) -> Range<usize> {
+    assert!(slot < slot_count(content));
+    let s = slots_end(slot);
+    put_u16(content, s, GONE);
+    put_u16(content, s + 2, 0);
+    s..s + SLOT_SIZE
 }
 
 /// Packs the tuples against the end of the page, in slot order, keeping each in its slot (so
@@ -89,12 +127,13 @@ pub fn compact(content: &mut [u8]) -> usize {
     let mut count = slot_count(content);
     let tuples: Vec<(usize, Vec<u8>)> =
         (0..count).filter_map(|s| tuple(content, s).ok().flatten().map(|r| (s, content[r].to_vec()))).collect();
-    while count > 0 && !tuples.iter().any(|&(s, _)| s == count - 1) {
+    let gone: Vec<usize> = (0..count).filter(|&s| is_gone(content, s)).collect();
+    while count > 0 && !tuples.iter().any(|&(s, _)| s == count - 1) && !gone.contains(&(count - 1)) {
         count -= 1;
     }
     let mut upper = CONTENT_SIZE;
     for s in 0..count {
-        put_u16(content, slots_end(s), 0);
+        put_u16(content, slots_end(s), if gone.contains(&s) { GONE } else { 0 });
         put_u16(content, slots_end(s) + 2, 0);
     }
     for (s, t) in &tuples {
@@ -126,7 +165,7 @@ pub fn apply_insert(content: &mut [u8], plan: &InsertPlan, tuple: &[u8]) {
     put_u16(content, UPPER_AT, plan.at as u16);
 }
 
-/// The content range of the tuple in `slot`: None for a slot never used or removed, an error
+/// The content range of the tuple in `slot`: None for a slot never used, removed or gone, an error
 /// when the slot points outside the tuple area.
 pub fn tuple(content: &[u8], slot: usize) -> Result<Option<Range<usize>>, String> {
     let count = slot_count(content);
@@ -150,8 +189,8 @@ pub fn length_field(slot: usize) -> Range<usize> {
     s + 2..s + 4
 }
 
-/// Removes the tuple of `slot` (its bytes stay until the page is rewritten); returns the content
-/// range written.
+/// Removes the tuple of `slot` (its bytes stay until the page is rewritten), freeing the slot;
+/// returns the content range written.
 pub fn remove(content: &mut [u8], slot: usize) -> Range<usize> {
     assert!(slot < slot_count(content));
     let r = length_field(slot);
@@ -223,13 +262,45 @@ mod tests {
         assert_eq!(insert(&mut c, &[1u8; 3]), None, "shorter than a header");
         let r0 = tuple(&c, 0).unwrap().unwrap();
         assert_eq!(&c[r0], &[7u8; 30][..]);
-        assert_eq!(remove(&mut c, 0), 10..12);
+        assert_eq!(remove(&mut c, 0), 6..8);
         assert_eq!(tuple(&c, 0), Ok(None));
         assert_eq!(live_slots(&c), 1);
         check(&c).unwrap();
         // The free slot is taken again, before a new one.
         assert_eq!(insert(&mut c, &[9u8; 40]), Some(0));
         assert_eq!(insert(&mut c, &[9u8; 40]), Some(2));
+    }
+
+    #[test]
+    fn overlay_slots_in_any_order_and_gone_ones_stay() {
+        let mut c = page();
+        let put = |c: &mut Vec<u8>, slot: usize, byte: u8| {
+            let plan = plan_insert_at(c, slot, MIN_TUPLE).unwrap();
+            assert_eq!(plan.slot, slot);
+            apply_insert(c, &plan, &[byte; MIN_TUPLE]);
+        };
+        put(&mut c, 200, 1);
+        put(&mut c, 3, 2);
+        assert_eq!(slot_count(&c), 201);
+        assert!(plan_insert_at(&c, 3, MIN_TUPLE).is_none(), "slot 3 is taken");
+        assert_eq!(tuple(&c, 100), Ok(None));
+        assert_eq!(mark_gone(&mut c, 200), 804..808);
+        assert!(is_gone(&c, 200) && !is_gone(&c, 3) && !is_gone(&c, 100));
+        assert_eq!(tuple(&c, 200), Ok(None));
+        assert!(plan_insert_at(&c, 200, MIN_TUPLE).is_none(), "a gone slot is never reused");
+        assert_eq!(plan_insert(&c, MIN_TUPLE).unwrap().slot, 0, "free slots are, gone ones not");
+        check(&c).unwrap();
+        compact(&mut c);
+        check(&c).unwrap();
+        assert!(is_gone(&c, 200) && slot_count(&c) == 201, "compaction keeps gone slots");
+        assert_eq!(&c[tuple(&c, 3).unwrap().unwrap()], &[2u8; MIN_TUPLE][..]);
+        // Every row of the block gets its header, whatever the order.
+        let mut c = page();
+        for s in (0..MAX_SLOTS).rev() {
+            put(&mut c, s, s as u8);
+        }
+        check(&c).unwrap();
+        assert!((0..MAX_SLOTS).all(|s| c[tuple(&c, s).unwrap().unwrap()][0] == s as u8));
     }
 
     #[test]
@@ -265,13 +336,14 @@ mod tests {
         }
         assert_eq!(n, (CONTENT_SIZE - HEADER_SIZE) / (104 + SLOT_SIZE));
         check(&c).unwrap();
-        // The smallest tuples run out of space one slot before the slot limit.
+        // A header for every row of a logical block fits exactly: an overlay never runs out.
         let mut c = page();
         let mut n = 0;
         while insert(&mut c, &[0u8; MIN_TUPLE]).is_some() {
             n += 1;
         }
-        assert_eq!(n, MAX_SLOTS - 1);
+        assert_eq!(n, MAX_SLOTS);
+        assert_eq!(free_space(&c), 0);
         assert!(fits_empty_page(CONTENT_SIZE - slots_end(1)) && !fits_empty_page(CONTENT_SIZE - slots_end(1) + 1));
     }
 

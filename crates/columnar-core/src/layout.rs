@@ -14,6 +14,10 @@ pub const CONTENT_SIZE: usize = BLCKSZ - PAGE_HEADER_SIZE - SPECIAL_SIZE;
 /// Identifies columnar pages in the special space.
 pub const PAGE_ID: u16 = 0xC01A;
 
+/// The flag of a delta-format page that is an overlay of a row group's logical block (headers
+/// only), not a delta page of a segment.
+pub const FLAG_OVERLAY: u8 = 1;
+
 /// An invalid block number (PostgreSQL's InvalidBlockNumber).
 pub const NO_BLOCK: u32 = u32::MAX;
 
@@ -24,6 +28,8 @@ pub enum PageKind {
     Meta = 1,
     /// The row-number map: sorted ranges, each naming the page that describes it.
     Map = 2,
+    /// Part of a row group's stream (present set, directory, chunks).
+    Data = 4,
     /// A delta segment: which page holds each of its logical blocks.
     Segment = 7,
     /// Row-format tuples of one logical block of a delta segment.
@@ -39,6 +45,7 @@ impl PageKind {
         Some(match v {
             1 => PageKind::Meta,
             2 => PageKind::Map,
+            4 => PageKind::Data,
             7 => PageKind::Segment,
             8 => PageKind::Delta,
             9 => PageKind::Value,
@@ -65,6 +72,11 @@ impl Special {
 
     pub fn owned(kind: PageKind, owner: u32) -> Special {
         Special { kind, flags: 0, owner, seq: 0 }
+    }
+
+    /// A page of `owner` with a place in its sequence (a data page's index in its group).
+    pub fn nth(kind: PageKind, owner: u32, seq: u32) -> Special {
+        Special { kind, flags: 0, owner, seq }
     }
 
     /// Reads a special space; None when it is not a columnar page of a known kind.
@@ -95,6 +107,7 @@ pub fn check_on_read(kind: PageKind, content: &[u8]) -> Result<(), String> {
         PageKind::Meta => crate::meta::check(content),
         PageKind::Map => crate::map::check(content),
         PageKind::Segment => crate::segment::check(content),
+        PageKind::Data => Ok(()),
         PageKind::Delta => crate::delta::check_header(content),
         PageKind::Value => crate::value::check_header(content),
         PageKind::Free => Ok(()),

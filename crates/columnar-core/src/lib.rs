@@ -11,6 +11,7 @@
 
 pub mod delta;
 pub mod encode;
+pub mod group;
 pub mod layout;
 pub mod map;
 pub mod meta;

@@ -73,6 +73,12 @@ fn read_entry(content: &[u8], at: usize) -> Result<Entry, String> {
     Ok(Entry { first_row: packed & ((1 << 40) - 1), rows: (packed >> 40) * crate::rownum::ROWS_PER_BLOCK, kind, page: u32_at(content, at + 8) })
 }
 
+/// Points entry `i` of the page at `page` (its range's page moved).
+pub fn set_page(content: &mut [u8], i: usize, page: u32) {
+    assert!(i < count(content));
+    put_u32(content, ENTRIES_AT + i * ENTRY_SIZE + 8, page);
+}
+
 /// Appends `e`; false when the page is full.
 pub fn push(content: &mut [u8], e: Entry) -> bool {
     let n = count(content);

@@ -56,8 +56,11 @@ pub use reader::{CellValue, Directory, GroupReader, directory_len};
 use crate::encode::{DecodeError, VECTOR_SIZE};
 use std::ops::Range;
 
-/// The most rows of a group: 60 full vectors (DuckDB's row-group size).
-pub const MAX_ROWS: usize = 122_880;
+/// The most rows of a group: enough for every row number of a delta segment, which VACUUM
+/// folds into one group (290 vectors; a segment's tuples take at most 16 MB of pages, so a group
+/// is at most about that much before encoding).
+pub const MAX_ROWS: usize = 290 * VECTOR_SIZE;
+const _: () = assert!(MAX_ROWS >= crate::segment::BLOCKS * crate::rownum::ROWS_PER_BLOCK as usize);
 /// The most vectors of a chunk.
 pub const MAX_VECTORS: usize = MAX_ROWS / VECTOR_SIZE;
 /// The most columns of a group: PostgreSQL's `MaxHeapAttributeNumber`.

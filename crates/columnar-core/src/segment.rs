@@ -3,18 +3,36 @@
 //! A segment covers [`BLOCKS`] consecutive logical blocks from its first one. Its blocks are
 //! handed out in order as delta pages fill; `used` counts them. A block's entry names the delta
 //! page holding its rows, or NO_BLOCK while it has none.
+//!
+//! A segment is [`State::Open`] while inserts may add rows to it, [`State::Closed`] once VACUUM
+//! stopped them, and [`State::Folded`] when its rows moved to a row group, which the segment
+//! page then describes ([`group`]). A folded segment's table names each block's *overlay* page
+//! (headers of the group's rows that were deleted, updated or locked), or still a delta page
+//! the fold has not freed yet (a crash came between), which the overlay's flag tells apart.
 
+use crate::group::{self, Group};
 use crate::layout::{CONTENT_SIZE, NO_BLOCK, put_u32, u32_at};
 
 const FIRST_BLOCK_AT: usize = 0;
 const USED_AT: usize = 4;
-const TABLE_AT: usize = 8;
+const STATE_AT: usize = 8;
+const GROUP_AT: usize = 12;
+const TABLE_AT: usize = GROUP_AT + group::SIZE;
 /// Logical blocks per segment.
 pub const BLOCKS: usize = (CONTENT_SIZE - TABLE_AT) / 4;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Open = 0,
+    Closed = 1,
+    Folded = 2,
+}
 
 pub fn init(content: &mut [u8], first_block: u32) {
     put_u32(content, FIRST_BLOCK_AT, first_block);
     put_u32(content, USED_AT, 0);
+    put_u32(content, STATE_AT, State::Open as u32);
+    content[GROUP_AT..TABLE_AT].fill(0);
     for i in 0..BLOCKS {
         put_u32(content, TABLE_AT + 4 * i, NO_BLOCK);
     }
@@ -22,6 +40,36 @@ pub fn init(content: &mut [u8], first_block: u32) {
 
 pub fn first_block(content: &[u8]) -> u32 {
     u32_at(content, FIRST_BLOCK_AT)
+}
+
+pub fn state(content: &[u8]) -> State {
+    match u32_at(content, STATE_AT) {
+        0 => State::Open,
+        1 => State::Closed,
+        _ => State::Folded,
+    }
+}
+
+pub fn close(content: &mut [u8]) {
+    put_u32(content, STATE_AT, State::Closed as u32);
+}
+
+/// Records that the segment's rows are now those of row group `g`.
+pub fn fold(content: &mut [u8], g: &Group) {
+    put_u32(content, STATE_AT, State::Folded as u32);
+    g.write(&mut content[GROUP_AT..TABLE_AT]);
+}
+
+/// The row group of a folded segment.
+pub fn group(content: &[u8]) -> Group {
+    Group::read(&content[GROUP_AT..TABLE_AT])
+}
+
+/// Sets the page of the segment's `i`-th logical block (an overlay page, or NO_BLOCK once a
+/// delta page was freed), `i` below `used`.
+pub fn set_page(content: &mut [u8], i: usize, page: u32) {
+    assert!(i < used(content));
+    put_u32(content, TABLE_AT + 4 * i, page);
 }
 
 /// Logical blocks handed out so far.
@@ -51,6 +99,16 @@ pub fn check(content: &[u8]) -> Result<(), String> {
     if used > BLOCKS {
         return Err(format!("segment with {used} blocks used, at most {BLOCKS}"));
     }
+    if u32_at(content, STATE_AT) > State::Folded as u32 {
+        return Err(format!("segment in state {}", u32_at(content, STATE_AT)));
+    }
+    if state(content) == State::Folded {
+        let g = group(content);
+        group::check(&g)?;
+        if g.first_block != first_block(content) || g.blocks as usize != used {
+            return Err(format!("segment from logical block {} of {used} blocks holds {g:?}", first_block(content)));
+        }
+    }
     if first_block(content) as u64 + BLOCKS as u64 > crate::rownum::MAX_LOGICAL_BLOCKS {
         return Err(format!("segment starting at logical block {} is past the limit", first_block(content)));
     }
@@ -75,6 +133,17 @@ mod tests {
         }
         assert_eq!(add_block(&mut c, 1), None);
         check(&c).unwrap();
+        assert_eq!(state(&c), State::Open);
+        close(&mut c);
+        assert_eq!(state(&c), State::Closed);
+        let g = Group { first_block: 2 * BLOCKS as u32, blocks: BLOCKS as u32, rows: 10, stream_len: 100, data_first: 9, data_pages: 1 };
+        fold(&mut c, &g);
+        set_page(&mut c, 5, NO_BLOCK);
+        assert_eq!((state(&c), group(&c), page_of(&c, 5), page_of(&c, 6)), (State::Folded, g, NO_BLOCK, 6));
+        check(&c).unwrap();
+        fold(&mut c, &Group { first_block: 0, ..g });
+        assert!(check(&c).is_err(), "a folded segment's group is its range");
+        fold(&mut c, &g);
         put_u32(&mut c, USED_AT, BLOCKS as u32 + 1);
         assert!(check(&c).is_err());
     }

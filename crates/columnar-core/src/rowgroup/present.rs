@@ -68,6 +68,12 @@ impl PresentSet {
         self.offsets.iter()
     }
 
+    /// The offsets within `range` with their positions, in order.
+    pub fn positions_in(&self, range: std::ops::Range<u32>) -> impl Iterator<Item = (u32, u32)> + '_ {
+        let first = if range.start == 0 { 0 } else { self.offsets.rank(range.start - 1) as u32 };
+        self.offsets.range(range).zip(first..)
+    }
+
     /// The largest offset, None when empty: the group's range must reach past it.
     pub fn max_offset(&self) -> Option<u32> {
         self.offsets.max()
