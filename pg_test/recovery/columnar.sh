@@ -6,12 +6,13 @@
 #   1. Primary (wal_consistency_checking = generic,heap,btree: each replayed page is compared
 #      with the primary's image) with ct and mirror loaded; pg_basebackup -R while writers run.
 #   2. Load: single-row inserts (some with values stored out of line), updates, deletes,
-#      aborted transactions and savepoints, with VACUUM and CHECKPOINT beside.
+#      aborted transactions and savepoints, with VACUUM (which folds settled delta segments into
+#      row groups while the writers run) and CHECKPOINT beside.
 #   3. On the standby, after catching up: ct equals mirror (every column), forced index and
 #      bitmap scans equal sequential scans, ct equals the primary's ct, and every block of ct is
 #      byte-identical on both nodes (get_raw_page).
-#   4. The primary is crashed (immediate stop) during the load and restarted: ct equals mirror,
-#      the index scans agree, and VACUUM and new writes work.
+#   4. The primary is crashed (immediate stop) during the load and VACUUMs, and restarted: ct
+#      equals mirror, the index scans agree, columnar_check passes, VACUUM and new writes work.
 #
 # Environment: LOAD_SECONDS (default 10), SEED, RT_KEEP_LOGS=1, RT_VERBOSE=1.
 # Prints "N passed, M failed" last; exits non-zero on any failure.
@@ -38,6 +39,8 @@ rt_sql_script "$primary" >/dev/null <<'SQL' || { rt_fail "tables ct and mirror";
   CREATE UNIQUE INDEX ct_id ON ct (id);
   CREATE INDEX ct_k ON ct USING alex (k);
   CREATE SEQUENCE ids START 1000000;
+  -- VACUUM folds the open segment once it holds 500 settled rows (not 10,000).
+  ALTER DATABASE postgres SET omendb.columnar_fold_min_rows = 500;
 SQL
 
 S=$RT_LOG/scripts
@@ -125,6 +128,8 @@ rt_check "load ran without errors" grep -q "number of failed transactions: 0" "$
 for stmt in "VACUUM ct" "VACUUM mirror" "CHECKPOINT"; do rt_sql "$primary" "$stmt" >/dev/null || rt_fail "$stmt after the load"; done
 
 rt_check "standby caught up" rt_wait_replay "$primary" "$standby"
+groups=$(rt_sql "$primary" "SELECT count(*) FROM columnar_stats('ct') WHERE kind = 'row group'")
+rt_check "VACUUM folded segments into row groups during the load ($groups)" test "$groups" -gt 0
 
 # Checks on one node: ct equals mirror; forced index and bitmap scans agree with seq scans.
 node_checks() { # node_checks DIR NAME
@@ -139,6 +144,7 @@ node_checks() { # node_checks DIR NAME
   bseq=$(rt_sql "$dir" "SET enable_indexscan = off; SET enable_bitmapscan = off; SELECT count(*), sum(id), sum(k) FROM ct WHERE id BETWEEN 100 AND 15000 OR k < 500")
   rt_check "$name: alex index scan equals seq scan ($idx / $seq)" test "$idx" = "$seq"
   rt_check "$name: bitmap scan equals seq scan ($bmp / $bseq)" test "$bmp" = "$bseq"
+  rt_check "$name: columnar_check passes" rt_sql "$dir" "SELECT columnar_check('ct')"
 }
 node_checks "$primary" primary
 node_checks "$standby" standby
@@ -158,10 +164,13 @@ rt_sql "$primary" "DROP PUBLICATION pub_all" >/dev/null || rt_fail "DROP PUBLICA
 rt_sql "$primary" "CREATE PUBLICATION pub_mirror FOR TABLE mirror" >/dev/null || rt_fail "CREATE PUBLICATION FOR TABLE"
 rt_check "a columnar table outside every publication takes writes" rt_sql "$primary" "INSERT INTO ct VALUES (-2, 2, 'unpublished', 2); DELETE FROM ct WHERE id = -2"
 
-# ---- crash during the load ----
+# ---- crash during the load and VACUUMs ----
+stop=$RT_LOG/stop-maintenance-crash
+rt_bg maintenance "$stop"
 rt_bg load 30 pgbench-crash
 sleep 3
 cluster_stop "$primary" immediate
+touch "$stop"
 rt_wait_bg 30
 if ! cluster_start "$primary"; then rt_fail "restart after the crash"; exit 1; fi
 rt_pass "primary restarted after an immediate stop during the load"

@@ -156,10 +156,10 @@ SQL
   done < <(columnar_operations)
   rt_sql "$dir" "DROP TABLE cc" >/dev/null || rt_fail "[$name] DROP TABLE"
 }
-# A delta page's slot count (content offset 0) past 291; the first slot's length (offset 10)
+# A delta page's slot count (content offset 0) past 291; the first slot's length (offset 6)
 # past the page.
 columnar_case columnar-slot-count 0 ffff
-columnar_case columnar-slot-length 10 ffff
+columnar_case columnar-slot-length 6 ffff
 
 problems=$(rt_log_problems "$dir/server.log" 'contains corrupted page at block|alex index "c_k" is corrupted|columnar table "cc" is corrupted')
 rt_check "server log: no panic, crash or other error${problems:+: ${problems:0:600}}" test -z "$problems"

@@ -92,12 +92,19 @@ impl<F: PageFormat> Buf<F> {
                 pg_sys::LockRelationForExtension(rel, pg_sys::ExclusiveLock as i32);
             }
         }
-        let mut b = Buf::pin(rel, pg_sys::InvalidBlockNumber);
-        b.lock(Lock::Exclusive);
+        let b = Buf::extend_locked(rel);
         if !local {
             // SAFETY: taken above.
             unsafe { pg_sys::UnlockRelationForExtension(rel, pg_sys::ExclusiveLock as i32) };
         }
+        b
+    }
+
+    /// As `extend`, for a caller that holds the relation extension lock (to add consecutive
+    /// pages) or whose relation is local to this backend.
+    pub fn extend_locked(rel: pg_sys::Relation) -> Buf<F> {
+        let mut b = Buf::pin(rel, pg_sys::InvalidBlockNumber);
+        b.lock(Lock::Exclusive);
         b
     }
 

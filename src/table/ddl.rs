@@ -3,7 +3,6 @@
 
 use super::tuple::{self, TupleCopy};
 use super::{insert, store};
-use crate::storage::rel;
 use columnar_core::{delta, layout};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -73,6 +72,32 @@ pub unsafe extern "C-unwind" fn relation_copy_data(rel: pg_sys::Relation, newrno
     store::forget_all();
 }
 
+/// A row version formed again for the new file, as heap's rewrite does: every column of the new
+/// descriptor present (missing ones with their defaults, which the rewrite's end forgets),
+/// dropped ones NULL, and the old header's transaction fields.
+///
+/// # Safety
+/// Open relations of the same row type; `t` a whole version of `old`.
+unsafe fn reform(old: pg_sys::Relation, new: pg_sys::Relation, t: &TupleCopy) -> TupleCopy {
+    // SAFETY: per the contract; the formed tuple is allocated in the current context.
+    unsafe {
+        let desc = (*new).rd_att;
+        let natts = (*desc).natts as usize;
+        let mut values = vec![pg_sys::Datum::from(0); natts];
+        let mut isnull = vec![true; natts];
+        pg_sys::heap_deform_tuple(t.0, (*old).rd_att, values.as_mut_ptr(), isnull.as_mut_ptr());
+        for (i, null) in isnull.iter_mut().enumerate() {
+            if (*(*desc).attrs.as_ptr().add(i)).attisdropped {
+                *null = true;
+            }
+        }
+        let formed = pg_sys::heap_form_tuple(desc, values.as_mut_ptr(), isnull.as_mut_ptr());
+        super::group::lay_header(&mut *(*formed).t_data, t.header_bytes());
+        (*formed).t_self = (*t.0).t_self;
+        TupleCopy(formed)
+    }
+}
+
 /// VACUUM FULL and CLUSTER: every version some snapshot may still see is copied to the new file,
 /// with headers frozen as the rewrite's cutoffs allow; in the index's order for CLUSTER (sorted
 /// with tuplesort, as heap does when it sorts: only btree indexes are clusterable), else in the
@@ -93,7 +118,6 @@ pub unsafe extern "C-unwind" fn relation_copy_for_cluster(
     // SAFETY: both relations are locked AccessExclusive by the caller; the cutoffs are valid; a
     // tuple handed to tuplesort is copied by it.
     unsafe {
-        let relid = (*old).rd_id;
         let sort = (!old_index.is_null())
             .then(|| pg_sys::tuplesort_begin_cluster((*old).rd_att, old_index, pg_sys::maintenance_work_mem, std::ptr::null_mut(), 0));
         let write = |t: pg_sys::HeapTuple| {
@@ -102,30 +126,25 @@ pub unsafe extern "C-unwind" fn relation_copy_for_cluster(
             *num_tuples += 1.0;
         };
         let mut kept: Vec<TupleCopy> = Vec::new();
-        for blk in 0..rel::main_fork_blocks(old) {
-            let b = super::page::Buf::read(old, blk, crate::storage::Lock::Share);
-            if b.is_new() || b.kind() != layout::PageKind::Delta {
-                continue;
-            }
-            let logical = super::page::owner(&b);
-            for slot in 0..delta::slot_count(b.content_of(layout::PageKind::Delta)) {
-                let Some(bytes) = tuple::tuple_bytes(&b, slot) else { continue };
-                let t = TupleCopy::new(bytes, tuple::item_pointer(logical, slot as u16 + 1), relid, pg_sys::CurrentMemoryContext);
-                match tuple::vacuum_state(&t, oldest_xmin, &b) {
-                    pg_sys::HTSV_Result::HEAPTUPLE_DEAD => {
-                        *tups_vacuumed += 1.0;
-                        t.free();
-                    }
-                    state => {
-                        if state == pg_sys::HTSV_Result::HEAPTUPLE_RECENTLY_DEAD {
-                            *tups_recently_dead += 1.0;
-                        }
-                        kept.push(t);
-                    }
+        let blocks = super::store::read_meta(old).map_or(0, |m| m.next_row.div_ceil(columnar_core::rownum::ROWS_PER_BLOCK) as u32);
+        for logical in 0..blocks {
+            let Some(b) = super::store::read_block(old, logical, crate::storage::Lock::Share) else { continue };
+            super::rows::for_each(old, logical, &b, pg_sys::CurrentMemoryContext, None, |_, t, page| match tuple::vacuum_state(&t, oldest_xmin, page) {
+                pg_sys::HTSV_Result::HEAPTUPLE_DEAD => {
+                    *tups_vacuumed += 1.0;
+                    t.free();
                 }
-            }
+                state => {
+                    if state == pg_sys::HTSV_Result::HEAPTUPLE_RECENTLY_DEAD {
+                        *tups_recently_dead += 1.0;
+                    }
+                    kept.push(t);
+                }
+            });
             drop(b);
-            for t in kept.drain(..) {
+            for old_version in kept.drain(..) {
+                let t = reform(old, new, &old_version);
+                old_version.free();
                 // The new file gets its own copies of the values stored out of line.
                 super::toast::copy_chains(old, new, t.0);
                 match sort {

@@ -1,22 +1,18 @@
 //! Fetches by TID: index scans, row re-fetches (EvalPlanQual, triggers, RETURNING), TID scans,
 //! and what index AMs ask of the table (snapshot checks, deletable entries).
 
+use super::rows;
 use super::tuple::{self, TupleCopy};
-use super::store;
-use crate::storage::Lock;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 /// Reads the row version `tid` names and judges it with `snapshot`: Some(copy) when visible
 /// (allocated in `cxt`); `surely_dead` is set when it is invisible and dead to everyone.
 pub fn fetch(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, snapshot: pg_sys::Snapshot, cxt: pg_sys::MemoryContext, surely_dead: Option<&mut bool>) -> Option<TupleCopy> {
-    let (block, slot) = tuple::block_slot(tid)?;
-    let b = store::read_delta(rel, block, Lock::Share)?;
-    let bytes = tuple::tuple_bytes(&b, slot)?;
-    // SAFETY: an open relation.
-    let t = TupleCopy::new(bytes, *tid, unsafe { (*rel).rd_id }, cxt);
-    let visible = tuple::visible(&t, snapshot, &b);
-    super::serializable::examined(rel, &t, visible, true, snapshot, b.raw());
+    let v = rows::read(rel, tid, cxt)?;
+    let visible = tuple::visible(&v.t, snapshot, v.buf());
+    super::serializable::examined(rel, &v.t, visible, true, snapshot, v.buf().raw());
+    let t = v.take();
     if visible {
         return Some(t);
     }
@@ -101,7 +97,10 @@ pub unsafe extern "C-unwind" fn tuple_fetch_row_version(rel: pg_sys::Relation, t
 #[pg_guard]
 pub unsafe extern "C-unwind" fn tuple_tid_valid(scan: pg_sys::TableScanDesc, tid: pg_sys::ItemPointer) -> bool {
     // SAFETY: a scan of an open relation and a TID from the executor.
-    unsafe { tuple::block_slot(&*tid).is_some_and(|(block, _)| store::page_of_block((*scan).rs_rd, block).is_some()) }
+    unsafe {
+        let rel = (*scan).rs_rd;
+        tuple::block_slot(&*tid).is_some_and(|(block, _)| super::store::read_meta(rel).is_some_and(|m| (block as u64) < m.next_row.div_ceil(columnar_core::rownum::ROWS_PER_BLOCK)))
+    }
 }
 
 /// Follows the update chain from `tid` to the newest version visible to the scan's snapshot,
@@ -115,16 +114,12 @@ pub unsafe extern "C-unwind" fn tuple_get_latest_tid(scan: pg_sys::TableScanDesc
         let mut ctid = *tid;
         let mut prior_xmax = pg_sys::InvalidTransactionId;
         loop {
-            let Some((block, slot)) = tuple::block_slot(&ctid) else { break };
-            let Some(b) = store::read_delta(rel, block, Lock::Share) else { break };
-            let Some(bytes) = tuple::tuple_bytes(&b, slot) else { break };
-            let t = TupleCopy::new(bytes, ctid, (*rel).rd_id, pg_sys::CurrentMemoryContext);
-            let h = t.0.as_ref().unwrap().t_data;
+            let Some(v) = rows::read(rel, &ctid, pg_sys::CurrentMemoryContext) else { break };
+            let h = v.t.0.as_ref().unwrap().t_data;
             if prior_xmax != pg_sys::InvalidTransactionId && prior_xmax != (*h).t_choice.t_heap.t_xmin {
-                t.free();
                 break;
             }
-            if tuple::visible(&t, snapshot, &b) {
+            if tuple::visible(&v.t, snapshot, v.buf()) {
                 *tid = ctid;
             }
             let next = (*h).t_ctid;
@@ -133,7 +128,6 @@ pub unsafe extern "C-unwind" fn tuple_get_latest_tid(scan: pg_sys::TableScanDesc
                 || next.ip_posid as u32 == pg_sys::MovedPartitionsOffsetNumber
                 || tuple::block_slot(&next) == tuple::block_slot(&ctid);
             prior_xmax = tuple::update_xid(&*h);
-            t.free();
             if end {
                 break;
             }
@@ -169,16 +163,11 @@ pub unsafe extern "C-unwind" fn index_delete_tuples(rel: pg_sys::Relation, delst
         for i in 0..(*delstate).ndeltids as usize {
             let d = (*delstate).deltids.add(i);
             let status = (*delstate).status.add((*d).id as usize);
-            let tid = (*d).tid;
-            let Some((block, slot)) = tuple::block_slot(&tid) else { continue };
-            let Some(b) = store::read_delta(rel, block, Lock::Share) else { continue };
-            let Some(bytes) = tuple::tuple_bytes(&b, slot) else { continue };
-            let t = TupleCopy::new(bytes, tid, (*rel).rd_id, pg_sys::CurrentMemoryContext);
-            if pg_sys::HeapTupleIsSurelyDead(t.0, vistest) {
+            let Some(v) = rows::read(rel, &(*d).tid, pg_sys::CurrentMemoryContext) else { continue };
+            if pg_sys::HeapTupleIsSurelyDead(v.t.0, vistest) {
                 (*status).knowndeletable = true;
-                horizon = tuple::later(horizon, tuple::removed_horizon(&t));
+                horizon = tuple::later(horizon, tuple::removed_horizon(&v.t));
             }
-            t.free();
         }
     }
     horizon

@@ -118,7 +118,7 @@ unsafe fn prepare_header(rel: pg_sys::Relation, tup: pg_sys::HeapTuple, cid: pg_
 unsafe fn place(rel: pg_sys::Relation, tup: pg_sys::HeapTuple, spec_token: Option<u32>) -> pg_sys::ItemPointerData {
     // SAFETY: per the contract: t_data points at t_len bytes.
     let mut bytes = unsafe { std::slice::from_raw_parts((*tup).t_data as *const u8, (*tup).t_len as usize) }.to_vec();
-    let (block, b) = store::page_for_insert(rel, bytes.len());
+    let store::InsertPage { block, page: b, gate: _gate } = store::page_for_insert(rel, bytes.len());
     let plan = delta::plan_insert(b.content_of(PageKind::Delta), bytes.len()).expect("page_for_insert returns a page with room");
     let tid = tuple::item_pointer(block, plan.slot as u16 + 1);
     let ctid = match spec_token {
@@ -208,7 +208,7 @@ pub unsafe extern "C-unwind" fn multi_insert(
             .collect();
         let mut next = 0;
         while next < tuples.len() {
-            let (block, b) = store::page_for_insert(rel, (*tuples[next]).t_len as usize);
+            let store::InsertPage { block, page: b, gate: _gate } = store::page_for_insert(rel, (*tuples[next]).t_len as usize);
             let mut page = b.content_of(PageKind::Delta).to_vec();
             while let Some(&tup) = tuples.get(next) {
                 let Some(plan) = delta::plan_insert(&page, (*tup).t_len as usize) else { break };
@@ -276,7 +276,7 @@ pub fn kill_version(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData) {
 /// under its page's exclusive lock, WAL-logged.
 pub fn rewrite_header(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, change: impl FnOnce(&mut [u8])) {
     let Some((block, slot)) = tuple::block_slot(tid) else { pgrx::error!("row version with an invalid TID") };
-    let b = store::read_delta(rel, block, crate::storage::Lock::Exclusive).unwrap_or_else(|| pgrx::error!("row version of this transaction not found"));
+    let Some(store::Target::Delta { page: b, gate: _gate }) = store::write_block(rel, block) else { pgrx::error!("row version of this transaction not found") };
     let c = b.content_of(PageKind::Delta);
     let at = delta::tuple(c, slot).unwrap_or_else(|why| b.corrupted(&why)).unwrap_or_else(|| b.corrupted("row version of this transaction missing")).start;
     let mut header = c[at..at + tuple::XACT_FIELDS.end].to_vec();

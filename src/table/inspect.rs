@@ -2,9 +2,10 @@
 //! invariants, raising XX002 (as `alex_check`) naming the block and the first violation.
 
 use super::page::{self, Buf};
-use super::tuple::{self, TupleCopy};
+use super::tuple;
+use super::{group, rows, store};
 use crate::storage::{Lock, rel};
-use columnar_core::layout::{NO_BLOCK, PageKind};
+use columnar_core::layout::{NO_BLOCK, PageKind, Special};
 use columnar_core::{delta, map, meta, rownum, segment};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -31,10 +32,12 @@ fn violation(table: pg_sys::Relation, blk: u32, what: &str) -> ! {
     )
 }
 
-/// One delta segment as the map lists it, with its delta pages (logical block, page).
+/// One delta segment as the map lists it, with its delta or overlay pages (logical block,
+/// page) and, once folded, its row group page.
 struct Segment {
     entry: map::Entry,
     blocks: Vec<(u32, u32)>,
+    group: Option<columnar_core::group::Group>,
 }
 
 /// The map's segments, checked against the map and segment pages' invariants.
@@ -70,7 +73,8 @@ fn segments(t: pg_sys::Relation, strict: bool) -> Vec<Segment> {
                 violation(t, e.page, &format!("segment page starts at logical block {first}, its map entry at row {}", e.first_row));
             }
             let blocks = (0..segment::used(sc)).map(|i| (first + i as u32, segment::page_of(sc, i))).collect();
-            out.push(Segment { entry: e, blocks });
+            let group = (segment::state(sc) == segment::State::Folded).then(|| segment::group(sc));
+            out.push(Segment { entry: e, blocks, group });
         }
         blk = map::next(c);
     }
@@ -90,20 +94,29 @@ fn columnar_stats(
     let rows: Vec<_> = segments(t, false)
         .into_iter()
         .map(|s| {
-            let (mut versions, mut visible, mut bytes) = (0i64, 0i64, 0i64);
+            let (mut versions, mut visible, mut bytes, mut pages) = (0i64, 0i64, 0i64, 1i64);
             for &(logical, p) in &s.blocks {
-                let b = Buf::read(t, p, Lock::Share);
-                for slot in 0..delta::slot_count(b.content_of(PageKind::Delta)) {
-                    let Some(data) = tuple::tuple_bytes(&b, slot) else { continue };
+                pages += (p != NO_BLOCK) as i64;
+                let Some(block) = store::read_block(t, logical, Lock::Share) else { continue };
+                // SAFETY: the current memory context lives as long as the call.
+                rows::for_each(t, logical, &block, unsafe { pg_sys::CurrentMemoryContext }, None, |_, c, b| {
                     versions += 1;
-                    bytes += data.len() as i64;
-                    // SAFETY: an open relation.
-                    let c = TupleCopy::new(data, tuple::item_pointer(logical, slot as u16 + 1), unsafe { (*t).rd_id }, unsafe { pg_sys::CurrentMemoryContext });
-                    visible += tuple::visible(&c, snapshot, &b) as i64;
+                    if s.group.is_none() {
+                        bytes += c.header_bytes().len() as i64 + unsafe { (*c.0).t_len as i64 - tuple::XACT_FIELDS.end as i64 };
+                    }
+                    visible += tuple::visible(&c, snapshot, b) as i64;
                     c.free();
-                }
+                });
             }
-            ("delta segment".to_string(), s.entry.first_row as i64, s.entry.rows as i64, s.blocks.len() as i64 + 1, versions, visible, bytes)
+            let kind = match s.group {
+                Some(g) => {
+                    bytes = g.stream_len as i64;
+                    pages += g.data_pages as i64;
+                    "row group"
+                }
+                None => "delta segment",
+            };
+            (kind.to_string(), s.entry.first_row as i64, s.entry.rows as i64, pages, versions, visible, bytes)
         })
         .collect();
     TableIterator::new(rows)
@@ -140,40 +153,55 @@ fn columnar_check(table: PgRelation) -> bool {
             }
         };
         claim(&mut referenced, s.entry.page, "segment page");
+        if let Some(g) = s.group {
+            for blk in g.data_blocks() {
+                claim(&mut referenced, blk, &format!("data page of the row group from logical block {}", g.first_block));
+            }
+            let sb = Buf::read(t, s.entry.page, Lock::Share);
+            group::load(t, &sb).check(t).unwrap_or_else(|why| violation(t, s.entry.page, &why));
+        }
+        let mut chains = Vec::new();
         for &(logical, p) in &s.blocks {
-            if p == NO_BLOCK {
-                continue;
-            }
-            claim(&mut referenced, p, &format!("the delta page of logical block {logical}"));
-            let b = Buf::read(t, p, Lock::Share);
-            let c = b.content_of(PageKind::Delta);
-            if page::owner(&b) != logical {
-                violation(t, p, &format!("delta page of logical block {} mapped as logical block {logical}", page::owner(&b)));
-            }
-            delta::check(c).unwrap_or_else(|why| violation(t, p, &why));
-            let mut chains = Vec::new();
-            for slot in 0..delta::slot_count(c) {
-                if let Some(data) = tuple::tuple_bytes(&b, slot) {
-                    check_tuple(data, natts).unwrap_or_else(|why| violation(t, p, &format!("slot {slot}: {why}")));
-                    // SAFETY: an open relation; a checked tuple of its row type.
-                    let copy = TupleCopy::new(data, tuple::item_pointer(logical, slot as u16 + 1), unsafe { (*t).rd_id }, unsafe { pg_sys::CurrentMemoryContext });
-                    chains.extend(unsafe { super::toast::chains_in(t, copy.0) });
-                    copy.free();
+            if p != NO_BLOCK {
+                let b = Buf::read(t, p, Lock::Share);
+                if s.group.is_some() && store::is_delta_of(&b, logical) {
+                    // Left by a crash in the middle of a fold: freed by the next VACUUM.
+                    drop(b);
+                    claim(&mut referenced, p, &format!("the former delta page of logical block {logical}"));
+                    continue;
                 }
-            }
-            drop(b);
-            for (first, len) in chains {
-                let mut blk = first;
-                let mut pages = 0;
-                while blk != NO_BLOCK {
-                    pages += 1;
-                    if pages > columnar_core::value::pages_for(len) {
-                        violation(t, first, &format!("the value chain from block {first} is longer than its {len} bytes need"));
+                claim(&mut referenced, p, &format!("the delta page of logical block {logical}"));
+                let expected = if s.group.is_some() { store::is_overlay_of(&b, logical) } else { store::is_delta_of(&b, logical) };
+                if !expected {
+                    violation(t, p, &format!("page of logical block {} (flags {:?}) mapped as logical block {logical}", page::owner(&b), Special::read(b.special()).map(|s| s.flags)));
+                }
+                let c = b.content_of(PageKind::Delta);
+                delta::check(c).unwrap_or_else(|why| violation(t, p, &why));
+                for slot in 0..delta::slot_count(c) {
+                    if let Some(data) = tuple::tuple_bytes(&b, slot) {
+                        check_tuple(data, natts).unwrap_or_else(|why| violation(t, p, &format!("slot {slot}: {why}")));
                     }
-                    claim(&mut referenced, blk, &format!("value page of the chain from block {first}"));
-                    let vb = Buf::read(t, blk, Lock::Share);
-                    blk = columnar_core::value::next(vb.content_of(PageKind::Value));
                 }
+            }
+            let Some(block) = store::read_block(t, logical, Lock::Share) else { continue };
+            // SAFETY: the current memory context lives as long as the call; each copy is a
+            // checked row of the table.
+            rows::for_each(t, logical, &block, unsafe { pg_sys::CurrentMemoryContext }, None, |_, copy, _| {
+                chains.extend(unsafe { super::toast::chains_in(t, copy.0) });
+                copy.free();
+            });
+        }
+        for (first, len) in chains {
+            let mut blk = first;
+            let mut pages = 0;
+            while blk != NO_BLOCK {
+                pages += 1;
+                if pages > columnar_core::value::pages_for(len) {
+                    violation(t, first, &format!("the value chain from block {first} is longer than its {len} bytes need"));
+                }
+                claim(&mut referenced, blk, &format!("value page of the chain from block {first}"));
+                let vb = Buf::read(t, blk, Lock::Share);
+                blk = columnar_core::value::next(vb.content_of(PageKind::Value));
             }
         }
     }
@@ -181,9 +209,10 @@ fn columnar_check(table: PgRelation) -> bool {
         if !seen {
             // A page nothing references is free, or was added by an extension that failed
             // before its WAL record (all zeroes), or holds a value whose row was never written
-            // (an insert that failed after storing it).
+            // (an insert that failed after storing it), or data of a group whose fold a crash
+            // or an error interrupted.
             let b = Buf::read(t, blk as u32, Lock::Share);
-            if !b.is_new() && !matches!(b.kind(), PageKind::Free | PageKind::Value) {
+            if !b.is_new() && !matches!(b.kind(), PageKind::Free | PageKind::Value | PageKind::Data) {
                 violation(t, blk as u32, &format!("a {:?} page that nothing references", b.kind()));
             }
         }
@@ -206,9 +235,6 @@ fn check_tuple(data: &[u8], natts: usize) -> Result<(), String> {
     }
     if infomask & pg_sys::HEAP_XMAX_COMMITTED != 0 && infomask & pg_sys::HEAP_XMAX_INVALID != 0 {
         return Err("xmax both committed and invalid".into());
-    }
-    if infomask & pg_sys::HEAP_XMAX_LOCK_ONLY != 0 && infomask2 as u32 & pg_sys::HEAP_KEYS_UPDATED != 0 {
-        return Err("a lock-only xmax that updated keys".into());
     }
     Ok(())
 }

@@ -6,12 +6,15 @@
 
 pub mod ddl;
 pub mod fetch;
+pub mod group;
 pub mod insert;
 pub mod inspect;
 pub mod modify;
 pub mod page;
+pub mod rows;
 pub mod scan;
 pub mod serializable;
+pub mod space;
 pub mod store;
 pub mod toast;
 pub mod tuple;

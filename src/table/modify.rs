@@ -4,9 +4,10 @@
 //! EvalPlanQual and serialization-failure logic.
 
 use super::page::Buf;
+use super::store::Target;
 use super::tuple::{self, TupleCopy};
 use super::{fetch, insert, store};
-use crate::storage::Lock;
+use columnar_core::layout::PageKind;
 use columnar_core::xmax::{self, LockTupleMode, MultiXactStatus, Transactions};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -157,21 +158,49 @@ fn wait_for_holders(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, xwait:
     true
 }
 
-/// A row version's header, read under the exclusive lock of its page.
+/// A row version's header, read under the exclusive lock of its page (a delta page, or the
+/// overlay of a row group's block), with its segment page locked too (the gate a fold takes).
 struct Locked {
     b: Buf,
+    /// Where the header is on `b`.
     at: usize,
+    /// The whole row version, its header as on the page.
     t: TupleCopy,
+    _gate: Buf,
 }
 
 fn read_locked(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData) -> Option<Locked> {
     let (block, slot) = tuple::block_slot(tid)?;
-    let b = store::read_delta(rel, block, Lock::Exclusive)?;
-    let c = b.content_of(columnar_core::layout::PageKind::Delta);
-    let r = columnar_core::delta::tuple(c, slot).unwrap_or_else(|why| b.corrupted(&why))?;
     // SAFETY: an open relation.
-    let t = TupleCopy::new(&c[r.clone()], *tid, unsafe { (*rel).rd_id }, unsafe { pg_sys::CurrentMemoryContext });
-    Some(Locked { b, at: r.start, t })
+    let (relid, cxt) = unsafe { ((*rel).rd_id, pg_sys::CurrentMemoryContext) };
+    match store::write_block(rel, block)? {
+        Target::Delta { page, gate } => {
+            let c = page.content_of(PageKind::Delta);
+            let r = columnar_core::delta::tuple(c, slot).unwrap_or_else(|why| page.corrupted(&why))?;
+            let t = TupleCopy::new(&c[r.clone()], *tid, relid, cxt);
+            Some(Locked { b: page, at: r.start, t, _gate: gate })
+        }
+        Target::Group { overlay, group, seg } => {
+            let position = group.position(block, slot)?;
+            let c = overlay.content_of(PageKind::Delta);
+            if columnar_core::delta::is_gone(c, slot) {
+                return None;
+            }
+            let at = match columnar_core::delta::tuple(c, slot).unwrap_or_else(|why| overlay.corrupted(&why)) {
+                Some(r) => r.start,
+                None => {
+                    // The row's first header of its own: the stamp's, in the overlay.
+                    let header = super::group::frozen_header(tid);
+                    let plan = columnar_core::delta::plan_insert_at(c, slot, header.len()).unwrap_or_else(|| overlay.corrupted("no room for a row's header in an overlay page"));
+                    super::page::WalRecord::change_in_place(rel, &overlay, &plan.ranges(), |c| columnar_core::delta::apply_insert(c, &plan, &header));
+                    plan.at
+                }
+            };
+            let header = &overlay.content_of(PageKind::Delta)[at..at + columnar_core::delta::MIN_TUPLE];
+            let t = group.form_row(rel, position, header, *tid, cxt);
+            Some(Locked { b: overlay, at, t, _gate: seg })
+        }
+    }
 }
 
 impl Drop for Locked {
@@ -185,9 +214,11 @@ impl Drop for Locked {
 impl Locked {
     /// A copy of the whole row version in the memory of `slot`, for the slot to own.
     fn copy_into(&self, rel: pg_sys::Relation, slot: *mut pg_sys::TupleTableSlot) -> TupleCopy {
-        let bytes = &self.b.content_of(columnar_core::layout::PageKind::Delta)[self.at..];
-        // SAFETY: an open relation and a valid slot; the tuple's length is its copy's.
-        unsafe { TupleCopy::new(&bytes[..(*self.t.0).t_len as usize], (*self.t.0).t_self, (*rel).rd_id, (*slot).tts_mcxt) }
+        // SAFETY: an open relation and a valid slot; the copy holds t_len bytes at t_data.
+        unsafe {
+            let bytes = std::slice::from_raw_parts((*self.t.0).t_data as *const u8, (*self.t.0).t_len as usize);
+            TupleCopy::new(bytes, (*self.t.0).t_self, (*rel).rd_id, (*slot).tts_mcxt)
+        }
     }
 
     fn xmax(&self) -> u32 {

@@ -1,16 +1,19 @@
-//! Scans that visit the pages of the file in order: sequential (and parallel), TID range,
-//! sample, ANALYZE and index builds; and bitmap scans, which visit the delta pages of the
-//! logical blocks a bitmap names.
+//! Scans that visit the logical blocks in order: sequential (and parallel), TID range, sample
+//! and index builds; bitmap scans, which visit the logical blocks a bitmap names; and ANALYZE,
+//! which samples pages of the file and visits the logical blocks each holds.
 //!
-//! A scan works a page at a time: it copies the tuples of one delta page that pass its test
-//! (visibility under its snapshot, or a VACUUM verdict for builds and ANALYZE) while the page is
-//! share-locked, into a memory context reset for each page, and returns them from there.
+//! A scan works a logical block at a time: it copies the row versions of the block that pass
+//! its test (visibility under its snapshot, or a VACUUM verdict for builds and ANALYZE) while
+//! the pages holding them are share-locked, into a memory context reset for each block, and
+//! returns them from there. Each block is looked up when it is visited, so a fold that
+//! replaces a segment by a row group while the scan runs neither hides nor repeats a row.
 
 use super::page::Buf;
 use super::tuple::{self, TupleCopy};
-use super::{page, store};
+use super::{rows, store};
 use crate::storage::{Lock, rel};
-use columnar_core::{delta, layout::PageKind, rownum};
+use columnar_core::layout::{FLAG_OVERLAY, PageKind, Special};
+use columnar_core::{delta, rownum};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
@@ -34,7 +37,7 @@ pub struct ColumnarScan {
     base: pg_sys::TableScanDescData,
     test: Test,
     oldest_xmin: pg_sys::TransactionId,
-    /// Pages of the file when the scan began, and the next one to visit.
+    /// Logical blocks when the scan began, and the next one to visit.
     nblocks: u32,
     next_block: u32,
     /// Whether a sequential scan has begun (at the first block, or the last when backward).
@@ -56,6 +59,11 @@ pub struct ColumnarScan {
     alive: [bool; MAX_ROWS],
     live_seen: f64,
     dead_seen: f64,
+    /// ANALYZE: the logical blocks of the sampled page still to visit, and the delta page that
+    /// must still hold the first (a page freed by a fold holds no rows).
+    analyze_next: u32,
+    analyze_end: u32,
+    analyze_page: Option<u32>,
 }
 
 pub unsafe fn begin(rel: pg_sys::Relation, snapshot: pg_sys::Snapshot, pscan: pg_sys::ParallelTableScanDesc, flags: u32) -> *mut ColumnarScan {
@@ -85,7 +93,7 @@ pub unsafe fn begin(rel: pg_sys::Relation, snapshot: pg_sys::Snapshot, pscan: pg
 unsafe fn restart(s: *mut ColumnarScan) {
     // SAFETY: a scan made by `begin`.
     unsafe {
-        (*s).nblocks = rel::main_fork_blocks((*s).base.rs_rd);
+        (*s).nblocks = logical_blocks((*s).base.rs_rd);
         (*s).next_block = 0;
         (*s).started = false;
         (*s).parallel_started = false;
@@ -133,9 +141,14 @@ pub unsafe extern "C-unwind" fn scan_rescan(
     unsafe { restart(scan as *mut ColumnarScan) }
 }
 
-/// Loads the tuples of physical block `blk` that pass the scan's test; false when the block is
-/// not a delta page.
-unsafe fn load_page(s: *mut ColumnarScan, blk: u32, only_slots: Option<&[u16]>) -> bool {
+/// The logical blocks of the table: every row number handed out so far.
+fn logical_blocks(rel: pg_sys::Relation) -> u32 {
+    store::read_meta(rel).map_or(0, |m| m.next_row.div_ceil(rownum::ROWS_PER_BLOCK) as u32)
+}
+
+/// Loads the row versions of logical block `logical` that pass the scan's test (`only` lists
+/// the offsets a bitmap wants); `page`, when given, is the delta page that must hold them.
+unsafe fn load_block(s: *mut ColumnarScan, logical: u32, only: Option<&[u16]>, page: Option<u32>) {
     // SAFETY: a scan made by `begin`; the relation is open for its whole life.
     unsafe {
         let rel = (*s).base.rs_rd;
@@ -143,38 +156,36 @@ unsafe fn load_page(s: *mut ColumnarScan, blk: u32, only_slots: Option<&[u16]>) 
         (*s).n = 0;
         (*s).pos = 0;
         (*s).page_slots = 0;
-        (*s).page_block = blk;
-        let b = Buf::read(rel, blk, Lock::Share);
-        if b.is_new() || b.kind() != PageKind::Delta {
-            return false;
-        }
-        let logical = page::owner(&b);
-        let count = delta::slot_count(b.content_of(PageKind::Delta));
-        (*s).page_slots = count;
-        for slot in 0..count {
-            if only_slots.is_some_and(|only| !only.contains(&(slot as u16 + 1))) {
-                continue;
+        (*s).page_block = logical;
+        let Some(block) = store::read_block(rel, logical, Lock::Share) else { return };
+        if let (Some(p), store::Block::Delta(b)) = (page, &block) {
+            if b.block() != p {
+                return;
             }
-            let Some(bytes) = tuple::tuple_bytes(&b, slot) else { continue };
+        }
+        (*s).page_slots = match &block {
+            store::Block::Delta(b) => delta::slot_count(b.content_of(PageKind::Delta)),
+            store::Block::Group { .. } => delta::MAX_SLOTS,
+        };
+        rows::for_each(rel, logical, &block, (*s).cxt, only, |slot, t, b| {
             let row = logical as u64 * rownum::ROWS_PER_BLOCK + slot as u64;
             if row < (*s).min_row || row > (*s).max_row {
-                continue;
+                return;
             }
-            let t = TupleCopy::new(bytes, tuple::item_pointer(logical, slot as u16 + 1), (*rel).rd_id, (*s).cxt);
             let (keep, alive) = match (*s).test {
                 Test::Snapshot => {
-                    let visible = tuple::visible(&t, (*s).base.rs_snapshot, &b);
+                    let visible = tuple::visible(&t, (*s).base.rs_snapshot, b);
                     // Bitmap scans lock the rows they return; the others locked the relation.
                     let lock = (*s).base.rs_flags & pg_sys::ScanOptions::SO_TYPE_BITMAPSCAN != 0;
                     super::serializable::examined(rel, &t, visible, lock, (*s).base.rs_snapshot, b.raw());
                     (visible, true)
                 }
                 Test::Analyze => {
-                    let live = analyze_verdict(&t, (*s).oldest_xmin, &b);
+                    let live = analyze_verdict(&t, (*s).oldest_xmin, b);
                     if live { (*s).live_seen += 1.0 } else { (*s).dead_seen += 1.0 }
                     (live, true)
                 }
-                Test::Build => build_verdict(&t, (*s).oldest_xmin, &b),
+                Test::Build => build_verdict(&t, (*s).oldest_xmin, b),
             };
             if keep {
                 let i = (*s).n;
@@ -183,8 +194,7 @@ unsafe fn load_page(s: *mut ColumnarScan, blk: u32, only_slots: Option<&[u16]>) 
                 (*s).alive[i] = alive;
                 (*s).n += 1;
             }
-        }
-        true
+        });
     }
 }
 
@@ -217,7 +227,7 @@ fn build_verdict(t: &TupleCopy, oldest_xmin: pg_sys::TransactionId, b: &Buf) -> 
     }
 }
 
-/// The next physical block to visit, or None at the end.
+/// The next logical block to visit, or None at the end.
 unsafe fn next_block(s: *mut ColumnarScan) -> Option<u32> {
     // SAFETY: a scan made by `begin`; a parallel scan's shared state is a block-based one
     // (initialised by table_block_parallelscan_initialize below).
@@ -254,7 +264,7 @@ unsafe fn next_tuple(s: *mut ColumnarScan, slot: *mut pg_sys::TupleTableSlot) ->
                 pg_sys::ExecClearTuple(slot);
                 return false;
             };
-            load_page(s, blk, None);
+            load_block(s, blk, None, None);
         }
     }
 }
@@ -306,7 +316,7 @@ unsafe fn previous_tuple(s: *mut ColumnarScan, slot: *mut pg_sys::TupleTableSlot
         (*s).started = true;
         while let Some(blk) = from.and_then(|b| b.checked_sub(1)) {
             from = Some(blk);
-            load_page(s, blk, None);
+            load_block(s, blk, None, None);
             // The next forward block is the one after this page.
             (*s).next_block = blk + 1;
             if (*s).n > 0 {
@@ -367,8 +377,16 @@ pub unsafe extern "C-unwind" fn parallelscan_estimate(rel: pg_sys::Relation) -> 
 
 #[pg_guard]
 pub unsafe extern "C-unwind" fn parallelscan_initialize(rel: pg_sys::Relation, pscan: pg_sys::ParallelTableScanDesc) -> pg_sys::Size {
-    // SAFETY: shared memory of the size estimated above.
-    unsafe { pg_sys::table_block_parallelscan_initialize(rel, pscan) }
+    // SAFETY: shared memory of the size estimated above, a block-based parallel scan whose
+    // blocks are the logical blocks (not the file's pages); synchronized scans report
+    // positions in pages, so they are off.
+    unsafe {
+        let size = pg_sys::table_block_parallelscan_initialize(rel, pscan);
+        let b = pscan as pg_sys::ParallelBlockTableScanDesc;
+        (*b).phs_nblocks = logical_blocks(rel);
+        (*b).base.phs_syncscan = false;
+        size
+    }
 }
 
 #[pg_guard]
@@ -383,12 +401,9 @@ pub unsafe extern "C-unwind" fn scan_bitmap_next_block(scan: pg_sys::TableScanDe
     // SAFETY: a scan made by `begin` and a bitmap entry naming a logical block; `offsets`
     // holds `ntuples` offsets when the page is exact (ntuples >= 0).
     unsafe {
-        let Some(p) = store::page_of_block((*s).base.rs_rd, (*tbmres).blockno) else {
-            (*s).n = 0;
-            return false;
-        };
         let only = ((*tbmres).ntuples >= 0).then(|| (*tbmres).offsets.as_slice((*tbmres).ntuples as usize));
-        load_page(s, p, only) && (*s).n > 0
+        load_block(s, (*tbmres).blockno, only, None);
+        (*s).n > 0
     }
 }
 
@@ -418,7 +433,7 @@ pub unsafe extern "C-unwind" fn scan_sample_next_block(scan: pg_sys::TableScanDe
         if blk == pg_sys::InvalidBlockNumber || blk >= (*s).nblocks {
             return false;
         }
-        load_page(s, blk, None);
+        load_block(s, blk, None, None);
         true
     }
 }
@@ -448,9 +463,32 @@ pub unsafe extern "C-unwind" fn scan_sample_next_tuple(scan: pg_sys::TableScanDe
 pub unsafe extern "C-unwind" fn scan_analyze_next_block(scan: pg_sys::TableScanDesc, blockno: pg_sys::BlockNumber, _strategy: pg_sys::BufferAccessStrategy) -> bool {
     let s = scan as *mut ColumnarScan;
     // SAFETY: a scan begun for ANALYZE; `blockno` is below the block count it sampled from.
+    // A delta page holds its logical block's rows; a row group's rows are spread over its data
+    // pages (page k of P holds blocks k * B / P up to (k + 1) * B / P of its B), so that every
+    // row belongs to one page and each page is sampled with the same chance.
     unsafe {
-        (*s).oldest_xmin = pg_sys::GetOldestNonRemovableTransactionId((*s).base.rs_rd);
-        load_page(s, blockno, None);
+        let rel = (*s).base.rs_rd;
+        (*s).oldest_xmin = pg_sys::GetOldestNonRemovableTransactionId(rel);
+        (*s).n = 0;
+        (*s).pos = 0;
+        (*s).analyze_next = 0;
+        (*s).analyze_end = 0;
+        (*s).analyze_page = None;
+        let b = Buf::read(rel, blockno, Lock::Share);
+        let special = (!b.is_new()).then(|| Special::read(b.special())).flatten();
+        drop(b);
+        match special {
+            Some(sp) if sp.kind == PageKind::Delta && sp.flags & FLAG_OVERLAY == 0 => {
+                ((*s).analyze_next, (*s).analyze_end, (*s).analyze_page) = (sp.owner, sp.owner + 1, Some(blockno));
+            }
+            Some(sp) if sp.kind == PageKind::Data => {
+                let Some(g) = super::group::group_with_page(rel, sp.owner, blockno) else { return true };
+                let (k, p, blocks) = (sp.seq as u64, g.data_pages.max(1) as u64, g.blocks as u64);
+                (*s).analyze_next = g.first_block + (k * blocks / p) as u32;
+                (*s).analyze_end = g.first_block + ((k + 1) * blocks / p) as u32;
+            }
+            _ => {}
+        }
         true
     }
 }
@@ -466,16 +504,22 @@ pub unsafe extern "C-unwind" fn scan_analyze_next_tuple(
     let s = scan as *mut ColumnarScan;
     // SAFETY: as above; the counts gathered while loading the page are handed over once.
     unsafe {
-        *liverows += (*s).live_seen;
-        *deadrows += (*s).dead_seen;
-        (*s).live_seen = 0.0;
-        (*s).dead_seen = 0.0;
-        if (*s).pos >= (*s).n {
-            pg_sys::ExecClearTuple(slot);
-            return false;
+        loop {
+            *liverows += (*s).live_seen;
+            *deadrows += (*s).dead_seen;
+            (*s).live_seen = 0.0;
+            (*s).dead_seen = 0.0;
+            if (*s).pos < (*s).n {
+                store_current(s, slot);
+                return true;
+            }
+            if (*s).analyze_next >= (*s).analyze_end {
+                pg_sys::ExecClearTuple(slot);
+                return false;
+            }
+            (*s).analyze_next += 1;
+            load_block(s, (*s).analyze_next - 1, None, (*s).analyze_page.take());
         }
-        store_current(s, slot);
-        true
     }
 }
 
@@ -499,6 +543,15 @@ pub unsafe extern "C-unwind" fn index_build_range_scan(
     // SAFETY: PostgreSQL passes an open table and index, the index's IndexInfo and a callback
     // that expects `callback_state`; `scan` is null or a scan of this table begun by the caller.
     unsafe {
+        if (*(*index_rel).rd_rel).relam == pg_sys::BRIN_AM_OID {
+            // BRIN summarises ranges of the file's pages; a row group holds far more logical
+            // blocks than it has pages, so the ranges past the file's end would go unsummarised.
+            crate::error::raise(
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                format!("columnar table \"{}\" cannot have a BRIN index", rel::name(table_rel)),
+                Some("Use a btree or alex index."),
+            );
+        }
         let own_scan = scan.is_null();
         let s = if own_scan {
             let snapshot = if anyvisible { &raw mut pg_sys::SnapshotAnyData } else { std::ptr::null_mut() };

@@ -1,19 +1,26 @@
 //! Where rows live: the metapage, the row-number map and the delta segments, with the per-backend
 //! caches that make finding a row cost one page read.
 //!
-//! Lock order: metapage, segment page, delta page. The metapage's exclusive lock serialises every
-//! structural change (a new segment, a new delta page); inserts into an existing delta page take
-//! only that page's lock.
+//! Lock order: metapage, segment page, delta or overlay page. The metapage's exclusive lock
+//! serialises new segments; a segment page's exclusive lock serialises new delta and overlay
+//! pages of the segment. Every write to a delta page holds its segment page's lock (shared
+//! unless it adds a page), the *gate* that a fold (VACUUM) takes exclusively while it checks
+//! that nothing changed since it read the rows and replaces them with a row group. Readers take
+//! no gate: a delta page a fold freed no longer passes their check (kind, owner, overlay flag),
+//! and they read the segment page again, which then names the group.
 
+use super::group;
 use super::page::{self, Buf, WalRecord};
 use crate::error::raise;
 use crate::storage::{Lock, rel};
-use columnar_core::layout::{NO_BLOCK, PageKind};
+use columnar_core::layout::{FLAG_OVERLAY, NO_BLOCK, PageKind, Special};
+use columnar_core::segment::State;
 use columnar_core::{delta, map, meta, rownum, segment};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 /// Pages the free space map may offer an insert before it extends the relation instead.
 const FSM_TRIES: usize = 3;
@@ -25,8 +32,8 @@ struct Cached {
     map: Vec<map::Entry>,
     /// Per segment page, the delta pages of its logical blocks as last read.
     segments: HashMap<u32, Vec<u32>>,
-    /// The delta page this backend inserts into: (logical block, page).
-    target: Option<(u32, u32)>,
+    /// The delta page this backend inserts into: (logical block, page, segment page).
+    target: Option<(u32, u32, u32)>,
 }
 
 thread_local! {
@@ -47,6 +54,7 @@ fn with_cache<T>(rel: pg_sys::Relation, f: impl FnOnce(&mut Cached) -> T) -> T {
 /// given to a new file.
 pub fn forget_all() {
     CACHE.with(|c| c.borrow_mut().clear());
+    group::forget_all();
 }
 
 #[pg_guard]
@@ -136,40 +144,186 @@ fn range_of(rel: pg_sys::Relation, row: u64) -> Option<map::Entry> {
     with_cache(rel, |c| map::find(&c.map, row).copied())
 }
 
-/// The delta page holding logical block `block`, if any.
-pub fn page_of_block(rel: pg_sys::Relation, block: u32) -> Option<u32> {
-    let row = block as u64 * rownum::ROWS_PER_BLOCK;
-    let e = range_of(rel, row)?;
-    let i = (block as u64 - e.first_row / rownum::ROWS_PER_BLOCK) as usize;
+/// The map's entries (every delta segment, folded or not), read now.
+pub fn segments(rel: pg_sys::Relation) -> Vec<map::Entry> {
+    reload_map(rel);
+    with_cache(rel, |c| c.map.clone())
+}
+
+/// The map entry of logical block `block` and the block's index within it.
+fn entry_of(rel: pg_sys::Relation, block: u32) -> Option<(map::Entry, usize)> {
+    let e = range_of(rel, block as u64 * rownum::ROWS_PER_BLOCK)?;
+    Some((e, (block as u64 - e.first_row / rownum::ROWS_PER_BLOCK) as usize))
+}
+
+/// The segment page of logical block `block` (locked in `mode`) and the block's index in it.
+/// VACUUM may have moved a folded segment's page since the map was cached: then the map is
+/// read again.
+fn segment_of(rel: pg_sys::Relation, block: u32, mode: Lock) -> Option<(Buf, usize, map::Entry)> {
+    for fresh in [false, true] {
+        if fresh {
+            reload_map(rel);
+        }
+        let (e, i) = entry_of(rel, block)?;
+        let b = Buf::read(rel, e.page, mode);
+        let ok = !b.is_new() && b.kind() == PageKind::Segment && segment::first_block(b.content_of(PageKind::Segment)) as u64 * rownum::ROWS_PER_BLOCK == e.first_row;
+        if ok {
+            return Some((b, i, e));
+        }
+        if fresh {
+            b.corrupted(&format!("the map names it as the segment page for row {}", e.first_row));
+        }
+    }
+    unreachable!()
+}
+
+/// The segment page whose range starts at logical block `first_block`, locked in `mode`.
+pub fn segment_page(rel: pg_sys::Relation, first_block: u32, mode: Lock) -> Option<Buf> {
+    segment_of(rel, first_block, mode).map(|(b, _, _)| b)
+}
+
+/// Whether `b` is the delta page of logical block `block` of a segment (not an overlay).
+pub fn is_delta_of(b: &Buf, block: u32) -> bool {
+    !b.is_new() && b.kind() == PageKind::Delta && Special::read(b.special()).is_some_and(|s| s.owner == block && s.flags & FLAG_OVERLAY == 0)
+}
+
+/// Whether `b` is the overlay page of logical block `block` of a row group.
+pub fn is_overlay_of(b: &Buf, block: u32) -> bool {
+    !b.is_new() && b.kind() == PageKind::Delta && Special::read(b.special()).is_some_and(|s| s.owner == block && s.flags & FLAG_OVERLAY != 0)
+}
+
+/// What holds the rows of a logical block, as read now.
+pub enum Block {
+    /// The delta page of the block, locked as asked.
+    Delta(Buf),
+    /// A block of a row group: the overlay page (locked as asked) if the block has one, and the
+    /// folded segment's page, share-locked while the block is read (overlays are added under its
+    /// exclusive lock, so a block read without one had no row with a header of its own).
+    Group { overlay: Option<Buf>, group: Rc<group::Loaded>, seg: Buf },
+}
+
+/// The rows of logical block `block`: None when no range or page holds it.
+pub fn read_block(rel: pg_sys::Relation, block: u32, mode: Lock) -> Option<Block> {
+    let (e, i) = entry_of(rel, block)?;
     let cached = with_cache(rel, |c| c.segments.get(&e.page).and_then(|t| t.get(i).copied()));
     if let Some(p) = cached.filter(|&p| p != NO_BLOCK) {
-        return Some(p);
+        let b = Buf::read(rel, p, mode);
+        if is_delta_of(&b, block) {
+            return Some(Block::Delta(b));
+        }
+        // The page was freed since (the segment was folded): the segment page says what now.
     }
-    let b = Buf::read(rel, e.page, Lock::Share);
-    let c = b.content_of(PageKind::Segment);
-    if segment::first_block(c) as u64 * rownum::ROWS_PER_BLOCK != e.first_row {
-        b.corrupted(&format!("segment page for row {} starts at logical block {}", e.first_row, segment::first_block(c)));
+    let (sb, i, e) = segment_of(rel, block, Lock::Share)?;
+    let c = sb.content_of(PageKind::Segment);
+    if segment::state(c) == State::Folded {
+        with_cache(rel, |cache| cache.segments.remove(&e.page));
+        let group = group::load(rel, &sb);
+        let p = segment::page_of(c, i);
+        let overlay = (p != NO_BLOCK).then(|| Buf::read(rel, p, mode)).filter(|b| is_overlay_of(b, block));
+        return Some(Block::Group { overlay, group, seg: sb });
     }
     let table: Vec<u32> = (0..segment::used(c)).map(|j| segment::page_of(c, j)).collect();
-    let p = table.get(i).copied().filter(|&p| p != NO_BLOCK);
     with_cache(rel, |cache| cache.segments.insert(e.page, table));
-    p
-}
-
-/// Reads the delta page of logical block `block` in `mode`, checking that it is that block's.
-pub fn read_delta(rel: pg_sys::Relation, block: u32, mode: Lock) -> Option<Buf> {
-    let p = page_of_block(rel, block)?;
-    let b = Buf::read(rel, p, mode);
-    b.content_of(PageKind::Delta);
-    if page::owner(&b) != block {
-        b.corrupted(&format!("delta page of logical block {} found where block {block} was mapped", page::owner(&b)));
+    let p = segment::page_of(c, i);
+    if p == NO_BLOCK {
+        return None;
     }
-    Some(b)
+    let b = Buf::read(rel, p, mode);
+    if !is_delta_of(&b, block) {
+        b.corrupted(&format!("segment page {} maps logical block {block} to a page that is not its delta page", e.page));
+    }
+    Some(Block::Delta(b))
 }
 
-/// A delta page with room for `len` more bytes, exclusively locked, and its logical block: this
-/// backend's target page, the newest page of the open segment, or a new one.
-pub fn page_for_insert(rel: pg_sys::Relation, len: usize) -> (u32, Buf) {
+/// A logical block locked for a change of one of its rows' headers.
+pub enum Target {
+    /// The delta page (exclusively locked) and its segment page (the gate, shared).
+    Delta { page: Buf, gate: Buf },
+    /// A row group's block: its overlay page (exclusively locked; made if the block had none)
+    /// and the folded segment's page.
+    Group { overlay: Buf, group: Rc<group::Loaded>, seg: Buf },
+}
+
+/// Locks logical block `block` for a change of a row's header.
+pub fn write_block(rel: pg_sys::Relation, block: u32) -> Option<Target> {
+    let (sb, i, e) = segment_of(rel, block, Lock::Share)?;
+    let c = sb.content_of(PageKind::Segment);
+    if segment::state(c) != State::Folded {
+        let p = segment::page_of(c, i);
+        if p == NO_BLOCK {
+            return None;
+        }
+        let b = Buf::read(rel, p, Lock::Exclusive);
+        if !is_delta_of(&b, block) {
+            b.corrupted(&format!("segment page {} maps logical block {block} to a page that is not its delta page", e.page));
+        }
+        return Some(Target::Delta { page: b, gate: sb });
+    }
+    let group = group::load(rel, &sb);
+    let p = segment::page_of(c, i);
+    if p != NO_BLOCK {
+        let b = Buf::read(rel, p, Lock::Exclusive);
+        if is_overlay_of(&b, block) {
+            return Some(Target::Group { overlay: b, group, seg: sb });
+        }
+    }
+    drop(sb);
+    let (sb, i, _) = segment_of(rel, block, Lock::Exclusive)?;
+    let overlay = overlay_for(rel, &sb, i, block);
+    Some(Target::Group { overlay, group, seg: sb })
+}
+
+/// The overlay page of the `i`-th block (logical block `block`) of a folded segment whose page
+/// `sb` is exclusively locked, made if it has none.
+fn overlay_for(rel: pg_sys::Relation, sb: &Buf, i: usize, block: u32) -> Buf {
+    let c = sb.content_of(PageKind::Segment);
+    let old = segment::page_of(c, i);
+    let old = (old != NO_BLOCK).then(|| Buf::read(rel, old, Lock::Exclusive));
+    if old.as_ref().is_some_and(|b| is_overlay_of(b, block)) {
+        return old.expect("checked");
+    }
+    let b = super::toast::allocate_page(rel);
+    let rec = WalRecord::start(rel);
+    segment::set_page(rec.register(sb).content(), i, b.block());
+    // A delta page a crash left behind in the middle of its fold is freed now.
+    let pending = old.as_ref().filter(|o| is_delta_of(o, block));
+    if let Some(o) = pending {
+        drop(rec.register_new(o, PageKind::Free));
+    }
+    let mut img = rec.register_new(&b, PageKind::Delta);
+    delta::init(img.content());
+    Special { flags: FLAG_OVERLAY, ..Special::owned(PageKind::Delta, block) }.write(img.special());
+    drop(img);
+    rec.finish();
+    if let Some(o) = pending {
+        // SAFETY: an open relation and one of its pages, now free.
+        unsafe { pg_sys::RecordPageWithFreeSpace(rel, o.block(), super::toast::WHOLE_PAGE) };
+    }
+    b
+}
+
+/// A delta page an insert writes to: its logical block, the page (exclusively locked) and its
+/// open segment's page (the gate, locked).
+pub struct InsertPage {
+    pub block: u32,
+    pub page: Buf,
+    pub gate: Buf,
+}
+
+/// The open segment's page of delta page `p` of logical block `block`, share-locked, and the
+/// page exclusively locked, if it still is such a page with room for `len` bytes.
+fn open_page(rel: pg_sys::Relation, block: u32, p: u32, seg: u32, len: usize) -> Option<InsertPage> {
+    let gate = Buf::read(rel, seg, Lock::Share);
+    if gate.kind() != PageKind::Segment || segment::state(gate.content_of(PageKind::Segment)) != State::Open {
+        return None;
+    }
+    let b = Buf::read(rel, p, Lock::Exclusive);
+    (is_delta_of(&b, block) && delta::plan_insert(b.content_of(PageKind::Delta), len).is_some()).then_some(InsertPage { block, page: b, gate })
+}
+
+/// A delta page of the open segment with room for `len` more bytes: this backend's target
+/// page, one VACUUM left room in, the newest page of the open segment, or a new one.
+pub fn page_for_insert(rel: pg_sys::Relation, len: usize) -> InsertPage {
     if !delta::fits_empty_page(len) {
         raise(
             PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
@@ -177,10 +331,9 @@ pub fn page_for_insert(rel: pg_sys::Relation, len: usize) -> (u32, Buf) {
             Some("Rows of a columnar table must fit one page after compression of their values."),
         );
     }
-    if let Some((block, p)) = with_cache(rel, |c| c.target) {
-        let b = Buf::read(rel, p, Lock::Exclusive);
-        if b.kind() == PageKind::Delta && page::owner(&b) == block && delta::plan_insert(b.content_of(PageKind::Delta), len).is_some() {
-            return (block, b);
+    if let Some((block, p, seg)) = with_cache(rel, |c| c.target) {
+        if let Some(found) = open_page(rel, block, p, seg, len) {
+            return found;
         }
     }
     // A page VACUUM left room in, from the free space map (which is not WAL-logged and may be
@@ -191,25 +344,23 @@ pub fn page_for_insert(rel: pg_sys::Relation, len: usize) -> (u32, Buf) {
         if p == pg_sys::InvalidBlockNumber || p >= rel::main_fork_blocks(rel) {
             break;
         }
-        let b = Buf::read(rel, p, Lock::Exclusive);
-        if !b.is_new() && b.kind() == PageKind::Free {
+        let peek = Buf::read(rel, p, Lock::Share);
+        if !peek.is_new() && peek.kind() == PageKind::Free {
             // A free page becomes a delta page through the segment (below), which takes it
             // from the map again.
             break;
         }
-        if !b.is_new() && b.kind() == PageKind::Delta {
-            let c = b.content_of(PageKind::Delta);
-            if delta::plan_insert(c, len).is_some() {
-                let block = page::owner(&b);
-                with_cache(rel, |cache| cache.target = Some((block, p)));
-                return (block, b);
-            }
-            // SAFETY: an open relation and one of its pages.
-            unsafe { pg_sys::RecordPageWithFreeSpace(rel, p, delta::free_space(c)) };
-        } else {
-            // SAFETY: as above: not a page inserts may use.
-            unsafe { pg_sys::RecordPageWithFreeSpace(rel, p, 0) };
+        let block = page::owner(&peek);
+        let delta = is_delta_of(&peek, block);
+        drop(peek);
+        let seg = if delta { entry_of(rel, block).filter(|(e, _)| e.kind == map::RangeKind::Segment) } else { None };
+        if let Some(found) = seg.and_then(|(e, _)| open_page(rel, block, p, e.page, len)) {
+            with_cache(rel, |cache| cache.target = Some((block, p, found.gate.block())));
+            return found;
         }
+        // SAFETY: an open relation and one of its pages, which has no room for this insert (or
+        // is not a page inserts may use).
+        unsafe { pg_sys::RecordPageWithFreeSpace(rel, p, 0) };
     }
     ensure_meta(rel);
     let mb = Buf::read(rel, meta::BLOCK, Lock::Exclusive);
@@ -224,24 +375,24 @@ pub fn page_for_insert(rel: pg_sys::Relation, len: usize) -> (u32, Buf) {
         if used > 0 {
             let (block, p) = (segment::first_block(c) + used as u32 - 1, segment::page_of(c, used - 1));
             let b = Buf::read(rel, p, Lock::Exclusive);
-            if page::owner(&b) == block && delta::plan_insert(b.content_of(PageKind::Delta), len).is_some() {
-                with_cache(rel, |cache| cache.target = Some((block, p)));
-                return (block, b);
+            if is_delta_of(&b, block) && delta::plan_insert(b.content_of(PageKind::Delta), len).is_some() {
+                with_cache(rel, |cache| cache.target = Some((block, p, sb.block())));
+                return InsertPage { block, page: b, gate: sb };
             }
         }
         if used < segment::BLOCKS {
-            return add_delta_page(rel, &sb);
+            return add_delta_page(rel, sb);
         }
     }
     let sb = new_segment(rel, &mb, &mut m);
-    add_delta_page(rel, &sb)
+    add_delta_page(rel, sb)
 }
 
 /// Appends a delta page to the (exclusively locked) open segment.
-fn add_delta_page(rel: pg_sys::Relation, sb: &Buf) -> (u32, Buf) {
+fn add_delta_page(rel: pg_sys::Relation, sb: Buf) -> InsertPage {
     let b = super::toast::allocate_page(rel);
     let rec = WalRecord::start(rel);
-    let mut seg = rec.register(sb);
+    let mut seg = rec.register(&sb);
     let i = segment::add_block(seg.content(), b.block()).expect("the caller checked that the segment has room");
     let block = segment::first_block(seg.content()) + i as u32;
     drop(seg);
@@ -250,8 +401,25 @@ fn add_delta_page(rel: pg_sys::Relation, sb: &Buf) -> (u32, Buf) {
     page::set_owner_special(img.special(), PageKind::Delta, block);
     drop(img);
     rec.finish();
-    with_cache(rel, |c| c.target = Some((block, b.block())));
-    (block, b)
+    with_cache(rel, |c| c.target = Some((block, b.block(), sb.block())));
+    InsertPage { block, page: b, gate: sb }
+}
+
+/// Closes the open segment `seg` (VACUUM, before folding it): inserts go to a new segment.
+pub fn close_segment(rel: pg_sys::Relation, seg: u32) {
+    let mb = Buf::read(rel, meta::BLOCK, Lock::Exclusive);
+    let mut m = meta::Meta::read(mb.content_of(PageKind::Meta));
+    let sb = Buf::read(rel, seg, Lock::Exclusive);
+    if segment::state(sb.content_of(PageKind::Segment)) != State::Open {
+        return;
+    }
+    let rec = WalRecord::start(rel);
+    segment::close(rec.register(&sb).content());
+    if m.open_segment == seg {
+        m.open_segment = NO_BLOCK;
+        m.write(rec.register(&mb).content());
+    }
+    rec.finish();
 }
 
 /// Starts a new segment after the last range, makes it the open one and lists it in the map.

@@ -16,9 +16,9 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 /// `MaxFSMRequestSize`: a request this large finds only pages recorded as wholly free.
-const WHOLE_PAGE_REQUEST: usize = pg_sys::BLCKSZ as usize - 32;
+pub const WHOLE_PAGE_REQUEST: usize = pg_sys::BLCKSZ as usize - 32;
 /// What a free page is recorded with in the free space map (more than any delta page has).
-const WHOLE_PAGE: usize = pg_sys::BLCKSZ as usize;
+pub const WHOLE_PAGE: usize = pg_sys::BLCKSZ as usize;
 /// Free pages the map may offer before the relation is extended instead.
 const FREE_PAGE_TRIES: usize = 3;
 /// `VARHDRSZ_EXTERNAL + sizeof(varatt_external)`: an on-disk TOAST pointer.

@@ -1,14 +1,40 @@
 //! VACUUM: dead row versions are found, their index entries deleted, then the versions
 //! themselves; every remaining header older than the freeze limit is frozen, and relfrozenxid
-//! advances. Readers and writers go on meanwhile (VACUUM holds ShareUpdateExclusiveLock).
+//! advances; then delta segments whose rows are all settled are folded into row groups.
+//! Readers and writers go on meanwhile (VACUUM holds ShareUpdateExclusiveLock).
 
+use super::group::{self, Loaded};
 use super::page::{Buf, WalRecord};
+use super::store::{self, Block};
+use super::space;
 use super::tuple::{self, TupleCopy};
 use crate::storage::{Lock, conflict, rel};
-use columnar_core::{delta, layout::PageKind, rownum};
+use columnar_core::layout::{NO_BLOCK, PageKind};
+use columnar_core::segment::{self, State};
+use columnar_core::{delta, map, rownum, xmax};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 use std::collections::BTreeSet;
+use std::rc::Rc;
+
+/// `omendb.columnar_fold_min_rows`: the settled rows the open delta segment must hold before
+/// VACUUM closes it and folds it into a row group (a closed segment is folded whatever its
+/// size). Smaller groups compress less and cost a group page each.
+pub static FOLD_MIN_ROWS: GucSetting<i32> = GucSetting::<i32>::new(10_000);
+
+pub fn init_gucs() {
+    GucRegistry::define_int_guc(
+        c"omendb.columnar_fold_min_rows",
+        c"Rows the open delta segment of a columnar table must hold before VACUUM folds it into a row group.",
+        c"A closed segment (one that filled up) is folded whatever its size.",
+        &FOLD_MIN_ROWS,
+        0,
+        columnar_core::rowgroup::MAX_ROWS as i32,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+}
 
 struct DeadRows(BTreeSet<u64>);
 
@@ -21,19 +47,28 @@ unsafe extern "C-unwind" fn is_dead(tid: pg_sys::ItemPointer, state: *mut std::f
     }
 }
 
-/// The delta pages of the file, each visited with `f` under a lock of `mode`.
-fn for_each_delta_page(rel: pg_sys::Relation, mode: Lock, mut f: impl FnMut(&Buf, u32)) {
-    for blk in 0..rel::main_fork_blocks(rel) {
-        let b = Buf::read(rel, blk, mode);
-        if b.is_new() || b.kind() != PageKind::Delta {
-            continue;
+/// Every page holding row headers, each visited with `f` under a lock of `mode`, with its
+/// logical block and, for an overlay, its row group: the delta pages of every segment and the
+/// overlay pages of every folded one.
+fn for_each_header_page(rel: pg_sys::Relation, mode: Lock, mut f: impl FnMut(&Buf, u32, Option<&Rc<Loaded>>)) {
+    for e in store::segments(rel) {
+        let sb = Buf::read(rel, e.page, Lock::Share);
+        let c = sb.content_of(PageKind::Segment);
+        let group = (segment::state(c) == State::Folded).then(|| group::load(rel, &sb));
+        let first = segment::first_block(c);
+        let pages: Vec<(u32, u32)> = (0..segment::used(c)).map(|i| (first + i as u32, segment::page_of(c, i))).filter(|&(_, p)| p != NO_BLOCK).collect();
+        drop(sb);
+        for (logical, p) in pages {
+            let b = Buf::read(rel, p, mode);
+            let ok = if group.is_some() { store::is_overlay_of(&b, logical) } else { store::is_delta_of(&b, logical) };
+            if ok {
+                f(&b, logical, group.as_ref());
+            }
+            drop(b);
+            // SAFETY: lets VACUUM's cost-based delay and interrupts act between pages (with no
+            // page locked).
+            unsafe { pg_sys::vacuum_delay_point() };
         }
-        let logical = super::page::owner(&b);
-        f(&b, logical);
-        drop(b);
-        // SAFETY: lets VACUUM's cost-based delay and interrupts act between pages (with no
-        // page locked).
-        unsafe { pg_sys::vacuum_delay_point() };
     }
 }
 
@@ -59,9 +94,9 @@ pub unsafe extern "C-unwind" fn relation_vacuum(rel: pg_sys::Relation, params: *
         );
         let relid = (*rel).rd_id;
 
-        // 1. Dead row versions.
+        // 1. Dead row versions (on overlays, the headers alone are judged).
         let mut dead = DeadRows(BTreeSet::new());
-        for_each_delta_page(rel, Lock::Share, |b, logical| {
+        for_each_header_page(rel, Lock::Share, |b, logical, _| {
             for slot in 0..delta::slot_count(b.content_of(PageKind::Delta)) {
                 let Some(bytes) = tuple::tuple_bytes(b, slot) else { continue };
                 let t = TupleCopy::new(bytes, tuple::item_pointer(logical, slot as u16 + 1), relid, pg_sys::CurrentMemoryContext);
@@ -99,8 +134,9 @@ pub unsafe extern "C-unwind" fn relation_vacuum(rel: pg_sys::Relation, params: *
 
         // 3. The dead versions themselves, and their space: the page is compacted and its
         // free space recorded, so that inserts reuse it (and the slots, whose index entries
-        // are gone). 4. Freezing of the rest.
-        for_each_delta_page(rel, Lock::Exclusive, |b, logical| {
+        // are gone); a row group's row is marked gone in its overlay instead, for good.
+        // 4. Freezing of the rest.
+        for_each_header_page(rel, Lock::Exclusive, |b, logical, group| {
             let mut removed: Vec<usize> = Vec::new();
             let mut chains: Vec<(u32, usize)> = Vec::new();
             let mut frozen: Vec<(usize, Vec<u8>)> = Vec::new();
@@ -113,7 +149,15 @@ pub unsafe extern "C-unwind" fn relation_vacuum(rel: pg_sys::Relation, params: *
                 let t = TupleCopy::new(&c[r.clone()], tuple::item_pointer(logical, slot as u16 + 1), relid, pg_sys::CurrentMemoryContext);
                 if dead.0.contains(&row) {
                     removed.push(slot);
-                    chains.extend(super::toast::chains_in(rel, t.0));
+                    let tid = tuple::item_pointer(logical, slot as u16 + 1);
+                    match group.and_then(|g| Some((g, g.position(logical, slot)?))) {
+                        Some((g, position)) => {
+                            let whole = g.form_row(rel, position, &c[r.clone()], tid, pg_sys::CurrentMemoryContext);
+                            chains.extend(super::toast::chains_in(rel, whole.0));
+                            whole.free();
+                        }
+                        None => chains.extend(super::toast::chains_in(rel, t.0)),
+                    }
                     horizon = tuple::later(horizon, tuple::removed_horizon(&t));
                 } else {
                     if pg_sys::heap_freeze_tuple((*t.0).t_data, (*(*rel).rd_rel).relfrozenxid, (*(*rel).rd_rel).relminmxid, freeze_limit, multi_cutoff) {
@@ -136,7 +180,11 @@ pub unsafe extern "C-unwind" fn relation_vacuum(rel: pg_sys::Relation, params: *
                     page[at + tuple::XACT_FIELDS.start..at + tuple::XACT_FIELDS.end].copy_from_slice(header);
                 }
                 for &slot in &removed {
-                    delta::remove(page, slot);
+                    if group.is_some() {
+                        delta::mark_gone(page, slot);
+                    } else {
+                        delta::remove(page, slot);
+                    }
                 }
                 if !removed.is_empty() {
                     free = delta::compact(page);
@@ -144,19 +192,202 @@ pub unsafe extern "C-unwind" fn relation_vacuum(rel: pg_sys::Relation, params: *
                 drop(img);
                 rec.finish();
             }
-            pg_sys::RecordPageWithFreeSpace(rel, b.block(), free);
+            if group.is_none() {
+                pg_sys::RecordPageWithFreeSpace(rel, b.block(), free);
+            }
             // The values the removed versions stored out of line go with them.
             for (first, _) in chains {
                 super::toast::free(rel, first);
             }
         });
-        pg_sys::FreeSpaceMapVacuum(rel);
         pg_sys::vac_close_indexes(nindexes, indexes, pg_sys::NoLock as i32);
 
-        // 5. Statistics and horizons: every header older than the limits is now frozen.
+        // 5. Segments whose rows are all settled become row groups (their rows were counted as
+        // delta rows above; the groups' rows without a header of their own are counted here).
+        let mut pool = space::FreePages::of(rel);
+        for e in store::segments(rel) {
+            live -= fold(rel, &e, oldest_xmin, &mut pool) as f64;
+        }
+        // 6. Groups move down into free runs, and free pages at the end are cut off.
+        space::move_groups_down(rel, &mut pool);
+        space::move_segments_down(rel, &mut pool);
+        pg_sys::FreeSpaceMapVacuum(rel);
+        space::truncate_free_tail(rel);
+        live += store::segments(rel).iter().map(|e| group_rows(rel, e)).sum::<f64>();
+
+        // 7. Statistics and horizons: every header older than the limits is now frozen.
         let mut frozen_updated = false;
         let mut minmulti_updated = false;
         pg_sys::vac_update_relstats(rel, rel::main_fork_blocks(rel), live, 0, nindexes > 0, freeze_limit, multi_cutoff, &mut frozen_updated, &mut minmulti_updated, false);
         pg_sys::pgstat_report_vacuum(relid, (*(*rel).rd_rel).relisshared, live as i64, 0);
     }
+}
+
+/// The rows of the row group a folded segment became (counted live: they are all settled but
+/// for those with a header of their own in an overlay, which were counted there).
+fn group_rows(rel: pg_sys::Relation, e: &map::Entry) -> f64 {
+    let sb = Buf::read(rel, e.page, Lock::Share);
+    let c = sb.content_of(PageKind::Segment);
+    if segment::state(c) != State::Folded {
+        return 0.0;
+    }
+    let g = segment::group(c);
+    let first = segment::first_block(c);
+    let with_headers: usize = (0..segment::used(c))
+        .filter_map(|i| match store::read_block(rel, first + i as u32, Lock::Share) {
+            Some(Block::Group { overlay: Some(o), .. }) => {
+                let oc = o.content_of(PageKind::Delta);
+                Some((0..delta::slot_count(oc)).filter(|&s| delta::is_gone(oc, s) || matches!(delta::tuple(oc, s), Ok(Some(_)))).count())
+            }
+            _ => None,
+        })
+        .sum();
+    g.rows as f64 - with_headers as f64
+}
+
+/// Whether a row version is settled: inserted by a transaction every snapshot sees as
+/// committed, and neither deleted nor locked by one that might still matter. Such a row can be
+/// described by the frozen stamp.
+fn settled(t: &TupleCopy, oldest_xmin: pg_sys::TransactionId, b: &Buf) -> bool {
+    if tuple::vacuum_state(t, oldest_xmin, b) != pg_sys::HTSV_Result::HEAPTUPLE_LIVE {
+        return false;
+    }
+    let h = t.header();
+    let infomask = h.t_infomask;
+    // SAFETY: a stored tuple's header is a HeapTupleFields; plain xid and multixact checks.
+    unsafe {
+        let xmin = h.t_choice.t_heap.t_xmin;
+        let frozen = infomask as u32 & pg_sys::HEAP_XMIN_FROZEN == pg_sys::HEAP_XMIN_FROZEN;
+        if !frozen && !pg_sys::TransactionIdPrecedes(xmin, oldest_xmin) {
+            return false;
+        }
+        if infomask as u32 & pg_sys::HEAP_XMAX_INVALID != 0 {
+            return true;
+        }
+        let xmax = h.t_choice.t_heap.t_xmax;
+        xmax::heap_xmax_is_locked_only(infomask)
+            && if infomask as u32 & pg_sys::HEAP_XMAX_IS_MULTI != 0 {
+                !pg_sys::MultiXactIdIsRunning(xmax, true)
+            } else {
+                !pg_sys::TransactionIdIsInProgress(xmax)
+            }
+    }
+}
+
+/// Folds the segment of map entry `e` into a row group when every row in it is settled (and,
+/// for the open segment, when it holds enough of them): the rows are read, encoded and written
+/// as a group; then, under the segment page's exclusive lock (the gate every writer of the
+/// segment takes), nothing may have changed since they were read, the segment page is pointed
+/// at the group, and the delta pages are freed. Row numbers, and so TIDs and index entries,
+/// stay as they were. Returns the rows folded.
+fn fold(rel: pg_sys::Relation, e: &map::Entry, oldest_xmin: pg_sys::TransactionId, pool: &mut space::FreePages) -> u32 {
+    let sb = Buf::read(rel, e.page, Lock::Share);
+    let c = sb.content_of(PageKind::Segment);
+    let (state, first, used) = (segment::state(c), segment::first_block(c), segment::used(c));
+    let pages: Vec<(u32, u32)> = (0..used).map(|i| (first + i as u32, segment::page_of(c, i))).filter(|&(_, p)| p != NO_BLOCK).collect();
+    drop(sb);
+    if state == State::Folded {
+        let sb = Buf::read(rel, e.page, Lock::Exclusive);
+        free_delta_pages(rel, &sb, pool);
+        return 0;
+    }
+    if used == 0 {
+        return 0;
+    }
+    // SAFETY: an open relation; the current memory context is VACUUM's.
+    let (relid, cxt) = unsafe { ((*rel).rd_id, pg_sys::CurrentMemoryContext) };
+    let mut rows = group::Fold::new(rel, first);
+    let mut seen = Vec::with_capacity(pages.len());
+    let mut horizon = pg_sys::InvalidTransactionId;
+    for &(logical, p) in &pages {
+        let b = Buf::read(rel, p, Lock::Share);
+        if !store::is_delta_of(&b, logical) {
+            return 0;
+        }
+        for slot in 0..delta::slot_count(b.content_of(PageKind::Delta)) {
+            let Some(bytes) = tuple::tuple_bytes(&b, slot) else { continue };
+            let t = TupleCopy::new(bytes, tuple::item_pointer(logical, slot as u16 + 1), relid, cxt);
+            if !settled(&t, oldest_xmin, &b) {
+                t.free();
+                return 0;
+            }
+            // SAFETY: a stored tuple's header is a HeapTupleFields.
+            horizon = tuple::later(horizon, unsafe { t.header().t_choice.t_heap.t_xmin });
+            rows.push(&t, logical, slot);
+            t.free();
+        }
+        seen.push((p, fingerprint(&b)));
+        drop(b);
+        // SAFETY: as in for_each_header_page.
+        unsafe { pg_sys::vacuum_delay_point() };
+    }
+    if state == State::Open && rows.rows() < FOLD_MIN_ROWS.get().max(1) as usize {
+        return 0;
+    }
+    let count = rows.rows() as u32;
+    let stream = rows.finish();
+    if state == State::Open {
+        store::close_segment(rel, e.page);
+    }
+    let sb = Buf::read(rel, e.page, Lock::Exclusive);
+    let c = sb.content_of(PageKind::Segment);
+    if segment::state(c) != State::Closed || segment::used(c) != used {
+        return 0;
+    }
+    for &(p, print) in &seen {
+        if fingerprint(&Buf::read(rel, p, Lock::Share)) != print {
+            // A row changed (or came) since it was read: the next VACUUM tries again.
+            return 0;
+        }
+    }
+    // The rows' inserts are now frozen: as heap's freeze records, this conflicts with standby
+    // snapshots that could still see them as in progress.
+    conflict::log_horizon(rel, horizon);
+    let g = group::write(rel, &stream, first, used as u32, count, pool);
+    let rec = WalRecord::start(rel);
+    segment::fold(rec.register(&sb).content(), &g);
+    rec.finish();
+    free_delta_pages(rel, &sb, pool);
+    count
+}
+
+/// What a fold checks to know that a delta page did not change since it read it: a hash of
+/// its content (page LSNs do not move for relations without WAL).
+fn fingerprint(b: &Buf) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    b.content_of(PageKind::Delta).hash(&mut h);
+    h.finish()
+}
+
+/// Frees the delta pages a folded segment (its page `sb` exclusively locked) still names,
+/// three to a WAL record with the segment page, whose entries become NO_BLOCK: a crash in
+/// between leaves entries the next VACUUM, or the next overlay of the block, frees.
+fn free_delta_pages(rel: pg_sys::Relation, sb: &Buf, pool: &mut space::FreePages) {
+    let c = sb.content_of(PageKind::Segment);
+    let first = segment::first_block(c);
+    let entries: Vec<(usize, u32)> = (0..segment::used(c)).map(|i| (i, segment::page_of(c, i))).filter(|&(_, p)| p != NO_BLOCK).collect();
+    for batch in entries.chunks(3) {
+        let pages: Vec<(usize, Buf)> =
+            batch.iter().map(|&(i, p)| (i, Buf::read(rel, p, Lock::Exclusive))).filter(|(i, b)| store::is_delta_of(b, first + *i as u32)).collect();
+        if pages.is_empty() {
+            continue;
+        }
+        let rec = WalRecord::start(rel);
+        let mut seg = rec.register(sb);
+        for (i, _) in &pages {
+            segment::set_page(seg.content(), *i, NO_BLOCK);
+        }
+        drop(seg);
+        for (_, b) in &pages {
+            drop(rec.register_new(b, PageKind::Free));
+        }
+        rec.finish();
+        for (_, b) in &pages {
+            // SAFETY: an open relation and one of its pages, now free.
+            unsafe { pg_sys::RecordPageWithFreeSpace(rel, b.block(), super::toast::WHOLE_PAGE) };
+            pool.add(b.block());
+        }
+    }
+    store::forget(rel);
 }

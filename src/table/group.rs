@@ -1,0 +1,397 @@
+//! Row groups as the table sees them: a folded segment's rows, column by column in data pages.
+//!
+//! A group is immutable once written. Its rows have no header of their own until one is
+//! needed: a row without one is described by the *frozen stamp* (inserted by a frozen
+//! transaction, never deleted or locked), which is true of every row a fold takes (see
+//! `vacuum.rs`), and a row that is deleted, updated or locked first gets its header
+//! materialised in the overlay page of its logical block (a delta-format page of headers only,
+//! named by the folded segment's table). So every visibility decision is still heap's, on a
+//! header: the overlay's or the stamp.
+//!
+//! Values are stored as the tuple held them: by-value types of 1, 2, 4 or 8 bytes as integers
+//! (sign-extended, as `fetch_att` makes their datums), every other type as the bytes of its
+//! datum (a varlena with its header, which may be a compressed value or a TOAST pointer to a
+//! value chain of the table, a fixed-length value, or a C string with its terminator). A row
+//! is handed out as a heap tuple formed from those datums, with the header laid over it.
+
+use super::page::{self, Buf};
+use super::tuple::{self, TupleCopy};
+use crate::storage::Lock;
+use columnar_core::encode::{IntVector, VECTOR_SIZE, VarlenaVector};
+use columnar_core::group::{self as format, Group};
+use columnar_core::layout::{PageKind, Special};
+use columnar_core::rowgroup::{ColumnKind, Directory, GroupBuilder, PresentSet, StreamPages, Value, pages_for};
+use columnar_core::{delta, rownum, segment};
+use pgrx::pg_sys;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+
+/// Decoded vectors a backend keeps (fetches by TID and scans hit the same vectors again).
+const VECTOR_CACHE_BYTES: usize = 16 << 20;
+
+/// How one column's values are stored.
+#[derive(Clone, Copy)]
+struct Column {
+    kind: ColumnKind,
+    len: i16,
+    dropped: bool,
+}
+
+fn columns(rel: pg_sys::Relation) -> Vec<Column> {
+    // SAFETY: an open relation; its tuple descriptor has natts attributes.
+    unsafe {
+        let desc = (*rel).rd_att;
+        (0..(*desc).natts as usize)
+            .map(|i| {
+                let a = &*(*desc).attrs.as_ptr().add(i);
+                let int = a.attbyval && matches!(a.attlen, 1 | 2 | 4 | 8);
+                Column { kind: if int { ColumnKind::Int } else { ColumnKind::Bytes }, len: a.attlen, dropped: a.attisdropped }
+            })
+            .collect()
+    }
+}
+
+/// The stored form of one datum of `col`.
+///
+/// # Safety
+/// `d` is a valid datum of the column's type (a pointer to its bytes when not by value).
+unsafe fn value_of<'a>(col: &Column, d: pg_sys::Datum) -> Value<'a> {
+    // SAFETY: per the contract; the bytes live as long as the tuple the datum came from, which
+    // outlives the builder's copy (push_row copies).
+    unsafe {
+        match (col.kind, col.len) {
+            (ColumnKind::Int, 1) => Value::Int(d.value() as i8 as i64),
+            (ColumnKind::Int, 2) => Value::Int(d.value() as i16 as i64),
+            (ColumnKind::Int, 4) => Value::Int(d.value() as i32 as i64),
+            (ColumnKind::Int, _) => Value::Int(d.value() as i64),
+            (ColumnKind::Bytes, -1) => {
+                let p = d.cast_mut_ptr::<pg_sys::varlena>();
+                Value::Bytes(std::slice::from_raw_parts(p as *const u8, pgrx::varlena::varsize_any(p)))
+            }
+            (ColumnKind::Bytes, -2) => {
+                let p = d.cast_mut_ptr::<std::ffi::c_char>();
+                Value::Bytes(std::ffi::CStr::from_ptr(p).to_bytes_with_nul())
+            }
+            (ColumnKind::Bytes, n) => Value::Bytes(std::slice::from_raw_parts(d.cast_mut_ptr::<u8>(), n as usize)),
+        }
+    }
+}
+
+/// A decoded vector of one column.
+enum Decoded {
+    Int(IntVector),
+    Bytes(VarlenaVector),
+}
+
+impl Decoded {
+    fn bytes(&self) -> usize {
+        match self {
+            Decoded::Int(v) => v.values.len() * 8,
+            Decoded::Bytes(v) => v.bytes.len() + v.offsets.len() * 4,
+        }
+    }
+
+    /// The datum of row `i` (None for NULL); a by-reference datum points into the vector.
+    fn datum(&self, i: usize) -> Option<pg_sys::Datum> {
+        match self {
+            Decoded::Int(v) => {
+                let valid = v.validity.as_deref().is_none_or(|b| columnar_core::encode::validity::is_valid(b, i));
+                valid.then(|| pg_sys::Datum::from(v.values[i] as usize))
+            }
+            Decoded::Bytes(v) => v.value(i).map(|b| pg_sys::Datum::from(b.as_ptr())),
+        }
+    }
+}
+
+/// A row group as a reader needs it: its description, present set and directory.
+pub struct Loaded {
+    pub group: Group,
+    present: PresentSet,
+    directory: Directory,
+    /// Where the row-group stream starts within the group's stream (after the present set).
+    base: usize,
+}
+
+type RelKey = (u32, u32, u32);
+
+/// Groups are cached by their first logical block (their identity; their data may move).
+#[derive(Default)]
+struct Caches {
+    groups: HashMap<(RelKey, u32), Rc<Loaded>>,
+    vectors: HashMap<(RelKey, u32, usize, usize), Rc<Decoded>>,
+    order: VecDeque<(RelKey, u32, usize, usize)>,
+    bytes: usize,
+}
+
+thread_local! {
+    static CACHES: RefCell<Caches> = RefCell::new(Caches::default());
+}
+
+fn key(rel: pg_sys::Relation) -> RelKey {
+    // SAFETY: an open relation.
+    let n = unsafe { (*rel).rd_node };
+    (n.spcNode.to_u32(), n.dbNode.to_u32(), n.relNode.to_u32())
+}
+
+/// Forgets every cached group and vector (a relation file may have been replaced).
+pub fn forget_all() {
+    CACHES.with(|c| *c.borrow_mut() = Caches::default());
+}
+
+/// The description of the group whose range starts at logical block `first_block`, as its
+/// segment page says now.
+fn current(rel: pg_sys::Relation, first_block: u32) -> Option<Group> {
+    let sb = super::store::segment_page(rel, first_block, Lock::Share)?;
+    let c = sb.content_of(PageKind::Segment);
+    (segment::state(c) == segment::State::Folded).then(|| segment::group(c))
+}
+
+/// Bytes `range` of the stream of group `g`, read from its data pages (where `g` says they
+/// are, or, if VACUUM moved them since, where the group's segment page says now).
+pub fn read_stream(rel: pg_sys::Relation, g: &Group, range: std::ops::Range<usize>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(range.len());
+    if range.end > g.stream_len as usize {
+        crate::error::corrupted_page::<page::ColumnarPages>(rel, g.data_first, &format!("row group stream of {} bytes read up to {}", g.stream_len, range.end));
+    }
+    for (k, within) in StreamPages::new(range.clone()) {
+        let blk = g.data_first + k as u32;
+        let b = Buf::read(rel, blk, Lock::Share);
+        let s = (!b.is_new()).then(|| Special::read(b.special())).flatten();
+        if s.is_none_or(|s| s.kind != PageKind::Data || s.owner != g.first_block || s.seq != k as u32) {
+            drop(b);
+            if let Some(now) = current(rel, g.first_block).filter(|now| now.data_first != g.data_first && now.stream_len == g.stream_len) {
+                return read_stream(rel, &now, range);
+            }
+            crate::error::corrupted_page::<page::ColumnarPages>(rel, blk, &format!("data page {k} of the row group from logical block {} belongs to {s:?}", g.first_block));
+        }
+        out.extend_from_slice(&b.content_of(PageKind::Data)[within]);
+    }
+    out
+}
+
+/// The group a folded segment's page (locked by the caller) describes; cached, and read again
+/// when VACUUM moved its data.
+pub fn load(rel: pg_sys::Relation, sb: &Buf) -> Rc<Loaded> {
+    let group = segment::group(sb.content_of(PageKind::Segment));
+    let k = (key(rel), group.first_block);
+    if let Some(l) = CACHES.with(|c| c.borrow().groups.get(&k).cloned()).filter(|l| l.group == group) {
+        return l;
+    }
+    let corrupt = |why: &str| -> ! { sb.corrupted(why) };
+    let head = read_stream(rel, &group, 0..4.min(group.stream_len as usize));
+    let present_len = head.get(..4).map_or(0, |h| u32::from_le_bytes(h.try_into().unwrap()) as usize);
+    let prefix_len = 4 + present_len + columnar_core::rowgroup::HEADER_LEN;
+    let prefix = read_stream(rel, &group, 0..prefix_len.min(group.stream_len as usize));
+    let dir_len = columnar_core::rowgroup::directory_len(prefix.get(4 + present_len..).unwrap_or(&[])).unwrap_or_else(|e| corrupt(e.message()));
+    let whole = read_stream(rel, &group, 0..(4 + present_len + dir_len).min(group.stream_len as usize));
+    let (present, rg) = format::split(&whole, group.rows, group.blocks).unwrap_or_else(|e| corrupt(e.message()));
+    let directory = Directory::parse(rg).unwrap_or_else(|e| corrupt(e.message()));
+    if directory.rows() != group.rows as usize || 4 + present_len + directory.stream_len() != group.stream_len as usize {
+        corrupt("the row group's directory disagrees with its description");
+    }
+    let l = Rc::new(Loaded { group, present, directory, base: 4 + present_len });
+    CACHES.with(|c| c.borrow_mut().groups.insert(k, l.clone()));
+    l
+}
+
+/// The group whose range starts at logical block `first_block`, if its data pages include
+/// `data_page` (a crash or an error in the middle of a fold can leave data pages no group names).
+pub fn group_with_page(rel: pg_sys::Relation, first_block: u32, data_page: u32) -> Option<Group> {
+    current(rel, first_block).filter(|g| g.data_blocks().contains(&data_page))
+}
+
+impl Loaded {
+    /// The position of the row in `slot` of logical block `block`, if the group has that row.
+    pub fn position(&self, block: u32, slot: usize) -> Option<usize> {
+        let offset = (block.checked_sub(self.group.first_block)? as u64 * rownum::ROWS_PER_BLOCK + slot as u64) as u32;
+        self.present.position_of(offset).map(|p| p as usize)
+    }
+
+    /// The rows of logical block `block`: (slot, position), in slot order.
+    pub fn rows_of(&self, block: u32) -> Vec<(usize, usize)> {
+        let start = (block - self.group.first_block) * rownum::ROWS_PER_BLOCK as u32;
+        self.present.positions_in(start..start + rownum::ROWS_PER_BLOCK as u32).map(|(o, p)| ((o - start) as usize, p as usize)).collect()
+    }
+
+    fn decode(&self, rel: pg_sys::Relation, c: usize, v: usize) -> Result<Decoded, columnar_core::rowgroup::GroupError> {
+        let r = self.directory.vector_range(c, v);
+        let bytes = read_stream(rel, &self.group, self.base + r.start..self.base + r.end);
+        match self.directory.column(c).kind {
+            ColumnKind::Int => self.directory.decode_int_vector(c, v, &bytes).map(Decoded::Int),
+            ColumnKind::Bytes => self.directory.decode_bytes_vector(c, v, &bytes).map(Decoded::Bytes),
+        }
+    }
+
+    /// Decodes every vector of every column (columnar_check): the first failure.
+    pub fn check(&self, rel: pg_sys::Relation) -> Result<(), String> {
+        for c in 0..self.directory.columns() {
+            for v in 0..self.directory.vectors() {
+                self.decode(rel, c, v).map_err(|e| format!("column {} vector {v}: {}", c + 1, e.message()))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn vector(&self, rel: pg_sys::Relation, c: usize, v: usize) -> Rc<Decoded> {
+        let k = (key(rel), self.group.first_block, c, v);
+        if let Some(d) = CACHES.with(|cache| cache.borrow().vectors.get(&k).cloned()) {
+            return d;
+        }
+        let d = Rc::new(self.decode(rel, c, v).unwrap_or_else(|e| crate::error::corrupted_page::<page::ColumnarPages>(rel, self.group.data_first, e.message())));
+        CACHES.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            cache.bytes += d.bytes();
+            cache.vectors.insert(k, d.clone());
+            cache.order.push_back(k);
+            while cache.bytes > VECTOR_CACHE_BYTES && cache.order.len() > 1 {
+                let old = cache.order.pop_front().expect("not empty");
+                if let Some(gone) = cache.vectors.remove(&old) {
+                    cache.bytes -= gone.bytes();
+                }
+            }
+        });
+        d
+    }
+
+    /// The row at `position` as a heap tuple in `cxt`, named `tid`, with `header` (a stored
+    /// header: the overlay's, or the frozen stamp) laid over it.
+    pub fn form_row(&self, rel: pg_sys::Relation, position: usize, header: &[u8], tid: pg_sys::ItemPointerData, cxt: pg_sys::MemoryContext) -> TupleCopy {
+        let cols = columns(rel);
+        let (v, i) = (position / VECTOR_SIZE, position % VECTOR_SIZE);
+        let stored = self.directory.columns();
+        let mut values = vec![pg_sys::Datum::from(0); cols.len()];
+        let mut nulls = vec![true; cols.len()];
+        let mut keep = Vec::new();
+        for (c, col) in cols.iter().enumerate().take(stored) {
+            if col.dropped {
+                continue;
+            }
+            if self.directory.column(c).kind != col.kind {
+                crate::error::corrupted_page::<page::ColumnarPages>(rel, self.group.data_first, &format!("column {} is stored as {:?}", c + 1, self.directory.column(c).kind));
+            }
+            let d = self.vector(rel, c, v);
+            if let Some(datum) = d.datum(i) {
+                values[c] = datum;
+                nulls[c] = false;
+            }
+            keep.push(d);
+        }
+        // SAFETY: the datums point into vectors kept alive until the tuple is formed (which
+        // copies them); the formed tuple is copied into `cxt` and freed.
+        unsafe {
+            let old = pg_sys::MemoryContextSwitchTo(cxt);
+            let formed = pg_sys::heap_form_tuple((*rel).rd_att, values.as_mut_ptr(), nulls.as_mut_ptr());
+            pg_sys::MemoryContextSwitchTo(old);
+            drop(keep);
+            let h = &mut *(*formed).t_data;
+            // Columns added after the group was written read as missing (their defaults).
+            if stored < cols.len() {
+                h.t_infomask2 = (h.t_infomask2 & !(pg_sys::HEAP_NATTS_MASK as u16)) | stored as u16;
+            }
+            lay_header(h, header);
+            (*formed).t_self = tid;
+            (*formed).t_tableOid = (*rel).rd_id;
+            TupleCopy(formed)
+        }
+    }
+}
+
+/// Lays a stored header's transaction fields (xmin to infomask) over a formed tuple's header,
+/// keeping the formed tuple's own layout bits (nulls, varwidth, external, attribute count).
+pub fn lay_header(h: &mut pg_sys::HeapTupleHeaderData, header: &[u8]) {
+    const LAYOUT: u16 = (pg_sys::HEAP_HASNULL | pg_sys::HEAP_HASVARWIDTH | pg_sys::HEAP_HASEXTERNAL | pg_sys::HEAP_HASOID_OLD) as u16;
+    let formed = (h.t_infomask & LAYOUT, h.t_infomask2 & pg_sys::HEAP_NATTS_MASK as u16, h.t_hoff);
+    // SAFETY: HeapTupleHeaderData is plain bytes; `header` holds at least its transaction
+    // fields (up to t_hoff).
+    unsafe {
+        let dst = std::slice::from_raw_parts_mut(h as *mut _ as *mut u8, tuple::XACT_FIELDS.end);
+        dst.copy_from_slice(&header[..tuple::XACT_FIELDS.end]);
+    }
+    h.t_infomask = (h.t_infomask & !LAYOUT) | formed.0;
+    h.t_infomask2 = (h.t_infomask2 & !(pg_sys::HEAP_NATTS_MASK as u16)) | formed.1;
+    h.t_hoff = formed.2;
+}
+
+/// The header of a group row that has none of its own: inserted by a frozen transaction,
+/// never deleted or locked, its ctid its own TID. As stored in an overlay: no attributes.
+pub fn frozen_header(tid: &pg_sys::ItemPointerData) -> [u8; delta::MIN_TUPLE] {
+    let mut h: pg_sys::HeapTupleHeaderData = unsafe {
+        // SAFETY: all-zero bytes are a valid HeapTupleHeaderData (plain integers and unions).
+        std::mem::zeroed()
+    };
+    h.t_choice.t_heap.t_xmin = pg_sys::FrozenTransactionId;
+    h.t_ctid = *tid;
+    h.t_infomask = (pg_sys::HEAP_XMIN_FROZEN | pg_sys::HEAP_XMAX_INVALID) as u16;
+    h.t_hoff = delta::MIN_TUPLE as u8;
+    let mut out = [0u8; delta::MIN_TUPLE];
+    // SAFETY: the header is tuple::HEADER_SIZE (23) plain bytes, within the 24 copied into.
+    out[..tuple::HEADER_SIZE].copy_from_slice(unsafe { std::slice::from_raw_parts(&h as *const _ as *const u8, tuple::HEADER_SIZE) });
+    out
+}
+
+/// Collects the rows of a segment being folded, in row-number order, into a group stream.
+pub struct Fold {
+    cols: Vec<Column>,
+    builder: GroupBuilder,
+    offsets: Vec<u32>,
+    first_block: u32,
+    slot: *mut pg_sys::TupleTableSlot,
+}
+
+impl Fold {
+    pub fn new(rel: pg_sys::Relation, first_block: u32) -> Fold {
+        let cols = columns(rel);
+        let builder = GroupBuilder::new(cols.iter().map(|c| c.kind).collect());
+        // SAFETY: an open relation; the slot is dropped in Drop.
+        let slot = unsafe { pg_sys::MakeSingleTupleTableSlot((*rel).rd_att, &pg_sys::TTSOpsHeapTuple) };
+        Fold { cols, builder, offsets: Vec::new(), first_block, slot }
+    }
+
+    /// Adds a row (a whole heap tuple of the table) at `block`, `slot`.
+    pub fn push(&mut self, t: &TupleCopy, block: u32, slot: usize) {
+        // SAFETY: a valid tuple of the relation's descriptor; slot_getallattrs fills every
+        // attribute (missing ones with their defaults), whose by-reference datums point into
+        // the tuple, alive until the slot is cleared below.
+        unsafe {
+            pg_sys::ExecStoreHeapTuple(t.0, self.slot, false);
+            pg_sys::slot_getallattrs(self.slot);
+            let row: Vec<Value> = self
+                .cols
+                .iter()
+                .enumerate()
+                .map(|(c, col)| {
+                    if col.dropped || *(*self.slot).tts_isnull.add(c) { Value::Null } else { value_of(col, *(*self.slot).tts_values.add(c)) }
+                })
+                .collect();
+            self.builder.push_row(&row).unwrap_or_else(|why| pgrx::error!("folding a row into a row group: {why}"));
+            pg_sys::ExecClearTuple(self.slot);
+        }
+        self.offsets.push(((block - self.first_block) as u64 * rownum::ROWS_PER_BLOCK + slot as u64) as u32);
+    }
+
+    pub fn rows(&self) -> usize {
+        self.offsets.len()
+    }
+
+    /// The group's stream.
+    pub fn finish(mut self) -> Vec<u8> {
+        let present = PresentSet::from_offsets(std::mem::take(&mut self.offsets)).expect("offsets of one segment, in order");
+        let builder = std::mem::replace(&mut self.builder, GroupBuilder::new(Vec::new()));
+        format::compose(&present, &builder.finish())
+    }
+}
+
+impl Drop for Fold {
+    fn drop(&mut self) {
+        // SAFETY: made in `new`, dropped once.
+        unsafe { pg_sys::ExecDropSingleTupleTableSlot(self.slot) };
+    }
+}
+
+/// Writes `stream` as the data pages of a new group of the given range and rows; returns its
+/// description, for the caller to link.
+pub fn write(rel: pg_sys::Relation, stream: &[u8], first_block: u32, blocks: u32, rows: u32, pool: &mut super::space::FreePages) -> Group {
+    let data_first = super::space::write_data(rel, stream, first_block, pool);
+    Group { first_block, blocks, rows, stream_len: stream.len() as u32, data_first, data_pages: pages_for(stream.len()) as u32 }
+}

@@ -1,0 +1,96 @@
+//! The row versions of a logical block, whatever holds them: the tuples of a delta page, or a
+//! row group's rows with their headers (the overlay's, or the frozen stamp).
+
+use super::page::Buf;
+use super::store::{self, Block};
+use super::tuple::{self, TupleCopy};
+use crate::storage::Lock;
+use columnar_core::{delta, layout::PageKind};
+use pgrx::pg_sys;
+
+/// The header of the row in `slot` of a group block: Some(Some(bytes)) from the overlay, or
+/// Some(None) when it has none of its own; None when VACUUM removed the row.
+fn overlay_header<'a>(overlay: Option<&'a Buf>, slot: usize) -> Option<Option<&'a [u8]>> {
+    let Some(o) = overlay else { return Some(None) };
+    let c = o.content_of(PageKind::Delta);
+    if delta::is_gone(c, slot) {
+        return None;
+    }
+    Some(tuple::tuple_bytes(o, slot))
+}
+
+/// Calls `f(slot, copy, buffer)` for every row version of logical block `logical`, held in
+/// `block`, in slot order (`only`, when given, lists the offsets wanted). `buffer` is the
+/// locked page the version's header came from, for heap's visibility routines.
+pub fn for_each(rel: pg_sys::Relation, logical: u32, block: &Block, cxt: pg_sys::MemoryContext, only: Option<&[u16]>, mut f: impl FnMut(usize, TupleCopy, &Buf)) {
+    // SAFETY: an open relation.
+    let relid = unsafe { (*rel).rd_id };
+    let wanted = |slot: usize| only.is_none_or(|o| o.contains(&(slot as u16 + 1)));
+    match block {
+        Block::Delta(b) => {
+            for slot in (0..delta::slot_count(b.content_of(PageKind::Delta))).filter(|&s| wanted(s)) {
+                let Some(bytes) = tuple::tuple_bytes(b, slot) else { continue };
+                f(slot, TupleCopy::new(bytes, tuple::item_pointer(logical, slot as u16 + 1), relid, cxt), b);
+            }
+        }
+        Block::Group { overlay, group, seg } => {
+            for (slot, position) in group.rows_of(logical).into_iter().filter(|&(s, _)| wanted(s)) {
+                let Some(own) = overlay_header(overlay.as_ref(), slot) else { continue };
+                let tid = tuple::item_pointer(logical, slot as u16 + 1);
+                let stamp = super::group::frozen_header(&tid);
+                let t = group.form_row(rel, position, own.unwrap_or(&stamp), tid, cxt);
+                f(slot, t, if own.is_some() { overlay.as_ref().expect("a header came from it") } else { seg });
+            }
+        }
+    }
+}
+
+/// One row version read by TID, with the page its header came from still share-locked.
+pub struct Version {
+    pub t: TupleCopy,
+    block: Block,
+    own_header: bool,
+}
+
+impl Drop for Version {
+    fn drop(&mut self) {
+        if !self.t.0.is_null() {
+            // SAFETY: the copy was made for this version and is owned by nothing else.
+            unsafe { pg_sys::pfree(self.t.0 as *mut _) };
+        }
+    }
+}
+
+impl Version {
+    /// The copy, for the caller to own; the page is unlocked.
+    pub fn take(mut self) -> TupleCopy {
+        TupleCopy(std::mem::replace(&mut self.t.0, std::ptr::null_mut()))
+    }
+
+    /// The locked page the header came from.
+    pub fn buf(&self) -> &Buf {
+        match &self.block {
+            Block::Delta(b) => b,
+            Block::Group { overlay: Some(o), .. } if self.own_header => o,
+            Block::Group { seg, .. } => seg,
+        }
+    }
+}
+
+/// The row version `tid` names, copied into `cxt`; None when there is none.
+pub fn read(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, cxt: pg_sys::MemoryContext) -> Option<Version> {
+    let (logical, slot) = tuple::block_slot(tid)?;
+    let block = store::read_block(rel, logical, Lock::Share)?;
+    // SAFETY: an open relation.
+    let relid = unsafe { (*rel).rd_id };
+    let (t, own_header) = match &block {
+        Block::Delta(b) => (TupleCopy::new(tuple::tuple_bytes(b, slot)?, *tid, relid, cxt), true),
+        Block::Group { overlay, group, .. } => {
+            let position = group.position(logical, slot)?;
+            let own = overlay_header(overlay.as_ref(), slot)?;
+            let stamp = super::group::frozen_header(tid);
+            (group.form_row(rel, position, own.unwrap_or(&stamp), *tid, cxt), own.is_some())
+        }
+    };
+    Some(Version { t, block, own_header })
+}
