@@ -4,12 +4,13 @@
 # background VACUUM between measurements) and fsync = off (throwaway clusters: commits measure the
 # access method, not the disk). Prints a markdown table of medians and ratios.
 #
-#   storage     pg_relation_size after COPY (table only, no index)
-#   COPY        seconds to load the CSV (one load per table)
+#   storage     pg_relation_size after COPY and VACUUM ANALYZE (table only, no index): VACUUM
+#               folds a columnar table's delta segments into compressed row groups
+#   COPY        seconds to load the CSV (one load per table), and the VACUUM ANALYZE after it
 #   count(*), sum(l_extendedprice)      milliseconds, median of REPEATS runs after one warm-up
 #   point       pgbench tps of single-row lookups by l_orderkey through a btree index
 #   trickle     pgbench tps of TRICKLE single-row INSERT transactions into an empty table, and
-#               its size after VACUUM against the same rows loaded in bulk
+#               its size after VACUUM against the same rows loaded in bulk (then VACUUMed too)
 #
 # Knobs: SF (scale factor, default 1), REPEATS (5), TRICKLE (100000), LOOKUP_SECONDS (10),
 # CLUSTER_PORT. TPC-H data is generated once with DuckDB's tpch extension (PyPI, pinned) into
@@ -74,7 +75,8 @@ for am in heap columnar; do
   psql_q -c "CREATE TABLE li_$am $DDL USING $am"
   ms=$(timed "COPY li_$am FROM '$DATA' (DELIMITER '|')")
   R[$am,copy]=$(awk -v m="$ms" 'BEGIN { printf "%.1f", m / 1000 }')
-  psql_q -c "VACUUM ANALYZE li_$am"
+  ms=$(timed "VACUUM ANALYZE li_$am")
+  R[$am,vacuum]=$(awk -v m="$ms" 'BEGIN { printf "%.1f", m / 1000 }')
   R[$am,size]=$(psql_q -c "SELECT pg_relation_size('li_$am')")
   for q in count sum; do
     sql="SELECT count(*) FROM li_$am"
@@ -96,7 +98,7 @@ for am in heap columnar; do
   R[$am,trickle]=$("$PG_BINDIR/pgbench" -h "$dir" -p "$CLUSTER_PORT" -U "$CLUSTER_OWNER" -n -c 2 -j 2 -t $((TRICKLE / 2)) -f "$OUT/trickle-$am.sql" postgres 2>&1 \
     | sed -n 's/^tps = \([0-9.]*\) .*/\1/p')
   psql_q -c "VACUUM tr_$am"
-  psql_q -c "CREATE TABLE bulk_$am $DDL USING $am" -c "INSERT INTO bulk_$am SELECT * FROM tr_$am"
+  psql_q -c "CREATE TABLE bulk_$am $DDL USING $am" -c "INSERT INTO bulk_$am SELECT * FROM tr_$am" -c "VACUUM bulk_$am"
   R[$am,trickle_size]=$(psql_q -c "SELECT round(pg_relation_size('tr_$am')::numeric / pg_relation_size('bulk_$am'), 2)")
 done
 
@@ -108,6 +110,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b == 0) ? 0 : a / b }
   echo "|---|---|---|---|"
   echo "| storage (MB) | $((R[heap,size] / 1048576)) | $((R[columnar,size] / 1048576)) | $(ratio "${R[columnar,size]}" "${R[heap,size]}") |"
   echo "| COPY (s) | ${R[heap,copy]} | ${R[columnar,copy]} | $(ratio "${R[columnar,copy]}" "${R[heap,copy]}") |"
+  echo "| VACUUM ANALYZE after COPY (s) | ${R[heap,vacuum]} | ${R[columnar,vacuum]} | $(ratio "${R[columnar,vacuum]}" "${R[heap,vacuum]}") |"
   echo "| count(*) (ms) | ${R[heap,count]} | ${R[columnar,count]} | $(ratio "${R[columnar,count]}" "${R[heap,count]}") |"
   echo "| sum(l_extendedprice) (ms) | ${R[heap,sum]} | ${R[columnar,sum]} | $(ratio "${R[columnar,sum]}" "${R[heap,sum]}") |"
   echo "| point lookups, btree (tps) | ${R[heap,point]} | ${R[columnar,point]} | $(ratio "${R[columnar,point]}" "${R[heap,point]}") |"

@@ -104,6 +104,15 @@ impl Decoded {
     }
 }
 
+/// What a datum handed to heap_form_tuple points into, kept (not read) until the tuple is
+/// formed.
+#[allow(dead_code)]
+enum Kept {
+    Nothing,
+    Vector(Rc<Decoded>),
+    Bytes(Vec<u8>),
+}
+
 /// A row group as a reader needs it: its description, present set and directory.
 pub struct Loaded {
     pub group: Group,
@@ -254,9 +263,37 @@ impl Loaded {
         d
     }
 
+    /// The value of row `i` of vector `v` of column `c`, without decoding the vector when it
+    /// is not cached (a fetch by TID reads one row): the datum, and what it points into.
+    fn cell(&self, rel: pg_sys::Relation, c: usize, v: usize, i: usize) -> (Option<pg_sys::Datum>, Kept) {
+        let k = (key(rel), self.group.first_block, c, v);
+        if let Some(d) = CACHES.with(|cache| cache.borrow().vectors.get(&k).cloned()) {
+            return (d.datum(i), Kept::Vector(d));
+        }
+        let r = self.directory.vector_range(c, v);
+        let bytes = read_stream(rel, &self.group, self.base + r.start..self.base + r.end);
+        let corrupt = |e: columnar_core::encode::DecodeError| -> ! {
+            crate::error::corrupted_page::<page::ColumnarPages>(rel, self.group.data_first, &format!("column {} vector {v}: {}", c + 1, e.message()))
+        };
+        match self.directory.column(c).kind {
+            ColumnKind::Int => {
+                let value = columnar_core::encode::int_value_at(&bytes, i).unwrap_or_else(|e| corrupt(e));
+                (value.map(|x| pg_sys::Datum::from(x as usize)), Kept::Nothing)
+            }
+            ColumnKind::Bytes => match columnar_core::encode::varlena_value_at(&bytes, i).unwrap_or_else(|e| corrupt(e)) {
+                Some(value) => {
+                    let owned = value.into_owned();
+                    (Some(pg_sys::Datum::from(owned.as_ptr())), Kept::Bytes(owned))
+                }
+                None => (None, Kept::Nothing),
+            },
+        }
+    }
+
     /// The row at `position` as a heap tuple in `cxt`, named `tid`, with `header` (a stored
-    /// header: the overlay's, or the frozen stamp) laid over it.
-    pub fn form_row(&self, rel: pg_sys::Relation, position: usize, header: &[u8], tid: pg_sys::ItemPointerData, cxt: pg_sys::MemoryContext) -> TupleCopy {
+    /// header: the overlay's, or the frozen stamp) laid over it. A scan (`whole_vectors`)
+    /// decodes and caches the vectors it reads; a fetch by TID takes the one value it needs.
+    pub fn form_row(&self, rel: pg_sys::Relation, position: usize, header: &[u8], tid: pg_sys::ItemPointerData, cxt: pg_sys::MemoryContext, whole_vectors: bool) -> TupleCopy {
         let cols = columns(rel);
         let (v, i) = (position / VECTOR_SIZE, position % VECTOR_SIZE);
         let stored = self.directory.columns();
@@ -270,12 +307,17 @@ impl Loaded {
             if self.directory.column(c).kind != col.kind {
                 crate::error::corrupted_page::<page::ColumnarPages>(rel, self.group.data_first, &format!("column {} is stored as {:?}", c + 1, self.directory.column(c).kind));
             }
-            let d = self.vector(rel, c, v);
-            if let Some(datum) = d.datum(i) {
+            let (datum, kept) = if whole_vectors {
+                let d = self.vector(rel, c, v);
+                (d.datum(i), Kept::Vector(d))
+            } else {
+                self.cell(rel, c, v, i)
+            };
+            keep.push(kept);
+            if let Some(datum) = datum {
                 values[c] = datum;
                 nulls[c] = false;
             }
-            keep.push(d);
         }
         // SAFETY: the datums point into vectors kept alive until the tuple is formed (which
         // copies them); the formed tuple is copied into `cxt` and freed.

@@ -6,7 +6,7 @@
 use super::group::{self, Loaded};
 use super::page::{Buf, WalRecord};
 use super::store::{self, Block};
-use super::space;
+use super::{rows, space};
 use super::tuple::{self, TupleCopy};
 use crate::storage::{Lock, conflict, rel};
 use columnar_core::layout::{NO_BLOCK, PageKind};
@@ -152,7 +152,7 @@ pub unsafe extern "C-unwind" fn relation_vacuum(rel: pg_sys::Relation, params: *
                     let tid = tuple::item_pointer(logical, slot as u16 + 1);
                     match group.and_then(|g| Some((g, g.position(logical, slot)?))) {
                         Some((g, position)) => {
-                            let whole = g.form_row(rel, position, &c[r.clone()], tid, pg_sys::CurrentMemoryContext);
+                            let whole = g.form_row(rel, position, &c[r.clone()], tid, pg_sys::CurrentMemoryContext, false);
                             chains.extend(super::toast::chains_in(rel, whole.0));
                             whole.free();
                         }
@@ -202,8 +202,9 @@ pub unsafe extern "C-unwind" fn relation_vacuum(rel: pg_sys::Relation, params: *
         });
         pg_sys::vac_close_indexes(nindexes, indexes, pg_sys::NoLock as i32);
 
-        // 5. Segments whose rows are all settled become row groups (their rows were counted as
-        // delta rows above; the groups' rows without a header of their own are counted here).
+        // 5. Segments whose rows are all settled become row groups, and groups with many
+        // overlays are written again (the rows with headers of their own were counted above;
+        // the groups' rows without one are counted below).
         let mut pool = space::FreePages::of(rel);
         for e in store::segments(rel) {
             live -= fold(rel, &e, oldest_xmin, &mut pool) as f64;
@@ -275,53 +276,78 @@ fn settled(t: &TupleCopy, oldest_xmin: pg_sys::TransactionId, b: &Buf) -> bool {
 }
 
 /// Folds the segment of map entry `e` into a row group when every row in it is settled (and,
-/// for the open segment, when it holds enough of them): the rows are read, encoded and written
-/// as a group; then, under the segment page's exclusive lock (the gate every writer of the
-/// segment takes), nothing may have changed since they were read, the segment page is pointed
-/// at the group, and the delta pages are freed. Row numbers, and so TIDs and index entries,
-/// stay as they were. Returns the rows folded.
+/// for the open segment, when it holds enough of them: then it is closed, settled or not), or
+/// rewrites its group when overlays
+/// cover a tenth of its blocks and every row in it is settled: the rows are read, encoded and
+/// written as a group (without the rows VACUUM marked gone); then, under the segment page's
+/// exclusive lock (the gate every writer of the segment takes), nothing may have changed since
+/// they were read, the segment page is pointed at the new group, and the delta or overlay pages
+/// and old data pages are freed. Row numbers, and so TIDs and index entries, stay as they were.
+/// Returns the rows folded that were counted as rows with headers of their own.
 fn fold(rel: pg_sys::Relation, e: &map::Entry, oldest_xmin: pg_sys::TransactionId, pool: &mut space::FreePages) -> u32 {
     let sb = Buf::read(rel, e.page, Lock::Share);
-    let c = sb.content_of(PageKind::Segment);
-    let (state, first, used) = (segment::state(c), segment::first_block(c), segment::used(c));
-    let pages: Vec<(u32, u32)> = (0..used).map(|i| (first + i as u32, segment::page_of(c, i))).filter(|&(_, p)| p != NO_BLOCK).collect();
+    let state = segment::state(sb.content_of(PageKind::Segment));
     drop(sb);
     if state == State::Folded {
-        let sb = Buf::read(rel, e.page, Lock::Exclusive);
-        free_delta_pages(rel, &sb, pool);
+        // Delta pages a crash left behind are freed first.
+        free_pages(rel, &Buf::read(rel, e.page, Lock::Exclusive), pool, false);
+    }
+    let sb = Buf::read(rel, e.page, Lock::Share);
+    let c = sb.content_of(PageKind::Segment);
+    let (first, used) = (segment::first_block(c), segment::used(c));
+    let old = (state == State::Folded).then(|| segment::group(c));
+    let overlays = (0..used).filter(|&i| segment::page_of(c, i) != NO_BLOCK).count();
+    drop(sb);
+    if used == 0 || (old.is_some() && (overlays == 0 || overlays * 10 < used)) {
         return 0;
     }
-    if used == 0 {
-        return 0;
-    }
-    // SAFETY: an open relation; the current memory context is VACUUM's.
-    let (relid, cxt) = unsafe { ((*rel).rd_id, pg_sys::CurrentMemoryContext) };
+    // SAFETY: the current memory context is VACUUM's.
+    let cxt = unsafe { pg_sys::CurrentMemoryContext };
     let mut rows = group::Fold::new(rel, first);
-    let mut seen = Vec::with_capacity(pages.len());
+    let mut seen = Vec::with_capacity(used);
     let mut horizon = pg_sys::InvalidTransactionId;
-    for &(logical, p) in &pages {
-        let b = Buf::read(rel, p, Lock::Share);
-        if !store::is_delta_of(&b, logical) {
+    let (mut own_headers, mut unsettled, mut total) = (0u32, false, 0usize);
+    for i in 0..used {
+        let logical = first + i as u32;
+        let Some(block) = store::read_block(rel, logical, Lock::Share) else {
+            seen.push((NO_BLOCK, 0));
+            continue;
+        };
+        let (page, print) = match &block {
+            Block::Delta(b) => (b.block(), fingerprint(b)),
+            Block::Group { overlay: Some(o), .. } => (o.block(), fingerprint(o)),
+            Block::Group { .. } => (NO_BLOCK, 0),
+        };
+        seen.push((page, print));
+        rows::for_each(rel, logical, &block, cxt, None, |slot, t, b| {
+            total += 1;
+            if unsettled || !settled(&t, oldest_xmin, b) {
+                unsettled = true;
+            } else {
+                // SAFETY: a stored tuple's header is a HeapTupleFields.
+                horizon = tuple::later(horizon, unsafe { t.header().t_choice.t_heap.t_xmin });
+                own_headers += (b.block() == page) as u32;
+                rows.push(&t, logical, slot);
+            }
+            t.free();
+        });
+        drop(block);
+        if unsettled && state != State::Open {
             return 0;
         }
-        for slot in 0..delta::slot_count(b.content_of(PageKind::Delta)) {
-            let Some(bytes) = tuple::tuple_bytes(&b, slot) else { continue };
-            let t = TupleCopy::new(bytes, tuple::item_pointer(logical, slot as u16 + 1), relid, cxt);
-            if !settled(&t, oldest_xmin, &b) {
-                t.free();
-                return 0;
-            }
-            // SAFETY: a stored tuple's header is a HeapTupleFields.
-            horizon = tuple::later(horizon, unsafe { t.header().t_choice.t_heap.t_xmin });
-            rows.push(&t, logical, slot);
-            t.free();
-        }
-        seen.push((p, fingerprint(&b)));
-        drop(b);
         // SAFETY: as in for_each_header_page.
         unsafe { pg_sys::vacuum_delay_point() };
     }
-    if state == State::Open && rows.rows() < FOLD_MIN_ROWS.get().max(1) as usize {
+    let enough = total >= FOLD_MIN_ROWS.get().max(1) as usize;
+    if unsettled {
+        // An open segment that is big enough is closed now, so that rows stop coming and a
+        // later VACUUM finds it settled (under steady inserts, the newest rows never are).
+        if state == State::Open && enough {
+            store::close_segment(rel, e.page);
+        }
+        return 0;
+    }
+    if state == State::Open && !enough {
         return 0;
     }
     let count = rows.rows() as u32;
@@ -331,11 +357,14 @@ fn fold(rel: pg_sys::Relation, e: &map::Entry, oldest_xmin: pg_sys::TransactionI
     }
     let sb = Buf::read(rel, e.page, Lock::Exclusive);
     let c = sb.content_of(PageKind::Segment);
-    if segment::state(c) != State::Closed || segment::used(c) != used {
+    let now = segment::state(c);
+    if (now == State::Folded) != old.is_some() || now == State::Open || segment::used(c) != used || (old.is_some() && Some(segment::group(c)) != old) {
         return 0;
     }
-    for &(p, print) in &seen {
-        if fingerprint(&Buf::read(rel, p, Lock::Share)) != print {
+    for (i, &(page, print)) in seen.iter().enumerate() {
+        let entry = segment::page_of(c, i);
+        let changed = if page == NO_BLOCK { entry != NO_BLOCK } else { entry != page || fingerprint(&Buf::read(rel, page, Lock::Share)) != print };
+        if changed {
             // A row changed (or came) since it was read: the next VACUUM tries again.
             return 0;
         }
@@ -347,8 +376,14 @@ fn fold(rel: pg_sys::Relation, e: &map::Entry, oldest_xmin: pg_sys::TransactionI
     let rec = WalRecord::start(rel);
     segment::fold(rec.register(&sb).content(), &g);
     rec.finish();
-    free_delta_pages(rel, &sb, pool);
-    count
+    free_pages(rel, &sb, pool, old.is_some());
+    if let Some(old) = old {
+        for p in old.data_blocks() {
+            space::free_page(rel, &Buf::read(rel, p, Lock::Exclusive));
+            pool.add(p);
+        }
+    }
+    own_headers
 }
 
 /// What a fold checks to know that a delta page did not change since it read it: a hash of
@@ -360,16 +395,18 @@ fn fingerprint(b: &Buf) -> u64 {
     h.finish()
 }
 
-/// Frees the delta pages a folded segment (its page `sb` exclusively locked) still names,
-/// three to a WAL record with the segment page, whose entries become NO_BLOCK: a crash in
-/// between leaves entries the next VACUUM, or the next overlay of the block, frees.
-fn free_delta_pages(rel: pg_sys::Relation, sb: &Buf, pool: &mut space::FreePages) {
+/// Frees the delta pages (and with `overlays`, after a rewrite, the overlay pages) a folded
+/// segment (its page `sb` exclusively locked) still names, three to a WAL record with the
+/// segment page, whose entries become NO_BLOCK: a crash in between leaves delta pages the next
+/// VACUUM, or the next overlay of the block, frees, and overlays whose headers are all settled
+/// (the rows' values are the group's either way), which the next rewrite frees.
+fn free_pages(rel: pg_sys::Relation, sb: &Buf, pool: &mut space::FreePages, overlays: bool) {
     let c = sb.content_of(PageKind::Segment);
     let first = segment::first_block(c);
     let entries: Vec<(usize, u32)> = (0..segment::used(c)).map(|i| (i, segment::page_of(c, i))).filter(|&(_, p)| p != NO_BLOCK).collect();
     for batch in entries.chunks(3) {
         let pages: Vec<(usize, Buf)> =
-            batch.iter().map(|&(i, p)| (i, Buf::read(rel, p, Lock::Exclusive))).filter(|(i, b)| store::is_delta_of(b, first + *i as u32)).collect();
+            batch.iter().map(|&(i, p)| (i, Buf::read(rel, p, Lock::Exclusive))).filter(|(i, b)| store::is_delta_of(b, first + *i as u32) || (overlays && store::is_overlay_of(b, first + *i as u32))).collect();
         if pages.is_empty() {
             continue;
         }
