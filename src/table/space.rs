@@ -210,10 +210,22 @@ pub fn move_groups_down(rel: pg_sys::Relation, pool: &mut FreePages) {
     }
 }
 
-/// Moves the pages of folded segments into the lowest free page below them (the map entry is
+/// Copies page `old` (exclusively locked, of `kind`) into `to` in record `rec`, and frees it.
+fn copy_page<'g>(rec: &WalRecord<'g>, old: &'g Buf, new: &'g Buf, kind: PageKind) {
+    let (content, special) = (old.content_of(kind).to_vec(), old.special().to_vec());
+    let mut img = rec.register_new(new, kind);
+    img.content().copy_from_slice(&content);
+    img.special().copy_from_slice(&special);
+    drop(img);
+    drop(rec.register_new(old, PageKind::Free));
+}
+
+/// Moves segment pages, and the delta pages of segments not folded, into the lowest free
+/// page below them (the map entry, the metapage's open segment or the segment's table is
 /// pointed at the copy in the same WAL record), so that they do not hold the end of the file.
-/// Backends that cached the map find a free page where the segment was and read the map again.
-pub fn move_segments_down(rel: pg_sys::Relation, pool: &mut FreePages) {
+/// Backends that cached a page's place find a free page (or a page of another owner) there and
+/// look it up again; writers of a delta page hold its segment page, which this locks.
+pub fn move_pages_down(rel: pg_sys::Relation, pool: &mut FreePages) {
     let Some(m) = store::read_meta(rel) else { return };
     let mut map_page = m.map_first;
     while map_page != columnar_core::layout::NO_BLOCK {
@@ -223,29 +235,83 @@ pub fn move_segments_down(rel: pg_sys::Relation, pool: &mut FreePages) {
             if pool.lowest_run(1, e.page).is_none() {
                 continue;
             }
-            // Readers may hold the segment page and want the map: no waiting for them here.
+            // Readers and inserters may hold the segment page or the metapage and want the
+            // map: no waiting for them here.
             let Some(old) = Buf::try_read_exclusive(rel, e.page) else { continue };
-            if segment::state(old.content_of(PageKind::Segment)) != State::Folded {
-                continue;
-            }
-            let Some(to) = pool.take_run(rel, 1, e.page) else { continue };
-            let new = Buf::read(rel, to, Lock::Exclusive);
-            let (content, special) = (old.content_of(PageKind::Segment).to_vec(), old.special().to_vec());
-            let rec = WalRecord::start(rel);
-            map::set_page(rec.register(&mb).content(), i, to);
-            let mut img = rec.register_new(&new, PageKind::Segment);
-            img.content().copy_from_slice(&content);
-            img.special().copy_from_slice(&special);
-            drop(img);
-            drop(rec.register_new(&old, PageKind::Free));
-            rec.finish();
-            // SAFETY: an open relation and one of its pages, now free.
-            unsafe { pg_sys::RecordPageWithFreeSpace(rel, old.block(), super::toast::WHOLE_PAGE) };
-            pool.add(old.block());
+            let open = segment::state(old.content_of(PageKind::Segment)) == State::Open;
+            let meta = match open.then(|| Buf::try_read_exclusive(rel, columnar_core::meta::BLOCK)) {
+                Some(None) => continue,
+                Some(meta) => meta,
+                None => None,
+            };
+            move_segment(rel, &mb, i, &old, meta.as_ref(), pool);
         }
         map_page = map::next(mb.content_of(PageKind::Map));
     }
     store::forget(rel);
+    for e in store::segments(rel) {
+        move_delta_pages(rel, e.page, pool);
+    }
+    store::forget(rel);
+}
+
+/// Moves segment page `old` (entry `i` of map page `mb`; with `meta` when it is the open one).
+fn move_segment(rel: pg_sys::Relation, mb: &Buf, i: usize, old: &Buf, meta: Option<&Buf>, pool: &mut FreePages) {
+    let Some(to) = pool.take_run(rel, 1, old.block()) else { return };
+    let new = Buf::read(rel, to, Lock::Exclusive);
+    let rec = WalRecord::start(rel);
+    map::set_page(rec.register(mb).content(), i, to);
+    if let Some(meta) = meta {
+        let mut m = columnar_core::meta::Meta::read(meta.content_of(PageKind::Meta));
+        if m.open_segment == old.block() {
+            m.open_segment = to;
+            m.write(rec.register(meta).content());
+        }
+    }
+    copy_page(&rec, old, &new, PageKind::Segment);
+    rec.finish();
+    // SAFETY: an open relation and one of its pages, now free.
+    unsafe { pg_sys::RecordPageWithFreeSpace(rel, old.block(), super::toast::WHOLE_PAGE) };
+    pool.add(old.block());
+}
+
+/// Moves the delta pages of the segment on page `seg` (if it is not folded) down, one at a
+/// time under the segment page's exclusive lock.
+fn move_delta_pages(rel: pg_sys::Relation, seg: u32, pool: &mut FreePages) {
+    let sb = Buf::read(rel, seg, Lock::Share);
+    let c = sb.content_of(PageKind::Segment);
+    if segment::state(c) == State::Folded {
+        return;
+    }
+    let first = segment::first_block(c);
+    let pages: Vec<(usize, u32)> = (0..segment::used(c)).map(|i| (i, segment::page_of(c, i))).filter(|&(_, p)| p != columnar_core::layout::NO_BLOCK).collect();
+    drop(sb);
+    for (i, p) in pages.into_iter().rev() {
+        if pool.lowest_run(1, p).is_none() {
+            continue;
+        }
+        let sb = Buf::read(rel, seg, Lock::Exclusive);
+        if segment::page_of(sb.content_of(PageKind::Segment), i) != p {
+            continue;
+        }
+        let old = Buf::read(rel, p, Lock::Exclusive);
+        if !store::is_delta_of(&old, first + i as u32) {
+            continue;
+        }
+        let Some(to) = pool.take_run(rel, 1, p) else { continue };
+        let new = Buf::read(rel, to, Lock::Exclusive);
+        let rec = WalRecord::start(rel);
+        segment::set_page(rec.register(&sb).content(), i, to);
+        copy_page(&rec, &old, &new, PageKind::Delta);
+        rec.finish();
+        // SAFETY: an open relation and its pages: the copy keeps its free space, the old one
+        // is free.
+        unsafe {
+            pg_sys::RecordPageWithFreeSpace(rel, to, pg_sys::GetRecordedFreeSpace(rel, p));
+            pg_sys::RecordPageWithFreeSpace(rel, p, super::toast::WHOLE_PAGE);
+        }
+        pool.add(p);
+    }
 }
 
 /// Cuts the free pages at the end of the file off, as heap's VACUUM truncates empty pages:

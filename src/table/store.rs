@@ -314,7 +314,9 @@ pub struct InsertPage {
 /// page exclusively locked, if it still is such a page with room for `len` bytes.
 fn open_page(rel: pg_sys::Relation, block: u32, p: u32, seg: u32, len: usize) -> Option<InsertPage> {
     let gate = Buf::read(rel, seg, Lock::Share);
-    if gate.kind() != PageKind::Segment || segment::state(gate.content_of(PageKind::Segment)) != State::Open {
+    // The page may have been freed and taken by another segment since it was cached.
+    let covers = |c: &[u8]| (segment::first_block(c)..segment::first_block(c) + segment::BLOCKS as u32).contains(&block);
+    if gate.is_new() || gate.kind() != PageKind::Segment || segment::state(gate.content_of(PageKind::Segment)) != State::Open || !covers(gate.content_of(PageKind::Segment)) {
         return None;
     }
     let b = Buf::read(rel, p, Lock::Exclusive);

@@ -211,7 +211,7 @@ pub unsafe extern "C-unwind" fn relation_vacuum(rel: pg_sys::Relation, params: *
         }
         // 6. Groups move down into free runs, and free pages at the end are cut off.
         space::move_groups_down(rel, &mut pool);
-        space::move_segments_down(rel, &mut pool);
+        space::move_pages_down(rel, &mut pool);
         pg_sys::FreeSpaceMapVacuum(rel);
         space::truncate_free_tail(rel);
         live += store::segments(rel).iter().map(|e| group_rows(rel, e)).sum::<f64>();
