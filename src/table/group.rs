@@ -291,44 +291,75 @@ impl Loaded {
     }
 
     /// The row at `position` as a heap tuple in `cxt`, named `tid`, with `header` (a stored
-    /// header: the overlay's, or the frozen stamp) laid over it. A scan (`whole_vectors`)
-    /// decodes and caches the vectors it reads; a fetch by TID takes the one value it needs.
-    pub fn form_row(&self, rel: pg_sys::Relation, position: usize, header: &[u8], tid: pg_sys::ItemPointerData, cxt: pg_sys::MemoryContext, whole_vectors: bool) -> TupleCopy {
+    /// header: the overlay's, or the frozen stamp) laid over it. A fetch by TID takes the one
+    /// value of each column it needs; a scan forms its rows with a [`RowFormer`].
+    pub fn form_row(&self, rel: pg_sys::Relation, position: usize, header: &[u8], tid: pg_sys::ItemPointerData, cxt: pg_sys::MemoryContext) -> TupleCopy {
+        self.former(rel, false).form(rel, position, header, tid, cxt)
+    }
+
+    /// Forms rows of this group; with `whole_vectors` (a scan, reading rows in order) it decodes
+    /// and keeps the vectors the rows are in.
+    pub fn former(&self, rel: pg_sys::Relation, whole_vectors: bool) -> RowFormer<'_> {
         let cols = columns(rel);
-        let (v, i) = (position / VECTOR_SIZE, position % VECTOR_SIZE);
-        let stored = self.directory.columns();
-        let mut values = vec![pg_sys::Datum::from(0); cols.len()];
-        let mut nulls = vec![true; cols.len()];
-        let mut keep = Vec::new();
-        for (c, col) in cols.iter().enumerate().take(stored) {
-            if col.dropped {
-                continue;
-            }
-            if self.directory.column(c).kind != col.kind {
+        for (c, col) in cols.iter().enumerate().take(self.directory.columns()) {
+            if !col.dropped && self.directory.column(c).kind != col.kind {
                 crate::error::corrupted_page::<page::ColumnarPages>(rel, self.group.data_first, &format!("column {} is stored as {:?}", c + 1, self.directory.column(c).kind));
             }
-            let (datum, kept) = if whole_vectors {
-                let d = self.vector(rel, c, v);
-                (d.datum(i), Kept::Vector(d))
+        }
+        let n = cols.len();
+        RowFormer { group: self, cols, whole_vectors, v: usize::MAX, vectors: Vec::new(), values: vec![pg_sys::Datum::from(0); n], nulls: vec![true; n] }
+    }
+}
+
+/// Forms heap tuples from a group's rows (see [`Loaded::former`]).
+pub struct RowFormer<'a> {
+    group: &'a Loaded,
+    cols: Vec<Column>,
+    whole_vectors: bool,
+    /// The vector index whose vectors `vectors` holds (one per stored column, None if dropped).
+    v: usize,
+    vectors: Vec<Option<Rc<Decoded>>>,
+    values: Vec<pg_sys::Datum>,
+    nulls: Vec<bool>,
+}
+
+impl RowFormer<'_> {
+    pub fn form(&mut self, rel: pg_sys::Relation, position: usize, header: &[u8], tid: pg_sys::ItemPointerData, cxt: pg_sys::MemoryContext) -> TupleCopy {
+        let (v, i) = (position / VECTOR_SIZE, position % VECTOR_SIZE);
+        let g = self.group;
+        let stored = g.directory.columns().min(self.cols.len());
+        if self.whole_vectors && v != self.v {
+            self.vectors = (0..stored).map(|c| (!self.cols[c].dropped).then(|| g.vector(rel, c, v))).collect();
+            self.v = v;
+        }
+        self.nulls.fill(true);
+        let mut keep = Vec::new();
+        for c in 0..stored {
+            if self.cols[c].dropped {
+                continue;
+            }
+            let datum = if self.whole_vectors {
+                self.vectors[c].as_ref().expect("read above").datum(i)
             } else {
-                self.cell(rel, c, v, i)
+                let (datum, kept) = g.cell(rel, c, v, i);
+                keep.push(kept);
+                datum
             };
-            keep.push(kept);
             if let Some(datum) = datum {
-                values[c] = datum;
-                nulls[c] = false;
+                self.values[c] = datum;
+                self.nulls[c] = false;
             }
         }
-        // SAFETY: the datums point into vectors kept alive until the tuple is formed (which
-        // copies them); the formed tuple is copied into `cxt` and freed.
+        // SAFETY: the datums point into vectors or bytes kept alive until the tuple is formed
+        // (which copies them); the tuple is formed in `cxt`.
         unsafe {
             let old = pg_sys::MemoryContextSwitchTo(cxt);
-            let formed = pg_sys::heap_form_tuple((*rel).rd_att, values.as_mut_ptr(), nulls.as_mut_ptr());
+            let formed = pg_sys::heap_form_tuple((*rel).rd_att, self.values.as_mut_ptr(), self.nulls.as_mut_ptr());
             pg_sys::MemoryContextSwitchTo(old);
             drop(keep);
             let h = &mut *(*formed).t_data;
             // Columns added after the group was written read as missing (their defaults).
-            if stored < cols.len() {
+            if stored < self.cols.len() {
                 h.t_infomask2 = (h.t_infomask2 & !(pg_sys::HEAP_NATTS_MASK as u16)) | stored as u16;
             }
             lay_header(h, header);

@@ -197,7 +197,7 @@ fn read_locked(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData) -> Option<L
                 }
             };
             let header = &overlay.content_of(PageKind::Delta)[at..at + columnar_core::delta::MIN_TUPLE];
-            let t = group.form_row(rel, position, header, *tid, cxt, false);
+            let t = group.form_row(rel, position, header, *tid, cxt);
             Some(Locked { b: overlay, at, t, _gate: seg })
         }
     }

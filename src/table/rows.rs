@@ -34,11 +34,12 @@ pub fn for_each(rel: pg_sys::Relation, logical: u32, block: &Block, cxt: pg_sys:
             }
         }
         Block::Group { overlay, group, seg } => {
+            let mut former = group.former(rel, true);
             for (slot, position) in group.rows_of(logical).into_iter().filter(|&(s, _)| wanted(s)) {
                 let Some(own) = overlay_header(overlay.as_ref(), slot) else { continue };
                 let tid = tuple::item_pointer(logical, slot as u16 + 1);
                 let stamp = super::group::frozen_header(&tid);
-                let t = group.form_row(rel, position, own.unwrap_or(&stamp), tid, cxt, true);
+                let t = former.form(rel, position, own.unwrap_or(&stamp), tid, cxt);
                 f(slot, t, if own.is_some() { overlay.as_ref().expect("a header came from it") } else { seg });
             }
         }
@@ -89,7 +90,7 @@ pub fn read(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, cxt: pg_sys::M
             let position = group.position(logical, slot)?;
             let own = overlay_header(overlay.as_ref(), slot)?;
             let stamp = super::group::frozen_header(tid);
-            (group.form_row(rel, position, own.unwrap_or(&stamp), *tid, cxt, false), own.is_some())
+            (group.form_row(rel, position, own.unwrap_or(&stamp), *tid, cxt), own.is_some())
         }
     };
     Some(Version { t, block, own_header })

@@ -152,7 +152,7 @@ pub unsafe extern "C-unwind" fn relation_vacuum(rel: pg_sys::Relation, params: *
                     let tid = tuple::item_pointer(logical, slot as u16 + 1);
                     match group.and_then(|g| Some((g, g.position(logical, slot)?))) {
                         Some((g, position)) => {
-                            let whole = g.form_row(rel, position, &c[r.clone()], tid, pg_sys::CurrentMemoryContext, false);
+                            let whole = g.form_row(rel, position, &c[r.clone()], tid, pg_sys::CurrentMemoryContext);
                             chains.extend(super::toast::chains_in(rel, whole.0));
                             whole.free();
                         }
