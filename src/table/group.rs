@@ -462,9 +462,11 @@ impl Drop for Fold {
     }
 }
 
-/// Writes `stream` as the data pages of a new group of the given range and rows; returns its
-/// description, for the caller to link.
-pub fn write(rel: pg_sys::Relation, stream: &[u8], first_block: u32, blocks: u32, rows: u32, pool: &mut super::space::FreePages) -> Group {
-    let data_first = super::space::write_data(rel, stream, first_block, pool);
-    Group { first_block, blocks, rows, stream_len: stream.len() as u32, data_first, data_pages: pages_for(stream.len()) as u32 }
+/// Writes `stream` as the data pages of a new group of the given range and rows, recorded as
+/// pending in its segment page `sb` (exclusively locked) until the caller links it; returns its
+/// description.
+pub fn write(rel: pg_sys::Relation, sb: &Buf, stream: &[u8], first_block: u32, blocks: u32, rows: u32, pool: &mut super::space::FreePages) -> Group {
+    let g = Group { first_block, blocks, rows, stream_len: stream.len() as u32, data_first: 0, data_pages: pages_for(stream.len()) as u32 };
+    let data_first = super::space::write_group_data(rel, sb, stream, g, pool, u32::MAX, true).expect("the file can be extended");
+    Group { data_first, ..g }
 }

@@ -38,6 +38,7 @@ struct Segment {
     entry: map::Entry,
     blocks: Vec<(u32, u32)>,
     group: Option<columnar_core::group::Group>,
+    pending: Option<columnar_core::group::Group>,
 }
 
 /// The map's segments, checked against the map and segment pages' invariants.
@@ -74,7 +75,7 @@ fn segments(t: pg_sys::Relation, strict: bool) -> Vec<Segment> {
             }
             let blocks = (0..segment::used(sc)).map(|i| (first + i as u32, segment::page_of(sc, i))).collect();
             let group = (segment::state(sc) == segment::State::Folded).then(|| segment::group(sc));
-            out.push(Segment { entry: e, blocks, group });
+            out.push(Segment { entry: e, blocks, group, pending: segment::pending(sc) });
         }
         blk = map::next(c);
     }
@@ -143,7 +144,9 @@ fn columnar_check(table: PgRelation) -> bool {
     }
     // SAFETY: an open relation's tuple descriptor.
     let natts = unsafe { (*(*t).rd_att).natts } as usize;
+    let mut pending_pages = std::collections::HashSet::new();
     for s in segments(t, true) {
+        pending_pages.extend(s.pending.iter().flat_map(|p| p.data_blocks()));
         let claim = |r: &mut Vec<bool>, blk: u32, what: &str| {
             if blk as usize >= r.len() {
                 violation(t, blk, &format!("{what} is past the end of the file ({nblocks} blocks)"));
@@ -209,10 +212,12 @@ fn columnar_check(table: PgRelation) -> bool {
         if !seen {
             // A page nothing references is free, or was added by an extension that failed
             // before its WAL record (all zeroes), or holds a value whose row was never written
-            // (an insert that failed after storing it), or data of a group whose fold a crash
-            // or an error interrupted.
+            // (an insert that failed after storing it), or data of a group being written, or
+            // whose writing a crash or an error interrupted (pending in its segment page, freed
+            // by the next VACUUM).
             let b = Buf::read(t, blk as u32, Lock::Share);
-            if !b.is_new() && !matches!(b.kind(), PageKind::Free | PageKind::Value | PageKind::Data) {
+            let pending = !b.is_new() && pending_pages.contains(&(blk as u32)) && b.kind() == PageKind::Data;
+            if !b.is_new() && !pending && !matches!(b.kind(), PageKind::Free | PageKind::Value) {
                 violation(t, blk as u32, &format!("a {:?} page that nothing references", b.kind()));
             }
         }

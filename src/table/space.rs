@@ -85,43 +85,73 @@ impl FreePages {
     }
 }
 
-/// Writes `stream` into consecutive data pages of the group from logical block `owner`: the lowest
-/// free run that holds them, else new pages at the end of the file. Returns the first page.
-pub fn write_data(rel: pg_sys::Relation, stream: &[u8], owner: u32, pool: &mut FreePages) -> u32 {
+/// Writes the data pages of group `g` (its `data_first` and `data_pages` are what this
+/// chooses): into the lowest run of free pages below `below`, else, with `may_extend`, into
+/// new pages at the end of the file. The run is first recorded as pending in the group's
+/// segment page `sb` (exclusively locked), so that VACUUM frees it if the group is never linked.
+/// Returns the first page, or None when no run below `below` holds the data.
+pub fn write_group_data(rel: pg_sys::Relation, sb: &Buf, stream: &[u8], g: Group, pool: &mut FreePages, below: u32, may_extend: bool) -> Option<u32> {
     let n = columnar_core::rowgroup::pages_for(stream.len());
-    if n == 0 {
-        return 0;
-    }
-    if let Some(first) = pool.take_run(rel, n, u32::MAX) {
-        if write_run(rel, stream, owner, |k| {
+    loop {
+        let first = match pool.take_run(rel, n, below) {
+            Some(first) => first,
+            None if may_extend => extend(rel, n),
+            None => return None,
+        };
+        let rec = WalRecord::start(rel);
+        segment::set_pending(rec.register(sb).content(), Some(&Group { data_first: first, data_pages: n as u32, ..g }));
+        rec.finish();
+        let written = write_run(rel, stream, g.first_block, |k| {
             let b = Buf::read(rel, first + k as u32, Lock::Exclusive);
             is_free(&b).then_some(b)
-        }) {
-            return first;
+        });
+        if written {
+            return Some(first);
         }
+        // A page of the run was taken meanwhile (its number came from the free space map
+        // before the run was hidden there): the pages written are free again; another run.
     }
+}
+
+/// Adds `n` consecutive new (all-zero) pages at the end of the file; returns the first.
+fn extend(rel: pg_sys::Relation, n: usize) -> u32 {
     let local = rel::is_local(rel);
-    // SAFETY: the extension lock keeps other extenders out so that the new pages are
-    // consecutive; released below, or with the transaction on ERROR.
+    // SAFETY: the extension lock keeps other extenders out so that the pages are consecutive;
+    // released below, or with the transaction on ERROR.
     unsafe {
         if !local {
             pg_sys::LockRelationForExtension(rel, pg_sys::ExclusiveLock as i32);
         }
     }
     let first = rel::main_fork_blocks(rel);
-    let written = write_run(rel, stream, owner, |k| {
+    for k in 0..n {
         let b = Buf::extend_locked(rel);
         assert_eq!(b.block(), first + k as u32, "new pages are consecutive");
-        Some(b)
-    });
+    }
     // SAFETY: taken above.
     unsafe {
         if !local {
             pg_sys::UnlockRelationForExtension(rel, pg_sys::ExclusiveLock as i32);
         }
     }
-    assert!(written, "new pages are ours");
     first
+}
+
+/// Frees the data pages a segment page (exclusively locked) records as pending, which no
+/// group links (a fold, a rewrite or a move that a crash or an error interrupted).
+pub fn free_pending(rel: pg_sys::Relation, sb: &Buf, pool: &mut FreePages) {
+    let Some(p) = segment::pending(sb.content_of(PageKind::Segment)) else { return };
+    for blk in p.data_blocks().filter(|&b| b < rel::main_fork_blocks(rel)) {
+        let b = Buf::read(rel, blk, Lock::Exclusive);
+        let ours = b.is_new() || Special::read(b.special()).is_some_and(|s| s.kind == PageKind::Data && s.owner == p.first_block);
+        if ours {
+            free_page(rel, &b);
+            pool.add(blk);
+        }
+    }
+    let rec = WalRecord::start(rel);
+    segment::set_pending(rec.register(sb).content(), None);
+    rec.finish();
 }
 
 /// Writes the data pages of a stream, four to a WAL record, each page got from `page(k)`
@@ -186,21 +216,16 @@ pub fn move_groups_down(rel: pg_sys::Relation, pool: &mut FreePages) {
         if n == 0 || pool.lowest_run(n, g.data_first).is_none() {
             continue;
         }
-        let Some(first) = pool.take_run(rel, n, g.data_first) else { continue };
         let stream = group::read_stream(rel, &g, 0..g.stream_len as usize);
-        let moved = write_run(rel, &stream, g.first_block, |k| {
-            let b = Buf::read(rel, first + k as u32, Lock::Exclusive);
-            is_free(&b).then_some(b)
-        });
-        if !moved {
+        let sb = Buf::read(rel, seg, Lock::Exclusive);
+        if segment::group(sb.content_of(PageKind::Segment)) != g {
             continue;
         }
-        {
-            let sb = Buf::read(rel, seg, Lock::Exclusive);
-            let rec = WalRecord::start(rel);
-            segment::fold(rec.register(&sb).content(), &Group { data_first: first, ..g });
-            rec.finish();
-        }
+        let Some(first) = write_group_data(rel, &sb, &stream, g, pool, g.data_first, false) else { continue };
+        let rec = WalRecord::start(rel);
+        segment::fold(rec.register(&sb).content(), &Group { data_first: first, ..g });
+        rec.finish();
+        drop(sb);
         for p in g.data_blocks() {
             free_page(rel, &Buf::read(rel, p, Lock::Exclusive));
             pool.add(p);

@@ -23,7 +23,20 @@ use std::rc::Rc;
 /// size). Smaller groups compress less and cost a group page each.
 pub static FOLD_MIN_ROWS: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 
+/// Developer option `omendb.columnar_fail_fold`: a fold raises an ERROR after writing its
+/// group's data pages and before linking them, the state an error or a crash there leaves, so
+/// that tests can check that the next VACUUM frees those pages.
+pub static FAIL_FOLD: GucSetting<bool> = GucSetting::<bool>::new(false);
+
 pub fn init_gucs() {
+    GucRegistry::define_bool_guc(
+        c"omendb.columnar_fail_fold",
+        c"Developer option: a fold of a columnar segment fails after writing its data pages.",
+        c"Leaves pending data pages for the next VACUUM to free. For testing only.",
+        &FAIL_FOLD,
+        GucContext::Suset,
+        GucFlags::NO_SHOW_ALL,
+    );
     GucRegistry::define_int_guc(
         c"omendb.columnar_fold_min_rows",
         c"Rows the open delta segment of a columnar table must hold before VACUUM folds it into a row group.",
@@ -288,9 +301,14 @@ fn fold(rel: pg_sys::Relation, e: &map::Entry, oldest_xmin: pg_sys::TransactionI
     let sb = Buf::read(rel, e.page, Lock::Share);
     let state = segment::state(sb.content_of(PageKind::Segment));
     drop(sb);
-    if state == State::Folded {
-        // Delta pages a crash left behind are freed first.
-        free_pages(rel, &Buf::read(rel, e.page, Lock::Exclusive), pool, false);
+    {
+        // What a crash or an error left behind is freed first: data pages of a group never
+        // linked, and delta pages of a fold.
+        let sb = Buf::read(rel, e.page, Lock::Exclusive);
+        space::free_pending(rel, &sb, pool);
+        if state == State::Folded {
+            free_pages(rel, &sb, pool, false);
+        }
     }
     let sb = Buf::read(rel, e.page, Lock::Share);
     let c = sb.content_of(PageKind::Segment);
@@ -372,7 +390,10 @@ fn fold(rel: pg_sys::Relation, e: &map::Entry, oldest_xmin: pg_sys::TransactionI
     // The rows' inserts are now frozen: as heap's freeze records, this conflicts with standby
     // snapshots that could still see them as in progress.
     conflict::log_horizon(rel, horizon);
-    let g = group::write(rel, &stream, first, used as u32, count, pool);
+    let g = group::write(rel, &sb, &stream, first, used as u32, count, pool);
+    if FAIL_FOLD.get() {
+        pgrx::error!("omendb.columnar_fail_fold: the fold stops before linking its group");
+    }
     let rec = WalRecord::start(rel);
     segment::fold(rec.register(&sb).content(), &g);
     rec.finish();

@@ -17,7 +17,8 @@ const FIRST_BLOCK_AT: usize = 0;
 const USED_AT: usize = 4;
 const STATE_AT: usize = 8;
 const GROUP_AT: usize = 12;
-const TABLE_AT: usize = GROUP_AT + group::SIZE;
+const PENDING_AT: usize = GROUP_AT + group::SIZE;
+const TABLE_AT: usize = PENDING_AT + group::SIZE;
 /// Logical blocks per segment.
 pub const BLOCKS: usize = (CONTENT_SIZE - TABLE_AT) / 4;
 
@@ -57,12 +58,28 @@ pub fn close(content: &mut [u8]) {
 /// Records that the segment's rows are now those of row group `g`.
 pub fn fold(content: &mut [u8], g: &Group) {
     put_u32(content, STATE_AT, State::Folded as u32);
-    g.write(&mut content[GROUP_AT..TABLE_AT]);
+    g.write(&mut content[GROUP_AT..PENDING_AT]);
+    content[PENDING_AT..TABLE_AT].fill(0);
 }
 
 /// The row group of a folded segment.
 pub fn group(content: &[u8]) -> Group {
-    Group::read(&content[GROUP_AT..TABLE_AT])
+    Group::read(&content[GROUP_AT..PENDING_AT])
+}
+
+/// Records the data pages a group is being written to (a fold, a rewrite or a move), before
+/// they are written: if the group is never linked (a crash, an error), VACUUM frees them.
+pub fn set_pending(content: &mut [u8], g: Option<&Group>) {
+    match g {
+        Some(g) => g.write(&mut content[PENDING_AT..TABLE_AT]),
+        None => content[PENDING_AT..TABLE_AT].fill(0),
+    }
+}
+
+/// The data pages of a group being written, if any.
+pub fn pending(content: &[u8]) -> Option<Group> {
+    let g = Group::read(&content[PENDING_AT..TABLE_AT]);
+    (g.data_pages > 0).then_some(g)
 }
 
 /// Sets the page of the segment's `i`-th logical block (an overlay page, or NO_BLOCK once a
@@ -102,6 +119,9 @@ pub fn check(content: &[u8]) -> Result<(), String> {
     if u32_at(content, STATE_AT) > State::Folded as u32 {
         return Err(format!("segment in state {}", u32_at(content, STATE_AT)));
     }
+    if let Some(p) = pending(content) {
+        group::check(&p)?;
+    }
     if state(content) == State::Folded {
         let g = group(content);
         group::check(&g)?;
@@ -137,7 +157,10 @@ mod tests {
         close(&mut c);
         assert_eq!(state(&c), State::Closed);
         let g = Group { first_block: 2 * BLOCKS as u32, blocks: BLOCKS as u32, rows: 10, stream_len: 100, data_first: 9, data_pages: 1 };
+        set_pending(&mut c, Some(&g));
+        assert_eq!(pending(&c), Some(g));
         fold(&mut c, &g);
+        assert_eq!(pending(&c), None, "linking the group ends what was pending");
         set_page(&mut c, 5, NO_BLOCK);
         assert_eq!((state(&c), group(&c), page_of(&c, 5), page_of(&c, 6)), (State::Folded, g, NO_BLOCK, 6));
         check(&c).unwrap();
