@@ -22,6 +22,7 @@ pub extern "C-unwind" fn _PG_init() {
     index::hints::init();
     table::store::init();
     table::vacuum::init_gucs();
+    table::publication::init();
 }
 
 /// The extension's version, as built (also the `default_version` of the control file).

@@ -253,6 +253,15 @@ CREATE TABLE b USING columnar AS SELECT g AS id FROM generate_series(1, 5000) g;
 CREATE INDEX b_brin ON b USING brin (id);
 DROP TABLE b;
 
+-- A publication naming a columnar table is refused (logical decoding cannot see its rows).
+SET client_min_messages = error;
+CREATE PUBLICATION pub_c FOR TABLE c;
+CREATE PUBLICATION pub_h FOR TABLE h;
+ALTER PUBLICATION pub_h ADD TABLE c;
+ALTER PUBLICATION pub_h DROP TABLE h;
+DROP PUBLICATION pub_h;
+RESET client_min_messages;
+
 -- SERIALIZABLE transactions work (the isolation specs show their conflicts).
 BEGIN ISOLATION LEVEL SERIALIZABLE;
 SELECT count(*) > 0 FROM c;

@@ -7,11 +7,15 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 /// Reads the row version `tid` names and judges it with `snapshot`: Some(copy) when visible
-/// (allocated in `cxt`); `surely_dead` is set when it is invisible and dead to everyone.
-pub fn fetch(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, snapshot: pg_sys::Snapshot, cxt: pg_sys::MemoryContext, surely_dead: Option<&mut bool>) -> Option<TupleCopy> {
+/// (allocated in `cxt`); `surely_dead` is set when it is invisible and dead to everyone. A
+/// `reader` (index and TID fetches, as heap_fetch) takes SERIALIZABLE's predicate lock and
+/// conflict check; a visibility test alone (tuple_satisfies_snapshot) does not.
+pub fn fetch(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, snapshot: pg_sys::Snapshot, cxt: pg_sys::MemoryContext, surely_dead: Option<&mut bool>, reader: bool) -> Option<TupleCopy> {
     let v = rows::read(rel, tid, cxt)?;
     let visible = tuple::visible(&v.t, snapshot, v.buf());
-    super::serializable::examined(rel, &v.t, visible, true, snapshot, v.buf().raw());
+    if reader {
+        super::serializable::examined(rel, &v.t, visible, true, snapshot, v.buf().raw());
+    }
     let t = v.take();
     if visible {
         return Some(t);
@@ -66,7 +70,7 @@ pub unsafe extern "C-unwind" fn index_fetch_tuple(
         let rel = (*scan).rel;
         *call_again = false;
         let mut dead = false;
-        let found = fetch(rel, &*tid, snapshot, (*slot).tts_mcxt, Some(&mut dead));
+        let found = fetch(rel, &*tid, snapshot, (*slot).tts_mcxt, Some(&mut dead), true);
         if !all_dead.is_null() {
             *all_dead = dead;
         }
@@ -84,7 +88,7 @@ pub unsafe extern "C-unwind" fn index_fetch_tuple(
 pub unsafe extern "C-unwind" fn tuple_fetch_row_version(rel: pg_sys::Relation, tid: pg_sys::ItemPointer, snapshot: pg_sys::Snapshot, slot: *mut pg_sys::TupleTableSlot) -> bool {
     // SAFETY: valid arguments from the executor.
     unsafe {
-        match fetch(rel, &*tid, snapshot, (*slot).tts_mcxt, None) {
+        match fetch(rel, &*tid, snapshot, (*slot).tts_mcxt, None, true) {
             Some(t) => {
                 store(t, slot, rel);
                 true
@@ -140,7 +144,7 @@ pub unsafe extern "C-unwind" fn tuple_get_latest_tid(scan: pg_sys::TableScanDesc
 pub unsafe extern "C-unwind" fn tuple_satisfies_snapshot(rel: pg_sys::Relation, slot: *mut pg_sys::TupleTableSlot, snapshot: pg_sys::Snapshot) -> bool {
     // SAFETY: a slot holding a row of `rel` (its TID set).
     unsafe {
-        match fetch(rel, &(*slot).tts_tid, snapshot, pg_sys::CurrentMemoryContext, None) {
+        match fetch(rel, &(*slot).tts_tid, snapshot, pg_sys::CurrentMemoryContext, None, false) {
             Some(t) => {
                 t.free();
                 true

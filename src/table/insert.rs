@@ -151,7 +151,7 @@ pub unsafe fn place_tuple(rel: pg_sys::Relation, t: pg_sys::HeapTuple) {
 /// # Safety
 /// A valid open relation and slot.
 pub unsafe fn insert_slot(rel: pg_sys::Relation, slot: *mut pg_sys::TupleTableSlot, cid: pg_sys::CommandId, options: i32, spec_token: Option<u32>, update: bool) {
-    super::refuse_if_published(rel);
+    super::publication::refuse_if_published(rel);
     super::serializable::check_write(rel, None);
     // SAFETY: per the contract.
     unsafe {
@@ -193,7 +193,7 @@ pub unsafe extern "C-unwind" fn multi_insert(
     options: i32,
     _bistate: *mut pg_sys::BulkInsertStateData,
 ) {
-    super::refuse_if_published(rel);
+    super::publication::refuse_if_published(rel);
     super::serializable::check_write(rel, None);
     // SAFETY: `slots` holds `nslots` valid slots of `rel`; each formed tuple is ours to free.
     unsafe {

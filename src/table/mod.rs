@@ -11,6 +11,7 @@ pub mod insert;
 pub mod inspect;
 pub mod modify;
 pub mod page;
+pub mod publication;
 pub mod rows;
 pub mod scan;
 pub mod serializable;
@@ -22,29 +23,6 @@ pub mod vacuum;
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-
-/// Logical decoding cannot see rows written with generic WAL: a change to a columnar table that
-/// a publication would publish fails rather than publish nothing.
-pub(crate) fn refuse_if_published(rel: pg_sys::Relation) {
-    // SAFETY: reads wal_level; RelationBuildPublicationDesc fills the descriptor from the
-    // relation's cached publication info (computed once per relcache entry).
-    let published = unsafe {
-        if pg_sys::wal_level < pg_sys::WalLevel::WAL_LEVEL_LOGICAL as i32 {
-            return;
-        }
-        let mut desc: pg_sys::PublicationDesc = std::mem::zeroed();
-        pg_sys::RelationBuildPublicationDesc(rel, &mut desc);
-        let a = desc.pubactions;
-        a.pubinsert || a.pubupdate || a.pubdelete || a.pubtruncate
-    };
-    if published {
-        crate::error::raise(
-            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-            format!("columnar table \"{}\" cannot be published by logical replication", crate::storage::rel::name(rel)),
-            Some("Remove the table from the publication (or use a publication of named tables), or store it with heap."),
-        );
-    }
-}
 
 #[pg_guard]
 unsafe extern "C-unwind" fn slot_callbacks(_rel: pg_sys::Relation) -> *const pg_sys::TupleTableSlotOps {

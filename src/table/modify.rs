@@ -378,7 +378,7 @@ fn end_version(
     new_ctid: pg_sys::ItemPointerData,
     what: &str,
 ) -> (pg_sys::TM_Result::Type, Option<(u32, u16)>) {
-    super::refuse_if_published(rel);
+    super::publication::refuse_if_published(rel);
     let policy = if wait { pg_sys::LockWaitPolicy::LockWaitBlock } else { pg_sys::LockWaitPolicy::LockWaitSkip };
     let (mut row, mut result, _tuple_lock) = match check_and_wait(rel, tid, cid, mode, policy, what) {
         Checked::Row(r, res, l) => (r, res, l),
@@ -477,7 +477,7 @@ unsafe fn keys_changed(rel: pg_sys::Relation, otid: &pg_sys::ItemPointerData, sl
         if keys.is_null() {
             return false;
         }
-        let Some(old) = fetch::fetch(rel, otid, &raw mut pg_sys::SnapshotAnyData, pg_sys::CurrentMemoryContext, None) else { return true };
+        let Some(old) = fetch::fetch(rel, otid, &raw mut pg_sys::SnapshotAnyData, pg_sys::CurrentMemoryContext, None, false) else { return true };
         let desc = (*rel).rd_att;
         pg_sys::slot_getallattrs(slot);
         let mut changed = false;
@@ -792,7 +792,7 @@ enum Follow {
 unsafe fn follow(rel: pg_sys::Relation, next: &pg_sys::ItemPointerData, prior_xmax: pg_sys::TransactionId, cid: pg_sys::CommandId) -> Follow {
     // SAFETY: an open relation; SnapshotAny returns any stored version.
     unsafe {
-        let Some(t) = fetch::fetch(rel, next, &raw mut pg_sys::SnapshotAnyData, pg_sys::CurrentMemoryContext, None) else { return Follow::Gone };
+        let Some(t) = fetch::fetch(rel, next, &raw mut pg_sys::SnapshotAnyData, pg_sys::CurrentMemoryContext, None, false) else { return Follow::Gone };
         let h = t.header();
         let xmin = h.t_choice.t_heap.t_xmin;
         if xmin == prior_xmax && !pg_sys::TransactionIdIsCurrentTransactionId(xmin) && pg_sys::TransactionIdIsInProgress(xmin) {
