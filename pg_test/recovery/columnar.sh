@@ -176,6 +176,10 @@ rt_check "a delete from a published columnar table is refused ($out)" grep -q 'c
 rt_sql "$primary" "DROP PUBLICATION pub_all" >/dev/null || rt_fail "DROP PUBLICATION"
 rt_sql "$primary" "CREATE PUBLICATION pub_mirror FOR TABLE mirror" >/dev/null || rt_fail "CREATE PUBLICATION FOR TABLE"
 rt_check "a columnar table outside every publication takes writes" rt_sql "$primary" "INSERT INTO ct VALUES (-2, 2, 'unpublished', 2); DELETE FROM ct WHERE id = -2"
+rt_sql "$primary" "ALTER TABLE ct SET (user_catalog_table = true)" >/dev/null || rt_fail "SET (user_catalog_table)"
+out=$(rt_sql "$primary" "INSERT INTO ct VALUES (-3, 3, 'catalog', 3)" 2>&1)
+rt_check "a change to a columnar user catalog table is refused ($out)" grep -q 'cannot be a user catalog table' <<<"$out"
+rt_sql "$primary" "ALTER TABLE ct RESET (user_catalog_table)" >/dev/null || rt_fail "RESET (user_catalog_table)"
 
 # ---- crash during the load and VACUUMs ----
 stop=$RT_LOG/stop-maintenance-crash

@@ -1,7 +1,8 @@
 //! Logical replication: logical decoding cannot see rows written with generic WAL or full-page
-//! images, so a columnar table is never published. A publication that names one is refused when
-//! it is created or altered (a utility hook); a change to a columnar table that a publication
-//! covers anyway (FOR ALL TABLES, TABLES IN SCHEMA) fails when wal_level is logical.
+//! images, so a columnar table is never published. A publication that names one, and a SET
+//! ACCESS METHOD columnar of a published table, are refused by a utility hook; a change to a
+//! columnar table that a publication covers anyway (FOR ALL TABLES, TABLES IN SCHEMA, created
+//! later) or that is a user catalog table fails when wal_level is logical.
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -14,19 +15,73 @@ fn refuse(name: &str) -> ! {
 
 /// Fails a change to `rel` that a publication would publish.
 pub(crate) fn refuse_if_published(rel: pg_sys::Relation) {
-    // SAFETY: reads wal_level; RelationBuildPublicationDesc fills the descriptor from the
-    // relation's cached publication info (computed once per relcache entry).
-    let published = unsafe {
-        if pg_sys::wal_level < pg_sys::WalLevel::WAL_LEVEL_LOGICAL as i32 {
-            return;
-        }
+    // SAFETY: reads wal_level.
+    let logical = unsafe { pg_sys::wal_level >= pg_sys::WalLevel::WAL_LEVEL_LOGICAL as i32 };
+    if !logical {
+        return;
+    }
+    if is_published(rel) {
+        refuse(&crate::storage::rel::name(rel));
+    }
+    // SAFETY: an open table's options are StdRdOptions (or none).
+    let catalog = unsafe { !(*rel).rd_options.is_null() && (*((*rel).rd_options as *const pg_sys::StdRdOptions)).user_catalog_table };
+    if catalog {
+        crate::error::raise(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("columnar table \"{}\" cannot be a user catalog table", crate::storage::rel::name(rel)),
+            Some("Logical decoding cannot read columnar tables: RESET (user_catalog_table), or store the table with heap."),
+        );
+    }
+}
+
+/// Whether a publication covers `rel` (by name, FOR ALL TABLES or TABLES IN SCHEMA).
+fn is_published(rel: pg_sys::Relation) -> bool {
+    // SAFETY: RelationBuildPublicationDesc fills the descriptor from the relation's cached
+    // publication info (computed once per relcache entry).
+    unsafe {
         let mut desc: pg_sys::PublicationDesc = std::mem::zeroed();
         pg_sys::RelationBuildPublicationDesc(rel, &mut desc);
         let a = desc.pubactions;
         a.pubinsert || a.pubupdate || a.pubdelete || a.pubtruncate
-    };
-    if published {
-        refuse(&crate::storage::rel::name(rel));
+    }
+}
+
+/// Refuses `ALTER TABLE ... SET ACCESS METHOD columnar` on a table a publication covers.
+///
+/// # Safety
+/// `stmt` is an AlterTableStmt from a parse tree.
+unsafe fn check_set_access_method(stmt: *mut pg_sys::AlterTableStmt) {
+    // SAFETY: per the contract; the relation is looked up without a lock (the statement locks
+    // it afterwards) and its relcache entry closed again.
+    unsafe {
+        let cmds = (*stmt).cmds;
+        let n = if cmds.is_null() { 0 } else { (*cmds).length };
+        let to_columnar = (0..n).any(|i| {
+            let cmd = pg_sys::list_nth(cmds, i) as *mut pg_sys::AlterTableCmd;
+            (*cmd).subtype == pg_sys::AlterTableType::AT_SetAccessMethod
+                && !(*cmd).name.is_null()
+                && std::ffi::CStr::from_ptr((*cmd).name).to_bytes() == b"columnar"
+        });
+        if !to_columnar || (*stmt).relation.is_null() {
+            return;
+        }
+        let relid = pg_sys::RangeVarGetRelidExtended((*stmt).relation, pg_sys::NoLock as i32, pg_sys::RVROption::RVR_MISSING_OK, None, std::ptr::null_mut());
+        if relid == pg_sys::InvalidOid {
+            return;
+        }
+        let rel = pg_sys::RelationIdGetRelation(relid);
+        if rel.is_null() {
+            return;
+        }
+        let published = is_published(rel);
+        pg_sys::RelationClose(rel);
+        if published {
+            crate::error::raise(
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                format!("table \"{}\" is published by logical replication and cannot become a columnar table", std::ffi::CStr::from_ptr((*(*stmt).relation).relname).to_string_lossy()),
+                Some("Logical decoding cannot read columnar tables: leave the table out of every publication first."),
+            );
+        }
     }
 }
 
@@ -82,7 +137,8 @@ unsafe extern "C-unwind" {
     );
 }
 
-/// Refuses a CREATE or ALTER PUBLICATION that names a columnar table.
+/// Refuses a CREATE or ALTER PUBLICATION that names a columnar table, and a SET ACCESS METHOD
+/// columnar of a published table.
 #[pg_guard]
 unsafe extern "C-unwind" fn check_statement(pstmt: *mut pg_sys::PlannedStmt) {
     // SAFETY: a planned utility statement; its node is read by its tag.
@@ -93,6 +149,7 @@ unsafe extern "C-unwind" fn check_statement(pstmt: *mut pg_sys::PlannedStmt) {
         }
         match (*node).type_ {
             pg_sys::NodeTag::T_CreatePublicationStmt => check_objects((*(node as *mut pg_sys::CreatePublicationStmt)).pubobjects),
+            pg_sys::NodeTag::T_AlterTableStmt => check_set_access_method(node as *mut pg_sys::AlterTableStmt),
             pg_sys::NodeTag::T_AlterPublicationStmt => {
                 let stmt = node as *mut pg_sys::AlterPublicationStmt;
                 if (*stmt).action != pg_sys::AlterPublicationAction::AP_DropObjects {
