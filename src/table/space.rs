@@ -5,15 +5,16 @@
 //! space map records as wholly free, and those it frees itself) and gives each group it writes
 //! the lowest run that holds it, extending the file only when none does; then it moves groups
 //! whose data lies above a run that holds them, and truncates the free pages at the end of the
-//! file. A page is claimed under its exclusive lock, after checking that it is still free, and
-//! written before the lock is released, so a backend that took it from the free space map in
-//! the meantime finds a page that is no longer free and leaves it.
+//! file. A run is hidden from the free space map and checked free page by page, recorded as
+//! pending in the group's segment page, and each page is checked again under its exclusive lock
+//! when it is written: a run that a backend took a page of in the meantime (its number came from
+//! the map before the run was hidden) is given up, its written pages freed again. What a crash
+//! leaves pending, the next VACUUM frees.
 
-use super::group;
-use columnar_core::group::Group;
 use super::page::{Buf, WalRecord};
-use super::store;
+use super::{group, store};
 use crate::storage::{Lock, rel};
+use columnar_core::group::Group;
 use columnar_core::layout::{PageKind, Special};
 use columnar_core::map;
 use columnar_core::segment::{self, State};
