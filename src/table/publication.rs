@@ -46,13 +46,34 @@ fn is_published(rel: pg_sys::Relation) -> bool {
     }
 }
 
+/// Calls `f` with the relation `rv` names, if it exists: looked up without a lock (the
+/// statement locks it afterwards), its relcache entry closed again.
+///
+/// # Safety
+/// `rv` is a RangeVar from a parse tree.
+unsafe fn with_named<T>(rv: *mut pg_sys::RangeVar, f: impl FnOnce(pg_sys::Relation) -> T) -> Option<T> {
+    // SAFETY: per the contract; RelationIdGetRelation returns an open relcache entry or null.
+    unsafe {
+        let relid = pg_sys::RangeVarGetRelidExtended(rv, pg_sys::NoLock as i32, pg_sys::RVROption::RVR_MISSING_OK, None, std::ptr::null_mut());
+        if relid == pg_sys::InvalidOid {
+            return None;
+        }
+        let rel = pg_sys::RelationIdGetRelation(relid);
+        if rel.is_null() {
+            return None;
+        }
+        let out = f(rel);
+        pg_sys::RelationClose(rel);
+        Some(out)
+    }
+}
+
 /// Refuses `ALTER TABLE ... SET ACCESS METHOD columnar` on a table a publication covers.
 ///
 /// # Safety
 /// `stmt` is an AlterTableStmt from a parse tree.
 unsafe fn check_set_access_method(stmt: *mut pg_sys::AlterTableStmt) {
-    // SAFETY: per the contract; the relation is looked up without a lock (the statement locks
-    // it afterwards) and its relcache entry closed again.
+    // SAFETY: per the contract; the relation is looked up by with_named.
     unsafe {
         let cmds = (*stmt).cmds;
         let n = if cmds.is_null() { 0 } else { (*cmds).length };
@@ -65,16 +86,7 @@ unsafe fn check_set_access_method(stmt: *mut pg_sys::AlterTableStmt) {
         if !to_columnar || (*stmt).relation.is_null() {
             return;
         }
-        let relid = pg_sys::RangeVarGetRelidExtended((*stmt).relation, pg_sys::NoLock as i32, pg_sys::RVROption::RVR_MISSING_OK, None, std::ptr::null_mut());
-        if relid == pg_sys::InvalidOid {
-            return;
-        }
-        let rel = pg_sys::RelationIdGetRelation(relid);
-        if rel.is_null() {
-            return;
-        }
-        let published = is_published(rel);
-        pg_sys::RelationClose(rel);
+        let published = with_named((*stmt).relation, is_published).unwrap_or(false);
         if published {
             crate::error::raise(
                 PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
@@ -90,8 +102,7 @@ unsafe fn check_set_access_method(stmt: *mut pg_sys::AlterTableStmt) {
 /// # Safety
 /// `objects` is a List of PublicationObjSpec nodes from a parse tree.
 unsafe fn check_objects(objects: *mut pg_sys::List) {
-    // SAFETY: per the contract; the relations are looked up without a lock (the statement
-    // itself locks them afterwards) and their relcache entries closed again.
+    // SAFETY: per the contract; the relations are looked up by with_named.
     unsafe {
         let am = pg_sys::get_am_oid(c"columnar".as_ptr(), true);
         let n = if objects.is_null() { 0 } else { (*objects).length };
@@ -101,17 +112,7 @@ unsafe fn check_objects(objects: *mut pg_sys::List) {
                 continue;
             }
             let rv = (*(*spec).pubtable).relation;
-            let relid = pg_sys::RangeVarGetRelidExtended(rv, pg_sys::NoLock as i32, pg_sys::RVROption::RVR_MISSING_OK, None, std::ptr::null_mut());
-            if relid == pg_sys::InvalidOid {
-                continue;
-            }
-            let rel = pg_sys::RelationIdGetRelation(relid);
-            if rel.is_null() {
-                continue;
-            }
-            let relam = (*(*rel).rd_rel).relam;
-            pg_sys::RelationClose(rel);
-            if am != pg_sys::InvalidOid && relam == am {
+            if am != pg_sys::InvalidOid && with_named(rv, |rel| (*(*rel).rd_rel).relam == am) == Some(true) {
                 refuse(&std::ffi::CStr::from_ptr((*rv).relname).to_string_lossy());
             }
         }

@@ -182,14 +182,20 @@ pub fn segment_page(rel: pg_sys::Relation, first_block: u32, mode: Lock) -> Opti
     segment_of(rel, first_block, mode).map(|(b, _, _)| b)
 }
 
+/// Whether `b` is a delta-format page of logical block `block`: its overlay (headers of a row
+/// group's rows) when `overlay`, else its delta page.
+fn is_page_of(b: &Buf, block: u32, overlay: bool) -> bool {
+    !b.is_new() && b.kind() == PageKind::Delta && Special::read(b.special()).is_some_and(|s| s.owner == block && (s.flags & FLAG_OVERLAY != 0) == overlay)
+}
+
 /// Whether `b` is the delta page of logical block `block` of a segment (not an overlay).
 pub fn is_delta_of(b: &Buf, block: u32) -> bool {
-    !b.is_new() && b.kind() == PageKind::Delta && Special::read(b.special()).is_some_and(|s| s.owner == block && s.flags & FLAG_OVERLAY == 0)
+    is_page_of(b, block, false)
 }
 
 /// Whether `b` is the overlay page of logical block `block` of a row group.
 pub fn is_overlay_of(b: &Buf, block: u32) -> bool {
-    !b.is_new() && b.kind() == PageKind::Delta && Special::read(b.special()).is_some_and(|s| s.owner == block && s.flags & FLAG_OVERLAY != 0)
+    is_page_of(b, block, true)
 }
 
 /// What holds the rows of a logical block, as read now.

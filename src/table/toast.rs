@@ -103,11 +103,7 @@ pub fn free(rel: pg_sys::Relation, first: u32) {
             b.corrupted("a value chain leads to a page that holds no value");
         }
         let next = value::next(b.content_of(PageKind::Value));
-        let rec = WalRecord::start(rel);
-        drop(rec.register_new(&b, PageKind::Free));
-        rec.finish();
-        // SAFETY: an open relation and one of its pages.
-        unsafe { pg_sys::RecordPageWithFreeSpace(rel, blk, WHOLE_PAGE) };
+        super::space::free_page(rel, &b);
         blk = next;
     }
 }

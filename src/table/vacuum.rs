@@ -248,12 +248,14 @@ fn group_rows(rel: pg_sys::Relation, e: &map::Entry) -> f64 {
     let g = segment::group(c);
     let first = segment::first_block(c);
     let with_headers: usize = (0..segment::used(c))
-        .filter_map(|i| match store::read_block(rel, first + i as u32, Lock::Share) {
-            Some(Block::Group { overlay: Some(o), .. }) => {
-                let oc = o.content_of(PageKind::Delta);
-                Some((0..delta::slot_count(oc)).filter(|&s| delta::is_gone(oc, s) || matches!(delta::tuple(oc, s), Ok(Some(_)))).count())
+        .filter(|&i| segment::page_of(c, i) != NO_BLOCK)
+        .map(|i| {
+            let o = Buf::read(rel, segment::page_of(c, i), Lock::Share);
+            if !store::is_overlay_of(&o, first + i as u32) {
+                return 0;
             }
-            _ => None,
+            let oc = o.content_of(PageKind::Delta);
+            (0..delta::slot_count(oc)).filter(|&s| delta::is_gone(oc, s) || matches!(delta::tuple(oc, s), Ok(Some(_)))).count()
         })
         .sum();
     g.rows as f64 - with_headers as f64

@@ -5,20 +5,16 @@
 //! build and decode is over the raw size: 8 bytes per int plus the strings' bytes.
 //! Run with `cargo bench -p columnar-core --bench rowgroup -j1 -- --quick`.
 
-use columnar_core::rowgroup::{CellValue, ColumnKind, GroupBuilder, GroupReader, MAX_ROWS, Value, pages_for};
+use columnar_core::rowgroup::{CellValue, ColumnKind, GroupBuilder, GroupReader, Value, pages_for};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 
-/// xorshift64*: deterministic, dependency-free.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
+mod common;
+use common::Rng;
+
+/// Rows of the measured group: DuckDB's row-group size, as in earlier results (a folded
+/// segment may hold up to rowgroup::ROWS).
+const ROWS: usize = 122_880;
 
 struct Rows {
     sequential: Vec<i64>,
@@ -32,10 +28,10 @@ impl Rows {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         let words: [&[u8]; 7] = [b"AIR", b"FOB", b"MAIL", b"RAIL", b"REG AIR", b"SHIP", b"TRUCK"];
         Rows {
-            sequential: (0..MAX_ROWS as i64).map(|i| 1_000_000 + i).collect(),
-            small_range: (0..MAX_ROWS).map(|_| (rng.next() % 1000) as i64).collect(),
-            low_cardinality: (0..MAX_ROWS).map(|_| words[(rng.next() % 7) as usize]).collect(),
-            random: (0..MAX_ROWS)
+            sequential: (0..ROWS as i64).map(|i| 1_000_000 + i).collect(),
+            small_range: (0..ROWS).map(|_| (rng.next() % 1000) as i64).collect(),
+            low_cardinality: (0..ROWS).map(|_| words[(rng.next() % 7) as usize]).collect(),
+            random: (0..ROWS)
                 .map(|_| {
                     let len = 5 + rng.next() % 20;
                     (0..len).map(|_| b'a' + (rng.next() % 26) as u8).collect()
@@ -45,7 +41,7 @@ impl Rows {
     }
 
     fn raw_size(&self) -> usize {
-        16 * MAX_ROWS
+        16 * ROWS
             + self.low_cardinality.iter().map(|v| v.len()).sum::<usize>()
             + self.random.iter().map(Vec::len).sum::<usize>()
     }
@@ -53,7 +49,7 @@ impl Rows {
     fn build(&self) -> Vec<u8> {
         let kinds = vec![ColumnKind::Int, ColumnKind::Int, ColumnKind::Bytes, ColumnKind::Bytes];
         let mut builder = GroupBuilder::new(kinds);
-        for row in 0..MAX_ROWS {
+        for row in 0..ROWS {
             let values = [
                 Value::Int(self.sequential[row]),
                 Value::Int(self.small_range[row]),
@@ -87,7 +83,7 @@ fn bench(c: &mut Criterion) {
     let stream = rows.build();
     let reader = GroupReader::open(&stream).unwrap();
     eprintln!(
-        "rowgroup: {MAX_ROWS} rows, raw {raw} bytes, stream {} bytes ({:.1}% of raw, {} data pages), \
+        "rowgroup: {ROWS} rows, raw {raw} bytes, stream {} bytes ({:.1}% of raw, {} data pages), \
          directory {} bytes",
         stream.len(),
         stream.len() as f64 * 100.0 / raw as f64,
