@@ -32,7 +32,7 @@ const VECTOR_CACHE_BYTES: usize = 16 << 20;
 
 /// How one column's values are stored.
 #[derive(Clone, Copy)]
-struct Column {
+pub struct Column {
     kind: ColumnKind,
     len: i16,
     dropped: bool,
@@ -79,7 +79,7 @@ unsafe fn value_of<'a>(col: &Column, d: pg_sys::Datum) -> Value<'a> {
 }
 
 /// A decoded vector of one column.
-enum Decoded {
+pub enum Decoded {
     Int(IntVector),
     Bytes(VarlenaVector),
 }
@@ -93,7 +93,7 @@ impl Decoded {
     }
 
     /// The datum of row `i` (None for NULL); a by-reference datum points into the vector.
-    fn datum(&self, i: usize) -> Option<pg_sys::Datum> {
+    pub fn datum(&self, i: usize) -> Option<pg_sys::Datum> {
         match self {
             Decoded::Int(v) => {
                 let valid = v.validity.as_deref().is_none_or(|b| columnar_core::encode::validity::is_valid(b, i));
@@ -219,8 +219,20 @@ impl Loaded {
 
     /// The rows of logical block `block`: (slot, position), in slot order.
     pub fn rows_of(&self, block: u32) -> Vec<(usize, usize)> {
-        let start = (block - self.group.first_block) * rownum::ROWS_PER_BLOCK as u32;
-        self.present.positions_in(start..start + rownum::ROWS_PER_BLOCK as u32).map(|(o, p)| ((o - start) as usize, p as usize)).collect()
+        self.rows_in(block..block + 1).map(|(_, slot, position)| (slot, position)).collect()
+    }
+
+    /// The rows of logical blocks `blocks` (within the group's range): (block, slot, position),
+    /// in row-number order.
+    pub fn rows_in(&self, blocks: std::ops::Range<u32>) -> impl Iterator<Item = (u32, usize, usize)> + '_ {
+        let per_block = rownum::ROWS_PER_BLOCK as u32;
+        let offsets = (blocks.start - self.group.first_block) * per_block..(blocks.end - self.group.first_block) * per_block;
+        self.present.positions_in(offsets).map(move |(o, p)| (self.group.first_block + o / per_block, (o % per_block) as usize, p as usize))
+    }
+
+    /// Columns the group stores (columns added to the table since read as missing).
+    pub fn stored_columns(&self) -> usize {
+        self.directory.columns()
     }
 
     fn decode(&self, rel: pg_sys::Relation, c: usize, v: usize) -> Result<Decoded, columnar_core::rowgroup::GroupError> {
@@ -230,6 +242,17 @@ impl Loaded {
             ColumnKind::Int => self.directory.decode_int_vector(c, v, &bytes).map(Decoded::Int),
             ColumnKind::Bytes => self.directory.decode_bytes_vector(c, v, &bytes).map(Decoded::Bytes),
         }
+    }
+
+    /// The table's columns, each checked to be stored as its type requires.
+    pub fn checked_columns(&self, rel: pg_sys::Relation) -> Vec<Column> {
+        let cols = columns(rel);
+        for (c, col) in cols.iter().enumerate().take(self.directory.columns()) {
+            if !col.dropped && self.directory.column(c).kind != col.kind {
+                crate::error::corrupted_page::<page::ColumnarPages>(rel, self.group.data_first, &format!("column {} is stored as {:?}", c + 1, self.directory.column(c).kind));
+            }
+        }
+        cols
     }
 
     /// Decodes every vector of every column (columnar_check): the first failure.
@@ -242,7 +265,8 @@ impl Loaded {
         Ok(())
     }
 
-    fn vector(&self, rel: pg_sys::Relation, c: usize, v: usize) -> Rc<Decoded> {
+    /// Vector `v` of column `c`, decoded (and cached).
+    pub fn vector(&self, rel: pg_sys::Relation, c: usize, v: usize) -> Rc<Decoded> {
         let k = (key(rel), self.group.first_block, c, v);
         if let Some(d) = CACHES.with(|cache| cache.borrow().vectors.get(&k).cloned()) {
             return d;
@@ -300,12 +324,7 @@ impl Loaded {
     /// Forms rows of this group; with `whole_vectors` (a scan, reading rows in order) it decodes
     /// and keeps the vectors the rows are in.
     pub fn former(&self, rel: pg_sys::Relation, whole_vectors: bool) -> RowFormer<'_> {
-        let cols = columns(rel);
-        for (c, col) in cols.iter().enumerate().take(self.directory.columns()) {
-            if !col.dropped && self.directory.column(c).kind != col.kind {
-                crate::error::corrupted_page::<page::ColumnarPages>(rel, self.group.data_first, &format!("column {} is stored as {:?}", c + 1, self.directory.column(c).kind));
-            }
-        }
+        let cols = self.checked_columns(rel);
         let n = cols.len();
         RowFormer { group: self, cols, whole_vectors, v: usize::MAX, vectors: Vec::new(), values: vec![pg_sys::Datum::from(0); n], nulls: vec![true; n] }
     }

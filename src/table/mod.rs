@@ -2,15 +2,20 @@
 //! group of callbacks lives in its own file: `scan` (sequential, parallel, TID range, sample,
 //! bitmap, ANALYZE and index-build scans), `fetch` (by TID), `insert`, `modify` (delete, update,
 //! row locks), `vacuum`, `ddl` (files, rewrites, sizes); `store` finds rows in the relation's
-//! pages, `tuple` judges their headers, `toast` keeps values stored out of line. The design is `src/table/README.md`.
+//! pages, `tuple` judges their headers, `toast` keeps values stored out of line. The columnar
+//! scan node is `plan` (its path) and `exec` (its executor) over `batch`. The design is
+//! `src/table/README.md`.
 
+pub mod batch;
 pub mod ddl;
+pub mod exec;
 pub mod fetch;
 pub mod group;
 pub mod insert;
 pub mod inspect;
 pub mod modify;
 pub mod page;
+pub mod plan;
 pub mod publication;
 pub mod rows;
 pub mod scan;
@@ -39,6 +44,11 @@ fn columnar_tableam_handler(_fcinfo: pg_sys::FunctionCallInfo) -> PgBox<pg_sys::
     // SAFETY: the routine is a static that lives as long as the library and is never written;
     // PostgreSQL only reads it (and never frees what a table AM handler returns).
     unsafe { PgBox::from_pg(&ROUTINE.0 as *const _ as *mut _) }
+}
+
+/// The routine of the columnar access method (relations using it point to it).
+pub fn routine() -> *const pg_sys::TableAmRoutine {
+    &ROUTINE.0
 }
 
 /// The routine PostgreSQL keeps a pointer to for the life of the backend.

@@ -10,7 +10,7 @@ use pgrx::pg_sys;
 
 /// The header of the row in `slot` of a group block: Some(Some(bytes)) from the overlay, or
 /// Some(None) when it has none of its own; None when VACUUM removed the row.
-fn overlay_header<'a>(overlay: Option<&'a Buf>, slot: usize) -> Option<Option<&'a [u8]>> {
+pub fn overlay_header<'a>(overlay: Option<&'a Buf>, slot: usize) -> Option<Option<&'a [u8]>> {
     let Some(o) = overlay else { return Some(None) };
     let c = o.content_of(PageKind::Delta);
     if delta::is_gone(c, slot) {

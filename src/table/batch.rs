@@ -1,0 +1,281 @@
+//! Batches of visible rows for the columnar scan node (`exec.rs`), read a *slice* of a segment
+//! at a time: the rows of a row group come as positions into its decoded column vectors, and
+//! only the columns the query reads are decoded; rows of delta pages come as tuple copies.
+//!
+//! A slice is loaded under the locks a reader of its pages needs (the segment page, then each
+//! overlay page in turn) and handed out after they are released: visibility is decided on the
+//! headers while they are locked, the values stay in vectors no writer changes (a group is
+//! immutable) or in copies in the batch's memory context, reset at the next slice.
+//!
+//! Rows of a group block without an overlay page are visible to every snapshot (a fold takes
+//! only settled rows, and a change of a row's header first gives its block an overlay, under
+//! the segment page's exclusive lock); so a scan of a folded table decides visibility without
+//! looking at a single header until rows are deleted, updated or locked.
+
+use super::group::{Decoded, Loaded};
+use super::page::Buf;
+use super::tuple::{self, TupleCopy};
+use super::{rows, serializable, store};
+use crate::storage::Lock;
+use columnar_core::encode::VECTOR_SIZE;
+use columnar_core::layout::{NO_BLOCK, PageKind};
+use columnar_core::segment::{self, State};
+use columnar_core::{map, rownum};
+use pgrx::pg_sys;
+use std::rc::Rc;
+
+/// Slices per segment: a slice of a full segment is 63 logical blocks (about 18,000 rows,
+/// nine vectors), the unit parallel workers take.
+pub const SLICES: u32 = 32;
+
+/// An attribute the scan reads.
+#[derive(Clone, Copy)]
+pub struct Attr {
+    /// Zero-based attribute number.
+    pub index: usize,
+    byval: bool,
+    len: i16,
+    align: usize,
+}
+
+/// What a scan did, for EXPLAIN ANALYZE.
+#[repr(C)]
+#[derive(Default, Clone, Copy)]
+pub struct Counts {
+    /// Rows returned from row groups and from delta pages.
+    pub group_rows: u64,
+    pub delta_rows: u64,
+    /// Column vectors read (decoded or found decoded).
+    pub vectors: u64,
+}
+
+enum Part {
+    Empty,
+    /// Visible rows of a group, (position, TID), with the vectors of the columns read for the
+    /// vectors from `first_vector` on (`vectors[v][k]` for attribute k, None past the group's
+    /// stored columns).
+    Group { rows: Vec<(u32, pg_sys::ItemPointerData)>, first_vector: usize, vectors: Vec<Vec<Option<Rc<Decoded>>>> },
+    /// Visible tuple copies in the reader's memory context.
+    Tuples(Vec<TupleCopy>),
+}
+
+pub struct Reader {
+    rel: pg_sys::Relation,
+    snapshot: pg_sys::Snapshot,
+    attrs: Vec<Attr>,
+    /// Each attribute's value for rows stored without it (added by ALTER TABLE ADD COLUMN).
+    missing: Vec<(pg_sys::Datum, bool)>,
+    cxt: pg_sys::MemoryContext,
+    /// For deforming tuple copies.
+    heap_slot: *mut pg_sys::TupleTableSlot,
+    part: Part,
+    pos: usize,
+    pub counts: Counts,
+}
+
+impl Reader {
+    /// A reader of `rel` under `snapshot` returning attributes `indexes` (zero-based, in
+    /// order), deforming tuple copies in `heap_slot`. Its memory lives in the current memory
+    /// context.
+    ///
+    /// # Safety
+    /// `rel` stays open, `snapshot` registered and `heap_slot` (a heap tuple slot of the
+    /// relation's descriptor) valid while the reader is used.
+    pub unsafe fn new(rel: pg_sys::Relation, snapshot: pg_sys::Snapshot, indexes: &[usize], heap_slot: *mut pg_sys::TupleTableSlot) -> Reader {
+        // SAFETY: per the contract; the tuple descriptor has natts attributes, of which
+        // `indexes` are some; getmissingattr's datums live in the relcache entry, which the
+        // open relation keeps.
+        unsafe {
+            let desc = (*rel).rd_att;
+            let attrs: Vec<Attr> = indexes
+                .iter()
+                .map(|&index| {
+                    let a = &*(*desc).attrs.as_ptr().add(index);
+                    let align = match a.attalign as u8 {
+                        b'd' => 8,
+                        b'i' => 4,
+                        b's' => 2,
+                        _ => 1,
+                    };
+                    Attr { index, byval: a.attbyval, len: a.attlen, align }
+                })
+                .collect();
+            let missing = attrs
+                .iter()
+                .map(|a| {
+                    let mut isnull = true;
+                    let d = pg_sys::getmissingattr(desc, a.index as i32 + 1, &mut isnull);
+                    (d, isnull)
+                })
+                .collect();
+            let cxt = pg_sys::AllocSetContextCreateInternal(pg_sys::CurrentMemoryContext, c"columnar scan batch".as_ptr(), 0, 8 * 1024, 8 * 1024 * 1024);
+            Reader { rel, snapshot, attrs, missing, cxt, heap_slot, part: Part::Empty, pos: 0, counts: Counts::default() }
+        }
+    }
+
+    /// Forgets the current batch (a rescan).
+    pub fn reset(&mut self) {
+        self.part = Part::Empty;
+        self.pos = 0;
+    }
+
+    /// Loads the visible rows of slice `slice` of the segment `e`.
+    pub fn load(&mut self, e: &map::Entry, slice: u32) {
+        self.reset();
+        // SAFETY: the reader's own context; nothing of the previous batch is referenced any
+        // more (the executor is done with the row returned last when it asks for the next).
+        unsafe { pg_sys::MemoryContextReset(self.cxt) };
+        let first = (e.first_row / rownum::ROWS_PER_BLOCK) as u32;
+        let per_slice = (segment::BLOCKS as u32).div_ceil(SLICES);
+        let blocks = first + slice * per_slice..first + ((slice + 1) * per_slice).min(segment::BLOCKS as u32);
+        let Some(sb) = store::segment_page(self.rel, first, Lock::Share) else { return };
+        let c = sb.content_of(PageKind::Segment);
+        if segment::state(c) == State::Folded {
+            let group = super::group::load(self.rel, &sb);
+            self.load_group(&sb, &group, blocks);
+            return;
+        }
+        let used = first + segment::used(c) as u32;
+        drop(sb);
+        self.load_delta(blocks.start..blocks.end.min(used));
+    }
+
+    /// The group's visible rows of `blocks`, with the page of its folded segment `sb` locked.
+    fn load_group(&mut self, sb: &Buf, group: &Loaded, blocks: std::ops::Range<u32>) {
+        let rel = self.rel;
+        // SAFETY: an open relation.
+        let relid = unsafe { (*rel).rd_id };
+        let c = sb.content_of(PageKind::Segment);
+        let stored = group.stored_columns();
+        group.checked_columns(rel);
+        let mut overlay: Option<(u32, Option<Buf>)> = None;
+        let mut rows = Vec::new();
+        for (block, slot, position) in group.rows_in(blocks) {
+            if overlay.as_ref().is_none_or(|(b, _)| *b != block) {
+                // One overlay page locked at a time.
+                drop(overlay.take());
+                let p = segment::page_of(c, (block - group.group.first_block) as usize);
+                let page = (p != NO_BLOCK).then(|| Buf::read(rel, p, Lock::Share)).filter(|b| store::is_overlay_of(b, block));
+                overlay = Some((block, page));
+            }
+            let page = overlay.as_ref().and_then(|(_, b)| b.as_ref());
+            let tid = tuple::item_pointer(block, slot as u16 + 1);
+            let visible = match rows::overlay_header(page, slot) {
+                None => false,
+                Some(None) => true,
+                Some(Some(header)) => {
+                    let page = page.expect("the header came from it");
+                    let t = TupleCopy::new(header, tid, relid, self.cxt);
+                    let visible = tuple::visible(&t, self.snapshot, page);
+                    serializable::examined(rel, &t, visible, false, self.snapshot, page.raw());
+                    t.free();
+                    visible
+                }
+            };
+            if visible {
+                rows.push((position as u32, tid));
+            }
+        }
+        drop(overlay);
+        let (Some(&(first, _)), Some(&(last, _))) = (rows.first(), rows.last()) else { return };
+        let first_vector = first as usize / VECTOR_SIZE;
+        let vectors: Vec<Vec<Option<Rc<Decoded>>>> = (first_vector..=last as usize / VECTOR_SIZE)
+            .map(|v| self.attrs.iter().map(|a| (a.index < stored).then(|| group.vector(rel, a.index, v))).collect())
+            .collect();
+        self.counts.vectors += vectors.iter().map(|v| v.iter().flatten().count() as u64).sum::<u64>();
+        self.counts.group_rows += rows.len() as u64;
+        self.part = Part::Group { rows, first_vector, vectors };
+    }
+
+    /// The visible rows of delta blocks `blocks` (a fold may replace them while they are read:
+    /// each block is looked up as it is visited, as the table AM's scan does).
+    fn load_delta(&mut self, blocks: std::ops::Range<u32>) {
+        let (rel, snapshot) = (self.rel, self.snapshot);
+        let mut tuples = Vec::new();
+        for logical in blocks {
+            let Some(block) = store::read_block(rel, logical, Lock::Share) else { continue };
+            rows::for_each(rel, logical, &block, self.cxt, None, |_, t, b| {
+                let visible = tuple::visible(&t, snapshot, b);
+                serializable::examined(rel, &t, visible, false, snapshot, b.raw());
+                if visible {
+                    tuples.push(t);
+                }
+            });
+        }
+        self.counts.delta_rows += tuples.len() as u64;
+        self.part = Part::Tuples(tuples);
+    }
+
+    /// Stores the next row of the batch in `slot` (a virtual slot of the relation's
+    /// descriptor whose unread attributes are NULL); false when the batch is done.
+    ///
+    /// # Safety
+    /// `slot` is such a slot.
+    pub unsafe fn next(&mut self, slot: *mut pg_sys::TupleTableSlot) -> bool {
+        // SAFETY: per the contract; datums point into vectors the batch holds or into copies
+        // in its context, both kept until the next load.
+        unsafe {
+            let values = (*slot).tts_values;
+            let nulls = (*slot).tts_isnull;
+            match &self.part {
+                Part::Group { rows, first_vector, vectors } => {
+                    let Some(&(position, tid)) = rows.get(self.pos) else { return false };
+                    let (v, i) = (position as usize / VECTOR_SIZE - first_vector, position as usize % VECTOR_SIZE);
+                    pg_sys::ExecClearTuple(slot);
+                    for (k, a) in self.attrs.iter().enumerate() {
+                        let datum = match &vectors[v][k] {
+                            Some(vector) => vector.datum(i).map(|d| self.aligned(a, d)),
+                            None => (!self.missing[k].1).then_some(self.missing[k].0),
+                        };
+                        *nulls.add(a.index) = datum.is_none();
+                        *values.add(a.index) = datum.unwrap_or(pg_sys::Datum::from(0));
+                    }
+                    (*slot).tts_tid = tid;
+                }
+                Part::Tuples(tuples) => {
+                    let Some(t) = tuples.get(self.pos) else { return false };
+                    pg_sys::ExecStoreHeapTuple(t.0, self.heap_slot, false);
+                    if let Some(last) = self.attrs.last() {
+                        pg_sys::slot_getsomeattrs(self.heap_slot, last.index as i32 + 1);
+                    }
+                    pg_sys::ExecClearTuple(slot);
+                    for a in &self.attrs {
+                        *nulls.add(a.index) = *(*self.heap_slot).tts_isnull.add(a.index);
+                        *values.add(a.index) = *(*self.heap_slot).tts_values.add(a.index);
+                    }
+                    (*slot).tts_tid = (*t.0).t_self;
+                }
+                Part::Empty => return false,
+            }
+            self.pos += 1;
+            (*slot).tts_tableOid = (*self.rel).rd_id;
+            pg_sys::ExecStoreVirtualTuple(slot);
+            true
+        }
+    }
+
+    /// `d` (a datum from a vector) where its type's alignment lets functions read it: values
+    /// are stored back to back, and a value with a 4-byte varlena header or a fixed-length
+    /// value of an aligned type may start anywhere, so such a value is copied when misaligned.
+    fn aligned(&self, a: &Attr, d: pg_sys::Datum) -> pg_sys::Datum {
+        if a.byval || a.align == 1 || d.value() % a.align == 0 {
+            return d;
+        }
+        let p = d.cast_mut_ptr::<u8>();
+        // SAFETY: a by-reference datum of the attribute's type, pointing into a vector: a
+        // varlena (its first byte says whether its header is the 1-byte kind, which needs no
+        // alignment) or `len` bytes.
+        unsafe {
+            let len = match a.len {
+                -1 if *p & 0x01 == 0x01 => return d,
+                // A 4-byte header (plain or compressed): the size in its upper 30 bits
+                // (little-endian), read without assuming alignment.
+                -1 => (u32::from_le_bytes(std::ptr::read_unaligned(p as *const [u8; 4])) >> 2) as usize,
+                n => n as usize,
+            };
+            let copy = pg_sys::MemoryContextAlloc(self.cxt, len) as *mut u8;
+            std::ptr::copy_nonoverlapping(p, copy, len);
+            pg_sys::Datum::from(copy)
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! The executor side of the columnar scan node: it reads a columnar table a segment slice at a
+//! time through `batch.rs`, storing each visible row in a virtual slot that holds only the
+//! columns the plan references, and lets PostgreSQL's ExecScan evaluate the quals and the
+//! projection. A parallel scan hands out the slices of the segments that existed when it began
+//! (rows in later segments are invisible to its snapshot) through a counter in shared memory.
+
+use super::batch::{self, Counts, Reader};
+use super::plan::referenced;
+use columnar_core::map;
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// The node's name in EXPLAIN and in the registry of custom scan methods.
+pub const NAME: &std::ffi::CStr = c"ColumnarScan";
+
+struct ScanMethods(pg_sys::CustomScanMethods);
+// SAFETY: immutable, read only by the backend's single thread.
+unsafe impl Sync for ScanMethods {}
+struct ExecMethods(pg_sys::CustomExecMethods);
+// SAFETY: as above.
+unsafe impl Sync for ExecMethods {}
+
+static SCAN_METHODS: ScanMethods = ScanMethods(pg_sys::CustomScanMethods { CustomName: NAME.as_ptr(), CreateCustomScanState: Some(create_state) });
+
+static EXEC_METHODS: ExecMethods = ExecMethods(pg_sys::CustomExecMethods {
+    CustomName: NAME.as_ptr(),
+    BeginCustomScan: Some(begin),
+    ExecCustomScan: Some(exec),
+    EndCustomScan: Some(end),
+    ReScanCustomScan: Some(rescan),
+    MarkPosCustomScan: None,
+    RestrPosCustomScan: None,
+    EstimateDSMCustomScan: Some(estimate_dsm),
+    InitializeDSMCustomScan: Some(initialize_dsm),
+    ReInitializeDSMCustomScan: Some(reinitialize_dsm),
+    InitializeWorkerCustomScan: Some(initialize_worker),
+    ShutdownCustomScan: Some(shutdown),
+    ExplainCustomScan: Some(explain),
+});
+
+pub fn scan_methods() -> *mut pg_sys::CustomScanMethods {
+    &SCAN_METHODS.0 as *const _ as *mut _
+}
+
+pub fn init() {
+    // SAFETY: called once from _PG_init; the methods are a static (plans copied to parallel
+    // workers name them by CustomName).
+    unsafe { pg_sys::RegisterCustomScanMethods(&SCAN_METHODS.0) }
+}
+
+/// A parallel scan's shared state: the next slice to hand out, the segments it covers, and
+/// the counts of every process (for EXPLAIN ANALYZE).
+#[repr(C)]
+struct Shared {
+    next: AtomicU32,
+    segments: u32,
+    group_rows: AtomicU64,
+    delta_rows: AtomicU64,
+    vectors: AtomicU64,
+}
+
+/// What the node keeps besides PostgreSQL's state; dropped with the query's memory.
+struct Scan {
+    reader: Reader,
+    /// Zero-based attribute numbers read, for EXPLAIN.
+    attrs: Vec<usize>,
+    /// The segments to read (read at the first row), and the next slice of a serial scan.
+    segments: Option<Vec<map::Entry>>,
+    next: u32,
+    shared: *mut Shared,
+    /// Counts of all processes, taken from shared memory before it goes.
+    totals: Option<Counts>,
+}
+
+#[repr(C)]
+struct State {
+    css: pg_sys::CustomScanState,
+    scan: *mut Scan,
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn create_state(_cscan: *mut pg_sys::CustomScan) -> *mut pg_sys::Node {
+    // SAFETY: zeroed memory of the state's size in the executor's context, as makeNode does;
+    // ExecInitCustomScan fills in the rest.
+    unsafe {
+        let s = pg_sys::palloc0(std::mem::size_of::<State>()) as *mut State;
+        (*s).css.ss.ps.type_ = pg_sys::NodeTag::T_CustomScanState;
+        (*s).css.methods = &EXEC_METHODS.0;
+        s.cast()
+    }
+}
+
+unsafe fn scan_of<'a>(node: *mut pg_sys::CustomScanState) -> &'a mut Scan {
+    // SAFETY: a node made by create_state whose `begin` ran; the Scan lives as long as the
+    // query's memory context, longer than any call on the node.
+    unsafe { &mut *(*(node as *mut State)).scan }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn begin(node: *mut pg_sys::CustomScanState, estate: *mut pg_sys::EState, eflags: i32) {
+    // SAFETY: ExecInitCustomScan opened the relation and made the scan slot (virtual, of the
+    // relation's descriptor) before calling this.
+    unsafe {
+        let rel = (*node).ss.ss_currentRelation;
+        let plan = (*node).ss.ps.plan as *mut pg_sys::CustomScan;
+        let varno = (*plan).scan.scanrelid;
+        let attnos = referenced(&[(*plan).scan.plan.targetlist.cast(), (*plan).scan.plan.qual.cast()], varno);
+        let desc = (*rel).rd_att;
+        let natts = (*desc).natts as usize;
+        let attrs: Vec<usize> = if attnos.contains(&0) {
+            (0..natts).filter(|&i| !(*(*desc).attrs.as_ptr().add(i)).attisdropped).collect()
+        } else {
+            attnos.iter().filter(|&&a| a > 0).map(|&a| a as usize - 1).collect()
+        };
+        let slot = (*node).ss.ss_ScanTupleSlot;
+        std::slice::from_raw_parts_mut((*slot).tts_isnull, natts).fill(true);
+        let snapshot = (*estate).es_snapshot;
+        if eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 == 0 {
+            super::serializable::lock_relation(rel, snapshot);
+        }
+        // In the executor's tuple table, which releases it (and its descriptor) at the end.
+        let heap_slot = pg_sys::ExecInitExtraTupleSlot(estate, desc, &pg_sys::TTSOpsHeapTuple);
+        let reader = Reader::new(rel, snapshot, &attrs, heap_slot);
+        let scan = Scan { reader, attrs, segments: None, next: 0, shared: std::ptr::null_mut(), totals: None };
+        (*(node as *mut State)).scan = pgrx::PgMemoryContexts::For((*estate).es_query_cxt).leak_and_drop_on_delete(scan);
+    }
+}
+
+impl Scan {
+    /// The next slice to read: (segment, slice).
+    unsafe fn claim(&mut self, rel: pg_sys::Relation) -> Option<(usize, u32)> {
+        // SAFETY: `shared` is null or the shared state of this parallel scan.
+        let shared = unsafe { self.shared.as_ref() };
+        let segments = self.segments.get_or_insert_with(|| {
+            let mut all = super::store::segments(rel);
+            if let Some(s) = shared {
+                all.truncate(s.segments as usize);
+            }
+            all
+        });
+        let units = segments.len() as u32 * batch::SLICES;
+        let unit = match shared {
+            Some(s) => s.next.fetch_add(1, Ordering::Relaxed),
+            None => {
+                self.next += 1;
+                self.next - 1
+            }
+        };
+        (unit < units).then_some(((unit / batch::SLICES) as usize, unit % batch::SLICES))
+    }
+
+    /// Adds this process's counts to the shared ones (a parallel scan, at its end).
+    fn publish_counts(&mut self) {
+        // SAFETY: as in `claim`.
+        if let Some(s) = unsafe { self.shared.as_ref() } {
+            let c = std::mem::take(&mut self.reader.counts);
+            s.group_rows.fetch_add(c.group_rows, Ordering::Relaxed);
+            s.delta_rows.fetch_add(c.delta_rows, Ordering::Relaxed);
+            s.vectors.fetch_add(c.vectors, Ordering::Relaxed);
+        }
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn next(ss: *mut pg_sys::ScanState) -> *mut pg_sys::TupleTableSlot {
+    // SAFETY: called by ExecScan on this node (a CustomScanState is a ScanState first).
+    unsafe {
+        let node = ss as *mut pg_sys::CustomScanState;
+        let scan = scan_of(node);
+        let slot = (*ss).ss_ScanTupleSlot;
+        loop {
+            if scan.reader.next(slot) {
+                return slot;
+            }
+            let Some((segment, slice)) = scan.claim((*ss).ss_currentRelation) else {
+                scan.publish_counts();
+                pg_sys::ExecClearTuple(slot);
+                return slot;
+            };
+            let e = scan.segments.as_ref().expect("claimed from them")[segment];
+            scan.reader.load(&e, slice);
+        }
+    }
+}
+
+/// EvalPlanQual's recheck: ExecScan evaluates the quals again on the row it substitutes.
+#[pg_guard]
+unsafe extern "C-unwind" fn recheck(_ss: *mut pg_sys::ScanState, _slot: *mut pg_sys::TupleTableSlot) -> bool {
+    true
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn exec(node: *mut pg_sys::CustomScanState) -> *mut pg_sys::TupleTableSlot {
+    // SAFETY: ExecScan on this node's ScanState, with the callbacks above.
+    unsafe { pg_sys::ExecScan(&mut (*node).ss, Some(next), Some(recheck)) }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn end(_node: *mut pg_sys::CustomScanState) {
+    // The Scan is dropped with the query's memory context (also when the query fails), and
+    // holds no buffer pin or lock between calls.
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn rescan(node: *mut pg_sys::CustomScanState) {
+    // SAFETY: a node whose `begin` ran. A parallel scan's counter is reset by
+    // reinitialize_dsm, which the Gather calls before its workers start again.
+    unsafe {
+        let scan = scan_of(node);
+        scan.reader.reset();
+        scan.next = 0;
+        scan.segments = None;
+        pg_sys::ExecScanReScan(&mut (*node).ss);
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn estimate_dsm(_node: *mut pg_sys::CustomScanState, _pcxt: *mut pg_sys::ParallelContext) -> pg_sys::Size {
+    std::mem::size_of::<Shared>()
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn initialize_dsm(node: *mut pg_sys::CustomScanState, _pcxt: *mut pg_sys::ParallelContext, coordinate: *mut std::ffi::c_void) {
+    // SAFETY: `coordinate` is shared memory of the size estimated above, written before any
+    // worker starts; the segments are those of the map now (the leader's snapshot is older).
+    unsafe {
+        let segments = super::store::segments((*node).ss.ss_currentRelation).len() as u32;
+        let shared = coordinate as *mut Shared;
+        shared.write(Shared { next: AtomicU32::new(0), segments, group_rows: AtomicU64::new(0), delta_rows: AtomicU64::new(0), vectors: AtomicU64::new(0) });
+        scan_of(node).shared = shared;
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn reinitialize_dsm(node: *mut pg_sys::CustomScanState, _pcxt: *mut pg_sys::ParallelContext, coordinate: *mut std::ffi::c_void) {
+    // SAFETY: the shared state initialized above; no worker runs while the Gather rescans.
+    unsafe {
+        let shared = &*(coordinate as *const Shared);
+        shared.next.store(0, Ordering::Relaxed);
+        scan_of(node).segments = None;
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn initialize_worker(node: *mut pg_sys::CustomScanState, _toc: *mut pg_sys::shm_toc, coordinate: *mut std::ffi::c_void) {
+    // SAFETY: the shared state the leader initialized, mapped in this worker.
+    unsafe { scan_of(node).shared = coordinate as *mut Shared }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn shutdown(node: *mut pg_sys::CustomScanState) {
+    // SAFETY: called before the parallel context (and the shared state) goes away.
+    unsafe {
+        let scan = scan_of(node);
+        if let Some(s) = scan.shared.as_ref() {
+            scan.publish_counts();
+            scan.totals = Some(Counts {
+                group_rows: s.group_rows.load(Ordering::Relaxed),
+                delta_rows: s.delta_rows.load(Ordering::Relaxed),
+                vectors: s.vectors.load(Ordering::Relaxed),
+            });
+            scan.shared = std::ptr::null_mut();
+        }
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn explain(node: *mut pg_sys::CustomScanState, _ancestors: *mut pg_sys::List, es: *mut pg_sys::ExplainState) {
+    // SAFETY: a node whose `begin` ran, and EXPLAIN's state.
+    unsafe {
+        let scan = scan_of(node);
+        let desc = (*(*node).ss.ss_currentRelation).rd_att;
+        let names: Vec<String> = scan
+            .attrs
+            .iter()
+            .map(|&i| std::ffi::CStr::from_ptr((*(*desc).attrs.as_ptr().add(i)).attname.data.as_ptr()).to_string_lossy().into_owned())
+            .collect();
+        let columns = std::ffi::CString::new(if names.is_empty() { "none".to_string() } else { names.join(", ") }).expect("attribute names have no NUL");
+        pg_sys::ExplainPropertyText(c"Columns Read".as_ptr(), columns.as_ptr(), es);
+        if (*es).analyze {
+            let c = scan.totals.unwrap_or(scan.reader.counts);
+            pg_sys::ExplainPropertyInteger(c"Rows From Row Groups".as_ptr(), std::ptr::null(), c.group_rows as i64, es);
+            pg_sys::ExplainPropertyInteger(c"Rows From Delta Pages".as_ptr(), std::ptr::null(), c.delta_rows as i64, es);
+            pg_sys::ExplainPropertyInteger(c"Vectors Read".as_ptr(), std::ptr::null(), c.vectors as i64, es);
+        }
+    }
+}

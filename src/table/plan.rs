@@ -1,0 +1,220 @@
+//! The planner side of the columnar scan node: a path for every plain read of a columnar
+//! table, offered beside PostgreSQL's own (sequential, index, bitmap) and chosen on cost.
+//!
+//! The node reads only the columns the query uses, so its cost counts the pages of those
+//! columns (a share of the table's pages by column count) and a smaller per-row CPU charge
+//! than a sequential scan's (no tuple is formed or deformed). It is not offered where rows
+//! must carry what only a whole tuple has: the target of UPDATE, DELETE or MERGE, rows locked
+//! with FOR UPDATE/SHARE (row marks), TABLESAMPLE, and references to system columns other
+//! than `ctid` and `tableoid`. Those read through the table access method as before.
+//! `enable_seqscan = off` discourages the node as it does a sequential scan.
+
+use super::exec;
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
+
+/// `omendb.enable_columnar_scan`: whether the planner may use the columnar scan node.
+pub static ENABLE: GucSetting<bool> = GucSetting::<bool>::new(true);
+
+/// Cost tunables: the node's per-row CPU charge as a share of `cpu_tuple_cost` (a row is
+/// stored as datums pointing into decoded vectors, not formed as a tuple), and the least
+/// share of the table's pages counted when the query reads few of its columns.
+const CPU_TUPLE_SHARE: f64 = 0.5;
+const MIN_PAGE_SHARE: f64 = 0.05;
+
+static mut PREVIOUS: pg_sys::set_rel_pathlist_hook_type = None;
+
+struct Methods(pg_sys::CustomPathMethods);
+// SAFETY: immutable, read only by the backend's single thread.
+unsafe impl Sync for Methods {}
+
+static PATH_METHODS: Methods = Methods(pg_sys::CustomPathMethods {
+    CustomName: exec::NAME.as_ptr(),
+    PlanCustomPath: Some(plan_path),
+    ReparameterizeCustomPathByChild: None,
+});
+
+pub fn init() {
+    GucRegistry::define_bool_guc(
+        c"omendb.enable_columnar_scan",
+        c"Enables the planner's use of the columnar scan node on columnar tables.",
+        c"When off, columnar tables are read by sequential, index and bitmap scans only.",
+        &ENABLE,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    // SAFETY: called once from _PG_init, before any query is planned; the previous hook is
+    // kept and called first.
+    unsafe {
+        PREVIOUS = pg_sys::set_rel_pathlist_hook;
+        pg_sys::set_rel_pathlist_hook = Some(rel_pathlist);
+    }
+    exec::init();
+}
+
+/// Whether relation `relid` (locked by the planner) is a columnar table.
+unsafe fn is_columnar(relid: pg_sys::Oid) -> bool {
+    // SAFETY: the planner holds a lock on every relation it plans; the relcache reference is
+    // released before returning.
+    unsafe {
+        let r = pg_sys::RelationIdGetRelation(relid);
+        if r.is_null() {
+            return false;
+        }
+        let columnar = std::ptr::eq((*r).rd_tableam, super::routine());
+        pg_sys::RelationClose(r);
+        columnar
+    }
+}
+
+/// The elements of a pointer list.
+///
+/// # Safety
+/// `list` is NIL or a valid List of pointers.
+pub unsafe fn list_pointers<T>(list: *mut pg_sys::List) -> Vec<*mut T> {
+    if list.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: per the contract, `length` cells follow.
+    unsafe { (0..(*list).length as usize).map(|i| (*(*list).elements.add(i)).ptr_value as *mut T).collect() }
+}
+
+/// The attributes of relation `varno` that `nodes` reference, as attribute numbers offset by
+/// FirstLowInvalidHeapAttributeNumber (pull_varattnos's form).
+///
+/// # Safety
+/// `nodes` are valid expression trees.
+pub unsafe fn referenced(nodes: &[*mut pg_sys::Node], varno: u32) -> Vec<i32> {
+    // SAFETY: per the contract; the bitmapset is allocated in the current context.
+    unsafe {
+        let mut set: *mut pg_sys::Bitmapset = std::ptr::null_mut();
+        for &n in nodes {
+            pg_sys::pull_varattnos(n, varno, &mut set);
+        }
+        let mut out = Vec::new();
+        let mut x = -1;
+        loop {
+            x = pg_sys::bms_next_member(set, x);
+            if x < 0 {
+                break;
+            }
+            out.push(x + pg_sys::FirstLowInvalidHeapAttributeNumber);
+        }
+        out
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn rel_pathlist(root: *mut pg_sys::PlannerInfo, rel: *mut pg_sys::RelOptInfo, rti: pg_sys::Index, rte: *mut pg_sys::RangeTblEntry) {
+    // SAFETY: the planner's structures for base relation `rti`, whose standard paths are set.
+    unsafe {
+        if let Some(previous) = PREVIOUS {
+            previous(root, rel, rti, rte);
+        }
+        if !ENABLE.get() || (*rte).rtekind != pg_sys::RTEKind::RTE_RELATION || !(*rte).tablesample.is_null() || !(*rel).lateral_relids.is_null() {
+            return;
+        }
+        if !is_columnar((*rte).relid) {
+            return;
+        }
+        let parse = (*root).parse;
+        if (*parse).resultRelation == rti as i32 || pg_sys::bms_is_member(rti as i32, (*root).all_result_relids) {
+            return;
+        }
+        if list_pointers::<pg_sys::PlanRowMark>((*root).rowMarks).iter().any(|&m| (*m).rti == rti) {
+            return;
+        }
+        let mut nodes: Vec<*mut pg_sys::Node> = vec![(*(*rel).reltarget).exprs.cast()];
+        nodes.extend(list_pointers::<pg_sys::RestrictInfo>((*rel).baserestrictinfo).iter().map(|&r| (*r).clause.cast::<pg_sys::Node>()));
+        let attnos = referenced(&nodes, rti);
+        let system_column = |a: i32| a < 0 && a != pg_sys::SelfItemPointerAttributeNumber && a != pg_sys::TableOidAttributeNumber;
+        if attnos.iter().any(|&a| system_column(a)) {
+            return;
+        }
+        let natts = (*rel).max_attr.max(1) as f64;
+        let read = if attnos.contains(&0) { natts } else { attnos.iter().filter(|&&a| a > 0).count() as f64 };
+        let page_share = (read / natts).max(MIN_PAGE_SHARE);
+        pg_sys::add_path(rel, new_path(rel, page_share, 0).cast());
+        if (*rel).consider_parallel {
+            let workers = pg_sys::compute_parallel_worker(rel, (*rel).pages as f64, -1.0, pg_sys::max_parallel_workers_per_gather);
+            if workers > 0 {
+                pg_sys::add_partial_path(rel, new_path(rel, page_share, workers).cast());
+            }
+        }
+    }
+}
+
+/// The share of a parallel scan's rows each process handles (costsize.c's rule: the leader
+/// does less the more workers it has).
+fn parallel_divisor(workers: i32) -> f64 {
+    let mut divisor = workers as f64;
+    // SAFETY: a GUC variable, read on the backend's thread.
+    if unsafe { pg_sys::parallel_leader_participation } {
+        let leader = 1.0 - 0.3 * workers as f64;
+        if leader > 0.0 {
+            divisor += leader;
+        }
+    }
+    divisor
+}
+
+/// A path reading `page_share` of the relation's pages, parallel-aware with `workers`.
+unsafe fn new_path(rel: *mut pg_sys::RelOptInfo, page_share: f64, workers: i32) -> *mut pg_sys::CustomPath {
+    // SAFETY: a base relation whose size and restriction costs are estimated; the node is
+    // allocated zeroed in the planner's memory context, as makeNode does.
+    unsafe {
+        let p = pg_sys::palloc0(std::mem::size_of::<pg_sys::CustomPath>()) as *mut pg_sys::CustomPath;
+        (*p).path.type_ = pg_sys::NodeTag::T_CustomPath;
+        (*p).path.pathtype = pg_sys::NodeTag::T_CustomScan;
+        (*p).path.parent = rel;
+        (*p).path.pathtarget = (*rel).reltarget;
+        (*p).path.parallel_aware = workers > 0;
+        (*p).path.parallel_safe = (*rel).consider_parallel;
+        (*p).path.parallel_workers = workers;
+        (*p).flags = pg_sys::CUSTOMPATH_SUPPORT_PROJECTION;
+        (*p).methods = &PATH_METHODS.0;
+
+        let quals = (*rel).baserestrictcost;
+        let target = (*(*rel).reltarget).cost;
+        let disk = pg_sys::seq_page_cost * (*rel).pages as f64 * page_share;
+        let mut cpu = (pg_sys::cpu_tuple_cost * CPU_TUPLE_SHARE + quals.per_tuple) * (*rel).tuples;
+        let mut rows = (*rel).rows;
+        if workers > 0 {
+            let divisor = parallel_divisor(workers);
+            cpu /= divisor;
+            rows = pg_sys::clamp_row_est(rows / divisor);
+        }
+        cpu += target.per_tuple * rows;
+        (*p).path.rows = rows;
+        // The node is a sequential scan to the user: enable_seqscan = off discourages it too.
+        let disabled = if pg_sys::enable_seqscan { 0.0 } else { pg_sys::disable_cost };
+        (*p).path.startup_cost = disabled + quals.startup + target.startup;
+        (*p).path.total_cost = (*p).path.startup_cost + cpu + disk;
+        p
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn plan_path(
+    _root: *mut pg_sys::PlannerInfo,
+    rel: *mut pg_sys::RelOptInfo,
+    best_path: *mut pg_sys::CustomPath,
+    tlist: *mut pg_sys::List,
+    clauses: *mut pg_sys::List,
+    _custom_plans: *mut pg_sys::List,
+) -> *mut pg_sys::Plan {
+    // SAFETY: the path made above for `rel`; the plan node is allocated zeroed in the
+    // planner's memory context. Pseudoconstant quals are left to the gating Result the
+    // planner puts above the scan.
+    unsafe {
+        let cs = pg_sys::palloc0(std::mem::size_of::<pg_sys::CustomScan>()) as *mut pg_sys::CustomScan;
+        (*cs).scan.plan.type_ = pg_sys::NodeTag::T_CustomScan;
+        (*cs).scan.plan.targetlist = tlist;
+        (*cs).scan.plan.qual = pg_sys::extract_actual_clauses(clauses, false);
+        (*cs).scan.scanrelid = (*rel).relid;
+        (*cs).flags = (*best_path).flags;
+        (*cs).methods = exec::scan_methods();
+        cs.cast()
+    }
+}
