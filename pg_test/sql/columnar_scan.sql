@@ -1,0 +1,107 @@
+-- The columnar scan node (Custom Scan ColumnarScan): every answer is checked against a heap
+-- table with the same rows, and EXPLAIN shows which plan node read the table.
+SET client_min_messages = warning;
+SET omendb.columnar_fold_min_rows = 1;
+
+CREATE TABLE sh (id int, k int8, f float8, n numeric, t text, j jsonb, d date, b bool);
+INSERT INTO sh SELECT g, CASE WHEN g % 19 = 0 THEN NULL ELSE (g * 7919) % 1000 - 500 END,
+  CASE WHEN g % 50 = 0 THEN 'NaN'::float8 WHEN g % 51 = 0 THEN '-Infinity' WHEN g % 53 = 0 THEN 'Infinity' ELSE g / 7.0 END,
+  CASE WHEN g % 13 = 0 THEN NULL ELSE (g * 1.125)::numeric(20, 3) END,
+  -- Short values, empty strings, NULLs and values long enough for a 4-byte header (stored
+  -- unaligned in a vector).
+  CASE WHEN g % 11 = 0 THEN NULL WHEN g % 17 = 0 THEN '' WHEN g % 7 = 0 THEN repeat(chr(97 + g % 26), 150 + g % 9) ELSE chr(97 + g % 26) || g END,
+  jsonb_build_object('g', g), date '2020-01-01' + g % 400, g % 3 = 0
+FROM generate_series(1, 20000) g;
+CREATE TABLE sc (LIKE sh) USING columnar;
+INSERT INTO sc SELECT * FROM sh;
+
+CREATE FUNCTION same(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE h text; c text;
+BEGIN
+  EXECUTE 'SELECT string_agg(x::text, '';'' ORDER BY x::text) FROM (' || replace(q, '$T', 'sh') || ') x' INTO h;
+  EXECUTE 'SELECT string_agg(x::text, '';'' ORDER BY x::text) FROM (' || replace(q, '$T', 'sc') || ') x' INTO c;
+  RETURN CASE WHEN h IS NOT DISTINCT FROM c THEN 'same' ELSE 'DIFFERENT: ' || coalesce(h, 'NULL') || ' <> ' || coalesce(c, 'NULL') END;
+END $$;
+CREATE TABLE queries (q text);
+INSERT INTO queries VALUES
+  ('SELECT count(*) FROM $T'),
+  ('SELECT count(*), sum(k), sum(n), min(d), max(d), count(t), sum(length(t)) FROM $T'),
+  ('SELECT count(*) FILTER (WHERE f = ''NaN''), count(*) FILTER (WHERE f = ''Infinity''), max(f), min(f) FROM $T'),
+  ('SELECT id, k, t FROM $T WHERE k BETWEEN -3 AND 3'),
+  ('SELECT id FROM $T WHERE k IS NULL'),
+  ('SELECT id, t FROM $T WHERE t = '''' OR length(t) > 150'),
+  ('SELECT * FROM $T WHERE id % 997 = 0'),
+  ('SELECT s FROM $T s WHERE s.id % 1999 = 0'),
+  ('SELECT b, count(*), sum(n), avg(k) FROM $T GROUP BY b'),
+  ('SELECT j->>''g'' FROM $T WHERE j @> ''{"g": 77}''');
+
+-- Every query uses the node.
+EXPLAIN (costs off) SELECT count(*) FROM sc;
+EXPLAIN (costs off) SELECT id, t FROM sc WHERE k BETWEEN -3 AND 3;
+SELECT q, same(q) FROM queries;
+
+-- Folded into row groups, with rows deleted, updated and locked (overlays), rows in delta
+-- pages after them, and a rolled-back insert.
+VACUUM sc;
+DELETE FROM sh WHERE id % 10 = 1; DELETE FROM sc WHERE id % 10 = 1;
+UPDATE sh SET k = k + 1, t = t || 'u' WHERE id % 10 = 2; UPDATE sc SET k = k + 1, t = t || 'u' WHERE id % 10 = 2;
+SELECT count(*) FROM (SELECT * FROM sc WHERE id % 10 = 3 FOR SHARE) x;
+BEGIN; INSERT INTO sc SELECT * FROM sh LIMIT 100; ROLLBACK;
+SELECT q, same(q) FROM queries;
+EXPLAIN (analyze, costs off, timing off, summary off) SELECT count(*) FROM sc WHERE id % 10 = 4;
+
+-- After VACUUM rewrites the groups, and with rows of the current transaction.
+VACUUM sc;
+BEGIN;
+INSERT INTO sh VALUES (-1, 7, 1.5, 2.5, 'in transaction'); INSERT INTO sc VALUES (-1, 7, 1.5, 2.5, 'in transaction');
+DELETE FROM sh WHERE id = 5; DELETE FROM sc WHERE id = 5;
+SAVEPOINT s;
+INSERT INTO sc VALUES (-2, 8, 1.5, 2.5, 'rolled back');
+ROLLBACK TO s;
+SELECT q, same(q) FROM queries;
+COMMIT;
+
+-- Columns added after the rows were written read as their defaults; dropped ones are gone.
+ALTER TABLE sh ADD COLUMN e int DEFAULT 42; ALTER TABLE sc ADD COLUMN e int DEFAULT 42;
+ALTER TABLE sh DROP COLUMN j; ALTER TABLE sc DROP COLUMN j;
+INSERT INTO sh (id, e) VALUES (-3, 1); INSERT INTO sc (id, e) VALUES (-3, 1);
+SELECT same('SELECT id, e, t FROM $T WHERE id % 1000 = 3 OR id < 0'), same('SELECT sum(e), count(*) FROM $T'), same('SELECT $T FROM $T WHERE id % 3001 = 0');
+
+-- ctid and tableoid come from the node; other system columns, row locks and the target of
+-- UPDATE or DELETE read through the table access method.
+SELECT (SELECT count(*) FROM sc WHERE ctid = t.ctid) AS by_ctid, tableoid::regclass FROM sc t WHERE id = 3;
+EXPLAIN (costs off) SELECT ctid, tableoid FROM sc WHERE id = 3;
+EXPLAIN (costs off) SELECT xmin FROM sc WHERE id = 3;
+EXPLAIN (costs off) SELECT id FROM sc WHERE id = 3 FOR UPDATE;
+EXPLAIN (costs off) DELETE FROM sc WHERE id = 3;
+EXPLAIN (costs off) SELECT count(*) FROM sc TABLESAMPLE SYSTEM (50);
+
+-- Rescans (the inner side of a nested loop) and backward scans (a SCROLL cursor).
+SET enable_hashjoin = off; SET enable_mergejoin = off; SET enable_material = off;
+EXPLAIN (costs off) SELECT count(*) FROM (VALUES (1), (2), (3)) v(x) JOIN sc ON sc.id = v.x * 1000;
+SELECT count(*), sum(sc.id) FROM (VALUES (1), (2), (3)) v(x) JOIN sc ON sc.id = v.x * 1000;
+RESET enable_hashjoin; RESET enable_mergejoin; RESET enable_material;
+BEGIN;
+DECLARE cur SCROLL CURSOR FOR SELECT id FROM sc WHERE id BETWEEN 100 AND 104 ORDER BY id;
+FETCH 3 FROM cur; FETCH BACKWARD 2 FROM cur;
+COMMIT;
+
+-- A parallel scan: workers take slices of the segments.
+SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (costs off) SELECT count(*), sum(k) FROM sc;
+SELECT same('SELECT count(*), sum(k), sum(n), count(t) FROM $T'), same('SELECT id FROM $T WHERE k = 3');
+RESET parallel_setup_cost; RESET parallel_tuple_cost; RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+
+-- The settings that turn the node off.
+SET omendb.enable_columnar_scan = off;
+EXPLAIN (costs off) SELECT count(*) FROM sc;
+RESET omendb.enable_columnar_scan;
+SET enable_seqscan = off;
+CREATE INDEX sc_id ON sc (id);
+EXPLAIN (costs off) SELECT count(*) FROM sc WHERE id < 10;
+RESET enable_seqscan;
+
+DROP TABLE sh, sc, queries;
+DROP FUNCTION same;
