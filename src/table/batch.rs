@@ -258,7 +258,7 @@ impl Reader {
     /// are stored back to back, and a value with a 4-byte varlena header or a fixed-length
     /// value of an aligned type may start anywhere, so such a value is copied when misaligned.
     fn aligned(&self, a: &Attr, d: pg_sys::Datum) -> pg_sys::Datum {
-        if a.byval || a.align == 1 || d.value() % a.align == 0 {
+        if a.byval || a.align == 1 || d.value().is_multiple_of(a.align) {
             return d;
         }
         let p = d.cast_mut_ptr::<u8>();
