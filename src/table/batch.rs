@@ -39,7 +39,6 @@ pub struct Attr {
 }
 
 /// What a scan did, for EXPLAIN ANALYZE.
-#[repr(C)]
 #[derive(Default, Clone, Copy)]
 pub struct Counts {
     /// Rows returned from row groups and from delta pages.
@@ -166,8 +165,7 @@ impl Reader {
                 Some(Some(header)) => {
                     let page = page.expect("the header came from it");
                     let t = TupleCopy::new(header, tid, relid, self.cxt);
-                    let visible = tuple::visible(&t, self.snapshot, page);
-                    serializable::examined(rel, &t, visible, false, self.snapshot, page.raw());
+                    let visible = serializable::read_visible(rel, &t, self.snapshot, page, false);
                     t.free();
                     visible
                 }
@@ -195,9 +193,7 @@ impl Reader {
         for logical in blocks {
             let Some(block) = store::read_block(rel, logical, Lock::Share) else { continue };
             rows::for_each(rel, logical, &block, self.cxt, None, |_, t, b| {
-                let visible = tuple::visible(&t, snapshot, b);
-                serializable::examined(rel, &t, visible, false, snapshot, b.raw());
-                if visible {
+                if serializable::read_visible(rel, &t, snapshot, b, false) {
                     tuples.push(t);
                 }
             });

@@ -65,7 +65,8 @@ struct Scan {
     reader: Reader,
     /// Zero-based attribute numbers read, for EXPLAIN.
     attrs: Vec<usize>,
-    /// The segments to read (read at the first row), and the next slice of a serial scan.
+    /// The segments to read (read at the first row and kept across rescans: later segments
+    /// hold only rows the query's snapshot cannot see), and the next slice of a serial scan.
     segments: Option<Vec<map::Entry>>,
     next: u32,
     shared: *mut Shared,
@@ -210,7 +211,6 @@ unsafe extern "C-unwind" fn rescan(node: *mut pg_sys::CustomScanState) {
         let scan = scan_of(node);
         scan.reader.reset();
         scan.next = 0;
-        scan.segments = None;
         pg_sys::ExecScanReScan(&mut (*node).ss);
     }
 }
@@ -233,13 +233,9 @@ unsafe extern "C-unwind" fn initialize_dsm(node: *mut pg_sys::CustomScanState, _
 }
 
 #[pg_guard]
-unsafe extern "C-unwind" fn reinitialize_dsm(node: *mut pg_sys::CustomScanState, _pcxt: *mut pg_sys::ParallelContext, coordinate: *mut std::ffi::c_void) {
+unsafe extern "C-unwind" fn reinitialize_dsm(_node: *mut pg_sys::CustomScanState, _pcxt: *mut pg_sys::ParallelContext, coordinate: *mut std::ffi::c_void) {
     // SAFETY: the shared state initialized above; no worker runs while the Gather rescans.
-    unsafe {
-        let shared = &*(coordinate as *const Shared);
-        shared.next.store(0, Ordering::Relaxed);
-        scan_of(node).segments = None;
-    }
+    unsafe { (*(coordinate as *const Shared)).next.store(0, Ordering::Relaxed) }
 }
 
 #[pg_guard]

@@ -12,10 +12,7 @@ use pgrx::prelude::*;
 /// conflict check; a visibility test alone (tuple_satisfies_snapshot) does not.
 pub fn fetch(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, snapshot: pg_sys::Snapshot, cxt: pg_sys::MemoryContext, surely_dead: Option<&mut bool>, reader: bool) -> Option<TupleCopy> {
     let v = rows::read(rel, tid, cxt)?;
-    let visible = tuple::visible(&v.t, snapshot, v.buf());
-    if reader {
-        super::serializable::examined(rel, &v.t, visible, true, snapshot, v.buf().raw());
-    }
+    let visible = if reader { super::serializable::read_visible(rel, &v.t, snapshot, v.buf(), true) } else { tuple::visible(&v.t, snapshot, v.buf()) };
     let t = v.take();
     if visible {
         return Some(t);

@@ -174,11 +174,9 @@ unsafe fn load_block(s: *mut ColumnarScan, logical: u32, only: Option<&[u16]>, p
             }
             let (keep, alive) = match (*s).test {
                 Test::Snapshot => {
-                    let visible = tuple::visible(&t, (*s).base.rs_snapshot, b);
                     // Bitmap scans lock the rows they return; the others locked the relation.
                     let lock = (*s).base.rs_flags & pg_sys::ScanOptions::SO_TYPE_BITMAPSCAN != 0;
-                    super::serializable::examined(rel, &t, visible, lock, (*s).base.rs_snapshot, b.raw());
-                    (visible, true)
+                    (super::serializable::read_visible(rel, &t, (*s).base.rs_snapshot, b, lock), true)
                 }
                 Test::Analyze => {
                     let live = analyze_verdict(&t, (*s).oldest_xmin, b);

@@ -32,6 +32,14 @@ pub fn examined(rel: pg_sys::Relation, t: &TupleCopy, visible: bool, lock: bool,
     }
 }
 
+/// A read's visibility test: heap's routine on the copy (its page `b` locked), then
+/// [`examined`].
+pub fn read_visible(rel: pg_sys::Relation, t: &TupleCopy, snapshot: pg_sys::Snapshot, b: &super::page::Buf, lock: bool) -> bool {
+    let visible = super::tuple::visible(t, snapshot, b);
+    examined(rel, t, visible, lock, snapshot, b.raw());
+    visible
+}
+
 /// A write: conflicts with readers that predicate-locked the row (or its logical block), or,
 /// for an insert (`tid` None), the relation.
 pub fn check_write(rel: pg_sys::Relation, tid: Option<&pg_sys::ItemPointerData>) {
