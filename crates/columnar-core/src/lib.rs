@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod aggregate;
 pub mod delta;
 pub mod encode;
 pub mod group;

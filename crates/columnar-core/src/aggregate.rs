@@ -1,0 +1,406 @@
+//! The arithmetic of aggregates computed over column vectors, with PostgreSQL's results to the
+//! bit: the same order of float operations and the same overflow rules as `float.c`, integer
+//! sums as `int8.c` keeps them, and numeric sums exact in 128-bit scaled integers, where a
+//! value that does not fit is left to the caller to add with PostgreSQL's own numeric code.
+
+/// A numeric value read from its stored bytes (`numeric.c`'s `NumericData` after the varlena
+/// header): a finite value as an integer scaled by 10^scale (its display scale), one of the
+/// special values, or a finite value too large for 128 bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Numeric {
+    Finite { value: i128, scale: u16 },
+    NaN,
+    PosInf,
+    NegInf,
+    TooBig,
+}
+
+const NBASE: i128 = 10_000;
+const DIGITS_PER_NBASE: i32 = 4;
+const SIGN_MASK: u16 = 0xC000;
+const NEG: u16 = 0x4000;
+const SHORT: u16 = 0x8000;
+const SPECIAL: u16 = 0xC000;
+const EXT_SIGN_MASK: u16 = 0xF000;
+const NAN: u16 = 0xC000;
+const PINF: u16 = 0xD000;
+const NINF: u16 = 0xF000;
+const SHORT_SIGN: u16 = 0x2000;
+const SHORT_DSCALE_MASK: u16 = 0x1F80;
+const SHORT_DSCALE_SHIFT: u16 = 7;
+const SHORT_WEIGHT_SIGN: u16 = 0x0040;
+const SHORT_WEIGHT_MASK: u16 = 0x003F;
+const DSCALE_MASK: u16 = 0x3FFF;
+
+fn pow10(n: u32) -> Option<i128> {
+    10i128.checked_pow(n)
+}
+
+/// Reads a numeric from `data`, the bytes after its varlena header (None if they are too
+/// short to be one).
+pub fn parse_numeric(data: &[u8]) -> Option<Numeric> {
+    let u16_at = |i: usize| data.get(i..i + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let header = u16_at(0)?;
+    let (negative, scale, weight, digits_at) = match header & SIGN_MASK {
+        SPECIAL => {
+            return Some(match header & EXT_SIGN_MASK {
+                NAN => Numeric::NaN,
+                PINF => Numeric::PosInf,
+                NINF => Numeric::NegInf,
+                _ => return None,
+            });
+        }
+        SHORT => {
+            let magnitude = (header & SHORT_WEIGHT_MASK) as i32;
+            let weight = if header & SHORT_WEIGHT_SIGN != 0 { magnitude - 64 } else { magnitude };
+            (header & SHORT_SIGN != 0, (header & SHORT_DSCALE_MASK) >> SHORT_DSCALE_SHIFT, weight, 2)
+        }
+        sign => (sign == NEG, header & DSCALE_MASK, u16_at(2)? as i16 as i32, 4),
+    };
+    let digits = data.get(digits_at..)?;
+    if !digits.len().is_multiple_of(2) {
+        return None;
+    }
+    // value = N * NBASE^(weight - ndigits + 1), N the digits read as one integer.
+    let mut n: i128 = 0;
+    for d in digits.chunks_exact(2) {
+        let d = u16::from_le_bytes([d[0], d[1]]) as i128;
+        if d >= NBASE {
+            return None;
+        }
+        n = match n.checked_mul(NBASE).and_then(|n| n.checked_add(d)) {
+            Some(n) => n,
+            None => return Some(Numeric::TooBig),
+        };
+    }
+    let ndigits = (digits.len() / 2) as i32;
+    let exponent = DIGITS_PER_NBASE * (weight - ndigits + 1) + scale as i32;
+    let value = if n == 0 {
+        0
+    } else if exponent >= 0 {
+        match pow10(exponent as u32).and_then(|p| n.checked_mul(p)) {
+            Some(v) => v,
+            None => return Some(Numeric::TooBig),
+        }
+    } else {
+        // Digits past the display scale are zero in a stored numeric; one that is not is
+        // left to PostgreSQL's code.
+        let Some(p) = pow10((-exponent) as u32) else { return Some(Numeric::TooBig) };
+        if n % p != 0 {
+            return Some(Numeric::TooBig);
+        }
+        n / p
+    };
+    Some(Numeric::Finite { value: if negative { -value } else { value }, scale })
+}
+
+/// `value / 10^scale` in numeric's text form, with exactly `scale` fractional digits (what
+/// `numeric_in` reads back with display scale `scale`).
+pub fn format_scaled(value: i128, scale: u16) -> String {
+    let digits = value.unsigned_abs().to_string();
+    let scale = scale as usize;
+    let (int, frac) = if digits.len() > scale {
+        let (i, f) = digits.split_at(digits.len() - scale);
+        (i.to_string(), f.to_string())
+    } else {
+        ("0".to_string(), format!("{digits:0>scale$}"))
+    };
+    let sign = if value < 0 { "-" } else { "" };
+    if scale == 0 { format!("{sign}{int}") } else { format!("{sign}{int}.{frac}") }
+}
+
+/// An exact sum of numerics: the finite values that fit in 128 bits at the largest display
+/// scale seen, and counts of the special values. `numeric.c` gives the sum the largest display
+/// scale of its inputs, NaN if any input is NaN or both infinities occur, else the infinity.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DecimalSum {
+    pub value: i128,
+    pub scale: u16,
+    /// Finite inputs added (PostgreSQL's N, which avg divides by).
+    pub count: i64,
+    pub nan: i64,
+    pub pos_inf: i64,
+    pub neg_inf: i64,
+}
+
+/// What a numeric sum ends as.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SumResult {
+    Null,
+    NaN,
+    PosInf,
+    NegInf,
+    Finite,
+}
+
+impl DecimalSum {
+    /// Adds a finite value; false (and nothing added) if the sum would leave 128 bits, when
+    /// the caller adds it with PostgreSQL's code instead.
+    pub fn add(&mut self, value: i128, scale: u16) -> bool {
+        let (mut sum, mut value) = (self.value, value);
+        if scale > self.scale {
+            match pow10((scale - self.scale) as u32).and_then(|p| sum.checked_mul(p)) {
+                Some(s) => sum = s,
+                None => return false,
+            }
+        } else if scale < self.scale {
+            match pow10((self.scale - scale) as u32).and_then(|p| value.checked_mul(p)) {
+                Some(v) => value = v,
+                None => return false,
+            }
+        }
+        let Some(sum) = sum.checked_add(value) else { return false };
+        self.value = sum;
+        self.scale = self.scale.max(scale);
+        self.count += 1;
+        true
+    }
+
+    pub fn add_special(&mut self, n: Numeric) {
+        match n {
+            Numeric::NaN => self.nan += 1,
+            Numeric::PosInf => self.pos_inf += 1,
+            Numeric::NegInf => self.neg_inf += 1,
+            Numeric::Finite { .. } | Numeric::TooBig => {}
+        }
+    }
+
+    /// The result, given how many finite inputs the caller added itself.
+    pub fn result(&self, added_elsewhere: i64) -> SumResult {
+        if self.count + added_elsewhere + self.nan + self.pos_inf + self.neg_inf == 0 {
+            SumResult::Null
+        } else if self.nan > 0 || (self.pos_inf > 0 && self.neg_inf > 0) {
+            SumResult::NaN
+        } else if self.pos_inf > 0 {
+            SumResult::PosInf
+        } else if self.neg_inf > 0 {
+            SumResult::NegInf
+        } else {
+            SumResult::Finite
+        }
+    }
+}
+
+/// A float overflow PostgreSQL reports as "value out of range: overflow".
+#[derive(Debug, PartialEq, Eq)]
+pub struct Overflow;
+
+/// `float4pl`/`float8pl`: the sum, or an overflow when finite operands give an infinity.
+pub fn float_add<F: Float>(a: F, b: F) -> Result<F, Overflow> {
+    let r = a.add(b);
+    if r.is_infinite() && !a.is_infinite() && !b.is_infinite() { Err(Overflow) } else { Ok(r) }
+}
+
+/// `float8_accum`'s state (`float4_accum` widens to it): count, sum and the sum of squared
+/// differences, whose overflow is an error there even when the sum is finite.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct FloatAccum {
+    pub n: f64,
+    pub sx: f64,
+    pub sxx: f64,
+}
+
+impl FloatAccum {
+    pub fn add(&mut self, x: f64) -> Result<(), Overflow> {
+        let (n0, sx0) = (self.n, self.sx);
+        let n = n0 + 1.0;
+        let sx = sx0 + x;
+        let mut sxx = self.sxx;
+        if n0 > 0.0 {
+            let tmp = x * n - sx;
+            sxx += tmp * tmp / (n * n0);
+            if sx.is_infinite() || sxx.is_infinite() {
+                if !sx0.is_infinite() && !x.is_infinite() {
+                    return Err(Overflow);
+                }
+                sxx = f64::NAN;
+            }
+        } else if x.is_nan() || x.is_infinite() {
+            sxx = f64::NAN;
+        }
+        *self = FloatAccum { n, sx, sxx };
+        Ok(())
+    }
+
+    /// `float8_avg`: None when no value was added.
+    pub fn avg(&self) -> Option<f64> {
+        (self.n != 0.0).then(|| self.sx / self.n)
+    }
+}
+
+/// The float operations the aggregates need, for f32 and f64.
+pub trait Float: Copy {
+    fn add(self, other: Self) -> Self;
+    fn is_infinite(self) -> bool;
+    fn is_nan(self) -> bool;
+    fn less(self, other: Self) -> bool;
+}
+
+macro_rules! float {
+    ($t:ty) => {
+        impl Float for $t {
+            fn add(self, other: Self) -> Self {
+                self + other
+            }
+            fn is_infinite(self) -> bool {
+                <$t>::is_infinite(self)
+            }
+            fn is_nan(self) -> bool {
+                <$t>::is_nan(self)
+            }
+            fn less(self, other: Self) -> bool {
+                self < other
+            }
+        }
+    };
+}
+float!(f32);
+float!(f64);
+
+/// `float8_lt` (NaN sorts above every other value, NaNs are equal).
+fn float_lt<F: Float>(a: F, b: F) -> bool {
+    !a.is_nan() && (b.is_nan() || a.less(b))
+}
+
+/// `float8smaller(state, x)`: the state when it is less than x, else x (so of equal values,
+/// such as -0 and 0, the later one).
+pub fn float_min<F: Float>(state: F, x: F) -> F {
+    if float_lt(state, x) { state } else { x }
+}
+
+/// `float8larger(state, x)`.
+pub fn float_max<F: Float>(state: F, x: F) -> F {
+    if float_lt(x, state) { state } else { x }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A numeric's stored bytes in the long form, from its sign, weight, display scale and
+    /// base-10000 digits.
+    fn long(negative: bool, weight: i16, scale: u16, digits: &[u16]) -> Vec<u8> {
+        let mut b = ((if negative { NEG } else { 0 }) | scale).to_le_bytes().to_vec();
+        b.extend(weight.to_le_bytes());
+        digits.iter().for_each(|d| b.extend(d.to_le_bytes()));
+        b
+    }
+
+    fn short(negative: bool, weight: i8, scale: u16, digits: &[u16]) -> Vec<u8> {
+        let w = if weight < 0 { SHORT_WEIGHT_SIGN | (weight as i16 + 64) as u16 } else { weight as u16 };
+        let h = SHORT | if negative { SHORT_SIGN } else { 0 } | (scale << SHORT_DSCALE_SHIFT) | w;
+        let mut b = h.to_le_bytes().to_vec();
+        digits.iter().for_each(|d| b.extend(d.to_le_bytes()));
+        b
+    }
+
+    #[test]
+    fn parses_both_forms_and_special_values() {
+        // 12345.67 = [1, 2345, 6700], weight 1, scale 2.
+        let v = Numeric::Finite { value: 1234567, scale: 2 };
+        assert_eq!(parse_numeric(&short(false, 1, 2, &[1, 2345, 6700])), Some(v));
+        assert_eq!(parse_numeric(&long(false, 1, 2, &[1, 2345, 6700])), Some(v));
+        // -0.05 = [500], weight -1, scale 2.
+        assert_eq!(parse_numeric(&short(true, -1, 2, &[500])), Some(Numeric::Finite { value: -5, scale: 2 }));
+        // 1e8 with trailing zero digits stripped: [1], weight 2, scale 0.
+        assert_eq!(parse_numeric(&short(false, 2, 0, &[1])), Some(Numeric::Finite { value: 100_000_000, scale: 0 }));
+        // Zero: no digits.
+        assert_eq!(parse_numeric(&short(false, 0, 3, &[])), Some(Numeric::Finite { value: 0, scale: 3 }));
+        assert_eq!(parse_numeric(&NAN.to_le_bytes()), Some(Numeric::NaN));
+        assert_eq!(parse_numeric(&PINF.to_le_bytes()), Some(Numeric::PosInf));
+        assert_eq!(parse_numeric(&NINF.to_le_bytes()), Some(Numeric::NegInf));
+        // 10^40 does not fit.
+        assert_eq!(parse_numeric(&long(false, 10, 0, &[1])), Some(Numeric::TooBig));
+        // Damaged: odd digit bytes, a digit of 10000 or more, too short.
+        assert_eq!(parse_numeric(&[0x00, 0x80, 1]), None);
+        assert_eq!(parse_numeric(&short(false, 0, 0, &[10_000])), None);
+        assert_eq!(parse_numeric(&[0x01]), None);
+    }
+
+    #[test]
+    fn formats_with_the_scale() {
+        assert_eq!(format_scaled(1234567, 2), "12345.67");
+        assert_eq!(format_scaled(-5, 2), "-0.05");
+        assert_eq!(format_scaled(0, 3), "0.000");
+        assert_eq!(format_scaled(42, 0), "42");
+        assert_eq!(format_scaled(i128::MIN, 0), i128::MIN.to_string());
+    }
+
+    #[test]
+    fn sums_rescale_and_refuse_overflow() {
+        let mut s = DecimalSum::default();
+        assert!(s.add(15, 1)); // 1.5
+        assert!(s.add(-225, 2)); // -2.25
+        assert_eq!((s.value, s.scale, s.count), (-75, 2, 2));
+        assert!(!s.add(i128::MAX, 0));
+        assert_eq!((s.value, s.count), (-75, 2));
+        assert_eq!(s.result(0), SumResult::Finite);
+        s.add_special(Numeric::PosInf);
+        assert_eq!(s.result(0), SumResult::PosInf);
+        s.add_special(Numeric::NegInf);
+        assert_eq!(s.result(0), SumResult::NaN);
+        assert_eq!(DecimalSum::default().result(0), SumResult::Null);
+        assert_eq!(DecimalSum::default().result(1), SumResult::Finite);
+    }
+
+    #[test]
+    fn floats_follow_postgres() {
+        assert_eq!(float_add(f64::MAX, f64::MAX), Err(Overflow));
+        assert!(float_add(f64::INFINITY, 1.0).unwrap().is_infinite());
+        assert_eq!(float_add(f32::MAX, f32::MAX), Err(Overflow));
+        // -0 and 0 are equal: min and max keep the later one.
+        assert!(float_min(0.0f64, -0.0).is_sign_negative());
+        assert!(float_min(-0.0f64, 0.0).is_sign_positive());
+        assert!(float_max(1.0f64, f64::NAN).is_nan());
+        assert_eq!(float_min(f64::NAN, 1.0), 1.0);
+        let mut a = FloatAccum::default();
+        a.add(1e300).unwrap();
+        assert_eq!(a.add(-1e300), Err(Overflow), "the squares overflow although the sum does not");
+        let mut a = FloatAccum::default();
+        a.add(f64::INFINITY).unwrap();
+        a.add(1.0).unwrap();
+        assert_eq!(a.avg(), Some(f64::INFINITY));
+        assert_eq!(FloatAccum::default().avg(), None);
+    }
+
+    fn to_bytes(value: i128, scale: u16) -> Vec<u8> {
+        // The long form of value / 10^scale, as numeric.c would store it: digits aligned to
+        // NBASE around the decimal point, leading and trailing zero digits stripped.
+        let text = format_scaled(value.abs(), scale);
+        let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+        let int_pad = format!("{}{int}", "0".repeat((4 - int.len() % 4) % 4));
+        let frac_pad = format!("{frac}{}", "0".repeat((4 - frac.len() % 4) % 4));
+        let mut digits: Vec<u16> = int_pad.as_bytes().chunks(4).chain(frac_pad.as_bytes().chunks(4)).map(|c| std::str::from_utf8(c).unwrap().parse().unwrap()).collect();
+        let mut weight = (int_pad.len() / 4) as i16 - 1;
+        while digits.first() == Some(&0) {
+            digits.remove(0);
+            weight -= 1;
+        }
+        while digits.last() == Some(&0) {
+            digits.pop();
+        }
+        if digits.is_empty() {
+            weight = 0;
+        }
+        long(value < 0, weight, scale, &digits)
+    }
+
+    proptest! {
+        #[test]
+        fn parse_inverts_the_stored_form(value in -10i128.pow(30)..10i128.pow(30), scale in 0u16..12) {
+            prop_assert_eq!(parse_numeric(&to_bytes(value, scale)), Some(Numeric::Finite { value, scale }));
+        }
+
+        #[test]
+        fn sums_are_exact(values in proptest::collection::vec((-10i64.pow(15)..10i64.pow(15), 0u16..6), 0..50)) {
+            let mut s = DecimalSum::default();
+            for &(v, sc) in &values {
+                prop_assert!(s.add(v as i128, sc));
+            }
+            let top = values.iter().map(|v| v.1).max().unwrap_or(0);
+            let expected: i128 = values.iter().map(|&(v, sc)| v as i128 * 10i128.pow((top - sc) as u32)).sum();
+            prop_assert_eq!((s.value, s.scale), (expected, top));
+        }
+    }
+}
