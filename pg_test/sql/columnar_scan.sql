@@ -2,6 +2,9 @@
 -- table with the same rows, and EXPLAIN shows which plan node read the table.
 SET client_min_messages = warning;
 SET omendb.columnar_fold_min_rows = 1;
+-- Aggregates here run in PostgreSQL's Agg over the scan node (the aggregate node has its own
+-- test, columnar_aggregate).
+SET omendb.enable_columnar_aggregate = off;
 
 CREATE TABLE sh (id int, k int8, f float8, n numeric, t text, j jsonb, d date, b bool);
 INSERT INTO sh SELECT g, CASE WHEN g % 19 = 0 THEN NULL ELSE (g * 7919) % 1000 - 500 END,

@@ -58,6 +58,36 @@ enum Part {
     Tuples(Vec<TupleCopy>),
 }
 
+/// A batch of group rows read from its vectors (`Reader::group_view`).
+pub struct GroupView<'a> {
+    reader: &'a Reader,
+    /// The rows' positions in the group, and their TIDs.
+    pub rows: &'a [(u32, pg_sys::ItemPointerData)],
+    first_vector: usize,
+    vectors: &'a [Vec<Option<Rc<Decoded>>>],
+}
+
+impl GroupView<'_> {
+    /// The value of the reader's `k`th attribute at group position `position` (None for
+    /// NULL); a by-reference datum points into a vector and may be unaligned.
+    pub fn datum(&self, k: usize, position: u32) -> Option<pg_sys::Datum> {
+        let (v, i) = (position as usize / VECTOR_SIZE - self.first_vector, position as usize % VECTOR_SIZE);
+        match &self.vectors[v][k] {
+            Some(vector) => vector.datum(i),
+            None => (!self.reader.missing[k].1).then_some(self.reader.missing[k].0),
+        }
+    }
+
+    /// The rows of the batch in vector `v` of the group (a range of `rows`), and that
+    /// vector of the reader's `k`th attribute (None where the group has no such column).
+    pub fn runs(&self, k: usize) -> impl Iterator<Item = (&[(u32, pg_sys::ItemPointerData)], Option<&Decoded>)> {
+        self.rows.chunk_by(|a, b| a.0 as usize / VECTOR_SIZE == b.0 as usize / VECTOR_SIZE).map(move |run| {
+            let v = run[0].0 as usize / VECTOR_SIZE - self.first_vector;
+            (run, self.vectors[v][k].as_deref())
+        })
+    }
+}
+
 pub struct Reader {
     rel: pg_sys::Relation,
     snapshot: pg_sys::Snapshot,
@@ -200,6 +230,23 @@ impl Reader {
         }
         self.counts.delta_rows += tuples.len() as u64;
         self.part = Part::Tuples(tuples);
+    }
+
+    /// The batch's rows when they come from a row group, to be read from its vectors.
+    pub fn group_view(&self) -> Option<GroupView<'_>> {
+        match &self.part {
+            Part::Group { rows, first_vector, vectors } if self.pos == 0 => Some(GroupView { reader: self, rows, first_vector: *first_vector, vectors }),
+            _ => None,
+        }
+    }
+
+    /// Whether the batch has rows (an empty one reads no vector).
+    pub fn is_empty(&self) -> bool {
+        match &self.part {
+            Part::Empty => true,
+            Part::Group { rows, .. } => rows.is_empty(),
+            Part::Tuples(t) => t.is_empty(),
+        }
     }
 
     /// Stores the next row of the batch in `slot` (a virtual slot of the relation's

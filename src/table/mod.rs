@@ -3,9 +3,13 @@
 //! bitmap, ANALYZE and index-build scans), `fetch` (by TID), `insert`, `modify` (delete, update,
 //! row locks), `vacuum`, `ddl` (files, rewrites, sizes); `store` finds rows in the relation's
 //! pages, `tuple` judges their headers, `toast` keeps values stored out of line. The columnar
-//! scan node is `plan` (its path) and `exec` (its executor) over `batch`. The design is
+//! scan node is `plan` (its path) and `exec` (its executor) over `batch`; the aggregate node
+//! is `agg_plan`, `agg_exec` and `agg_state` (its transition states). The design is
 //! `src/table/README.md`.
 
+pub mod agg_exec;
+pub mod agg_plan;
+pub mod agg_state;
 pub mod batch;
 pub mod ddl;
 pub mod exec;

@@ -39,7 +39,7 @@ pub fn init() {
     GucRegistry::define_bool_guc(
         c"omendb.enable_columnar_scan",
         c"Enables the planner's use of the columnar scan node on columnar tables.",
-        c"When off, columnar tables are read by sequential, index and bitmap scans only.",
+        c"When off, columnar tables are read by sequential, index and bitmap scans only (and the columnar aggregate node is off too).",
         &ENABLE,
         GucContext::Userset,
         GucFlags::default(),
@@ -105,6 +105,25 @@ pub unsafe fn referenced(nodes: &[*mut pg_sys::Node], varno: u32) -> Vec<i32> {
     }
 }
 
+/// Whether base relation `rti` is a columnar table the columnar nodes may read: a plain read
+/// (not the target of a modification, no row marks, no TABLESAMPLE, no lateral reference).
+///
+/// # Safety
+/// The planner's structures for base relation `rti`.
+pub unsafe fn readable(root: *mut pg_sys::PlannerInfo, rel: *mut pg_sys::RelOptInfo, rti: pg_sys::Index, rte: *mut pg_sys::RangeTblEntry) -> bool {
+    // SAFETY: per the contract.
+    unsafe {
+        if (*rte).rtekind != pg_sys::RTEKind::RTE_RELATION || !(*rte).tablesample.is_null() || !(*rel).lateral_relids.is_null() || !is_columnar((*rte).relid) {
+            return false;
+        }
+        let parse = (*root).parse;
+        if (*parse).resultRelation == rti as i32 || pg_sys::bms_is_member(rti as i32, (*root).all_result_relids) {
+            return false;
+        }
+        !list_pointers::<pg_sys::PlanRowMark>((*root).rowMarks).iter().any(|&m| (*m).rti == rti)
+    }
+}
+
 #[pg_guard]
 unsafe extern "C-unwind" fn rel_pathlist(root: *mut pg_sys::PlannerInfo, rel: *mut pg_sys::RelOptInfo, rti: pg_sys::Index, rte: *mut pg_sys::RangeTblEntry) {
     // SAFETY: the planner's structures for base relation `rti`, whose standard paths are set.
@@ -112,17 +131,7 @@ unsafe extern "C-unwind" fn rel_pathlist(root: *mut pg_sys::PlannerInfo, rel: *m
         if let Some(previous) = PREVIOUS {
             previous(root, rel, rti, rte);
         }
-        if !ENABLE.get() || (*rte).rtekind != pg_sys::RTEKind::RTE_RELATION || !(*rte).tablesample.is_null() || !(*rel).lateral_relids.is_null() {
-            return;
-        }
-        if !is_columnar((*rte).relid) {
-            return;
-        }
-        let parse = (*root).parse;
-        if (*parse).resultRelation == rti as i32 || pg_sys::bms_is_member(rti as i32, (*root).all_result_relids) {
-            return;
-        }
-        if list_pointers::<pg_sys::PlanRowMark>((*root).rowMarks).iter().any(|&m| (*m).rti == rti) {
+        if !ENABLE.get() || !readable(root, rel, rti, rte) {
             return;
         }
         let mut nodes: Vec<*mut pg_sys::Node> = vec![(*(*rel).reltarget).exprs.cast()];

@@ -1,0 +1,139 @@
+-- The columnar aggregate node (Custom Scan ColumnarAggregate): every answer is checked
+-- against a heap table with the same rows, and EXPLAIN shows which node computed it.
+SET client_min_messages = warning;
+SET omendb.columnar_fold_min_rows = 1;
+
+CREATE TABLE ah (id int, i2 int2, i4 int4, i8 int8, f4 float4, f8 float8, fs float8, n numeric, nb numeric,
+  d date, ts timestamp, tz timestamptz, tm time, t text, c char(3), v varchar(10), b bool);
+INSERT INTO ah SELECT g,
+  CASE WHEN g % 17 = 0 THEN NULL WHEN g % 101 = 0 THEN 32767 WHEN g % 103 = 0 THEN -32768 ELSE g % 300 - 150 END,
+  CASE WHEN g % 19 = 0 THEN NULL WHEN g % 97 = 0 THEN 2147483647 WHEN g % 89 = 0 THEN -2147483648 ELSE (g * 7919) % 100000 - 50000 END,
+  CASE WHEN g % 23 = 0 THEN NULL WHEN g % 83 = 0 THEN 9223372036854775807 WHEN g % 79 = 0 THEN -9223372036854775808 ELSE g::int8 * 1000003 END,
+  -- Floats whose sums are exact in any order: multiples of 1/4, small.
+  CASE WHEN g % 29 = 0 THEN NULL ELSE (g % 64 - 32) / 4.0 END,
+  CASE WHEN g % 31 = 0 THEN NULL WHEN g % 37 = 0 THEN -0.0 ELSE (g % 1000 - 500) / 8.0 END,
+  -- NaN and the infinities.
+  CASE WHEN g % 500 = 0 THEN 'NaN' WHEN g % 501 = 0 THEN 'Infinity' WHEN g % 503 = 0 THEN '-Infinity' ELSE g::float8 END,
+  CASE WHEN g % 13 = 0 THEN NULL WHEN g % 7 = 0 THEN (g * 1.125)::numeric(20, 3) WHEN g % 11 = 0 THEN -g ELSE g / 100.0 END,
+  -- Beyond 128 bits, and special values.
+  CASE WHEN g % 41 = 0 THEN 1e40 + g WHEN g % 43 = 0 THEN -1e39 / 7 WHEN g % 1000 = 0 THEN 'NaN' ELSE g * 0.5 END,
+  CASE WHEN g % 47 = 0 THEN NULL WHEN g = 5000 THEN 'infinity' WHEN g = 5001 THEN '-infinity' ELSE date '2000-01-01' + g % 3000 END,
+  timestamp '2020-01-01' + g * interval '37 minutes',
+  timestamptz '2020-01-01 00:00+00' - g * interval '3 hours',
+  time '00:00' + g * interval '1 second',
+  CASE WHEN g % 53 = 0 THEN NULL WHEN g % 5 = 0 THEN repeat('long', 40) || (g % 3) ELSE 'k' || (g % 4) END,
+  CASE WHEN g % 6 = 0 THEN NULL ELSE chr(97 + g % 3) END,
+  CASE WHEN g % 59 = 0 THEN NULL ELSE 'v' || (g % 5) END,
+  CASE WHEN g % 61 = 0 THEN NULL ELSE g % 2 = 0 END
+FROM generate_series(1, 20000) g;
+CREATE TABLE ac (LIKE ah) USING columnar;
+INSERT INTO ac SELECT * FROM ah;
+
+CREATE FUNCTION same(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE h text; c text;
+BEGIN
+  EXECUTE 'SELECT string_agg(x::text, '';'' ORDER BY x::text) FROM (' || replace(q, '$T', 'ah') || ') x' INTO h;
+  EXECUTE 'SELECT string_agg(x::text, '';'' ORDER BY x::text) FROM (' || replace(q, '$T', 'ac') || ') x' INTO c;
+  RETURN CASE WHEN h IS NOT DISTINCT FROM c THEN 'same' ELSE 'DIFFERENT: ' || coalesce(h, 'NULL') || ' <> ' || coalesce(c, 'NULL') END;
+END $$;
+-- The plan node that computes the aggregate of a query on ac.
+CREATE FUNCTION node(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE line text; nodes text := '';
+BEGIN
+  FOR line IN EXECUTE 'EXPLAIN (costs off) ' || replace(q, '$T', 'ac') LOOP
+    IF line ~ 'ColumnarAggregate|Aggregate|Group' AND line !~ 'Key|Aggregates:' THEN
+      nodes := nodes || CASE WHEN nodes = '' THEN '' ELSE ' / ' END || trim(regexp_replace(line, '^[ ->]*', ''));
+    END IF;
+  END LOOP;
+  RETURN nodes;
+END $$;
+CREATE TABLE queries (q text);
+INSERT INTO queries VALUES
+  ('SELECT count(*) FROM $T'),
+  ('SELECT count(*), count(i2), count(n), count(t), count(b) FROM $T'),
+  ('SELECT sum(i2), sum(i4), sum(i8), sum(f4), sum(f8), sum(fs), sum(n), sum(nb) FROM $T'),
+  ('SELECT avg(i2), avg(i4), avg(i8), avg(f4), avg(f8), avg(fs), avg(n), avg(nb) FROM $T'),
+  ('SELECT min(i2), max(i2), min(i4), max(i4), min(i8), max(i8), min(f4), max(f4), min(f8), max(f8), min(fs), max(fs) FROM $T'),
+  ('SELECT min(d), max(d), min(ts), max(ts), min(tz), max(tz), min(tm), max(tm) FROM $T'),
+  ('SELECT count(*), sum(i4), avg(n), max(d) FROM $T WHERE i2 BETWEEN -10 AND 10'),
+  ('SELECT sum(n * (1 - f4::numeric / 100)), sum(i4::int8 + i2), avg(length(t)), max(i8 / 1000) FROM $T WHERE t LIKE ''k%'''),
+  ('SELECT b, count(*), sum(n), avg(i4), min(ts) FROM $T GROUP BY b'),
+  ('SELECT t, c, count(*), sum(f8), max(d) FROM $T GROUP BY t, c'),
+  ('SELECT v, d, count(*) FROM $T WHERE id < 3000 GROUP BY v, d'),
+  ('SELECT c, sum(i8) FROM $T GROUP BY c HAVING count(*) > 3000'),
+  ('SELECT i2, count(*) * 2 + 1, sum(i4) / 2 FROM $T GROUP BY i2 HAVING sum(i4) > 0'),
+  ('SELECT tm, count(*) FROM $T WHERE id % 1000 = 1 GROUP BY tm'),
+  ('SELECT count(*), sum(i4), avg(f8) FROM $T WHERE false'),
+  ('SELECT b, count(*) FROM $T WHERE id < 0 GROUP BY b');
+
+-- Every query is computed by the node (but WHERE false, which the planner answers without
+-- reading the table).
+SELECT q, node(q) FROM queries;
+SELECT q, same(q) FROM queries;
+
+-- Folded into row groups, then rows deleted, updated and locked (overlays), rows in delta
+-- pages after them, and a rolled-back insert.
+VACUUM ac;
+SELECT q, same(q) FROM queries;
+DELETE FROM ah WHERE id % 10 = 1; DELETE FROM ac WHERE id % 10 = 1;
+UPDATE ah SET i4 = i4 / 2, n = n * 2, t = t || 'u' WHERE id % 10 = 2; UPDATE ac SET i4 = i4 / 2, n = n * 2, t = t || 'u' WHERE id % 10 = 2;
+SELECT count(*) FROM (SELECT * FROM ac WHERE id % 10 = 3 FOR SHARE) x;
+BEGIN; INSERT INTO ac SELECT * FROM ah LIMIT 100; ROLLBACK;
+SELECT q, same(q) FROM queries;
+EXPLAIN (analyze, costs off, timing off, summary off) SELECT count(*), sum(i4) FROM ac;
+EXPLAIN (analyze, costs off, timing off, summary off) SELECT c, count(*) FROM ac WHERE id % 10 = 4 GROUP BY c HAVING count(*) > 1;
+
+-- Rows of the current transaction, and a savepoint rolled back.
+BEGIN;
+INSERT INTO ah (id, i4, n, t) VALUES (-1, 7, 2.5, 'k1'); INSERT INTO ac (id, i4, n, t) VALUES (-1, 7, 2.5, 'k1');
+DELETE FROM ah WHERE id = 5; DELETE FROM ac WHERE id = 5;
+SAVEPOINT s;
+INSERT INTO ac (id, i4) VALUES (-2, 8);
+ROLLBACK TO s;
+SELECT q, same(q) FROM queries;
+COMMIT;
+
+-- Parameters: a prepared statement and a correlated subquery (the node rescans).
+PREPARE p(int) AS SELECT count(*), sum(i4) FROM ac WHERE i2 = $1;
+EXECUTE p(3); EXECUTE p(-7);
+SELECT count(*), sum(i4) FROM ah WHERE i2 = 3;
+SELECT same('SELECT o.x, (SELECT count(*) FROM $T WHERE i2 = o.x) FROM generate_series(-3, 3) o(x)');
+EXPLAIN (costs off) SELECT o.x, (SELECT sum(i4) FROM ac WHERE i2 = o.x) FROM generate_series(-3, 3) o(x);
+
+-- Errors as PostgreSQL raises them.
+CREATE TABLE big_h (x float8, y float4, z int8);
+INSERT INTO big_h VALUES (1e308, 3e38, 9223372036854775807), (1e308, 3e38, 9223372036854775807);
+CREATE TABLE big_c (LIKE big_h) USING columnar;
+INSERT INTO big_c SELECT * FROM big_h;
+SELECT sum(x) FROM big_h;
+SELECT sum(x) FROM big_c;
+SELECT sum(y) FROM big_c;
+SELECT avg(x) FROM big_c;
+SELECT sum(z), avg(z) FROM big_c;
+SELECT sum(z), avg(z) FROM big_h;
+
+-- Aggregates the node does not compute stay PostgreSQL's; so do keys it cannot compare by
+-- their bytes, and everything when the setting is off.
+SELECT node('SELECT count(DISTINCT i2) FROM $T'), node('SELECT count(*) FILTER (WHERE b) FROM $T'),
+  node('SELECT string_agg(t, '','') FROM $T'), node('SELECT f8, count(*) FROM $T GROUP BY f8'),
+  node('SELECT min(t) FROM $T'), node('SELECT i4 % 7, count(*) FROM $T GROUP BY 1'),
+  node('SELECT count(*) FROM $T GROUP BY ROLLUP (b)');
+SELECT same('SELECT count(DISTINCT i2), count(*) FILTER (WHERE b), min(t) FROM $T');
+SET omendb.enable_columnar_aggregate = off;
+SELECT node('SELECT count(*) FROM $T');
+RESET omendb.enable_columnar_aggregate;
+-- More groups than hash_mem holds (by the statistics): PostgreSQL's aggregation, which can
+-- spill.
+ANALYZE ac;
+SET work_mem = '64kB';
+SELECT node('SELECT id, count(*) FROM $T GROUP BY id'), node('SELECT b, count(*) FROM $T GROUP BY b');
+RESET work_mem;
+
+-- An empty table and a table of NULLs.
+CREATE TABLE e (x int, y numeric, z float8) USING columnar;
+SELECT count(*), count(x), sum(x), avg(y), min(z), max(z) FROM e;
+INSERT INTO e VALUES (NULL, NULL, NULL), (NULL, NULL, NULL);
+SELECT count(*), count(x), sum(x), avg(y), min(z), max(z) FROM e;
+SELECT x, count(*) FROM e GROUP BY x;
+DROP TABLE e, big_h, big_c, ah, ac, queries;
+DROP FUNCTION same(text), node(text);

@@ -1,0 +1,484 @@
+//! The executor side of the columnar aggregate node: it reads the table a segment slice at a
+//! time through `batch.rs`, adds each visible row to its group's transition states
+//! (`agg_state.rs`), and then returns one row per group, through ExecScan, which applies HAVING
+//! and the projection.
+//!
+//! With no WHERE clause, no group key and only columns as arguments, rows of a row group go
+//! from the decoded vectors straight into the states, and count(*) adds a batch's row count.
+//! Otherwise each row is stored in the scan slot first (only the columns the node reads), the
+//! clauses are evaluated on it, and expression arguments are evaluated by PostgreSQL.
+
+use super::agg_plan::BPCHAR;
+use super::agg_state::{Kind, State, varlena_content};
+use super::batch::{self, Counts, Reader};
+use super::group::Decoded;
+use columnar_core::encode::{VECTOR_SIZE, validity};
+use super::plan::{list_pointers, referenced};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use std::collections::HashMap;
+
+/// The node's name in EXPLAIN and in the registry of custom scan methods.
+pub const NAME: &std::ffi::CStr = c"ColumnarAggregate";
+
+struct ScanMethods(pg_sys::CustomScanMethods);
+// SAFETY: immutable, read only by the backend's single thread.
+unsafe impl Sync for ScanMethods {}
+struct ExecMethods(pg_sys::CustomExecMethods);
+// SAFETY: as above.
+unsafe impl Sync for ExecMethods {}
+
+static SCAN_METHODS: ScanMethods = ScanMethods(pg_sys::CustomScanMethods { CustomName: NAME.as_ptr(), CreateCustomScanState: Some(create_state) });
+
+static EXEC_METHODS: ExecMethods = ExecMethods(pg_sys::CustomExecMethods {
+    CustomName: NAME.as_ptr(),
+    BeginCustomScan: Some(begin),
+    ExecCustomScan: Some(exec),
+    EndCustomScan: Some(end),
+    ReScanCustomScan: Some(rescan),
+    MarkPosCustomScan: None,
+    RestrPosCustomScan: None,
+    EstimateDSMCustomScan: None,
+    InitializeDSMCustomScan: None,
+    ReInitializeDSMCustomScan: None,
+    InitializeWorkerCustomScan: None,
+    ShutdownCustomScan: None,
+    ExplainCustomScan: Some(explain),
+});
+
+pub fn scan_methods() -> *mut pg_sys::CustomScanMethods {
+    &SCAN_METHODS.0 as *const _ as *mut _
+}
+
+pub fn init() {
+    // SAFETY: called once from _PG_init; the methods are a static.
+    unsafe { pg_sys::RegisterCustomScanMethods(&SCAN_METHODS.0) }
+}
+
+/// Where an aggregate's input comes from.
+enum Arg {
+    /// count(*).
+    None,
+    /// A column: the reader's attribute `k`, zero-based attribute `index`.
+    Column { k: usize, index: usize },
+    /// An expression PostgreSQL evaluates on the scan slot.
+    Expr(*mut pg_sys::ExprState),
+}
+
+/// The memory one group takes besides its text keys: its entry in the hash table (key bytes
+/// and index), its key datums and its states.
+pub fn group_bytes(keys: usize, aggregates: usize) -> usize {
+    64 + keys * (8 + std::mem::size_of::<Option<pg_sys::Datum>>()) + aggregates * std::mem::size_of::<State>()
+}
+
+/// The memory the groups may take at run time, when the planner expected them to fit in
+/// `hash_mem` and there are many more: the least of what PostgreSQL's HashAggregate could take
+/// before spilling, and 1 GB, times a margin for estimates that are off.
+fn memory_limit() -> usize {
+    // SAFETY: reads GUC variables on the backend's thread.
+    (unsafe { pg_sys::get_hash_memory_limit() }.saturating_mul(16)).max(1 << 30)
+}
+
+/// How a group key's bytes are compared.
+#[derive(Clone, Copy)]
+struct Key {
+    /// Zero-based attribute number.
+    index: usize,
+    text: bool,
+    bpchar: bool,
+    len: i16,
+}
+
+struct Aggregate {
+    reader: Reader,
+    natts: usize,
+    quals: *mut pg_sys::ExprState,
+    kinds: Vec<Kind>,
+    args: Vec<Arg>,
+    keys: Vec<Key>,
+    /// Groups by their keys' bytes; each group's key datums and states.
+    index: HashMap<Vec<u8>, usize>,
+    groups: Vec<(Vec<Option<pg_sys::Datum>>, Vec<State>)>,
+    /// Memory of key copies and of numeric sums beyond 128 bits, reset at a rescan.
+    cxt: pg_sys::MemoryContext,
+    done: bool,
+    next_group: usize,
+    /// Memory the groups take (`group_bytes` and key text).
+    bytes: usize,
+    /// Rows that passed the clauses, for EXPLAIN ANALYZE.
+    rows: u64,
+    /// Zero-based attribute numbers read, for EXPLAIN.
+    attrs: Vec<usize>,
+}
+
+#[repr(C)]
+struct NodeState {
+    css: pg_sys::CustomScanState,
+    agg: *mut Aggregate,
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn create_state(_cscan: *mut pg_sys::CustomScan) -> *mut pg_sys::Node {
+    // SAFETY: zeroed memory of the state's size in the executor's context, as makeNode does;
+    // ExecInitCustomScan fills in the rest.
+    unsafe {
+        let s = pg_sys::palloc0(std::mem::size_of::<NodeState>()) as *mut NodeState;
+        (*s).css.ss.ps.type_ = pg_sys::NodeTag::T_CustomScanState;
+        (*s).css.methods = &EXEC_METHODS.0;
+        s.cast()
+    }
+}
+
+unsafe fn agg_of<'a>(node: *mut pg_sys::CustomScanState) -> &'a mut Aggregate {
+    // SAFETY: a node made by create_state whose `begin` ran; the Aggregate lives as long as
+    // the query's memory context.
+    unsafe { &mut *(*(node as *mut NodeState)).agg }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn begin(node: *mut pg_sys::CustomScanState, estate: *mut pg_sys::EState, eflags: i32) {
+    // SAFETY: ExecInitCustomScan opened the relation and made the scan slot (virtual, shaped
+    // by custom_scan_tlist: the relation's attributes, then the aggregates) and the
+    // expression context before calling this; the plan is the one agg_plan made.
+    unsafe {
+        let rel = (*node).ss.ss_currentRelation;
+        let plan = (*node).ss.ps.plan as *mut pg_sys::CustomScan;
+        let parent = &raw mut (*node).ss.ps;
+        let private: Vec<i32> = (0..(*(*plan).custom_private).length as usize).map(|i| (*(*(*plan).custom_private).elements.add(i)).int_value).collect();
+        let natts = private[0] as usize;
+        let exprs = list_pointers::<pg_sys::Node>((*plan).custom_exprs);
+        let tlist = list_pointers::<pg_sys::TargetEntry>((*plan).custom_scan_tlist);
+        let aggrefs: Vec<*mut pg_sys::Aggref> = tlist[natts..].iter().map(|&t| (*t).expr.cast()).collect();
+        let kinds: Vec<Kind> = aggrefs.iter().map(|&a| Kind::of(a).expect("the planner checked the aggregate")).collect();
+
+        let mut attnos: Vec<i32> = referenced(&exprs, pg_sys::INDEX_VAR as u32);
+        attnos.extend(private[1..].iter());
+        attnos.sort_unstable();
+        attnos.dedup();
+        let attrs: Vec<usize> = attnos.iter().map(|&a| a as usize - 1).collect();
+        let k_of = |index: usize| attrs.iter().position(|&i| i == index).expect("every attribute read is in attrs");
+
+        let quals = if exprs[0].is_null() { std::ptr::null_mut() } else { pg_sys::ExecInitQual(exprs[0].cast(), parent) };
+        let args = exprs[1..]
+            .iter()
+            .map(|&e| {
+                if e.is_null() {
+                    Arg::None
+                } else if (*e).type_ == pg_sys::NodeTag::T_Var {
+                    let index = (*(e as *mut pg_sys::Var)).varattno as usize - 1;
+                    Arg::Column { k: k_of(index), index }
+                } else {
+                    Arg::Expr(pg_sys::ExecInitExpr(e.cast(), parent))
+                }
+            })
+            .collect();
+        let desc = (*rel).rd_att;
+        let keys = private[1..]
+            .iter()
+            .map(|&attno| {
+                let index = attno as usize - 1;
+                let att = &*(*desc).attrs.as_ptr().add(index);
+                let t = u32::from(att.atttypid);
+                Key { index, text: att.attlen == -1, bpchar: t == BPCHAR, len: att.attlen }
+            })
+            .collect();
+
+        let slot = (*node).ss.ss_ScanTupleSlot;
+        std::slice::from_raw_parts_mut((*slot).tts_isnull, (*(*slot).tts_tupleDescriptor).natts as usize).fill(true);
+        let snapshot = (*estate).es_snapshot;
+        if eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 == 0 {
+            super::serializable::lock_relation(rel, snapshot);
+        }
+        let heap_slot = pg_sys::ExecInitExtraTupleSlot(estate, desc, &pg_sys::TTSOpsHeapTuple);
+        let reader = Reader::new(rel, snapshot, &attrs, heap_slot);
+        let cxt = pg_sys::AllocSetContextCreateInternal((*estate).es_query_cxt, c"columnar aggregate".as_ptr(), 0, 8 * 1024, 8 * 1024 * 1024);
+        let agg = Aggregate { reader, natts, quals, kinds, args, keys, index: HashMap::new(), groups: Vec::new(), cxt, done: false, next_group: 0, bytes: 0, rows: 0, attrs };
+        (*(node as *mut NodeState)).agg = pgrx::PgMemoryContexts::For((*estate).es_query_cxt).leak_and_drop_on_delete(agg);
+    }
+}
+
+impl Aggregate {
+    /// Reads the whole table into the groups.
+    unsafe fn run(&mut self, node: *mut pg_sys::CustomScanState) {
+        // SAFETY: the node's relation, slot and expression context, valid while it runs.
+        unsafe {
+            let rel = (*node).ss.ss_currentRelation;
+            let slot = (*node).ss.ss_ScanTupleSlot;
+            let econtext = (*node).ss.ps.ps_ExprContext;
+            if self.keys.is_empty() {
+                self.new_group(&[]);
+            }
+            let by_vector = self.quals.is_null() && self.keys.is_empty() && self.args.iter().all(|a| !matches!(a, Arg::Expr(_)));
+            // Detoasted copies of values are made in the per-tuple memory, reset as rows go.
+            let per_tuple = (*econtext).ecxt_per_tuple_memory;
+            let old = pg_sys::MemoryContextSwitchTo(per_tuple);
+            for e in super::store::segments(rel) {
+                for slice in 0..batch::SLICES {
+                    self.reader.load(&e, slice);
+                    if self.reader.is_empty() {
+                        continue;
+                    }
+                    if by_vector && self.add_vectors() {
+                        pg_sys::MemoryContextReset(per_tuple);
+                        continue;
+                    }
+                    while self.reader.next(slot) {
+                        pg_sys::MemoryContextReset(per_tuple);
+                        (*econtext).ecxt_scantuple = slot;
+                        if !self.quals.is_null() && !pg_sys::ExecQual(self.quals, econtext) {
+                            continue;
+                        }
+                        self.add_row(slot, econtext);
+                    }
+                }
+            }
+            pg_sys::MemoryContextSwitchTo(old);
+            pg_sys::MemoryContextReset(per_tuple);
+        }
+    }
+
+    /// Adds the batch's group rows from the vectors (no clauses, keys or expressions); false
+    /// when the batch holds tuples instead.
+    fn add_vectors(&mut self) -> bool {
+        let Some(view) = self.reader.group_view() else { return false };
+        self.rows += view.rows.len() as u64;
+        let states = &mut self.groups[0].1;
+        for (j, arg) in self.args.iter().enumerate() {
+            match *arg {
+                Arg::None => states[j].add_rows(view.rows.len() as i64),
+                Arg::Column { k, .. } => {
+                    for (run, vector) in view.runs(k) {
+                        if let Some(Decoded::Int(v)) = vector {
+                            let valid = |i: usize| v.validity.as_deref().is_none_or(|b| validity::is_valid(b, i));
+                            states[j].add_ints(self.kinds[j], run.iter().map(|r| r.0 as usize % VECTOR_SIZE).filter(|&i| valid(i)).map(|i| v.values[i]));
+                            continue;
+                        }
+                        for &(position, _) in run {
+                            if let Some(d) = view.datum(k, position) {
+                                // SAFETY: a datum of the column, the aggregate's input type.
+                                unsafe { states[j].add(self.kinds[j], d, self.cxt) };
+                            }
+                        }
+                    }
+                }
+                Arg::Expr(_) => unreachable!("only columns are read from vectors"),
+            }
+        }
+        true
+    }
+
+    /// Adds the row in `slot` (which passed the clauses) to its group.
+    unsafe fn add_row(&mut self, slot: *mut pg_sys::TupleTableSlot, econtext: *mut pg_sys::ExprContext) {
+        // SAFETY: a virtual slot the reader filled, and the node's expression context.
+        unsafe {
+            self.rows += 1;
+            let values = (*slot).tts_values;
+            let nulls = (*slot).tts_isnull;
+            let g = if self.keys.is_empty() {
+                0
+            } else {
+                let datums: Vec<Option<pg_sys::Datum>> = self.keys.iter().map(|k| (!*nulls.add(k.index)).then(|| *values.add(k.index))).collect();
+                self.group_of(&datums)
+            };
+            for j in 0..self.args.len() {
+                let d = match self.args[j] {
+                    Arg::None => {
+                        self.groups[g].1[j].add_rows(1);
+                        continue;
+                    }
+                    Arg::Column { index, .. } => (!*nulls.add(index)).then(|| *values.add(index)),
+                    Arg::Expr(state) => {
+                        let mut isnull = false;
+                        let d = pg_sys::ExecEvalExprSwitchContext(state, econtext, &mut isnull);
+                        (!isnull).then_some(d)
+                    }
+                };
+                if let Some(d) = d {
+                    self.groups[g].1[j].add(self.kinds[j], d, self.cxt);
+                }
+            }
+        }
+    }
+
+    /// The index of the group of key datums `datums`, made if new.
+    fn group_of(&mut self, datums: &[Option<pg_sys::Datum>]) -> usize {
+        let mut bytes = Vec::with_capacity(16);
+        for (key, d) in self.keys.iter().zip(datums) {
+            let Some(d) = d else {
+                bytes.push(0);
+                continue;
+            };
+            bytes.push(1);
+            if key.text {
+                // SAFETY: a text datum of the key column.
+                let mut content = unsafe { varlena_content(*d) };
+                if key.bpchar {
+                    while let [rest @ .., b' '] = content {
+                        content = rest;
+                    }
+                }
+                bytes.extend((content.len() as u32).to_le_bytes());
+                bytes.extend(content);
+            } else {
+                let v = match key.len {
+                    1 => d.value() as i8 as i64,
+                    2 => d.value() as i16 as i64,
+                    4 => d.value() as i32 as i64,
+                    _ => d.value() as i64,
+                };
+                bytes.extend(v.to_le_bytes());
+            }
+        }
+        if let Some(&g) = self.index.get(&bytes) {
+            return g;
+        }
+        let mut copies = Vec::with_capacity(datums.len());
+        for (i, d) in datums.iter().enumerate() {
+            copies.push(d.map(|d| if self.keys[i].text { self.copy_text(d) } else { d }));
+        }
+        let g = self.new_group(&copies);
+        self.index.insert(bytes, g);
+        g
+    }
+
+    fn new_group(&mut self, keys: &[Option<pg_sys::Datum>]) -> usize {
+        self.bytes += group_bytes(self.keys.len(), self.kinds.len());
+        if self.bytes > memory_limit() {
+            crate::error::raise_with_detail(
+                PgSqlErrorCode::ERRCODE_OUT_OF_MEMORY,
+                "the columnar aggregate has more groups than it can hold in memory",
+                Some(&format!("{} groups take {} bytes.", self.groups.len(), self.bytes)),
+                Some("The planner expected fewer groups: ANALYZE the table, or SET omendb.enable_columnar_aggregate = off for this query."),
+            );
+        }
+        self.groups.push((keys.to_vec(), self.kinds.iter().map(|k| k.state()).collect()));
+        self.groups.len() - 1
+    }
+
+    /// A copy of text datum `d` in the node's memory, detoasted, with a 4-byte header.
+    fn copy_text(&mut self, d: pg_sys::Datum) -> pg_sys::Datum {
+        // SAFETY: a text datum; the copy is allocated in the node's context and filled.
+        unsafe {
+            let content = varlena_content(d);
+            let size = content.len() + 4;
+            self.bytes += size;
+            let p = pg_sys::MemoryContextAlloc(self.cxt, size) as *mut u8;
+            std::ptr::write_unaligned(p as *mut u32, (size as u32) << 2);
+            std::ptr::copy_nonoverlapping(content.as_ptr(), p.add(4), content.len());
+            pg_sys::Datum::from(p)
+        }
+    }
+
+    /// Forgets every group (a rescan).
+    fn reset(&mut self) {
+        self.index.clear();
+        self.groups.clear();
+        self.bytes = 0;
+        self.done = false;
+        self.next_group = 0;
+        self.reader.reset();
+        // SAFETY: the node's own context; nothing points into it once the groups are gone.
+        unsafe { pg_sys::MemoryContextReset(self.cxt) };
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn next(ss: *mut pg_sys::ScanState) -> *mut pg_sys::TupleTableSlot {
+    // SAFETY: called by ExecScan on this node, which has just reset the per-tuple memory the
+    // results are made in.
+    unsafe {
+        let node = ss as *mut pg_sys::CustomScanState;
+        let agg = agg_of(node);
+        if !agg.done {
+            agg.run(node);
+            agg.done = true;
+        }
+        let slot = (*ss).ss_ScanTupleSlot;
+        pg_sys::ExecClearTuple(slot);
+        let Some((keys, states)) = agg.groups.get(agg.next_group) else { return slot };
+        agg.next_group += 1;
+        let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, (*(*slot).tts_tupleDescriptor).natts as usize);
+        let values = std::slice::from_raw_parts_mut((*slot).tts_values, nulls.len());
+        nulls.fill(true);
+        for (key, d) in agg.keys.iter().zip(keys) {
+            nulls[key.index] = d.is_none();
+            values[key.index] = d.unwrap_or(pg_sys::Datum::from(0));
+        }
+        let old = pg_sys::MemoryContextSwitchTo((*(*ss).ps.ps_ExprContext).ecxt_per_tuple_memory);
+        for (j, (state, &kind)) in states.iter().zip(&agg.kinds).enumerate() {
+            let (d, isnull) = state.result(kind);
+            values[agg.natts + j] = d;
+            nulls[agg.natts + j] = isnull;
+        }
+        pg_sys::MemoryContextSwitchTo(old);
+        pg_sys::ExecStoreVirtualTuple(slot)
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn recheck(_ss: *mut pg_sys::ScanState, _slot: *mut pg_sys::TupleTableSlot) -> bool {
+    true
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn exec(node: *mut pg_sys::CustomScanState) -> *mut pg_sys::TupleTableSlot {
+    // SAFETY: ExecScan on this node's ScanState, with the callbacks above.
+    unsafe { pg_sys::ExecScan(&mut (*node).ss, Some(next), Some(recheck)) }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn end(_node: *mut pg_sys::CustomScanState) {
+    // The Aggregate and its context go with the query's memory context.
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn rescan(node: *mut pg_sys::CustomScanState) {
+    // SAFETY: a node whose `begin` ran.
+    unsafe {
+        agg_of(node).reset();
+        pg_sys::ExecScanReScan(&mut (*node).ss);
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn explain(node: *mut pg_sys::CustomScanState, ancestors: *mut pg_sys::List, es: *mut pg_sys::ExplainState) {
+    // SAFETY: a node whose `begin` ran, and EXPLAIN's state, whose deparse context names the
+    // plan's relations.
+    unsafe {
+        let agg = agg_of(node);
+        let plan = (*node).ss.ps.plan;
+        let cs = plan as *mut pg_sys::CustomScan;
+        let context = pg_sys::set_deparse_context_plan((*es).deparse_cxt, plan, ancestors);
+        let prefix = (*(*es).rtable).length > 1 && (*es).verbose;
+        let deparse = |n: *mut pg_sys::Node| std::ffi::CStr::from_ptr(pg_sys::deparse_expression(n, context, prefix, false)).to_string_lossy().into_owned();
+        let tlist = list_pointers::<pg_sys::TargetEntry>((*cs).custom_scan_tlist);
+        let keys: Vec<String> = agg.keys.iter().map(|k| deparse((*tlist[k.index]).expr.cast())).collect();
+        let aggs: Vec<String> = tlist[agg.natts..].iter().map(|&t| deparse((*t).expr.cast())).collect();
+        let desc = (*(*node).ss.ss_currentRelation).rd_att;
+        let names: Vec<String> = agg
+            .attrs
+            .iter()
+            .map(|&i| std::ffi::CStr::from_ptr((*(*desc).attrs.as_ptr().add(i)).attname.data.as_ptr()).to_string_lossy().into_owned())
+            .collect();
+        let text = |label: &std::ffi::CStr, s: String| {
+            let s = std::ffi::CString::new(s).expect("deparsed text has no NUL");
+            pg_sys::ExplainPropertyText(label.as_ptr(), s.as_ptr(), es);
+        };
+        if !keys.is_empty() {
+            text(c"Group Key", keys.join(", "));
+        }
+        text(c"Aggregates", if aggs.is_empty() { "none".into() } else { aggs.join(", ") });
+        let quals = *(*(*cs).custom_exprs).elements;
+        if !quals.ptr_value.is_null() {
+            text(c"Scan Filter", deparse(pg_sys::make_ands_explicit(quals.ptr_value.cast()).cast()));
+        }
+        text(c"Columns Read", if names.is_empty() { "none".into() } else { names.join(", ") });
+        if (*es).analyze {
+            let c: Counts = agg.reader.counts;
+            pg_sys::ExplainPropertyInteger(c"Rows Aggregated".as_ptr(), std::ptr::null(), agg.rows as i64, es);
+            pg_sys::ExplainPropertyInteger(c"Rows From Row Groups".as_ptr(), std::ptr::null(), c.group_rows as i64, es);
+            pg_sys::ExplainPropertyInteger(c"Rows From Delta Pages".as_ptr(), std::ptr::null(), c.delta_rows as i64, es);
+            pg_sys::ExplainPropertyInteger(c"Vectors Read".as_ptr(), std::ptr::null(), c.vectors as i64, es);
+        }
+    }
+}

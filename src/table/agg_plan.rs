@@ -1,0 +1,304 @@
+//! The planner side of the columnar aggregate node: for a query that aggregates one columnar
+//! table, a path that computes the aggregates while it reads the table, offered beside
+//! PostgreSQL's Agg plans and chosen on cost.
+//!
+//! The node is a CustomScan of the table whose scan tuple (`custom_scan_tlist`) is the table's
+//! attributes, in attribute order, followed by the Aggrefs: the group keys and the aggregates'
+//! results come out in it, and PostgreSQL's setrefs points the target list and HAVING at them.
+//! The WHERE clauses and the aggregates' arguments are `custom_exprs`, so parameters in them
+//! make the node rescan as any plan's do; their Vars point into the same scan tuple at their
+//! attribute numbers, where the node stores each row's columns.
+//!
+//! It is offered when every aggregate is one the node computes exactly as PostgreSQL does
+//! (`agg_state::Kind::of`) and every group key is a column whose equality is its bytes
+//! (integers, dates and times, booleans, and text types under a deterministic collation):
+//! no grouping sets, no set-returning functions, no subplans in the clauses or arguments, no
+//! system columns.
+
+use super::agg_exec;
+use super::agg_state::Kind;
+use super::plan::{list_pointers, readable, referenced};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
+
+/// `omendb.enable_columnar_aggregate`: whether the planner may use the aggregate node.
+pub static ENABLE: GucSetting<bool> = GucSetting::<bool>::new(true);
+
+/// Cost tunables, as shares of `cpu_tuple_cost` per row read: a row whose columns go from
+/// vectors straight into the aggregates, and a row stored in a slot first (for clauses,
+/// expression arguments or group keys); and per aggregate input and group key of a row that
+/// passes the clauses, a share of `cpu_operator_cost` (an Agg node charges all of it).
+const CPU_VECTOR_ROW_SHARE: f64 = 0.05;
+const CPU_SLOT_ROW_SHARE: f64 = 0.5;
+const CPU_AGGREGATE_SHARE: f64 = 0.5;
+const MIN_PAGE_SHARE: f64 = 0.05;
+
+static mut PREVIOUS: pg_sys::create_upper_paths_hook_type = None;
+
+struct Methods(pg_sys::CustomPathMethods);
+// SAFETY: immutable, read only by the backend's single thread.
+unsafe impl Sync for Methods {}
+
+static PATH_METHODS: Methods = Methods(pg_sys::CustomPathMethods {
+    CustomName: agg_exec::NAME.as_ptr(),
+    PlanCustomPath: Some(plan_path),
+    ReparameterizeCustomPathByChild: None,
+});
+
+pub fn init() {
+    GucRegistry::define_bool_guc(
+        c"omendb.enable_columnar_aggregate",
+        c"Enables the planner's use of the columnar aggregate node on columnar tables.",
+        c"When off, aggregates over columnar tables are computed by PostgreSQL's Agg node.",
+        &ENABLE,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    // SAFETY: called once from _PG_init, before any query is planned; the previous hook is
+    // kept and called first.
+    unsafe {
+        PREVIOUS = pg_sys::create_upper_paths_hook;
+        pg_sys::create_upper_paths_hook = Some(upper_paths);
+    }
+    agg_exec::init();
+}
+
+/// Type OIDs of group keys compared by their bytes: bool, "char", int8, int2, int4, oid,
+/// date, time, timestamp, timestamptz; and text types (bpchar without trailing spaces).
+const INT_KEYS: [u32; 10] = [16, 18, 20, 21, 23, 26, 1082, 1083, 1114, 1184];
+pub const BPCHAR: u32 = 1042;
+const TEXT_KEYS: [u32; 3] = [25, 1043, BPCHAR];
+
+/// What the node computes for a query, found the same way by the path and the plan.
+pub struct Analysis {
+    /// Distinct Aggrefs of the target list and HAVING.
+    pub aggrefs: Vec<*mut pg_sys::Aggref>,
+    /// Group keys, as attribute numbers.
+    pub keys: Vec<i16>,
+    /// The WHERE clauses (all of the relation's restrictions).
+    pub quals: Vec<*mut pg_sys::Node>,
+    /// Each Aggref's argument (None for count(*)).
+    pub args: Vec<Option<*mut pg_sys::Node>>,
+}
+
+/// The aggregation of base relation `rti` that `target` and `having` ask for, if the node
+/// computes it.
+///
+/// # Safety
+/// The planner's structures of a query grouping relation `rti`, alone.
+unsafe fn analyze(root: *mut pg_sys::PlannerInfo, rti: pg_sys::Index, target: *mut pg_sys::List, having: *mut pg_sys::List) -> Option<Analysis> {
+    // SAFETY: per the contract; planner nodes are read, lists are built in the planner's
+    // context.
+    unsafe {
+        let parse = (*root).parse;
+        if !(*parse).groupingSets.is_null() || (*parse).hasTargetSRFs {
+            return None;
+        }
+        let rel = *(*root).simple_rel_array.add(rti as usize);
+        let mut keys = Vec::new();
+        for sgc in list_pointers::<pg_sys::SortGroupClause>((*parse).groupClause) {
+            let tle = pg_sys::get_sortgroupclause_tle(sgc, (*root).processed_tlist);
+            let var = (*tle).expr as *mut pg_sys::Var;
+            if (*var).xpr.type_ != pg_sys::NodeTag::T_Var || (*var).varno as u32 != rti || (*var).varlevelsup != 0 || (*var).varattno <= 0 {
+                return None;
+            }
+            let t = u32::from((*var).vartype);
+            let text = TEXT_KEYS.contains(&t);
+            if !(INT_KEYS.contains(&t) || text && pg_sys::get_collation_isdeterministic((*var).varcollid)) {
+                return None;
+            }
+            keys.push((*var).varattno);
+        }
+        let flags = pg_sys::PVC_INCLUDE_AGGREGATES as i32;
+        let mut items = list_pointers::<pg_sys::Node>(pg_sys::pull_var_clause(target.cast(), flags));
+        items.extend(list_pointers::<pg_sys::Node>(pg_sys::pull_var_clause(having.cast(), flags)));
+        let mut aggrefs: Vec<*mut pg_sys::Aggref> = Vec::new();
+        for item in items {
+            match (*item).type_ {
+                pg_sys::NodeTag::T_Aggref => {
+                    let a = item as *mut pg_sys::Aggref;
+                    Kind::of(a)?;
+                    if !aggrefs.iter().any(|&b| pg_sys::equal(a.cast(), b.cast())) {
+                        aggrefs.push(a);
+                    }
+                }
+                // A column outside aggregates: it must be a group key (a column functionally
+                // dependent on a grouped primary key is not one the node returns).
+                pg_sys::NodeTag::T_Var if keys.contains(&(*(item as *mut pg_sys::Var)).varattno) => {}
+                _ => return None,
+            }
+        }
+        let quals: Vec<*mut pg_sys::Node> = list_pointers::<pg_sys::RestrictInfo>((*rel).baserestrictinfo).iter().map(|&r| (*r).clause.cast()).collect();
+        let args: Vec<Option<*mut pg_sys::Node>> =
+            aggrefs.iter().map(|&a| list_pointers::<pg_sys::TargetEntry>((*a).args).first().map(|&tle| (*tle).expr.cast())).collect();
+        let mut exprs = quals.clone();
+        exprs.extend(args.iter().flatten());
+        if exprs.iter().any(|&e| pg_sys::contain_subplans(e)) || referenced(&exprs, rti).iter().any(|&a| a <= 0) {
+            return None;
+        }
+        Some(Analysis { aggrefs, keys, quals, args })
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn upper_paths(
+    root: *mut pg_sys::PlannerInfo,
+    stage: pg_sys::UpperRelationKind::Type,
+    input_rel: *mut pg_sys::RelOptInfo,
+    output_rel: *mut pg_sys::RelOptInfo,
+    extra: *mut std::ffi::c_void,
+) {
+    // SAFETY: the planner's structures at `stage`; at UPPERREL_GROUP_AGG `extra` is the
+    // grouping's GroupPathExtraData.
+    unsafe {
+        if let Some(previous) = PREVIOUS {
+            previous(root, stage, input_rel, output_rel, extra);
+        }
+        if stage != pg_sys::UpperRelationKind::UPPERREL_GROUP_AGG || !ENABLE.get() || !super::plan::ENABLE.get() || (*input_rel).reloptkind != pg_sys::RelOptKind::RELOPT_BASEREL {
+            return;
+        }
+        let rti = (*input_rel).relid;
+        let rte = *(*root).simple_rte_array.add(rti as usize);
+        if (*rte).inh || !readable(root, input_rel, rti, rte) {
+            return;
+        }
+        let extra = extra as *mut pg_sys::GroupPathExtraData;
+        let having = (*extra).havingQual as *mut pg_sys::List;
+        let target = (*output_rel).reltarget;
+        let Some(a) = analyze(root, rti, (*target).exprs, having) else { return };
+        if let Some(path) = new_path(root, input_rel, output_rel, rti, &a, having) {
+            pg_sys::add_path(output_rel, path.cast());
+        }
+    }
+}
+
+/// The node's path: the whole aggregation, costed as a scan of the columns read; None when
+/// the groups the planner expects would not fit in `hash_mem`.
+unsafe fn new_path(
+    root: *mut pg_sys::PlannerInfo,
+    input_rel: *mut pg_sys::RelOptInfo,
+    output_rel: *mut pg_sys::RelOptInfo,
+    rti: pg_sys::Index,
+    a: &Analysis,
+    having: *mut pg_sys::List,
+) -> Option<*mut pg_sys::CustomPath> {
+    // SAFETY: planner structures of a sized base relation; the path is allocated zeroed in
+    // the planner's memory context, as makeNode does.
+    unsafe {
+        let mut nodes: Vec<*mut pg_sys::Node> = a.quals.clone();
+        nodes.extend(a.args.iter().flatten());
+        let mut attnos = referenced(&nodes, rti);
+        attnos.extend(a.keys.iter().map(|&k| k as i32));
+        attnos.sort_unstable();
+        attnos.dedup();
+        let natts = (*input_rel).max_attr.max(1) as f64;
+        let page_share = (attnos.len() as f64 / natts).max(MIN_PAGE_SHARE);
+        let tuples = (*input_rel).tuples;
+        let quals = (*input_rel).baserestrictcost;
+        let by_vector = a.quals.is_empty() && a.keys.is_empty() && a.args.iter().flatten().all(|&e| (*e).type_ == pg_sys::NodeTag::T_Var);
+        let row_share = if by_vector { CPU_VECTOR_ROW_SHARE } else { CPU_SLOT_ROW_SHARE };
+        // Per row read, and per row that passes the clauses (each aggregate input and key).
+        let per_tuple = pg_sys::cpu_tuple_cost * row_share + quals.per_tuple;
+        let mut per_row = (a.aggrefs.len() + a.keys.len()) as f64 * pg_sys::cpu_operator_cost * CPU_AGGREGATE_SHARE;
+        for &arg in a.args.iter().flatten() {
+            let mut c = pg_sys::QualCost::default();
+            pg_sys::cost_qual_eval_node(&mut c, arg, root);
+            per_row += c.per_tuple;
+        }
+        let groups = if a.keys.is_empty() {
+            1.0
+        } else {
+            let exprs = list_pointers::<pg_sys::SortGroupClause>((*(*root).parse).groupClause)
+                .iter()
+                .fold(std::ptr::null_mut(), |l, &sgc| pg_sys::lappend(l, (*pg_sys::get_sortgroupclause_tle(sgc, (*root).processed_tlist)).expr.cast()));
+            pg_sys::estimate_num_groups(root, exprs, (*input_rel).rows, std::ptr::null_mut(), std::ptr::null_mut())
+        };
+        // The groups must fit in the memory a HashAggregate may take before it spills.
+        let key_text: f64 = a.keys.iter().map(|&k| *(*input_rel).attr_widths.add((k as i32 - (*input_rel).min_attr as i32) as usize) as f64).sum();
+        if groups * (agg_exec::group_bytes(a.keys.len(), a.aggrefs.len()) as f64 + key_text) > pg_sys::get_hash_memory_limit() as f64 {
+            return None;
+        }
+        let mut having_cost = pg_sys::QualCost::default();
+        pg_sys::cost_qual_eval(&mut having_cost, having, root);
+        let target = (*(*output_rel).reltarget).cost;
+
+        let p = pg_sys::palloc0(std::mem::size_of::<pg_sys::CustomPath>()) as *mut pg_sys::CustomPath;
+        (*p).path.type_ = pg_sys::NodeTag::T_CustomPath;
+        (*p).path.pathtype = pg_sys::NodeTag::T_CustomScan;
+        (*p).path.parent = output_rel;
+        (*p).path.pathtarget = (*output_rel).reltarget;
+        (*p).path.rows = pg_sys::clamp_row_est(groups * pg_sys::clauselist_selectivity(root, having, 0, pg_sys::JoinType::JOIN_INNER, std::ptr::null_mut()));
+        // It computes the whole aggregate wherever it runs (a worker reads the whole table
+        // under the same snapshot), so it is as parallel-safe as the grouping.
+        (*p).path.parallel_safe = (*output_rel).consider_parallel;
+        (*p).flags = pg_sys::CUSTOMPATH_SUPPORT_PROJECTION;
+        (*p).methods = &PATH_METHODS.0;
+        (*p).custom_private = pg_sys::lappend_int(std::ptr::null_mut(), rti as i32);
+        // The node reads the table sequentially: enable_seqscan = off discourages it too.
+        let disabled = if pg_sys::enable_seqscan { 0.0 } else { pg_sys::disable_cost };
+        (*p).path.startup_cost = disabled + quals.startup + pg_sys::seq_page_cost * (*input_rel).pages as f64 * page_share + per_tuple * tuples + per_row * (*input_rel).rows + having_cost.startup + target.startup;
+        (*p).path.total_cost = (*p).path.startup_cost + groups * (pg_sys::cpu_tuple_cost + having_cost.per_tuple + target.per_tuple);
+        Some(p)
+    }
+}
+
+/// The `custom_private` of the plan: the number of attributes of the relation, then the
+/// group keys' attribute numbers.
+pub fn private_layout(natts: i32, keys: &[i16]) -> Vec<i32> {
+    std::iter::once(natts).chain(keys.iter().map(|&k| k as i32)).collect()
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn plan_path(
+    root: *mut pg_sys::PlannerInfo,
+    _rel: *mut pg_sys::RelOptInfo,
+    best_path: *mut pg_sys::CustomPath,
+    tlist: *mut pg_sys::List,
+    _clauses: *mut pg_sys::List,
+    _custom_plans: *mut pg_sys::List,
+) -> *mut pg_sys::Plan {
+    // SAFETY: the path made above; the relation is locked by the planner; nodes are allocated
+    // in the planner's memory context.
+    unsafe {
+        let rti = (*(*(*best_path).custom_private).elements).int_value as pg_sys::Index;
+        let having = (*(*root).parse).havingQual as *mut pg_sys::List;
+        let a = analyze(root, rti, (*(*best_path).path.pathtarget).exprs, having).expect("the path was made for it");
+        let rte = *(*root).simple_rte_array.add(rti as usize);
+        let r = pg_sys::RelationIdGetRelation((*rte).relid);
+        let desc = (*r).rd_att;
+        let natts = (*desc).natts;
+        let mut scan_tlist: *mut pg_sys::List = std::ptr::null_mut();
+        for i in 0..natts {
+            let att = &*(*desc).attrs.as_ptr().add(i as usize);
+            let expr: *mut pg_sys::Expr = if att.attisdropped {
+                pg_sys::makeNullConst(pg_sys::INT4OID, -1, pg_sys::InvalidOid).cast()
+            } else {
+                pg_sys::makeVar(rti as _, att.attnum, att.atttypid, att.atttypmod, att.attcollation, 0).cast()
+            };
+            scan_tlist = pg_sys::lappend(scan_tlist, pg_sys::makeTargetEntry(expr, (i + 1) as i16, std::ptr::null_mut(), false).cast());
+        }
+        pg_sys::RelationClose(r);
+        for (j, &aggref) in a.aggrefs.iter().enumerate() {
+            scan_tlist = pg_sys::lappend(scan_tlist, pg_sys::makeTargetEntry(aggref.cast(), (natts as usize + j + 1) as i16, std::ptr::null_mut(), false).cast());
+        }
+        let quals = a.quals.iter().fold(std::ptr::null_mut(), |l, &q| pg_sys::lappend(l, q.cast()));
+        let mut exprs = pg_sys::lappend(std::ptr::null_mut(), quals.cast());
+        for arg in &a.args {
+            exprs = pg_sys::lappend(exprs, arg.map_or(std::ptr::null_mut(), |e| e.cast()));
+        }
+        let private = private_layout(natts, &a.keys).into_iter().fold(std::ptr::null_mut(), |l, v| pg_sys::lappend_int(l, v));
+
+        let cs = pg_sys::palloc0(std::mem::size_of::<pg_sys::CustomScan>()) as *mut pg_sys::CustomScan;
+        (*cs).scan.plan.type_ = pg_sys::NodeTag::T_CustomScan;
+        (*cs).scan.plan.targetlist = tlist;
+        (*cs).scan.plan.qual = having;
+        (*cs).scan.scanrelid = rti;
+        (*cs).flags = (*best_path).flags;
+        (*cs).custom_scan_tlist = scan_tlist;
+        (*cs).custom_exprs = exprs;
+        (*cs).custom_private = private;
+        (*cs).methods = agg_exec::scan_methods();
+        cs.cast()
+    }
+}
