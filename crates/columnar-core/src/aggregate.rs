@@ -61,14 +61,20 @@ pub fn parse_numeric(data: &[u8]) -> Option<Numeric> {
     if !digits.len().is_multiple_of(2) {
         return None;
     }
-    // value = N * NBASE^(weight - ndigits + 1), N the digits read as one integer.
+    // value = N * NBASE^(weight - ndigits + 1), N the digits read as one integer (in 64 bits
+    // while it has at most four base-10000 digits, as most stored values do).
     let mut n: i128 = 0;
-    for d in digits.chunks_exact(2) {
-        let d = u16::from_le_bytes([d[0], d[1]]) as i128;
-        if d >= NBASE {
-            return None;
+    for chunk in digits.chunks(8) {
+        let mut part: u64 = 0;
+        for d in chunk.chunks_exact(2) {
+            let d = u16::from_le_bytes([d[0], d[1]]) as u64;
+            if d >= NBASE as u64 {
+                return None;
+            }
+            part = part * NBASE as u64 + d;
         }
-        n = match n.checked_mul(NBASE).and_then(|n| n.checked_add(d)) {
+        let scale = NBASE.pow((chunk.len() / 2) as u32);
+        n = match n.checked_mul(scale).and_then(|n| n.checked_add(part as i128)) {
             Some(n) => n,
             None => return Some(Numeric::TooBig),
         };

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod aggregate;
+pub mod compare;
 pub mod delta;
 pub mod encode;
 pub mod group;

@@ -1,0 +1,135 @@
+//! Comparisons of stored values with a constant, ordered as PostgreSQL's btree operators order
+//! them, for clauses evaluated over column vectors: integers and the types stored as integers
+//! (dates, times, timestamps), dates against timestamps, and numerics.
+
+use crate::aggregate::Numeric;
+use std::cmp::Ordering;
+
+/// A btree strategy: the comparison a clause makes, column on the left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Lt,
+    Le,
+    Eq,
+    Ge,
+    Gt,
+}
+
+impl Op {
+    /// From a btree strategy number (1 to 5).
+    pub fn from_strategy(strategy: i32) -> Option<Op> {
+        Some(match strategy {
+            1 => Op::Lt,
+            2 => Op::Le,
+            3 => Op::Eq,
+            4 => Op::Ge,
+            5 => Op::Gt,
+            _ => return None,
+        })
+    }
+
+    /// The same comparison with its operands swapped (`c < x` is `x > c`).
+    pub fn commuted(self) -> Op {
+        match self {
+            Op::Lt => Op::Gt,
+            Op::Le => Op::Ge,
+            Op::Eq => Op::Eq,
+            Op::Ge => Op::Le,
+            Op::Gt => Op::Lt,
+        }
+    }
+
+    pub fn holds(self, o: Ordering) -> bool {
+        match self {
+            Op::Lt => o.is_lt(),
+            Op::Le => o.is_le(),
+            Op::Eq => o.is_eq(),
+            Op::Ge => o.is_ge(),
+            Op::Gt => o.is_gt(),
+        }
+    }
+}
+
+const USECS_PER_DAY: i128 = 86_400_000_000;
+/// Timestamps' valid range (`MIN_TIMESTAMP`, `END_TIMESTAMP`), and dates' infinities.
+const MIN_TIMESTAMP: i128 = -211_813_488_000_000_000;
+const END_TIMESTAMP: i128 = 9_223_371_331_200_000_000;
+const DATE_NOBEGIN: i64 = i32::MIN as i64;
+const DATE_NOEND: i64 = i32::MAX as i64;
+
+/// A date (days since 2000-01-01) as PostgreSQL compares it with a timestamp: the same instant
+/// at midnight, the infinities as the timestamp infinities, and a date beyond the timestamps'
+/// range beyond every timestamp (`date_cmp_timestamp_internal`'s overflow rule).
+pub fn date_as_timestamp(days: i64) -> i128 {
+    match days {
+        DATE_NOBEGIN => i64::MIN as i128,
+        DATE_NOEND => i64::MAX as i128,
+        d => match d as i128 * USECS_PER_DAY {
+            t if t < MIN_TIMESTAMP => i128::MIN,
+            t if t >= END_TIMESTAMP => i128::MAX,
+            t => t,
+        },
+    }
+}
+
+/// `numeric_cmp`'s order: NaN above everything (and equal to NaN), then +Infinity, the finite
+/// values, -Infinity. None when two finite values cannot be compared in 128 bits (a value too
+/// big, or the rescaling overflows): the caller asks PostgreSQL.
+pub fn numeric_cmp(a: Numeric, b: Numeric) -> Option<Ordering> {
+    let rank = |n: Numeric| match n {
+        Numeric::NegInf => 0,
+        Numeric::Finite { .. } | Numeric::TooBig => 1,
+        Numeric::PosInf => 2,
+        Numeric::NaN => 3,
+    };
+    match (a, b) {
+        (Numeric::Finite { value: x, scale: sx }, Numeric::Finite { value: y, scale: sy }) => {
+            let up = |v: i128, by: u16| 10i128.checked_pow(by as u32).and_then(|p| v.checked_mul(p));
+            let (x, y) = if sx < sy { (up(x, sy - sx)?, y) } else { (x, up(y, sx - sy)?) };
+            Some(x.cmp(&y))
+        }
+        (Numeric::TooBig, _) | (_, Numeric::TooBig) if rank(a) == rank(b) => None,
+        _ => Some(rank(a).cmp(&rank(b))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn f(value: i128, scale: u16) -> Numeric {
+        Numeric::Finite { value, scale }
+    }
+
+    #[test]
+    fn numerics_order_as_postgres() {
+        assert_eq!(numeric_cmp(f(5, 2), f(5, 1)), Some(Ordering::Less)); // 0.05 < 0.5
+        assert_eq!(numeric_cmp(f(50, 2), f(5, 1)), Some(Ordering::Equal)); // 0.50 = 0.5
+        assert_eq!(numeric_cmp(f(-1, 0), Numeric::NegInf), Some(Ordering::Greater));
+        assert_eq!(numeric_cmp(Numeric::PosInf, Numeric::NaN), Some(Ordering::Less));
+        assert_eq!(numeric_cmp(Numeric::NaN, Numeric::NaN), Some(Ordering::Equal));
+        assert_eq!(numeric_cmp(Numeric::TooBig, f(1, 0)), None);
+        assert_eq!(numeric_cmp(Numeric::TooBig, Numeric::NaN), Some(Ordering::Less));
+        assert_eq!(numeric_cmp(f(i128::MAX / 2, 0), f(1, 1)), None, "rescaling overflows");
+    }
+
+    #[test]
+    fn dates_compare_with_timestamps() {
+        assert_eq!(date_as_timestamp(1), USECS_PER_DAY);
+        assert_eq!(date_as_timestamp(DATE_NOEND), i64::MAX as i128);
+        assert_eq!(date_as_timestamp(DATE_NOBEGIN), i64::MIN as i128);
+        // 5874897 AD is a date but beyond every timestamp, infinity included.
+        assert!(date_as_timestamp(2_147_483_494 - 2_451_545) > i64::MAX as i128);
+        assert!(Op::Lt.holds(Ordering::Less) && !Op::Lt.holds(Ordering::Equal));
+        assert_eq!(Op::from_strategy(2).map(Op::commuted), Some(Op::Ge));
+    }
+
+    proptest! {
+        #[test]
+        fn finite_numerics_order_as_rationals(x in -10i64.pow(12)..10i64.pow(12), sx in 0u16..8, y in -10i64.pow(12)..10i64.pow(12), sy in 0u16..8) {
+            let expected = (x as i128 * 10i128.pow(sy as u32)).cmp(&(y as i128 * 10i128.pow(sx as u32)));
+            prop_assert_eq!(numeric_cmp(f(x as i128, sx), f(y as i128, sy)), Some(expected));
+        }
+    }
+}
