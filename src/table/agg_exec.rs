@@ -8,12 +8,13 @@
 //! Otherwise each row is stored in the scan slot first (only the columns the node reads), the
 //! clauses are evaluated on it, and expression arguments are evaluated by PostgreSQL.
 
-use super::agg_plan::BPCHAR;
+use super::agg_plan::{BPCHAR, VECTORIZE};
 use super::agg_state::{Kind, State, varlena_content};
 use super::batch::{self, Counts, Reader};
 use super::group::Decoded;
 use columnar_core::encode::{VECTOR_SIZE, validity};
 use super::plan::{list_pointers, referenced};
+use super::vecqual::{self, VecQual, Verdict};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::collections::HashMap;
@@ -92,7 +93,15 @@ struct Key {
 struct Aggregate {
     reader: Reader,
     natts: usize,
+    /// All the WHERE clauses (for rows of delta pages and rows the vectors cannot judge), the
+    /// clauses evaluated over vectors, and the others, evaluated by PostgreSQL on rows the
+    /// vector clauses pass.
     quals: *mut pg_sys::ExprState,
+    vec_quals: Vec<VecQual>,
+    rest_quals: *mut pg_sys::ExprState,
+    /// The clauses of each kind, for EXPLAIN.
+    vec_nodes: Vec<*mut pg_sys::Node>,
+    rest_nodes: Vec<*mut pg_sys::Node>,
     kinds: Vec<Kind>,
     args: Vec<Arg>,
     keys: Vec<Key>,
@@ -103,6 +112,8 @@ struct Aggregate {
     cxt: pg_sys::MemoryContext,
     done: bool,
     next_group: usize,
+    /// A group key's bytes, reused from row to row.
+    scratch: Vec<u8>,
     /// Memory the groups take (`group_bytes` and key text).
     bytes: usize,
     /// Rows that passed the clauses, for EXPLAIN ANALYZE.
@@ -159,6 +170,18 @@ unsafe extern "C-unwind" fn begin(node: *mut pg_sys::CustomScanState, estate: *m
         let k_of = |index: usize| attrs.iter().position(|&i| i == index).expect("every attribute read is in attrs");
 
         let quals = if exprs[0].is_null() { std::ptr::null_mut() } else { pg_sys::ExecInitQual(exprs[0].cast(), parent) };
+        let (mut vec_quals, mut vec_nodes, mut rest_nodes) = (Vec::new(), Vec::new(), Vec::new());
+        for q in list_pointers::<pg_sys::Node>(exprs[0].cast()) {
+            match vecqual::compile(q, k_of) {
+                Some(v) if VECTORIZE.get() => {
+                    vec_quals.push(v);
+                    vec_nodes.push(q);
+                }
+                _ => rest_nodes.push(q),
+            }
+        }
+        let rest_list = rest_nodes.iter().fold(std::ptr::null_mut(), |l, &q| pg_sys::lappend(l, q.cast()));
+        let rest_quals = if rest_list.is_null() { std::ptr::null_mut() } else { pg_sys::ExecInitQual(rest_list, parent) };
         let args = exprs[1..]
             .iter()
             .map(|&e| {
@@ -192,7 +215,7 @@ unsafe extern "C-unwind" fn begin(node: *mut pg_sys::CustomScanState, estate: *m
         let heap_slot = pg_sys::ExecInitExtraTupleSlot(estate, desc, &pg_sys::TTSOpsHeapTuple);
         let reader = Reader::new(rel, snapshot, &attrs, heap_slot);
         let cxt = pg_sys::AllocSetContextCreateInternal((*estate).es_query_cxt, c"columnar aggregate".as_ptr(), 0, 8 * 1024, 8 * 1024 * 1024);
-        let agg = Aggregate { reader, natts, quals, kinds, args, keys, index: HashMap::new(), groups: Vec::new(), cxt, done: false, next_group: 0, bytes: 0, rows: 0, attrs };
+        let agg = Aggregate { reader, natts, quals, vec_quals, rest_quals, vec_nodes, rest_nodes, kinds, args, keys, index: HashMap::new(), groups: Vec::new(), cxt, done: false, next_group: 0, scratch: Vec::new(), bytes: 0, rows: 0, attrs };
         (*(node as *mut NodeState)).agg = pgrx::PgMemoryContexts::For((*estate).es_query_cxt).leak_and_drop_on_delete(agg);
     }
 }
@@ -208,7 +231,9 @@ impl Aggregate {
             if self.keys.is_empty() {
                 self.new_group(&[]);
             }
-            let by_vector = self.quals.is_null() && self.keys.is_empty() && self.args.iter().all(|a| !matches!(a, Arg::Expr(_)));
+            // Rows go from vectors straight into the states when nothing but vector clauses
+            // decides which rows count and every argument is a column.
+            let by_vector = self.rest_quals.is_null() && self.keys.is_empty() && self.args.iter().all(|a| !matches!(a, Arg::Expr(_)));
             // Detoasted copies of values are made in the per-tuple memory, reset as rows go.
             let per_tuple = (*econtext).ecxt_per_tuple_memory;
             let old = pg_sys::MemoryContextSwitchTo(per_tuple);
@@ -218,14 +243,34 @@ impl Aggregate {
                     if self.reader.is_empty() {
                         continue;
                     }
-                    if by_vector && self.add_vectors() {
+                    let verdicts = match self.reader.group_view() {
+                        Some(view) if !self.vec_quals.is_empty() => Some(vecqual::verdicts(&self.vec_quals, &view)),
+                        _ => None,
+                    };
+                    let judged = verdicts.as_ref().is_none_or(|v| !v.contains(&Verdict::Unknown));
+                    if by_vector && judged && self.add_vectors(verdicts.as_deref()) {
                         pg_sys::MemoryContextReset(per_tuple);
                         continue;
                     }
-                    while self.reader.next(slot) {
+                    let mut i = 0;
+                    loop {
+                        // Past the batch's last row, skip() ends the loop.
+                        let verdict = verdicts.as_ref().map(|v| v.get(i).copied().unwrap_or(Verdict::Fail));
+                        i += 1;
+                        if verdict == Some(Verdict::Fail) {
+                            if !self.reader.skip() {
+                                break;
+                            }
+                            continue;
+                        }
+                        if !self.reader.next(slot) {
+                            break;
+                        }
                         pg_sys::MemoryContextReset(per_tuple);
                         (*econtext).ecxt_scantuple = slot;
-                        if !self.quals.is_null() && !pg_sys::ExecQual(self.quals, econtext) {
+                        // Rows the vector clauses passed need only the other clauses.
+                        let quals = if verdict == Some(Verdict::Pass) { self.rest_quals } else { self.quals };
+                        if !quals.is_null() && !pg_sys::ExecQual(quals, econtext) {
                             continue;
                         }
                         self.add_row(slot, econtext);
@@ -237,17 +282,25 @@ impl Aggregate {
         }
     }
 
-    /// Adds the batch's group rows from the vectors (no clauses, keys or expressions); false
-    /// when the batch holds tuples instead.
-    fn add_vectors(&mut self) -> bool {
+    /// Adds the batch's group rows (those `verdicts` pass, if given) from the vectors (no
+    /// keys, no expressions, no clauses but vector ones); false when the batch holds tuples.
+    fn add_vectors(&mut self, verdicts: Option<&[Verdict]>) -> bool {
         let Some(view) = self.reader.group_view() else { return false };
-        self.rows += view.rows.len() as u64;
+        let selected: Vec<(u32, pg_sys::ItemPointerData)>;
+        let rows = match verdicts {
+            None => view.rows,
+            Some(v) => {
+                selected = view.rows.iter().zip(v).filter(|(_, v)| **v == Verdict::Pass).map(|(r, _)| *r).collect();
+                &selected[..]
+            }
+        };
+        self.rows += rows.len() as u64;
         let states = &mut self.groups[0].1;
         for (j, arg) in self.args.iter().enumerate() {
             match *arg {
-                Arg::None => states[j].add_rows(view.rows.len() as i64),
+                Arg::None => states[j].add_rows(rows.len() as i64),
                 Arg::Column { k, .. } => {
-                    for (run, vector) in view.runs(k) {
+                    for (run, vector) in view.runs(k, rows) {
                         if let Some(Decoded::Int(v)) = vector {
                             let valid = |i: usize| v.validity.as_deref().is_none_or(|b| validity::is_valid(b, i));
                             states[j].add_ints(self.kinds[j], run.iter().map(|r| r.0 as usize % VECTOR_SIZE).filter(|&i| valid(i)).map(|i| v.values[i]));
@@ -274,12 +327,7 @@ impl Aggregate {
             self.rows += 1;
             let values = (*slot).tts_values;
             let nulls = (*slot).tts_isnull;
-            let g = if self.keys.is_empty() {
-                0
-            } else {
-                let datums: Vec<Option<pg_sys::Datum>> = self.keys.iter().map(|k| (!*nulls.add(k.index)).then(|| *values.add(k.index))).collect();
-                self.group_of(&datums)
-            };
+            let g = if self.keys.is_empty() { 0 } else { self.group_of(|index| (!*nulls.add(index)).then(|| *values.add(index))) };
             for j in 0..self.args.len() {
                 let d = match self.args[j] {
                     Arg::None => {
@@ -300,18 +348,20 @@ impl Aggregate {
         }
     }
 
-    /// The index of the group of key datums `datums`, made if new.
-    fn group_of(&mut self, datums: &[Option<pg_sys::Datum>]) -> usize {
-        let mut bytes = Vec::with_capacity(16);
-        for (key, d) in self.keys.iter().zip(datums) {
-            let Some(d) = d else {
+    /// The index of the group of the key datums `datum(index)` gives for each key's
+    /// attribute, made if new.
+    fn group_of(&mut self, datum: impl Fn(usize) -> Option<pg_sys::Datum>) -> usize {
+        let mut bytes = std::mem::take(&mut self.scratch);
+        bytes.clear();
+        for key in &self.keys {
+            let Some(d) = datum(key.index) else {
                 bytes.push(0);
                 continue;
             };
             bytes.push(1);
             if key.text {
                 // SAFETY: a text datum of the key column.
-                let mut content = unsafe { varlena_content(*d) };
+                let mut content = unsafe { varlena_content(d) };
                 if key.bpchar {
                     while let [rest @ .., b' '] = content {
                         content = rest;
@@ -329,15 +379,16 @@ impl Aggregate {
                 bytes.extend(v.to_le_bytes());
             }
         }
-        if let Some(&g) = self.index.get(&bytes) {
-            return g;
-        }
-        let mut copies = Vec::with_capacity(datums.len());
-        for (i, d) in datums.iter().enumerate() {
-            copies.push(d.map(|d| if self.keys[i].text { self.copy_text(d) } else { d }));
-        }
-        let g = self.new_group(&copies);
-        self.index.insert(bytes, g);
+        let g = match self.index.get(bytes.as_slice()) {
+            Some(&g) => g,
+            None => {
+                let copies: Vec<Option<pg_sys::Datum>> = (0..self.keys.len()).map(|i| datum(self.keys[i].index).map(|d| if self.keys[i].text { self.copy_text(d) } else { d })).collect();
+                let g = self.new_group(&copies);
+                self.index.insert(bytes.clone(), g);
+                g
+            }
+        };
+        self.scratch = bytes;
         g
     }
 
@@ -435,7 +486,14 @@ unsafe extern "C-unwind" fn end(_node: *mut pg_sys::CustomScanState) {
 unsafe extern "C-unwind" fn rescan(node: *mut pg_sys::CustomScanState) {
     // SAFETY: a node whose `begin` ran.
     unsafe {
-        agg_of(node).reset();
+        let agg = agg_of(node);
+        // With no parameter changed the groups are the same (the snapshot is the query's):
+        // they are returned again, as a hashed Agg does.
+        if agg.done && (*node).ss.ps.chgParam.is_null() {
+            agg.next_group = 0;
+        } else {
+            agg.reset();
+        }
         pg_sys::ExecScanReScan(&mut (*node).ss);
     }
 }
@@ -468,9 +526,12 @@ unsafe extern "C-unwind" fn explain(node: *mut pg_sys::CustomScanState, ancestor
             text(c"Group Key", keys.join(", "));
         }
         text(c"Aggregates", if aggs.is_empty() { "none".into() } else { aggs.join(", ") });
-        let quals = *(*(*cs).custom_exprs).elements;
-        if !quals.ptr_value.is_null() {
-            text(c"Scan Filter", deparse(pg_sys::make_ands_explicit(quals.ptr_value.cast()).cast()));
+        let clauses = |nodes: &[*mut pg_sys::Node]| deparse(pg_sys::make_ands_explicit(nodes.iter().fold(std::ptr::null_mut(), |l, &q| pg_sys::lappend(l, q.cast()))).cast());
+        if !agg.vec_nodes.is_empty() {
+            text(c"Vectorized Filter", clauses(&agg.vec_nodes));
+        }
+        if !agg.rest_nodes.is_empty() {
+            text(c"Scan Filter", clauses(&agg.rest_nodes));
         }
         text(c"Columns Read", if names.is_empty() { "none".into() } else { names.join(", ") });
         if (*es).analyze {

@@ -17,6 +17,7 @@
 
 use super::agg_exec;
 use super::agg_state::Kind;
+use super::vecqual;
 use super::plan::{list_pointers, readable, referenced};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -25,13 +26,21 @@ use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 /// `omendb.enable_columnar_aggregate`: whether the planner may use the aggregate node.
 pub static ENABLE: GucSetting<bool> = GucSetting::<bool>::new(true);
 
-/// Cost tunables, as shares of `cpu_tuple_cost` per row read: a row whose columns go from
-/// vectors straight into the aggregates, and a row stored in a slot first (for clauses,
-/// expression arguments or group keys); and per aggregate input and group key of a row that
-/// passes the clauses, a share of `cpu_operator_cost` (an Agg node charges all of it).
+/// `omendb.enable_columnar_vectorized_filter`: whether the node evaluates the WHERE clauses it
+/// can over column vectors (when off, PostgreSQL evaluates every clause on every row).
+pub static VECTORIZE: GucSetting<bool> = GucSetting::<bool>::new(true);
+
+/// Cost tunables, as shares of `cpu_tuple_cost`: per row read when rows go from vectors
+/// straight into the aggregates, and per row stored in a slot (one that passes the clauses
+/// over vectors, when other clauses, expression arguments or group keys need it: less than
+/// the scan node's, as no row is projected and passed on); and per aggregate input and group
+/// key of a row that passes every clause, a share of `cpu_operator_cost` (an Agg charges it
+/// all).
 const CPU_VECTOR_ROW_SHARE: f64 = 0.05;
-const CPU_SLOT_ROW_SHARE: f64 = 0.5;
+const CPU_SLOT_ROW_SHARE: f64 = 0.4;
 const CPU_AGGREGATE_SHARE: f64 = 0.5;
+/// Per clause evaluated over vectors and row read, a share of `cpu_operator_cost`.
+const CPU_VECTOR_QUAL_SHARE: f64 = 0.1;
 const MIN_PAGE_SHARE: f64 = 0.05;
 
 static mut PREVIOUS: pg_sys::create_upper_paths_hook_type = None;
@@ -52,6 +61,14 @@ pub fn init() {
         c"Enables the planner's use of the columnar aggregate node on columnar tables.",
         c"When off, aggregates over columnar tables are computed by PostgreSQL's Agg node.",
         &ENABLE,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"omendb.enable_columnar_vectorized_filter",
+        c"Lets the columnar aggregate node evaluate simple WHERE clauses over column vectors.",
+        c"Comparisons of a column with a constant and IS [NOT] NULL; when off, PostgreSQL evaluates every clause on every row.",
+        &VECTORIZE,
         GucContext::Userset,
         GucFlags::default(),
     );
@@ -129,7 +146,11 @@ unsafe fn analyze(root: *mut pg_sys::PlannerInfo, rti: pg_sys::Index, target: *m
                 _ => return None,
             }
         }
-        let quals: Vec<*mut pg_sys::Node> = list_pointers::<pg_sys::RestrictInfo>((*rel).baserestrictinfo).iter().map(|&r| (*r).clause.cast()).collect();
+        // Clauses of a lower security level (row security policies, security barrier views)
+        // run first, so that no other clause sees a row they reject.
+        let mut restrictions = list_pointers::<pg_sys::RestrictInfo>((*rel).baserestrictinfo);
+        restrictions.sort_by_key(|&r| (*r).security_level);
+        let quals: Vec<*mut pg_sys::Node> = restrictions.iter().map(|&r| (*r).clause.cast()).collect();
         let args: Vec<Option<*mut pg_sys::Node>> =
             aggrefs.iter().map(|&a| list_pointers::<pg_sys::TargetEntry>((*a).args).first().map(|&tle| (*tle).expr.cast())).collect();
         let mut exprs = quals.clone();
@@ -196,10 +217,17 @@ unsafe fn new_path(
         let page_share = (attnos.len() as f64 / natts).max(MIN_PAGE_SHARE);
         let tuples = (*input_rel).tuples;
         let quals = (*input_rel).baserestrictcost;
-        let by_vector = a.quals.is_empty() && a.keys.is_empty() && a.args.iter().flatten().all(|&e| (*e).type_ == pg_sys::NodeTag::T_Var);
-        let row_share = if by_vector { CPU_VECTOR_ROW_SHARE } else { CPU_SLOT_ROW_SHARE };
-        // Per row read, and per row that passes the clauses (each aggregate input and key).
-        let per_tuple = pg_sys::cpu_tuple_cost * row_share + quals.per_tuple;
+        // Clauses over vectors cost a share of an operator per row; the others are
+        // evaluated by PostgreSQL on the rows those pass, stored in a slot first.
+        let (vector_quals, rest): (Vec<_>, Vec<_>) = a.quals.iter().partition(|&&q| VECTORIZE.get() && vecqual::compile(q, |i| i).is_some());
+        let list = |nodes: &[*mut pg_sys::Node]| nodes.iter().fold(std::ptr::null_mut(), |l: *mut pg_sys::List, &q| pg_sys::lappend(l, q.cast()));
+        let mut rest_cost = pg_sys::QualCost::default();
+        pg_sys::cost_qual_eval(&mut rest_cost, list(&rest), root);
+        let vector_selectivity = pg_sys::clauselist_selectivity(root, list(&vector_quals), rti as i32, pg_sys::JoinType::JOIN_INNER, std::ptr::null_mut());
+        let by_vector = rest.is_empty() && a.keys.is_empty() && a.args.iter().flatten().all(|&e| (*e).type_ == pg_sys::NodeTag::T_Var);
+        let per_tuple = vector_quals.len() as f64 * pg_sys::cpu_operator_cost * CPU_VECTOR_QUAL_SHARE
+            + if by_vector { pg_sys::cpu_tuple_cost * CPU_VECTOR_ROW_SHARE } else { vector_selectivity * (pg_sys::cpu_tuple_cost * CPU_SLOT_ROW_SHARE + rest_cost.per_tuple) };
+        // Per row that passes the clauses: each aggregate input and key.
         let mut per_row = (a.aggrefs.len() + a.keys.len()) as f64 * pg_sys::cpu_operator_cost * CPU_AGGREGATE_SHARE;
         for &arg in a.args.iter().flatten() {
             let mut c = pg_sys::QualCost::default();

@@ -311,7 +311,9 @@ impl State {
             (State::Int { sum, .. }, Kind::Sum(Input::Int8)) => (numeric_from_text(&sum.to_string()), false),
             // int2 and int4 sums are int8 (PostgreSQL adds them in 64 bits without a check).
             (State::Int { sum, .. }, Kind::Sum(_)) => (pg_sys::Datum::from(*sum as i64), false),
-            (State::Int { sum, count }, _) => (numeric_call(numeric_div, numeric_from_text(&sum.to_string()), numeric_of_int(*count)), false),
+            (State::Int { sum, count }, Kind::Avg(Input::Int8)) => (numeric_call(numeric_div, numeric_from_text(&sum.to_string()), numeric_of_int(*count)), false),
+            // int2 and int4 averages keep a 64-bit sum, also without a check.
+            (State::Int { sum, count }, _) => (numeric_call(numeric_div, numeric_of_int(*sum as i64), numeric_of_int(*count)), false),
             (State::FloatSum(None), _) => null,
             (State::FloatSum(Some(s)), Kind::Sum(Input::Float4)) => (pg_sys::Datum::from((*s as f32).to_bits() as i32), false),
             (State::FloatSum(Some(s)), _) => (pg_sys::Datum::from(s.to_bits() as usize), false),

@@ -78,10 +78,10 @@ impl GroupView<'_> {
         }
     }
 
-    /// The rows of the batch in vector `v` of the group (a range of `rows`), and that
-    /// vector of the reader's `k`th attribute (None where the group has no such column).
-    pub fn runs(&self, k: usize) -> impl Iterator<Item = (&[(u32, pg_sys::ItemPointerData)], Option<&Decoded>)> {
-        self.rows.chunk_by(|a, b| a.0 as usize / VECTOR_SIZE == b.0 as usize / VECTOR_SIZE).map(move |run| {
+    /// `rows` (some of the batch's, in order) by the group vector they are in, each run with
+    /// that vector of the reader's `k`th attribute (None where the group has no such column).
+    pub fn runs<'r>(&'r self, k: usize, rows: &'r [(u32, pg_sys::ItemPointerData)]) -> impl Iterator<Item = (&'r [(u32, pg_sys::ItemPointerData)], Option<&'r Decoded>)> {
+        rows.chunk_by(|a, b| a.0 as usize / VECTOR_SIZE == b.0 as usize / VECTOR_SIZE).map(move |run| {
             let v = run[0].0 as usize / VECTOR_SIZE - self.first_vector;
             (run, self.vectors[v][k].as_deref())
         })
@@ -247,6 +247,18 @@ impl Reader {
             Part::Group { rows, .. } => rows.is_empty(),
             Part::Tuples(t) => t.is_empty(),
         }
+    }
+
+    /// Passes over the next row of the batch; false when the batch is done.
+    pub fn skip(&mut self) -> bool {
+        let len = match &self.part {
+            Part::Empty => 0,
+            Part::Group { rows, .. } => rows.len(),
+            Part::Tuples(t) => t.len(),
+        };
+        let more = self.pos < len;
+        self.pos += more as usize;
+        more
     }
 
     /// Stores the next row of the batch in `slot` (a virtual slot of the relation's

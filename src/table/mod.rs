@@ -27,6 +27,7 @@ pub mod serializable;
 pub mod space;
 pub mod store;
 pub mod toast;
+pub mod vecqual;
 pub mod tuple;
 pub mod vacuum;
 

@@ -1,0 +1,151 @@
+//! WHERE clauses evaluated over a row group's column vectors, before any row is stored in a
+//! slot: a comparison of a column with a constant by a btree operator of the column type's
+//! default family (integers with each other, dates, timestamps and timestamptz with their own
+//! type, a date with a timestamp either way round, numerics), and IS [NOT] NULL on any column.
+//! Every other clause, and each clause whose answer the vectors cannot give exactly (a numeric
+//! beyond 128 bits), is left to PostgreSQL.
+
+use super::agg_state::varlena_content;
+use super::batch::GroupView;
+use columnar_core::aggregate::{Numeric, parse_numeric};
+use columnar_core::compare::{self, Op};
+use pgrx::pg_sys;
+
+const INT2: u32 = 21;
+const INT4: u32 = 23;
+const INT8: u32 = 20;
+const DATE: u32 = 1082;
+const TIMESTAMP: u32 = 1114;
+const TIMESTAMPTZ: u32 = 1184;
+const NUMERIC: u32 = 1700;
+
+/// How a stored value is compared with the constant.
+#[derive(Clone, Copy, Debug)]
+enum Test {
+    /// An integer-stored value (a date as a timestamp when `date_vs_timestamp`) against an
+    /// integer.
+    Int { op: Op, constant: i128, date_vs_timestamp: bool },
+    Numeric { op: Op, constant: Numeric },
+    IsNull(bool),
+}
+
+/// A clause over the reader's `k`th attribute.
+#[derive(Clone, Copy, Debug)]
+pub struct VecQual {
+    pub k: usize,
+    test: Test,
+}
+
+/// A row's verdict.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Verdict {
+    Pass,
+    Fail,
+    /// PostgreSQL must evaluate the clauses on this row.
+    Unknown,
+}
+
+/// The clause `node` as a vector clause, over the attribute `k_of(attribute index)` names.
+///
+/// # Safety
+/// `node` is a valid expression whose Vars are the node's scan tuple's (at attribute numbers).
+pub unsafe fn compile(node: *mut pg_sys::Node, k_of: impl Fn(usize) -> usize) -> Option<VecQual> {
+    // SAFETY: per the contract; catalog lookups by OID.
+    unsafe {
+        let var_index = |n: *mut pg_sys::Node| -> Option<(usize, u32)> {
+            let v = n as *mut pg_sys::Var;
+            ((*n).type_ == pg_sys::NodeTag::T_Var && (*v).varlevelsup == 0 && (*v).varattno > 0).then(|| ((*v).varattno as usize - 1, u32::from((*v).vartype)))
+        };
+        match (*node).type_ {
+            pg_sys::NodeTag::T_NullTest => {
+                let t = node as *mut pg_sys::NullTest;
+                let (index, _) = var_index((*t).arg.cast()).filter(|_| !(*t).argisrow)?;
+                Some(VecQual { k: k_of(index), test: Test::IsNull((*t).nulltesttype == pg_sys::NullTestType::IS_NULL) })
+            }
+            pg_sys::NodeTag::T_OpExpr => {
+                let e = node as *mut pg_sys::OpExpr;
+                let args = super::plan::list_pointers::<pg_sys::Node>((*e).args);
+                let [a, b] = args[..] else { return None };
+                let (var, constant, commuted) = match (var_index(a), var_index(b)) {
+                    (Some(v), None) => (v, b, false),
+                    (None, Some(v)) => (v, a, true),
+                    _ => return None,
+                };
+                let c = constant as *mut pg_sys::Const;
+                if (*constant).type_ != pg_sys::NodeTag::T_Const || (*c).constisnull {
+                    return None;
+                }
+                let (index, column_type) = var;
+                let const_type = u32::from((*c).consttype);
+                let family = pg_sys::get_opclass_family(pg_sys::GetDefaultOpClass(column_type.into(), pg_sys::BTREE_AM_OID));
+                let mut op = Op::from_strategy(pg_sys::get_op_opfamily_strategy((*e).opno, family))?;
+                if commuted {
+                    op = op.commuted();
+                }
+                let ints = [INT2, INT4, INT8];
+                let value = (*c).constvalue;
+                let test = match (column_type, const_type) {
+                    (x, y) if ints.contains(&x) && ints.contains(&y) => {
+                        let v = match y {
+                            INT2 => value.value() as i16 as i128,
+                            INT4 => value.value() as i32 as i128,
+                            _ => value.value() as i64 as i128,
+                        };
+                        Test::Int { op, constant: v, date_vs_timestamp: false }
+                    }
+                    (DATE, DATE) => Test::Int { op, constant: value.value() as i32 as i128, date_vs_timestamp: false },
+                    (TIMESTAMP, TIMESTAMP) | (TIMESTAMPTZ, TIMESTAMPTZ) => Test::Int { op, constant: value.value() as i64 as i128, date_vs_timestamp: false },
+                    (DATE, TIMESTAMP) => Test::Int { op, constant: value.value() as i64 as i128, date_vs_timestamp: true },
+                    (TIMESTAMP, DATE) => Test::Int { op, constant: compare::date_as_timestamp(value.value() as i32 as i64), date_vs_timestamp: false },
+                    (NUMERIC, NUMERIC) => match parse_numeric(varlena_content(value)) {
+                        Some(n) if n != Numeric::TooBig => Test::Numeric { op, constant: n },
+                        _ => return None,
+                    },
+                    _ => return None,
+                };
+                Some(VecQual { k: k_of(index), test })
+            }
+            _ => None,
+        }
+    }
+}
+
+impl VecQual {
+    /// The clause's verdict on the row at group position `position`.
+    fn verdict(&self, view: &GroupView<'_>, position: u32) -> Verdict {
+        let d = view.datum(self.k, position);
+        let holds = match (self.test, d) {
+            (Test::IsNull(is_null), d) => d.is_none() == is_null,
+            (_, None) => false,
+            (Test::Int { op, constant, date_vs_timestamp }, Some(d)) => {
+                let v = if date_vs_timestamp { compare::date_as_timestamp(d.value() as i32 as i64) } else { d.value() as i64 as i128 };
+                op.holds(v.cmp(&constant))
+            }
+            (Test::Numeric { op, constant }, Some(d)) => {
+                // SAFETY: a numeric datum of the column.
+                match parse_numeric(unsafe { varlena_content(d) }).and_then(|n| compare::numeric_cmp(n, constant)) {
+                    Some(o) => op.holds(o),
+                    None => return Verdict::Unknown,
+                }
+            }
+        };
+        if holds { Verdict::Pass } else { Verdict::Fail }
+    }
+}
+
+/// The verdicts of `quals` (all must hold) on the rows of a group batch, one per row.
+pub fn verdicts(quals: &[VecQual], view: &GroupView<'_>) -> Vec<Verdict> {
+    let mut out = vec![Verdict::Pass; view.rows.len()];
+    for q in quals {
+        for (v, &(position, _)) in out.iter_mut().zip(view.rows) {
+            if *v == Verdict::Fail {
+                continue;
+            }
+            match q.verdict(view, position) {
+                Verdict::Pass => {}
+                other => *v = if other == Verdict::Fail { Verdict::Fail } else { Verdict::Unknown },
+            }
+        }
+    }
+    out
+}
