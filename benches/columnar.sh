@@ -7,7 +7,9 @@
 #   storage     pg_relation_size after COPY and VACUUM ANALYZE (table only, no index): VACUUM
 #               folds a columnar table's delta segments into compressed row groups
 #   COPY        seconds to load the CSV (one load per table), and the VACUUM ANALYZE after it
-#   count(*), sum(l_extendedprice)      milliseconds, median of REPEATS runs after one warm-up
+#   count(*), sum(l_extendedprice), TPC-H Q1 and Q6      milliseconds, median of REPEATS runs after
+#               one warm-up (which also checks that both tables give the same answer), at the
+#               defaults and with max_parallel_workers_per_gather = 0
 #   point       pgbench tps of single-row lookups by l_orderkey through a btree index
 #   trickle     pgbench tps of TRICKLE single-row INSERT transactions into an empty table, and
 #               its size after VACUUM against the same rows loaded in bulk (then VACUUMed too)
@@ -69,6 +71,17 @@ DDL="(l_orderkey int8, l_partkey int8, l_suppkey int8, l_linenumber int, l_quant
   l_extendedprice numeric(15,2), l_discount numeric(15,2), l_tax numeric(15,2), l_returnflag char(1),
   l_linestatus char(1), l_shipdate date, l_commitdate date, l_receiptdate date, l_shipinstruct char(25),
   l_shipmode char(10), l_comment varchar(44))"
+# The analytic queries, on $T: count(*), a one-column sum, and TPC-H Q1 and Q6 (lineitem only).
+QUERIES=(count sum q1 q6)
+declare -A SQL=(
+  [count]="SELECT count(*) FROM \$T"
+  [sum]="SELECT sum(l_extendedprice) FROM \$T"
+  [q1]="SELECT l_returnflag, l_linestatus, sum(l_quantity), sum(l_extendedprice), sum(l_extendedprice * (1 - l_discount)),
+    sum(l_extendedprice * (1 - l_discount) * (1 + l_tax)), avg(l_quantity), avg(l_extendedprice), avg(l_discount), count(*)
+    FROM \$T WHERE l_shipdate <= date '1998-12-01' - interval '90' day GROUP BY l_returnflag, l_linestatus ORDER BY 1, 2"
+  [q6]="SELECT sum(l_extendedprice * l_discount) FROM \$T WHERE l_shipdate >= date '1994-01-01'
+    AND l_shipdate < date '1994-01-01' + interval '1' year AND l_discount BETWEEN 0.06 - 0.01 AND 0.06 + 0.01 AND l_quantity < 24"
+)
 declare -A R
 for am in heap columnar; do
   log "$am: COPY"
@@ -78,11 +91,14 @@ for am in heap columnar; do
   ms=$(timed "VACUUM ANALYZE li_$am")
   R[$am,vacuum]=$(awk -v m="$ms" 'BEGIN { printf "%.1f", m / 1000 }')
   R[$am,size]=$(psql_q -c "SELECT pg_relation_size('li_$am')")
-  for q in count sum; do
-    sql="SELECT count(*) FROM li_$am"
-    [ $q = sum ] && sql="SELECT sum(l_extendedprice) FROM li_$am"
-    timed "$sql" >/dev/null
-    R[$am,$q]=$(for i in $(seq "$REPEATS"); do timed "$sql"; done | tee "$OUT/$am-$q.ms" | median)
+  for q in "${QUERIES[@]}"; do
+    sql=${SQL[$q]//\$T/li_$am}
+    for mode in default serial; do
+      run=$sql
+      [ $mode = serial ] && run="SET max_parallel_workers_per_gather = 0; $sql"
+      psql_q -c "$run" >"$OUT/$am-$q.answer"
+      R[$am,$q,$mode]=$(for i in $(seq "$REPEATS"); do timed "$run"; done | tee "$OUT/$am-$q-$mode.ms" | median)
+    done
   done
   log "$am: point lookups"
   psql_q -c "CREATE INDEX ON li_$am (l_orderkey)"
@@ -111,8 +127,14 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b == 0) ? 0 : a / b }
   echo "| storage (MB) | $((R[heap,size] / 1048576)) | $((R[columnar,size] / 1048576)) | $(ratio "${R[columnar,size]}" "${R[heap,size]}") |"
   echo "| COPY (s) | ${R[heap,copy]} | ${R[columnar,copy]} | $(ratio "${R[columnar,copy]}" "${R[heap,copy]}") |"
   echo "| VACUUM ANALYZE after COPY (s) | ${R[heap,vacuum]} | ${R[columnar,vacuum]} | $(ratio "${R[columnar,vacuum]}" "${R[heap,vacuum]}") |"
-  echo "| count(*) (ms) | ${R[heap,count]} | ${R[columnar,count]} | $(ratio "${R[columnar,count]}" "${R[heap,count]}") |"
-  echo "| sum(l_extendedprice) (ms) | ${R[heap,sum]} | ${R[columnar,sum]} | $(ratio "${R[columnar,sum]}" "${R[heap,sum]}") |"
+  for q in "${QUERIES[@]}"; do
+    same=identical
+    cmp -s "$OUT/heap-$q.answer" "$OUT/columnar-$q.answer" || same=DIFFERENT
+    for mode in default serial; do
+      label="$q (ms, $([ $mode = serial ] && echo "max_parallel_workers_per_gather = 0" || echo defaults), answers $same)"
+      echo "| $label | ${R[heap,$q,$mode]} | ${R[columnar,$q,$mode]} | $(ratio "${R[columnar,$q,$mode]}" "${R[heap,$q,$mode]}") |"
+    done
+  done
   echo "| point lookups, btree (tps) | ${R[heap,point]} | ${R[columnar,point]} | $(ratio "${R[columnar,point]}" "${R[heap,point]}") |"
   echo "| $TRICKLE single-row inserts (tps) | ${R[heap,trickle]} | ${R[columnar,trickle]} | $(ratio "${R[columnar,trickle]}" "${R[heap,trickle]}") |"
   echo "| trickle size after VACUUM / bulk size | ${R[heap,trickle_size]} | ${R[columnar,trickle_size]} | |"
