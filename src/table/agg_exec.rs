@@ -9,7 +9,7 @@
 //! clauses are evaluated on it, and expression arguments are evaluated by PostgreSQL.
 
 use super::agg_plan::{BPCHAR, VECTORIZE};
-use super::agg_state::{Kind, State, varlena_content};
+use super::agg_state::{Input, Kind, State, varlena_content};
 use super::batch::{self, Counts, Reader};
 use super::group::Decoded;
 use columnar_core::encode::{VECTOR_SIZE, validity};
@@ -301,10 +301,20 @@ impl Aggregate {
                 Arg::None => states[j].add_rows(rows.len() as i64),
                 Arg::Column { k, .. } => {
                     for (run, vector) in view.runs(k, rows) {
-                        if let Some(Decoded::Int(v)) = vector {
-                            let valid = |i: usize| v.validity.as_deref().is_none_or(|b| validity::is_valid(b, i));
-                            states[j].add_ints(self.kinds[j], run.iter().map(|r| r.0 as usize % VECTOR_SIZE).filter(|&i| valid(i)).map(|i| v.values[i]));
-                            continue;
+                        let kind = self.kinds[j];
+                        match vector {
+                            Some(Decoded::Int(v)) => {
+                                let valid = |i: usize| v.validity.as_deref().is_none_or(|b| validity::is_valid(b, i));
+                                states[j].add_ints(kind, run.iter().map(|r| r.0 as usize % VECTOR_SIZE).filter(|&i| valid(i)).map(|i| v.values[i]));
+                                continue;
+                            }
+                            Some(Decoded::Bytes(v)) if matches!(kind, Kind::Sum(Input::Numeric) | Kind::Avg(Input::Numeric)) => {
+                                for bytes in run.iter().filter_map(|r| v.value(r.0 as usize % VECTOR_SIZE)) {
+                                    states[j].add_numeric_bytes(kind, bytes, self.cxt);
+                                }
+                                continue;
+                            }
+                            _ => {}
                         }
                         for &(position, _) in run {
                             if let Some(d) = view.datum(k, position) {

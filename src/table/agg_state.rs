@@ -295,6 +295,26 @@ impl State {
         }
     }
 
+    /// Adds the stored numeric `bytes` (a datum's bytes, header included, in a vector) to a
+    /// numeric sum or average: parsed in place when it is a plain inline value, else as its
+    /// datum.
+    pub fn add_numeric_bytes(&mut self, kind: Kind, bytes: &[u8], cxt: pg_sys::MemoryContext) {
+        let payload = || match *bytes.first()? {
+            b if b & 0x01 == 0x01 && b != 0x01 => bytes.get(1..(b >> 1) as usize),
+            b if b & 0x03 == 0x00 => bytes.get(4..(u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) >> 2) as usize),
+            _ => None,
+        };
+        if let State::Numeric(s) = self {
+            match payload().and_then(arith::parse_numeric) {
+                Some(Numeric::Finite { value, scale }) if s.sum.add(value, scale) => return,
+                Some(n @ (Numeric::NaN | Numeric::PosInf | Numeric::NegInf)) => return s.sum.add_special(n),
+                _ => {}
+            }
+        }
+        // SAFETY: the bytes of a numeric datum, which stay put while it is added.
+        unsafe { self.add(kind, pg_sys::Datum::from(bytes.as_ptr()), cxt) }
+    }
+
     /// Adds `rows` rows to a count(*).
     pub fn add_rows(&mut self, rows: i64) {
         if let State::Count(n) = self {

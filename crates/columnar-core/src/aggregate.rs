@@ -32,8 +32,18 @@ const SHORT_WEIGHT_SIGN: u16 = 0x0040;
 const SHORT_WEIGHT_MASK: u16 = 0x003F;
 const DSCALE_MASK: u16 = 0x3FFF;
 
-fn pow10(n: u32) -> Option<i128> {
-    10i128.checked_pow(n)
+/// 10^0 to 10^38, the powers of ten within i128.
+const POW10: [i128; 39] = {
+    let mut t = [1i128; 39];
+    let mut i = 1;
+    while i < 39 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+pub(crate) fn pow10(n: u32) -> Option<i128> {
+    POW10.get(n as usize).copied()
 }
 
 /// Reads a numeric from `data`, the bytes after its varlena header (None if they are too
@@ -61,41 +71,67 @@ pub fn parse_numeric(data: &[u8]) -> Option<Numeric> {
     if !digits.len().is_multiple_of(2) {
         return None;
     }
-    // value = N * NBASE^(weight - ndigits + 1), N the digits read as one integer (in 64 bits
-    // while it has at most four base-10000 digits, as most stored values do).
-    let mut n: i128 = 0;
-    for chunk in digits.chunks(8) {
-        let mut part: u64 = 0;
-        for d in chunk.chunks_exact(2) {
+    // value = N * NBASE^(weight - ndigits + 1), N the digits read as one integer.
+    let ndigits = digits.len() / 2;
+    if ndigits == 0 {
+        return Some(Numeric::Finite { value: 0, scale });
+    }
+    let exponent = DIGITS_PER_NBASE * (weight - ndigits as i32 + 1) + scale as i32;
+    let value = if ndigits <= 4 {
+        // Most stored values: N fits in 64 bits (below 10^16), and so does a division.
+        let mut n: u64 = 0;
+        for d in digits.chunks_exact(2) {
             let d = u16::from_le_bytes([d[0], d[1]]) as u64;
             if d >= NBASE as u64 {
                 return None;
             }
-            part = part * NBASE as u64 + d;
+            n = n * NBASE as u64 + d;
         }
-        let scale = NBASE.pow((chunk.len() / 2) as u32);
-        n = match n.checked_mul(scale).and_then(|n| n.checked_add(part as i128)) {
-            Some(n) => n,
-            None => return Some(Numeric::TooBig),
-        };
-    }
-    let ndigits = (digits.len() / 2) as i32;
-    let exponent = DIGITS_PER_NBASE * (weight - ndigits + 1) + scale as i32;
-    let value = if n == 0 {
-        0
-    } else if exponent >= 0 {
-        match pow10(exponent as u32).and_then(|p| n.checked_mul(p)) {
-            Some(v) => v,
-            None => return Some(Numeric::TooBig),
+        if exponent >= 0 {
+            match pow10(exponent as u32).and_then(|p| (n as i128).checked_mul(p)) {
+                Some(v) => v,
+                None => return Some(Numeric::TooBig),
+            }
+        } else {
+            // Digits past the display scale are zero in a stored numeric; one that is not is
+            // left to PostgreSQL's code.
+            // The last base-10000 digit reaches at most three places past the display scale:
+            // divisions by constants, which compile to multiplications.
+            let (q, r) = match exponent {
+                -1 => (n / 10, n % 10),
+                -2 => (n / 100, n % 100),
+                -3 => (n / 1000, n % 1000),
+                _ => return Some(Numeric::TooBig),
+            };
+            if r != 0 {
+                return Some(Numeric::TooBig);
+            }
+            q as i128
         }
     } else {
-        // Digits past the display scale are zero in a stored numeric; one that is not is
-        // left to PostgreSQL's code.
-        let Some(p) = pow10((-exponent) as u32) else { return Some(Numeric::TooBig) };
-        if n % p != 0 {
-            return Some(Numeric::TooBig);
+        let mut n: i128 = 0;
+        for d in digits.chunks_exact(2) {
+            let d = u16::from_le_bytes([d[0], d[1]]) as i128;
+            if d >= NBASE {
+                return None;
+            }
+            n = match n.checked_mul(NBASE).and_then(|n| n.checked_add(d)) {
+                Some(n) => n,
+                None => return Some(Numeric::TooBig),
+            };
         }
-        n / p
+        if exponent >= 0 {
+            match pow10(exponent as u32).and_then(|p| n.checked_mul(p)) {
+                Some(v) => v,
+                None => return Some(Numeric::TooBig),
+            }
+        } else {
+            let Some(p) = pow10((-exponent) as u32) else { return Some(Numeric::TooBig) };
+            if n % p != 0 {
+                return Some(Numeric::TooBig);
+            }
+            n / p
+        }
     };
     Some(Numeric::Finite { value: if negative { -value } else { value }, scale })
 }

@@ -84,7 +84,7 @@ pub fn numeric_cmp(a: Numeric, b: Numeric) -> Option<Ordering> {
     };
     match (a, b) {
         (Numeric::Finite { value: x, scale: sx }, Numeric::Finite { value: y, scale: sy }) => {
-            let up = |v: i128, by: u16| 10i128.checked_pow(by as u32).and_then(|p| v.checked_mul(p));
+            let up = |v: i128, by: u16| crate::aggregate::pow10(by as u32).and_then(|p| v.checked_mul(p));
             let (x, y) = if sx < sy { (up(x, sy - sx)?, y) } else { (x, up(y, sx - sy)?) };
             Some(x.cmp(&y))
         }
