@@ -76,7 +76,11 @@ INSERT INTO queries VALUES
   ('SELECT count(*), sum(i2) FROM $T WHERE nb > 1e39 AND d = ''infinity'''),
   ('SELECT count(*), sum(i4) FROM $T WHERE n IS NULL AND t IS NOT NULL'),
   ('SELECT count(*), sum(i4) FROM $T WHERE n IS NULL OR i2 IS NULL'),
-  ('SELECT c, count(*), sum(i8) FROM $T WHERE i8 >= 0 AND t LIKE ''k%'' GROUP BY c');
+  ('SELECT c, count(*), sum(i8) FROM $T WHERE i8 >= 0 AND t LIKE ''k%'' GROUP BY c'),
+  -- Numeric arithmetic computed from vectors (NULLs, NaN, values beyond 128 bits and
+  -- overflowing products left to PostgreSQL), with and without group keys.
+  ('SELECT c, sum(n * (1 - nb)), sum(n + 1.5 - n * 2), avg(n * n), count(n * nb) FROM $T GROUP BY c'),
+  ('SELECT sum(n * 2 - 1), avg(nb * 0.5), sum(nb * nb * nb) FROM $T WHERE d >= date ''2001-01-01''');
 
 -- Every query is computed by the node (but WHERE false, which the planner answers without
 -- reading the table).
@@ -134,12 +138,13 @@ SELECT same('SELECT count(DISTINCT i2), count(*) FILTER (WHERE b), min(t) FROM $
 SET omendb.enable_columnar_aggregate = off;
 SELECT node('SELECT count(*) FROM $T');
 RESET omendb.enable_columnar_aggregate;
--- Which clauses run over vectors, and the same answers with that off.
+-- Which clauses and arguments are computed from vectors, and the same answers with that off.
 EXPLAIN (costs off) SELECT count(*) FROM ac WHERE i4 > 1000 AND t LIKE 'k%' AND n < 5 AND d IS NOT NULL;
-SET omendb.enable_columnar_vectorized_filter = off;
+EXPLAIN (costs off) SELECT c, sum(n * (1 - nb)), sum(i4 * 2) FROM ac WHERE d < date '2005-01-01' GROUP BY c;
+SET omendb.enable_columnar_vectorization = off;
 EXPLAIN (costs off) SELECT count(*) FROM ac WHERE i4 > 1000 AND n < 5;
-SELECT q, same(q) FROM queries WHERE q LIKE '%WHERE%';
-RESET omendb.enable_columnar_vectorized_filter;
+SELECT q, same(q) FROM queries WHERE q LIKE '%WHERE%' OR q LIKE '%*%';
+RESET omendb.enable_columnar_vectorization;
 -- More groups than hash_mem holds (by the statistics): PostgreSQL's aggregation, which can
 -- spill.
 ANALYZE ac;

@@ -15,6 +15,7 @@ use super::group::Decoded;
 use columnar_core::encode::{VECTOR_SIZE, validity};
 use super::plan::{list_pointers, referenced};
 use super::vecqual::{self, VecQual, Verdict};
+use columnar_core::aggregate::{Calc, Fallback, Numeric, parse_numeric};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::collections::HashMap;
@@ -62,6 +63,9 @@ enum Arg {
     None,
     /// A column: the reader's attribute `k`, zero-based attribute `index`.
     Column { k: usize, index: usize },
+    /// Numeric arithmetic computed from the vectors; PostgreSQL evaluates `state` on a row
+    /// whose values it cannot compute exactly.
+    Calc { calc: Calc, state: *mut pg_sys::ExprState },
     /// An expression PostgreSQL evaluates on the scan slot.
     Expr(*mut pg_sys::ExprState),
 }
@@ -83,11 +87,27 @@ fn memory_limit() -> usize {
 /// How a group key's bytes are compared.
 #[derive(Clone, Copy)]
 struct Key {
-    /// Zero-based attribute number.
+    /// Zero-based attribute number, and the reader's attribute holding it.
     index: usize,
+    k: usize,
     text: bool,
     bpchar: bool,
     len: i16,
+}
+
+/// The groups and their states.
+struct Groups {
+    keys: Vec<Key>,
+    kinds: Vec<Kind>,
+    /// Groups by their keys' bytes; each group's key datums and states.
+    index: HashMap<Vec<u8>, usize>,
+    list: Vec<(Vec<Option<pg_sys::Datum>>, Vec<State>)>,
+    /// Memory of key copies and of numeric sums beyond 128 bits, reset at a rescan.
+    cxt: pg_sys::MemoryContext,
+    /// A group key's bytes, reused from row to row.
+    scratch: Vec<u8>,
+    /// Memory the groups take (`group_bytes` and key text).
+    bytes: usize,
 }
 
 struct Aggregate {
@@ -102,20 +122,10 @@ struct Aggregate {
     /// The clauses of each kind, for EXPLAIN.
     vec_nodes: Vec<*mut pg_sys::Node>,
     rest_nodes: Vec<*mut pg_sys::Node>,
-    kinds: Vec<Kind>,
     args: Vec<Arg>,
-    keys: Vec<Key>,
-    /// Groups by their keys' bytes; each group's key datums and states.
-    index: HashMap<Vec<u8>, usize>,
-    groups: Vec<(Vec<Option<pg_sys::Datum>>, Vec<State>)>,
-    /// Memory of key copies and of numeric sums beyond 128 bits, reset at a rescan.
-    cxt: pg_sys::MemoryContext,
+    groups: Groups,
     done: bool,
     next_group: usize,
-    /// A group key's bytes, reused from row to row.
-    scratch: Vec<u8>,
-    /// Memory the groups take (`group_bytes` and key text).
-    bytes: usize,
     /// Rows that passed the clauses, for EXPLAIN ANALYZE.
     rows: u64,
     /// Zero-based attribute numbers read, for EXPLAIN.
@@ -191,7 +201,11 @@ unsafe extern "C-unwind" fn begin(node: *mut pg_sys::CustomScanState, estate: *m
                     let index = (*(e as *mut pg_sys::Var)).varattno as usize - 1;
                     Arg::Column { k: k_of(index), index }
                 } else {
-                    Arg::Expr(pg_sys::ExecInitExpr(e.cast(), parent))
+                    let state = pg_sys::ExecInitExpr(e.cast(), parent);
+                    match vecqual::compile_calc(e, k_of) {
+                        Some(calc) if VECTORIZE.get() => Arg::Calc { calc, state },
+                        _ => Arg::Expr(state),
+                    }
                 }
             })
             .collect();
@@ -202,7 +216,7 @@ unsafe extern "C-unwind" fn begin(node: *mut pg_sys::CustomScanState, estate: *m
                 let index = attno as usize - 1;
                 let att = &*(*desc).attrs.as_ptr().add(index);
                 let t = u32::from(att.atttypid);
-                Key { index, text: att.attlen == -1, bpchar: t == BPCHAR, len: att.attlen }
+                Key { index, k: k_of(index), text: att.attlen == -1, bpchar: t == BPCHAR, len: att.attlen }
             })
             .collect();
 
@@ -215,7 +229,8 @@ unsafe extern "C-unwind" fn begin(node: *mut pg_sys::CustomScanState, estate: *m
         let heap_slot = pg_sys::ExecInitExtraTupleSlot(estate, desc, &pg_sys::TTSOpsHeapTuple);
         let reader = Reader::new(rel, snapshot, &attrs, heap_slot);
         let cxt = pg_sys::AllocSetContextCreateInternal((*estate).es_query_cxt, c"columnar aggregate".as_ptr(), 0, 8 * 1024, 8 * 1024 * 1024);
-        let agg = Aggregate { reader, natts, quals, vec_quals, rest_quals, vec_nodes, rest_nodes, kinds, args, keys, index: HashMap::new(), groups: Vec::new(), cxt, done: false, next_group: 0, scratch: Vec::new(), bytes: 0, rows: 0, attrs };
+        let groups = Groups { keys, kinds, index: HashMap::new(), list: Vec::new(), cxt, scratch: Vec::new(), bytes: 0 };
+        let agg = Aggregate { reader, natts, quals, vec_quals, rest_quals, vec_nodes, rest_nodes, args, groups, done: false, next_group: 0, rows: 0, attrs };
         (*(node as *mut NodeState)).agg = pgrx::PgMemoryContexts::For((*estate).es_query_cxt).leak_and_drop_on_delete(agg);
     }
 }
@@ -228,12 +243,12 @@ impl Aggregate {
             let rel = (*node).ss.ss_currentRelation;
             let slot = (*node).ss.ss_ScanTupleSlot;
             let econtext = (*node).ss.ps.ps_ExprContext;
-            if self.keys.is_empty() {
-                self.new_group(&[]);
+            if self.groups.keys.is_empty() {
+                self.groups.new_group(&[]);
             }
             // Rows go from vectors straight into the states when nothing but vector clauses
-            // decides which rows count and every argument is a column.
-            let by_vector = self.rest_quals.is_null() && self.keys.is_empty() && self.args.iter().all(|a| !matches!(a, Arg::Expr(_)));
+            // decides which rows count and PostgreSQL evaluates no argument.
+            let by_vector = self.rest_quals.is_null() && self.args.iter().all(|a| !matches!(a, Arg::Expr(_)));
             // Detoasted copies of values are made in the per-tuple memory, reset as rows go.
             let per_tuple = (*econtext).ecxt_per_tuple_memory;
             let old = pg_sys::MemoryContextSwitchTo(per_tuple);
@@ -248,7 +263,7 @@ impl Aggregate {
                         _ => None,
                     };
                     let judged = verdicts.as_ref().is_none_or(|v| !v.contains(&Verdict::Unknown));
-                    if by_vector && judged && self.add_vectors(verdicts.as_deref()) {
+                    if by_vector && judged && self.add_vectors(verdicts.as_deref(), slot, econtext) {
                         pg_sys::MemoryContextReset(per_tuple);
                         continue;
                     }
@@ -283,8 +298,10 @@ impl Aggregate {
     }
 
     /// Adds the batch's group rows (those `verdicts` pass, if given) from the vectors (no
-    /// keys, no expressions, no clauses but vector ones); false when the batch holds tuples.
-    fn add_vectors(&mut self, verdicts: Option<&[Verdict]>) -> bool {
+    /// clauses but vector ones, no argument PostgreSQL evaluates); false when the batch holds
+    /// tuples. A row whose arithmetic the vectors cannot compute is stored in `slot` and its
+    /// argument evaluated by PostgreSQL.
+    unsafe fn add_vectors(&mut self, verdicts: Option<&[Verdict]>, slot: *mut pg_sys::TupleTableSlot, econtext: *mut pg_sys::ExprContext) -> bool {
         let Some(view) = self.reader.group_view() else { return false };
         let selected: Vec<(u32, pg_sys::ItemPointerData)>;
         let rows = match verdicts {
@@ -295,36 +312,95 @@ impl Aggregate {
             }
         };
         self.rows += rows.len() as u64;
-        let states = &mut self.groups[0].1;
-        for (j, arg) in self.args.iter().enumerate() {
-            match *arg {
-                Arg::None => states[j].add_rows(rows.len() as i64),
-                Arg::Column { k, .. } => {
-                    for (run, vector) in view.runs(k, rows) {
-                        let kind = self.kinds[j];
-                        match vector {
-                            Some(Decoded::Int(v)) => {
-                                let valid = |i: usize| v.validity.as_deref().is_none_or(|b| validity::is_valid(b, i));
-                                states[j].add_ints(kind, run.iter().map(|r| r.0 as usize % VECTOR_SIZE).filter(|&i| valid(i)).map(|i| v.values[i]));
-                                continue;
-                            }
-                            Some(Decoded::Bytes(v)) if matches!(kind, Kind::Sum(Input::Numeric) | Kind::Avg(Input::Numeric)) => {
-                                for bytes in run.iter().filter_map(|r| v.value(r.0 as usize % VECTOR_SIZE)) {
-                                    states[j].add_numeric_bytes(kind, bytes, self.cxt);
+        let groups = &mut self.groups;
+        if groups.keys.is_empty() && self.args.iter().all(|a| !matches!(a, Arg::Calc { .. })) {
+            // Column by column, one dispatch per vector.
+            let states = &mut groups.list[0].1;
+            for (j, arg) in self.args.iter().enumerate() {
+                let kind = groups.kinds[j];
+                match *arg {
+                    Arg::None => states[j].add_rows(rows.len() as i64),
+                    Arg::Column { k, .. } => {
+                        for (run, vector) in view.runs(k, rows) {
+                            match vector {
+                                Some(Decoded::Int(v)) => {
+                                    let valid = |i: usize| v.validity.as_deref().is_none_or(|b| validity::is_valid(b, i));
+                                    states[j].add_ints(kind, run.iter().map(|r| r.0 as usize % VECTOR_SIZE).filter(|&i| valid(i)).map(|i| v.values[i]));
                                 }
-                                continue;
-                            }
-                            _ => {}
-                        }
-                        for &(position, _) in run {
-                            if let Some(d) = view.datum(k, position) {
-                                // SAFETY: a datum of the column, the aggregate's input type.
-                                unsafe { states[j].add(self.kinds[j], d, self.cxt) };
+                                Some(Decoded::Bytes(v)) if matches!(kind, Kind::Sum(Input::Numeric) | Kind::Avg(Input::Numeric)) => {
+                                    for bytes in run.iter().filter_map(|r| v.value(r.0 as usize % VECTOR_SIZE)) {
+                                        states[j].add_numeric_bytes(kind, bytes, groups.cxt);
+                                    }
+                                }
+                                _ => {
+                                    for &(position, _) in run {
+                                        if let Some(d) = view.datum(k, position) {
+                                            // SAFETY: a datum of the column, the aggregate's input type.
+                                            unsafe { states[j].add(kind, d, groups.cxt) };
+                                        }
+                                    }
+                                }
                             }
                         }
                     }
+                    Arg::Calc { .. } | Arg::Expr(_) => unreachable!("only columns are read column by column"),
                 }
-                Arg::Expr(_) => unreachable!("only columns are read from vectors"),
+            }
+            return true;
+        }
+        // Row by row: group keys, and arithmetic over several columns, each column read by
+        // the arithmetic parsed once per row.
+        let calc_columns: Vec<usize> = {
+            let mut ks = Vec::new();
+            for arg in &self.args {
+                if let Arg::Calc { calc, .. } = arg {
+                    calc.columns(&mut ks);
+                }
+            }
+            ks.sort_unstable();
+            ks.dedup();
+            ks
+        };
+        let mut parsed: Vec<Option<Numeric>> = vec![None; calc_columns.last().map_or(0, |&k| k + 1)];
+        for &(position, _) in rows {
+            for &k in &calc_columns {
+                // SAFETY: a numeric datum of the column.
+                parsed[k] = view.datum(k, position).map(|d| parse_numeric(unsafe { varlena_content(d) }).unwrap_or(Numeric::TooBig));
+            }
+            let g = if groups.keys.is_empty() { 0 } else { groups.group_of(|key| view.datum(key.k, position)) };
+            for (j, arg) in self.args.iter().enumerate() {
+                let kind = groups.kinds[j];
+                let state = &mut groups.list[g].1[j];
+                match arg {
+                    Arg::None => state.add_rows(1),
+                    Arg::Column { k, .. } => {
+                        if let Some(d) = view.datum(*k, position) {
+                            // SAFETY: a datum of the column, the aggregate's input type.
+                            unsafe { state.add(kind, d, groups.cxt) };
+                        }
+                    }
+                    Arg::Calc { calc, state: expr } => {
+                        match calc.eval(&|k| parsed[k]) {
+                            Ok(Some((value, scale))) => state.add_scaled(kind, value, scale, groups.cxt),
+                            Ok(None) => {}
+                            Err(Fallback) => {
+                                let index = view.rows.binary_search_by_key(&position, |r| r.0).expect("a row of the batch");
+                                // SAFETY: the node's scan slot and expression context; the
+                                // row's values stay in the batch while it is evaluated.
+                                unsafe {
+                                    self.reader.store(slot, index);
+                                    (*econtext).ecxt_scantuple = slot;
+                                    let mut isnull = false;
+                                    let d = pg_sys::ExecEvalExprSwitchContext(*expr, econtext, &mut isnull);
+                                    if !isnull {
+                                        state.add(kind, d, groups.cxt);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Arg::Expr(_) => unreachable!("no expression PostgreSQL evaluates is read from vectors"),
+                }
             }
         }
         true
@@ -337,34 +413,44 @@ impl Aggregate {
             self.rows += 1;
             let values = (*slot).tts_values;
             let nulls = (*slot).tts_isnull;
-            let g = if self.keys.is_empty() { 0 } else { self.group_of(|index| (!*nulls.add(index)).then(|| *values.add(index))) };
-            for j in 0..self.args.len() {
-                let d = match self.args[j] {
+            let groups = &mut self.groups;
+            let g = if groups.keys.is_empty() { 0 } else { groups.group_of(|key| (!*nulls.add(key.index)).then(|| *values.add(key.index))) };
+            for (j, arg) in self.args.iter().enumerate() {
+                let d = match *arg {
                     Arg::None => {
-                        self.groups[g].1[j].add_rows(1);
+                        groups.list[g].1[j].add_rows(1);
                         continue;
                     }
                     Arg::Column { index, .. } => (!*nulls.add(index)).then(|| *values.add(index)),
-                    Arg::Expr(state) => {
+                    Arg::Calc { state, .. } | Arg::Expr(state) => {
                         let mut isnull = false;
                         let d = pg_sys::ExecEvalExprSwitchContext(state, econtext, &mut isnull);
                         (!isnull).then_some(d)
                     }
                 };
                 if let Some(d) = d {
-                    self.groups[g].1[j].add(self.kinds[j], d, self.cxt);
+                    groups.list[g].1[j].add(groups.kinds[j], d, groups.cxt);
                 }
             }
         }
     }
 
-    /// The index of the group of the key datums `datum(index)` gives for each key's
-    /// attribute, made if new.
-    fn group_of(&mut self, datum: impl Fn(usize) -> Option<pg_sys::Datum>) -> usize {
+    /// Forgets every group (a rescan).
+    fn reset(&mut self) {
+        self.groups.reset();
+        self.done = false;
+        self.next_group = 0;
+        self.reader.reset();
+    }
+}
+
+impl Groups {
+    /// The index of the group of the key datums `datum(key)` gives, made if new.
+    fn group_of(&mut self, datum: impl Fn(&Key) -> Option<pg_sys::Datum>) -> usize {
         let mut bytes = std::mem::take(&mut self.scratch);
         bytes.clear();
         for key in &self.keys {
-            let Some(d) = datum(key.index) else {
+            let Some(d) = datum(key) else {
                 bytes.push(0);
                 continue;
             };
@@ -392,7 +478,8 @@ impl Aggregate {
         let g = match self.index.get(bytes.as_slice()) {
             Some(&g) => g,
             None => {
-                let copies: Vec<Option<pg_sys::Datum>> = (0..self.keys.len()).map(|i| datum(self.keys[i].index).map(|d| if self.keys[i].text { self.copy_text(d) } else { d })).collect();
+                let keys = self.keys.clone();
+                let copies: Vec<Option<pg_sys::Datum>> = keys.iter().map(|key| datum(key).map(|d| if key.text { self.copy_text(d) } else { d })).collect();
                 let g = self.new_group(&copies);
                 self.index.insert(bytes.clone(), g);
                 g
@@ -408,12 +495,12 @@ impl Aggregate {
             crate::error::raise_with_detail(
                 PgSqlErrorCode::ERRCODE_OUT_OF_MEMORY,
                 "the columnar aggregate has more groups than it can hold in memory",
-                Some(&format!("{} groups take {} bytes.", self.groups.len(), self.bytes)),
+                Some(&format!("{} groups take {} bytes.", self.list.len(), self.bytes)),
                 Some("The planner expected fewer groups: ANALYZE the table, or SET omendb.enable_columnar_aggregate = off for this query."),
             );
         }
-        self.groups.push((keys.to_vec(), self.kinds.iter().map(|k| k.state()).collect()));
-        self.groups.len() - 1
+        self.list.push((keys.to_vec(), self.kinds.iter().map(|k| k.state()).collect()));
+        self.list.len() - 1
     }
 
     /// A copy of text datum `d` in the node's memory, detoasted, with a 4-byte header.
@@ -430,14 +517,10 @@ impl Aggregate {
         }
     }
 
-    /// Forgets every group (a rescan).
     fn reset(&mut self) {
         self.index.clear();
-        self.groups.clear();
+        self.list.clear();
         self.bytes = 0;
-        self.done = false;
-        self.next_group = 0;
-        self.reader.reset();
         // SAFETY: the node's own context; nothing points into it once the groups are gone.
         unsafe { pg_sys::MemoryContextReset(self.cxt) };
     }
@@ -456,17 +539,17 @@ unsafe extern "C-unwind" fn next(ss: *mut pg_sys::ScanState) -> *mut pg_sys::Tup
         }
         let slot = (*ss).ss_ScanTupleSlot;
         pg_sys::ExecClearTuple(slot);
-        let Some((keys, states)) = agg.groups.get(agg.next_group) else { return slot };
+        let Some((keys, states)) = agg.groups.list.get(agg.next_group) else { return slot };
         agg.next_group += 1;
         let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, (*(*slot).tts_tupleDescriptor).natts as usize);
         let values = std::slice::from_raw_parts_mut((*slot).tts_values, nulls.len());
         nulls.fill(true);
-        for (key, d) in agg.keys.iter().zip(keys) {
+        for (key, d) in agg.groups.keys.iter().zip(keys) {
             nulls[key.index] = d.is_none();
             values[key.index] = d.unwrap_or(pg_sys::Datum::from(0));
         }
         let old = pg_sys::MemoryContextSwitchTo((*(*ss).ps.ps_ExprContext).ecxt_per_tuple_memory);
-        for (j, (state, &kind)) in states.iter().zip(&agg.kinds).enumerate() {
+        for (j, (state, &kind)) in states.iter().zip(&agg.groups.kinds).enumerate() {
             let (d, isnull) = state.result(kind);
             values[agg.natts + j] = d;
             nulls[agg.natts + j] = isnull;
@@ -520,7 +603,7 @@ unsafe extern "C-unwind" fn explain(node: *mut pg_sys::CustomScanState, ancestor
         let prefix = (*(*es).rtable).length > 1 && (*es).verbose;
         let deparse = |n: *mut pg_sys::Node| std::ffi::CStr::from_ptr(pg_sys::deparse_expression(n, context, prefix, false)).to_string_lossy().into_owned();
         let tlist = list_pointers::<pg_sys::TargetEntry>((*cs).custom_scan_tlist);
-        let keys: Vec<String> = agg.keys.iter().map(|k| deparse((*tlist[k.index]).expr.cast())).collect();
+        let keys: Vec<String> = agg.groups.keys.iter().map(|k| deparse((*tlist[k.index]).expr.cast())).collect();
         let aggs: Vec<String> = tlist[agg.natts..].iter().map(|&t| deparse((*t).expr.cast())).collect();
         let desc = (*(*node).ss.ss_currentRelation).rd_att;
         let names: Vec<String> = agg
@@ -536,6 +619,10 @@ unsafe extern "C-unwind" fn explain(node: *mut pg_sys::CustomScanState, ancestor
             text(c"Group Key", keys.join(", "));
         }
         text(c"Aggregates", if aggs.is_empty() { "none".into() } else { aggs.join(", ") });
+        let computed: Vec<&str> = agg.args.iter().zip(&aggs).filter(|(a, _)| matches!(a, Arg::Calc { .. })).map(|(_, s)| s.as_str()).collect();
+        if !computed.is_empty() {
+            text(c"Arithmetic From Vectors", computed.join(", "));
+        }
         let clauses = |nodes: &[*mut pg_sys::Node]| deparse(pg_sys::make_ands_explicit(nodes.iter().fold(std::ptr::null_mut(), |l, &q| pg_sys::lappend(l, q.cast()))).cast());
         if !agg.vec_nodes.is_empty() {
             text(c"Vectorized Filter", clauses(&agg.vec_nodes));

@@ -26,8 +26,9 @@ use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 /// `omendb.enable_columnar_aggregate`: whether the planner may use the aggregate node.
 pub static ENABLE: GucSetting<bool> = GucSetting::<bool>::new(true);
 
-/// `omendb.enable_columnar_vectorized_filter`: whether the node evaluates the WHERE clauses it
-/// can over column vectors (when off, PostgreSQL evaluates every clause on every row).
+/// `omendb.enable_columnar_vectorization`: whether the node evaluates the WHERE clauses and
+/// the numeric arithmetic in aggregate arguments it can over column vectors (when off,
+/// PostgreSQL evaluates every clause and expression on every row).
 pub static VECTORIZE: GucSetting<bool> = GucSetting::<bool>::new(true);
 
 /// Cost tunables, as shares of `cpu_tuple_cost`: per row read when rows go from vectors
@@ -65,9 +66,9 @@ pub fn init() {
         GucFlags::default(),
     );
     GucRegistry::define_bool_guc(
-        c"omendb.enable_columnar_vectorized_filter",
-        c"Lets the columnar aggregate node evaluate simple WHERE clauses over column vectors.",
-        c"Comparisons of a column with a constant and IS [NOT] NULL; when off, PostgreSQL evaluates every clause on every row.",
+        c"omendb.enable_columnar_vectorization",
+        c"Lets the columnar aggregate node evaluate simple WHERE clauses and numeric arithmetic over column vectors.",
+        c"Comparisons of a column with a constant, IS [NOT] NULL, and numeric +, -, * in aggregate arguments; when off, PostgreSQL evaluates them on every row.",
         &VECTORIZE,
         GucContext::Userset,
         GucFlags::default(),
@@ -224,12 +225,14 @@ unsafe fn new_path(
         let mut rest_cost = pg_sys::QualCost::default();
         pg_sys::cost_qual_eval(&mut rest_cost, list(&rest), root);
         let vector_selectivity = pg_sys::clauselist_selectivity(root, list(&vector_quals), rti as i32, pg_sys::JoinType::JOIN_INNER, std::ptr::null_mut());
-        let by_vector = rest.is_empty() && a.keys.is_empty() && a.args.iter().flatten().all(|&e| (*e).type_ == pg_sys::NodeTag::T_Var);
+        // Arguments that are columns or numeric arithmetic are computed from the vectors.
+        let computed = |e: *mut pg_sys::Node| (*e).type_ == pg_sys::NodeTag::T_Var || (VECTORIZE.get() && vecqual::compile_calc(e, |i| i).is_some());
+        let by_vector = rest.is_empty() && a.args.iter().flatten().all(|&e| computed(e));
         let per_tuple = vector_quals.len() as f64 * pg_sys::cpu_operator_cost * CPU_VECTOR_QUAL_SHARE
             + if by_vector { pg_sys::cpu_tuple_cost * CPU_VECTOR_ROW_SHARE } else { vector_selectivity * (pg_sys::cpu_tuple_cost * CPU_SLOT_ROW_SHARE + rest_cost.per_tuple) };
         // Per row that passes the clauses: each aggregate input and key.
         let mut per_row = (a.aggrefs.len() + a.keys.len()) as f64 * pg_sys::cpu_operator_cost * CPU_AGGREGATE_SHARE;
-        for &arg in a.args.iter().flatten() {
+        for &arg in a.args.iter().flatten().filter(|&&e| !computed(e)) {
             let mut c = pg_sys::QualCost::default();
             pg_sys::cost_qual_eval_node(&mut c, arg, root);
             per_row += c.per_tuple;

@@ -315,6 +315,23 @@ impl State {
         unsafe { self.add(kind, pg_sys::Datum::from(bytes.as_ptr()), cxt) }
     }
 
+    /// Adds the numeric `value / 10^scale` (computed from vectors) to a numeric sum or
+    /// average, or counts it.
+    pub fn add_scaled(&mut self, kind: Kind, value: i128, scale: u16, cxt: pg_sys::MemoryContext) {
+        if let State::Count(n) = self {
+            *n += 1;
+            return;
+        }
+        if let State::Numeric(s) = self
+            && s.sum.add(value, scale)
+        {
+            return;
+        }
+        // Beyond the 128-bit sum: added as PostgreSQL's numeric.
+        // SAFETY: a numeric datum made here.
+        unsafe { self.add(kind, numeric_from_text(&arith::format_scaled(value, scale)), cxt) }
+    }
+
     /// Adds `rows` rows to a count(*).
     pub fn add_rows(&mut self, rows: i64) {
         if let State::Count(n) = self {

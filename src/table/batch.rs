@@ -267,6 +267,17 @@ impl Reader {
     /// # Safety
     /// `slot` is such a slot.
     pub unsafe fn next(&mut self, slot: *mut pg_sys::TupleTableSlot) -> bool {
+        // SAFETY: per the contract.
+        let stored = unsafe { self.store(slot, self.pos) };
+        self.pos += stored as usize;
+        stored
+    }
+
+    /// Stores row `index` of the batch in `slot`, as `next` does; false past the last row.
+    ///
+    /// # Safety
+    /// As for `next`.
+    pub unsafe fn store(&self, slot: *mut pg_sys::TupleTableSlot, index: usize) -> bool {
         // SAFETY: per the contract; datums point into vectors the batch holds or into copies
         // in its context, both kept until the next load.
         unsafe {
@@ -274,7 +285,7 @@ impl Reader {
             let nulls = (*slot).tts_isnull;
             match &self.part {
                 Part::Group { rows, first_vector, vectors } => {
-                    let Some(&(position, tid)) = rows.get(self.pos) else { return false };
+                    let Some(&(position, tid)) = rows.get(index) else { return false };
                     let (v, i) = (position as usize / VECTOR_SIZE - first_vector, position as usize % VECTOR_SIZE);
                     pg_sys::ExecClearTuple(slot);
                     for (k, a) in self.attrs.iter().enumerate() {
@@ -288,7 +299,7 @@ impl Reader {
                     (*slot).tts_tid = tid;
                 }
                 Part::Tuples(tuples) => {
-                    let Some(t) = tuples.get(self.pos) else { return false };
+                    let Some(t) = tuples.get(index) else { return false };
                     pg_sys::ExecStoreHeapTuple(t.0, self.heap_slot, false);
                     if let Some(last) = self.attrs.last() {
                         pg_sys::slot_getsomeattrs(self.heap_slot, last.index as i32 + 1);
@@ -302,7 +313,6 @@ impl Reader {
                 }
                 Part::Empty => return false,
             }
-            self.pos += 1;
             (*slot).tts_tableOid = (*self.rel).rd_id;
             pg_sys::ExecStoreVirtualTuple(slot);
             true

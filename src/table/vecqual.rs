@@ -3,11 +3,12 @@
 //! default family (integers with each other, dates, timestamps and timestamptz with their own
 //! type, a date with a timestamp either way round, numerics), and IS [NOT] NULL on any column.
 //! Every other clause, and each clause whose answer the vectors cannot give exactly (a numeric
-//! beyond 128 bits), is left to PostgreSQL.
+//! beyond 128 bits), is left to PostgreSQL. Aggregate arguments that are numeric arithmetic
+//! (`+`, `-`, `*` over numeric columns and constants) are computed from the vectors too.
 
 use super::agg_state::varlena_content;
 use super::batch::GroupView;
-use columnar_core::aggregate::{Numeric, parse_numeric};
+use columnar_core::aggregate::{Calc, Numeric, parse_numeric};
 use columnar_core::compare::{self, Op};
 use pgrx::pg_sys;
 
@@ -148,4 +149,49 @@ pub fn verdicts(quals: &[VecQual], view: &GroupView<'_>) -> Vec<Verdict> {
         }
     }
     out
+}
+
+/// `node` as numeric arithmetic over the reader's attributes (`k_of(attribute index)`), if it
+/// is one: numeric columns and non-null finite constants combined by numeric's `+`, `-`, `*`.
+///
+/// # Safety
+/// As for `compile`.
+pub unsafe fn compile_calc(node: *mut pg_sys::Node, k_of: impl Fn(usize) -> usize + Copy) -> Option<Calc> {
+    // SAFETY: per the contract; catalog lookups by OID.
+    unsafe {
+        match (*node).type_ {
+            pg_sys::NodeTag::T_Var => {
+                let v = node as *mut pg_sys::Var;
+                (u32::from((*v).vartype) == NUMERIC && (*v).varlevelsup == 0 && (*v).varattno > 0).then(|| Calc::Column(k_of((*v).varattno as usize - 1)))
+            }
+            pg_sys::NodeTag::T_Const => {
+                let c = node as *mut pg_sys::Const;
+                if u32::from((*c).consttype) != NUMERIC || (*c).constisnull {
+                    return None;
+                }
+                match parse_numeric(varlena_content((*c).constvalue))? {
+                    Numeric::Finite { value, scale } => Some(Calc::Const(value, scale)),
+                    _ => None,
+                }
+            }
+            pg_sys::NodeTag::T_OpExpr => {
+                let e = node as *mut pg_sys::OpExpr;
+                let args = super::plan::list_pointers::<pg_sys::Node>((*e).args);
+                let [a, b] = args[..] else { return None };
+                let f = pg_sys::get_opcode((*e).opno);
+                if u32::from((*e).opresulttype) != NUMERIC || pg_sys::get_func_namespace(f) != pg_sys::Oid::from(11) {
+                    return None;
+                }
+                let name = std::ffi::CStr::from_ptr(pg_sys::get_func_name(f)).to_bytes();
+                let (a, b) = (Box::new(compile_calc(a, k_of)?), Box::new(compile_calc(b, k_of)?));
+                match name {
+                    b"numeric_add" => Some(Calc::Add(a, b)),
+                    b"numeric_sub" => Some(Calc::Sub(a, b)),
+                    b"numeric_mul" => Some(Calc::Mul(a, b)),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
 }

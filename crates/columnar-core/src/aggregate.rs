@@ -223,6 +223,69 @@ impl DecimalSum {
     }
 }
 
+/// Numeric arithmetic over columns and constants, exact as `numeric_add`, `numeric_sub` and
+/// `numeric_mul` are (a sum or difference at the larger display scale, a product at the sum
+/// of the scales).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Calc {
+    /// The value of a column (by the caller's numbering).
+    Column(usize),
+    Const(i128, u16),
+    Add(Box<Calc>, Box<Calc>),
+    Sub(Box<Calc>, Box<Calc>),
+    Mul(Box<Calc>, Box<Calc>),
+}
+
+/// A value `Calc` cannot compute exactly in 128 bits (a special value, a value too big, an
+/// overflow): the caller asks PostgreSQL.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Fallback;
+
+impl Calc {
+    /// Adds the columns the arithmetic reads to `out`.
+    pub fn columns(&self, out: &mut Vec<usize>) {
+        match self {
+            Calc::Column(k) => out.push(*k),
+            Calc::Const(..) => {}
+            Calc::Add(a, b) | Calc::Sub(a, b) | Calc::Mul(a, b) => {
+                a.columns(out);
+                b.columns(out);
+            }
+        }
+    }
+
+    /// The value (value, scale), None for NULL (the operators are strict), given each
+    /// column's value.
+    pub fn eval(&self, column: &impl Fn(usize) -> Option<Numeric>) -> Result<Option<(i128, u16)>, Fallback> {
+        let both = |a: &Calc, b: &Calc| -> Result<Option<((i128, u16), (i128, u16))>, Fallback> {
+            match (a.eval(column)?, b.eval(column)?) {
+                (Some(x), Some(y)) => Ok(Some((x, y))),
+                _ => Ok(None),
+            }
+        };
+        let rescale = |(v, s): (i128, u16), to: u16| pow10((to - s) as u32).and_then(|p| v.checked_mul(p)).ok_or(Fallback);
+        Ok(match self {
+            Calc::Column(k) => match column(*k) {
+                None => None,
+                Some(Numeric::Finite { value, scale }) => Some((value, scale)),
+                Some(_) => return Err(Fallback),
+            },
+            Calc::Const(v, s) => Some((*v, *s)),
+            Calc::Add(a, b) | Calc::Sub(a, b) => {
+                let Some((x, y)) = both(a, b)? else { return Ok(None) };
+                let scale = x.1.max(y.1);
+                let (x, y) = (rescale(x, scale)?, rescale(y, scale)?);
+                let v = if matches!(self, Calc::Add(..)) { x.checked_add(y) } else { x.checked_sub(y) };
+                Some((v.ok_or(Fallback)?, scale))
+            }
+            Calc::Mul(a, b) => {
+                let Some((x, y)) = both(a, b)? else { return Ok(None) };
+                Some((x.0.checked_mul(y.0).ok_or(Fallback)?, x.1 + y.1))
+            }
+        })
+    }
+}
+
 /// A float overflow PostgreSQL reports as "value out of range: overflow".
 #[derive(Debug, PartialEq, Eq)]
 pub struct Overflow;
@@ -384,6 +447,27 @@ mod tests {
         assert_eq!(s.result(0), SumResult::NaN);
         assert_eq!(DecimalSum::default().result(0), SumResult::Null);
         assert_eq!(DecimalSum::default().result(1), SumResult::Finite);
+    }
+
+    #[test]
+    fn calc_is_exact_and_strict() {
+        // price * (1 - discount) * (1 + tax), TPC-H Q1's charge: scales 2, 2 + 2, 4 + 2.
+        let col = |k| Box::new(Calc::Column(k));
+        let one = || Box::new(Calc::Const(1, 0));
+        let charge = Calc::Mul(Box::new(Calc::Mul(col(0), Box::new(Calc::Sub(one(), col(1))))), Box::new(Calc::Add(one(), col(2))));
+        let values = |k: usize| [Some(f(2_116_823, 2)), Some(f(4, 2)), Some(f(2, 2))][k];
+        assert_eq!(charge.eval(&values), Ok(Some((2_116_823 * 96 * 102, 6))));
+        let null = |k: usize| [Some(f(1, 0)), None, Some(f(1, 0))][k];
+        assert_eq!(charge.eval(&null), Ok(None));
+        let nan = |k: usize| [Some(Numeric::NaN), Some(f(1, 0)), Some(f(1, 0))][k];
+        assert_eq!(charge.eval(&nan), Err(Fallback));
+        let big = |_| Some(f(i128::MAX / 3, 0));
+        assert_eq!(Calc::Mul(col(0), col(1)).eval(&big), Err(Fallback));
+        assert_eq!(Calc::Sub(col(0), Box::new(Calc::Const(5, 3))).eval(&|_| Some(f(15, 1))), Ok(Some((1495, 3))));
+    }
+
+    fn f(value: i128, scale: u16) -> Numeric {
+        Numeric::Finite { value, scale }
     }
 
     #[test]
