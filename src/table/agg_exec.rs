@@ -3,14 +3,17 @@
 //! (`agg_state.rs`), and then returns one row per group, through ExecScan, which applies HAVING
 //! and the projection.
 //!
-//! With no WHERE clause, no group key and only columns as arguments, rows of a row group go
-//! from the decoded vectors straight into the states, and count(*) adds a batch's row count.
-//! Otherwise each row is stored in the scan slot first (only the columns the node reads), the
-//! clauses are evaluated on it, and expression arguments are evaluated by PostgreSQL.
+//! The clauses `vecqual.rs` knows are judged over a row group's vectors first. When no other
+//! clause remains and every argument is a column or numeric arithmetic, the rows that pass go
+//! from the decoded vectors straight into the states (column by column without group keys,
+//! row by row with them). Otherwise, and for rows of delta pages, each row is stored in the
+//! scan slot first (only the columns the node reads), and PostgreSQL evaluates the other
+//! clauses and the expression arguments on it.
 
 use super::agg_plan::{BPCHAR, VECTORIZE};
 use super::agg_state::{Input, Kind, State, varlena_content};
 use super::batch::{self, Counts, Reader};
+use super::exec;
 use super::group::Decoded;
 use columnar_core::encode::{VECTOR_SIZE, validity};
 use super::plan::{list_pointers, referenced};
@@ -132,28 +135,15 @@ struct Aggregate {
     attrs: Vec<usize>,
 }
 
-#[repr(C)]
-struct NodeState {
-    css: pg_sys::CustomScanState,
-    agg: *mut Aggregate,
-}
-
 #[pg_guard]
 unsafe extern "C-unwind" fn create_state(_cscan: *mut pg_sys::CustomScan) -> *mut pg_sys::Node {
-    // SAFETY: zeroed memory of the state's size in the executor's context, as makeNode does;
-    // ExecInitCustomScan fills in the rest.
-    unsafe {
-        let s = pg_sys::palloc0(std::mem::size_of::<NodeState>()) as *mut NodeState;
-        (*s).css.ss.ps.type_ = pg_sys::NodeTag::T_CustomScanState;
-        (*s).css.methods = &EXEC_METHODS.0;
-        s.cast()
-    }
+    // SAFETY: a CreateCustomScanState callback.
+    unsafe { exec::new_state(&EXEC_METHODS.0) }
 }
 
 unsafe fn agg_of<'a>(node: *mut pg_sys::CustomScanState) -> &'a mut Aggregate {
-    // SAFETY: a node made by create_state whose `begin` ran; the Aggregate lives as long as
-    // the query's memory context.
-    unsafe { &mut *(*(node as *mut NodeState)).agg }
+    // SAFETY: a node of this kind whose `begin` ran.
+    unsafe { exec::own::<Aggregate>(node) }
 }
 
 #[pg_guard]
@@ -231,7 +221,7 @@ unsafe extern "C-unwind" fn begin(node: *mut pg_sys::CustomScanState, estate: *m
         let cxt = pg_sys::AllocSetContextCreateInternal((*estate).es_query_cxt, c"columnar aggregate".as_ptr(), 0, 8 * 1024, 8 * 1024 * 1024);
         let groups = Groups { keys, kinds, index: HashMap::new(), list: Vec::new(), cxt, scratch: Vec::new(), bytes: 0 };
         let agg = Aggregate { reader, natts, quals, vec_quals, rest_quals, vec_nodes, rest_nodes, args, groups, done: false, next_group: 0, rows: 0, attrs };
-        (*(node as *mut NodeState)).agg = pgrx::PgMemoryContexts::For((*estate).es_query_cxt).leak_and_drop_on_delete(agg);
+        exec::set_own(node, estate, agg);
     }
 }
 

@@ -74,28 +74,57 @@ struct Scan {
     totals: Option<Counts>,
 }
 
+/// A custom scan node's state: PostgreSQL's, then the node's own part (`T`, made by its
+/// `begin` and dropped with the query's memory context).
 #[repr(C)]
-struct State {
+struct NodeState<T> {
     css: pg_sys::CustomScanState,
-    scan: *mut Scan,
+    own: *mut T,
 }
 
-#[pg_guard]
-unsafe extern "C-unwind" fn create_state(_cscan: *mut pg_sys::CustomScan) -> *mut pg_sys::Node {
-    // SAFETY: zeroed memory of the state's size in the executor's context, as makeNode does;
-    // ExecInitCustomScan fills in the rest.
+/// A zeroed node state with `methods`, as makeNode makes one; ExecInitCustomScan fills in the
+/// rest.
+///
+/// # Safety
+/// Called from a CreateCustomScanState callback, in the executor's memory context.
+pub unsafe fn new_state(methods: &'static pg_sys::CustomExecMethods) -> *mut pg_sys::Node {
+    // SAFETY: per the contract; the size is the same for every `T` (it is behind a pointer).
     unsafe {
-        let s = pg_sys::palloc0(std::mem::size_of::<State>()) as *mut State;
+        let s = pg_sys::palloc0(std::mem::size_of::<NodeState<()>>()) as *mut NodeState<()>;
         (*s).css.ss.ps.type_ = pg_sys::NodeTag::T_CustomScanState;
-        (*s).css.methods = &EXEC_METHODS.0;
+        (*s).css.methods = methods;
         s.cast()
     }
 }
 
+/// Gives node `node` its own part `own`, kept until the query's memory context goes.
+///
+/// # Safety
+/// `node` was made by `new_state`; `estate` is its executor state.
+pub unsafe fn set_own<T>(node: *mut pg_sys::CustomScanState, estate: *mut pg_sys::EState, own: T) {
+    // SAFETY: per the contract.
+    unsafe { (*(node as *mut NodeState<T>)).own = pgrx::PgMemoryContexts::For((*estate).es_query_cxt).leak_and_drop_on_delete(own) }
+}
+
+/// The node's own part.
+///
+/// # Safety
+/// `node` was given a `T` by `set_own`; it lives as long as the query's memory context,
+/// longer than any call on the node.
+pub unsafe fn own<'a, T>(node: *mut pg_sys::CustomScanState) -> &'a mut T {
+    // SAFETY: per the contract.
+    unsafe { &mut *(*(node as *mut NodeState<T>)).own }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn create_state(_cscan: *mut pg_sys::CustomScan) -> *mut pg_sys::Node {
+    // SAFETY: a CreateCustomScanState callback.
+    unsafe { new_state(&EXEC_METHODS.0) }
+}
+
 unsafe fn scan_of<'a>(node: *mut pg_sys::CustomScanState) -> &'a mut Scan {
-    // SAFETY: a node made by create_state whose `begin` ran; the Scan lives as long as the
-    // query's memory context, longer than any call on the node.
-    unsafe { &mut *(*(node as *mut State)).scan }
+    // SAFETY: a node of this kind whose `begin` ran.
+    unsafe { own::<Scan>(node) }
 }
 
 #[pg_guard]
@@ -124,7 +153,7 @@ unsafe extern "C-unwind" fn begin(node: *mut pg_sys::CustomScanState, estate: *m
         let heap_slot = pg_sys::ExecInitExtraTupleSlot(estate, desc, &pg_sys::TTSOpsHeapTuple);
         let reader = Reader::new(rel, snapshot, &attrs, heap_slot);
         let scan = Scan { reader, attrs, segments: None, next: 0, shared: std::ptr::null_mut(), totals: None };
-        (*(node as *mut State)).scan = pgrx::PgMemoryContexts::For((*estate).es_query_cxt).leak_and_drop_on_delete(scan);
+        set_own(node, estate, scan);
     }
 }
 

@@ -236,6 +236,23 @@ pub enum Calc {
     Mul(Box<Calc>, Box<Calc>),
 }
 
+/// Why 64-bit arithmetic stopped.
+enum Stop {
+    Fallback,
+    Wide,
+}
+
+/// 10^0 to 10^18, the powers of ten within i64.
+const POW10_I64: [i64; 19] = {
+    let mut t = [1i64; 19];
+    let mut i = 1;
+    while i < 19 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
 /// A value `Calc` cannot compute exactly in 128 bits (a special value, a value too big, an
 /// overflow): the caller asks PostgreSQL.
 #[derive(Debug, PartialEq, Eq)]
@@ -257,8 +274,47 @@ impl Calc {
     /// The value (value, scale), None for NULL (the operators are strict), given each
     /// column's value.
     pub fn eval(&self, column: &impl Fn(usize) -> Option<Numeric>) -> Result<Option<(i128, u16)>, Fallback> {
+        // In 64 bits first (prices, quantities and their products fit), then in 128.
+        match self.eval_narrow(column) {
+            Ok(v) => Ok(v.map(|(v, s)| (v as i128, s))),
+            Err(Stop::Fallback) => Err(Fallback),
+            Err(Stop::Wide) => self.eval_wide(column),
+        }
+    }
+
+    fn eval_narrow(&self, column: &impl Fn(usize) -> Option<Numeric>) -> Result<Option<(i64, u16)>, Stop> {
+        let both = |a: &Calc, b: &Calc| -> Result<Option<((i64, u16), (i64, u16))>, Stop> {
+            match (a.eval_narrow(column)?, b.eval_narrow(column)?) {
+                (Some(x), Some(y)) => Ok(Some((x, y))),
+                _ => Ok(None),
+            }
+        };
+        let narrow = |v: i128| i64::try_from(v).map_err(|_| Stop::Wide);
+        let rescale = |(v, s): (i64, u16), to: u16| POW10_I64.get((to - s) as usize).and_then(|p| v.checked_mul(*p)).ok_or(Stop::Wide);
+        Ok(match self {
+            Calc::Column(k) => match column(*k) {
+                None => None,
+                Some(Numeric::Finite { value, scale }) => Some((narrow(value)?, scale)),
+                Some(_) => return Err(Stop::Fallback),
+            },
+            Calc::Const(v, s) => Some((narrow(*v)?, *s)),
+            Calc::Add(a, b) | Calc::Sub(a, b) => {
+                let Some((x, y)) = both(a, b)? else { return Ok(None) };
+                let scale = x.1.max(y.1);
+                let (x, y) = (rescale(x, scale)?, rescale(y, scale)?);
+                let v = if matches!(self, Calc::Add(..)) { x.checked_add(y) } else { x.checked_sub(y) };
+                Some((v.ok_or(Stop::Wide)?, scale))
+            }
+            Calc::Mul(a, b) => {
+                let Some((x, y)) = both(a, b)? else { return Ok(None) };
+                Some((x.0.checked_mul(y.0).ok_or(Stop::Wide)?, x.1 + y.1))
+            }
+        })
+    }
+
+    fn eval_wide(&self, column: &impl Fn(usize) -> Option<Numeric>) -> Result<Option<(i128, u16)>, Fallback> {
         let both = |a: &Calc, b: &Calc| -> Result<Option<((i128, u16), (i128, u16))>, Fallback> {
-            match (a.eval(column)?, b.eval(column)?) {
+            match (a.eval_wide(column)?, b.eval_wide(column)?) {
                 (Some(x), Some(y)) => Ok(Some((x, y))),
                 _ => Ok(None),
             }
@@ -464,6 +520,10 @@ mod tests {
         let big = |_| Some(f(i128::MAX / 3, 0));
         assert_eq!(Calc::Mul(col(0), col(1)).eval(&big), Err(Fallback));
         assert_eq!(Calc::Sub(col(0), Box::new(Calc::Const(5, 3))).eval(&|_| Some(f(15, 1))), Ok(Some((1495, 3))));
+        // Beyond 64 bits, within 128: computed in 128.
+        let wide = |_| Some(f(i64::MAX as i128, 0));
+        assert_eq!(Calc::Mul(col(0), col(1)).eval(&wide), Ok(Some(((i64::MAX as i128) * (i64::MAX as i128), 0))));
+        assert_eq!(Calc::Add(col(0), col(1)).eval(&wide), Ok(Some((2 * i64::MAX as i128, 0))));
     }
 
     fn f(value: i128, scale: u16) -> Numeric {
@@ -516,6 +576,18 @@ mod tests {
         #[test]
         fn parse_inverts_the_stored_form(value in -10i128.pow(30)..10i128.pow(30), scale in 0u16..12) {
             prop_assert_eq!(parse_numeric(&to_bytes(value, scale)), Some(Numeric::Finite { value, scale }));
+        }
+
+        #[test]
+        fn calc_matches_wide_arithmetic(x in any::<i64>(), sx in 0u16..6, y in any::<i64>(), sy in 0u16..6) {
+            let col = |k| Box::new(Calc::Column(k));
+            let values = |k: usize| Some(if k == 0 { f(x as i128, sx) } else { f(y as i128, sy) });
+            let (xi, yi) = (x as i128, y as i128);
+            let top = sx.max(sy);
+            let (xs, ys) = (xi.checked_mul(10i128.pow((top - sx) as u32)), yi.checked_mul(10i128.pow((top - sy) as u32)));
+            let sum = xs.zip(ys).and_then(|(a, b)| a.checked_add(b));
+            prop_assert_eq!(Calc::Add(col(0), col(1)).eval(&values), sum.map(|v| Some((v, top))).ok_or(Fallback));
+            prop_assert_eq!(Calc::Mul(col(0), col(1)).eval(&values), xi.checked_mul(yi).map(|v| Some((v, sx + sy))).ok_or(Fallback));
         }
 
         #[test]
