@@ -39,7 +39,7 @@ static EXEC_METHODS: ExecMethods = ExecMethods(pg_sys::CustomExecMethods {
     CustomName: NAME.as_ptr(),
     BeginCustomScan: Some(begin),
     ExecCustomScan: Some(exec),
-    EndCustomScan: Some(end),
+    EndCustomScan: Some(exec::end),
     ReScanCustomScan: Some(rescan),
     MarkPosCustomScan: None,
     RestrPosCustomScan: None,
@@ -550,19 +550,9 @@ unsafe extern "C-unwind" fn next(ss: *mut pg_sys::ScanState) -> *mut pg_sys::Tup
 }
 
 #[pg_guard]
-unsafe extern "C-unwind" fn recheck(_ss: *mut pg_sys::ScanState, _slot: *mut pg_sys::TupleTableSlot) -> bool {
-    true
-}
-
-#[pg_guard]
 unsafe extern "C-unwind" fn exec(node: *mut pg_sys::CustomScanState) -> *mut pg_sys::TupleTableSlot {
     // SAFETY: ExecScan on this node's ScanState, with the callbacks above.
-    unsafe { pg_sys::ExecScan(&mut (*node).ss, Some(next), Some(recheck)) }
-}
-
-#[pg_guard]
-unsafe extern "C-unwind" fn end(_node: *mut pg_sys::CustomScanState) {
-    // The Aggregate and its context go with the query's memory context.
+    unsafe { pg_sys::ExecScan(&mut (*node).ss, Some(next), Some(exec::recheck)) }
 }
 
 #[pg_guard]

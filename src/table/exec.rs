@@ -214,9 +214,10 @@ unsafe extern "C-unwind" fn next(ss: *mut pg_sys::ScanState) -> *mut pg_sys::Tup
     }
 }
 
-/// EvalPlanQual's recheck: ExecScan evaluates the quals again on the row it substitutes.
+/// EvalPlanQual's recheck: ExecScan evaluates the quals again on the row it substitutes (the
+/// aggregate node has no row marks, so it is never asked).
 #[pg_guard]
-unsafe extern "C-unwind" fn recheck(_ss: *mut pg_sys::ScanState, _slot: *mut pg_sys::TupleTableSlot) -> bool {
+pub unsafe extern "C-unwind" fn recheck(_ss: *mut pg_sys::ScanState, _slot: *mut pg_sys::TupleTableSlot) -> bool {
     true
 }
 
@@ -227,9 +228,9 @@ unsafe extern "C-unwind" fn exec(node: *mut pg_sys::CustomScanState) -> *mut pg_
 }
 
 #[pg_guard]
-unsafe extern "C-unwind" fn end(_node: *mut pg_sys::CustomScanState) {
-    // The Scan is dropped with the query's memory context (also when the query fails), and
-    // holds no buffer pin or lock between calls.
+pub unsafe extern "C-unwind" fn end(_node: *mut pg_sys::CustomScanState) {
+    // A node's own part is dropped with the query's memory context (also when the query
+    // fails), and holds no buffer pin or lock between calls.
 }
 
 #[pg_guard]
