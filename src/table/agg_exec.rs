@@ -13,7 +13,7 @@
 use super::agg_plan::{BPCHAR, VECTORIZE};
 use super::agg_state::{Input, Kind, State, varlena_content};
 use super::batch::{self, Counts, Reader};
-use super::exec;
+use super::exec::{self, ExecMethods, ScanMethods};
 use super::group::Decoded;
 use columnar_core::encode::{VECTOR_SIZE, validity};
 use super::plan::{list_pointers, referenced};
@@ -25,13 +25,6 @@ use std::collections::HashMap;
 
 /// The node's name in EXPLAIN and in the registry of custom scan methods.
 pub const NAME: &std::ffi::CStr = c"ColumnarAggregate";
-
-struct ScanMethods(pg_sys::CustomScanMethods);
-// SAFETY: immutable, read only by the backend's single thread.
-unsafe impl Sync for ScanMethods {}
-struct ExecMethods(pg_sys::CustomExecMethods);
-// SAFETY: as above.
-unsafe impl Sync for ExecMethods {}
 
 static SCAN_METHODS: ScanMethods = ScanMethods(pg_sys::CustomScanMethods { CustomName: NAME.as_ptr(), CreateCustomScanState: Some(create_state) });
 
@@ -52,12 +45,11 @@ static EXEC_METHODS: ExecMethods = ExecMethods(pg_sys::CustomExecMethods {
 });
 
 pub fn scan_methods() -> *mut pg_sys::CustomScanMethods {
-    &SCAN_METHODS.0 as *const _ as *mut _
+    SCAN_METHODS.as_ptr()
 }
 
 pub fn init() {
-    // SAFETY: called once from _PG_init; the methods are a static.
-    unsafe { pg_sys::RegisterCustomScanMethods(&SCAN_METHODS.0) }
+    SCAN_METHODS.register();
 }
 
 /// Where an aggregate's input comes from.
@@ -126,6 +118,8 @@ struct Aggregate {
     vec_nodes: Vec<*mut pg_sys::Node>,
     rest_nodes: Vec<*mut pg_sys::Node>,
     args: Vec<Arg>,
+    /// The reader's attributes the arithmetic arguments read.
+    calc_columns: Vec<usize>,
     groups: Groups,
     done: bool,
     next_group: usize,
@@ -182,7 +176,7 @@ unsafe extern "C-unwind" fn begin(node: *mut pg_sys::CustomScanState, estate: *m
         }
         let rest_list = rest_nodes.iter().fold(std::ptr::null_mut(), |l, &q| pg_sys::lappend(l, q.cast()));
         let rest_quals = if rest_list.is_null() { std::ptr::null_mut() } else { pg_sys::ExecInitQual(rest_list, parent) };
-        let args = exprs[1..]
+        let args: Vec<Arg> = exprs[1..]
             .iter()
             .map(|&e| {
                 if e.is_null() {
@@ -220,7 +214,15 @@ unsafe extern "C-unwind" fn begin(node: *mut pg_sys::CustomScanState, estate: *m
         let reader = Reader::new(rel, snapshot, &attrs, heap_slot);
         let cxt = pg_sys::AllocSetContextCreateInternal((*estate).es_query_cxt, c"columnar aggregate".as_ptr(), 0, 8 * 1024, 8 * 1024 * 1024);
         let groups = Groups { keys, kinds, index: HashMap::new(), list: Vec::new(), cxt, scratch: Vec::new(), bytes: 0 };
-        let agg = Aggregate { reader, natts, quals, vec_quals, rest_quals, vec_nodes, rest_nodes, args, groups, done: false, next_group: 0, rows: 0, attrs };
+        let mut calc_columns = Vec::new();
+        for arg in &args {
+            if let Arg::Calc { calc, .. } = arg {
+                calc.columns(&mut calc_columns);
+            }
+        }
+        calc_columns.sort_unstable();
+        calc_columns.dedup();
+        let agg = Aggregate { reader, natts, quals, vec_quals, rest_quals, vec_nodes, rest_nodes, args, calc_columns, groups, done: false, next_group: 0, rows: 0, attrs };
         exec::set_own(node, estate, agg);
     }
 }
@@ -340,20 +342,10 @@ impl Aggregate {
         }
         // Row by row: group keys, and arithmetic over several columns, each column read by
         // the arithmetic parsed once per row.
-        let calc_columns: Vec<usize> = {
-            let mut ks = Vec::new();
-            for arg in &self.args {
-                if let Arg::Calc { calc, .. } = arg {
-                    calc.columns(&mut ks);
-                }
-            }
-            ks.sort_unstable();
-            ks.dedup();
-            ks
-        };
+        let calc_columns = &self.calc_columns;
         let mut parsed: Vec<Option<Numeric>> = vec![None; calc_columns.last().map_or(0, |&k| k + 1)];
         for &(position, _) in rows {
-            for &k in &calc_columns {
+            for &k in calc_columns {
                 // SAFETY: a numeric datum of the column.
                 parsed[k] = view.datum(k, position).map(|d| parse_numeric(unsafe { varlena_content(d) }).unwrap_or(Numeric::TooBig));
             }

@@ -18,7 +18,7 @@
 use super::agg_exec;
 use super::agg_state::Kind;
 use super::vecqual;
-use super::plan::{list_pointers, readable, referenced};
+use super::plan::{PathMethods, list_pointers, readable, referenced};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
@@ -46,11 +46,7 @@ const MIN_PAGE_SHARE: f64 = 0.05;
 
 static mut PREVIOUS: pg_sys::create_upper_paths_hook_type = None;
 
-struct Methods(pg_sys::CustomPathMethods);
-// SAFETY: immutable, read only by the backend's single thread.
-unsafe impl Sync for Methods {}
-
-static PATH_METHODS: Methods = Methods(pg_sys::CustomPathMethods {
+static PATH_METHODS: PathMethods = PathMethods(pg_sys::CustomPathMethods {
     CustomName: agg_exec::NAME.as_ptr(),
     PlanCustomPath: Some(plan_path),
     ReparameterizeCustomPathByChild: None,

@@ -14,12 +14,27 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 /// The node's name in EXPLAIN and in the registry of custom scan methods.
 pub const NAME: &std::ffi::CStr = c"ColumnarScan";
 
-struct ScanMethods(pg_sys::CustomScanMethods);
+/// A custom scan node's methods, kept in a static (PostgreSQL keeps pointers to them, and plans
+/// copied to parallel workers name them by CustomName).
+pub struct ScanMethods(pub pg_sys::CustomScanMethods);
 // SAFETY: immutable, read only by the backend's single thread.
 unsafe impl Sync for ScanMethods {}
-struct ExecMethods(pg_sys::CustomExecMethods);
+pub struct ExecMethods(pub pg_sys::CustomExecMethods);
 // SAFETY: as above.
 unsafe impl Sync for ExecMethods {}
+
+impl ScanMethods {
+    /// The pointer a CustomScan plan node keeps.
+    pub fn as_ptr(&'static self) -> *mut pg_sys::CustomScanMethods {
+        &self.0 as *const _ as *mut _
+    }
+
+    /// Registers the methods by name; called once from _PG_init.
+    pub fn register(&'static self) {
+        // SAFETY: the methods are a static, registered before any plan names them.
+        unsafe { pg_sys::RegisterCustomScanMethods(&self.0) }
+    }
+}
 
 static SCAN_METHODS: ScanMethods = ScanMethods(pg_sys::CustomScanMethods { CustomName: NAME.as_ptr(), CreateCustomScanState: Some(create_state) });
 
@@ -40,13 +55,11 @@ static EXEC_METHODS: ExecMethods = ExecMethods(pg_sys::CustomExecMethods {
 });
 
 pub fn scan_methods() -> *mut pg_sys::CustomScanMethods {
-    &SCAN_METHODS.0 as *const _ as *mut _
+    SCAN_METHODS.as_ptr()
 }
 
 pub fn init() {
-    // SAFETY: called once from _PG_init; the methods are a static (plans copied to parallel
-    // workers name them by CustomName).
-    unsafe { pg_sys::RegisterCustomScanMethods(&SCAN_METHODS.0) }
+    SCAN_METHODS.register();
 }
 
 /// A parallel scan's shared state: the next slice to hand out, the segments it covers, and

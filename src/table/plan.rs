@@ -25,11 +25,12 @@ const MIN_PAGE_SHARE: f64 = 0.05;
 
 static mut PREVIOUS: pg_sys::set_rel_pathlist_hook_type = None;
 
-struct Methods(pg_sys::CustomPathMethods);
+/// A custom path's methods, kept in a static.
+pub struct PathMethods(pub pg_sys::CustomPathMethods);
 // SAFETY: immutable, read only by the backend's single thread.
-unsafe impl Sync for Methods {}
+unsafe impl Sync for PathMethods {}
 
-static PATH_METHODS: Methods = Methods(pg_sys::CustomPathMethods {
+static PATH_METHODS: PathMethods = PathMethods(pg_sys::CustomPathMethods {
     CustomName: exec::NAME.as_ptr(),
     PlanCustomPath: Some(plan_path),
     ReparameterizeCustomPathByChild: None,
