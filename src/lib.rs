@@ -68,7 +68,7 @@ mod tests {
     }
 
     /// A columnar table written in another on-disk format fails loudly, with a hint.
-    #[pg_test(error = "table \"fv_c\" has columnar format 999, this library reads format 3")]
+    #[pg_test(error = "table \"fv_c\" has columnar format 999, this library reads format 4")]
     fn other_columnar_format_is_refused() {
         Spi::run("CREATE TABLE fv_c (k int8) USING columnar; INSERT INTO fv_c SELECT generate_series(1, 100)").unwrap();
         let oid = Spi::get_one::<pg_sys::Oid>("SELECT 'fv_c'::regclass::oid").unwrap().unwrap();

@@ -18,7 +18,8 @@ use super::group::Decoded;
 use columnar_core::encode::{VECTOR_SIZE, validity};
 use super::plan::{list_pointers, referenced};
 use super::vecqual::{self, VecQual, Verdict};
-use columnar_core::aggregate::{Calc, Fallback, Numeric, parse_numeric};
+use columnar_core::aggregate::{Calc, Fallback};
+use columnar_core::numeric::Numeric;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::collections::HashMap;
@@ -319,6 +320,11 @@ impl Aggregate {
                                     let valid = |i: usize| v.validity.as_deref().is_none_or(|b| validity::is_valid(b, i));
                                     states[j].add_ints(kind, run.iter().map(|r| r.0 as usize % VECTOR_SIZE).filter(|&i| valid(i)).map(|i| v.values[i]));
                                 }
+                                Some(Decoded::Scaled { values, scale, .. }) => {
+                                    let valid = |i: &usize| values.validity.as_deref().is_none_or(|b| validity::is_valid(b, *i));
+                                    let run_values = run.iter().map(|r| r.0 as usize % VECTOR_SIZE).filter(valid).map(|i| values.values[i]);
+                                    states[j].add_scaled_run(kind, run_values, *scale, groups.cxt);
+                                }
                                 Some(Decoded::Bytes(v)) if matches!(kind, Kind::Sum(Input::Numeric) | Kind::Avg(Input::Numeric)) => {
                                     for bytes in run.iter().filter_map(|r| v.value(r.0 as usize % VECTOR_SIZE)) {
                                         states[j].add_numeric_bytes(kind, bytes, groups.cxt);
@@ -346,8 +352,7 @@ impl Aggregate {
         let mut parsed: Vec<Option<Numeric>> = vec![None; calc_columns.last().map_or(0, |&k| k + 1)];
         for &(position, _) in rows {
             for &k in calc_columns {
-                // SAFETY: a numeric datum of the column.
-                parsed[k] = view.datum(k, position).map(|d| parse_numeric(unsafe { varlena_content(d) }).unwrap_or(Numeric::TooBig));
+                parsed[k] = view.numeric(k, position);
             }
             let g = if groups.keys.is_empty() { 0 } else { groups.group_of(|key| view.datum(key.k, position)) };
             for (j, arg) in self.args.iter().enumerate() {
@@ -355,12 +360,16 @@ impl Aggregate {
                 let state = &mut groups.list[g].1[j];
                 match arg {
                     Arg::None => state.add_rows(1),
-                    Arg::Column { k, .. } => {
-                        if let Some(d) = view.datum(*k, position) {
-                            // SAFETY: a datum of the column, the aggregate's input type.
-                            unsafe { state.add(kind, d, groups.cxt) };
+                    Arg::Column { k, .. } => match view.scaled(*k, position) {
+                        Some(Some((value, scale))) => state.add_scaled(kind, value as i128, scale, groups.cxt),
+                        Some(None) => {}
+                        None => {
+                            if let Some(d) = view.datum(*k, position) {
+                                // SAFETY: a datum of the column, the aggregate's input type.
+                                unsafe { state.add(kind, d, groups.cxt) };
+                            }
                         }
-                    }
+                    },
                     Arg::Calc { calc, state: expr } => {
                         match calc.eval(&|k| parsed[k]) {
                             Ok(Some((value, scale))) => state.add_scaled(kind, value, scale, groups.cxt),

@@ -4,7 +4,8 @@
 //! `aggregate` module. A numeric too large for 128 bits is added with PostgreSQL's
 //! `numeric_add`, so every sum stays exact.
 
-use columnar_core::aggregate::{self as arith, DecimalSum, FloatAccum, Numeric, SumResult};
+use columnar_core::aggregate::{self as arith, DecimalSum, FloatAccum, SumResult};
+use columnar_core::numeric::{Numeric, parse_numeric};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
@@ -232,7 +233,7 @@ impl State {
             (State::FloatAvg(a), Kind::Avg(i)) => a.add(i.float(d)).unwrap_or_else(|_| overflow()),
             (State::Numeric(s), _) => {
                 // SAFETY: a numeric datum, per the contract.
-                match arith::parse_numeric(unsafe { varlena_content(d) }) {
+                match parse_numeric(unsafe { varlena_content(d) }) {
                     Some(Numeric::Finite { value, scale }) if s.sum.add(value, scale) => {}
                     Some(n @ (Numeric::NaN | Numeric::PosInf | Numeric::NegInf)) => s.sum.add_special(n),
                     Some(Numeric::Finite { .. } | Numeric::TooBig) => {
@@ -305,7 +306,7 @@ impl State {
             _ => None,
         };
         if let State::Numeric(s) = self {
-            match payload().and_then(arith::parse_numeric) {
+            match payload().and_then(parse_numeric) {
                 Some(Numeric::Finite { value, scale }) if s.sum.add(value, scale) => return,
                 Some(n @ (Numeric::NaN | Numeric::PosInf | Numeric::NegInf)) => return s.sum.add_special(n),
                 _ => {}
@@ -313,6 +314,22 @@ impl State {
         }
         // SAFETY: the bytes of a numeric datum, which stay put while it is added.
         unsafe { self.add(kind, pg_sys::Datum::from(bytes.as_ptr()), cxt) }
+    }
+
+    /// Adds the non-null numerics `values / 10^scale` of a scaled vector to a numeric sum or
+    /// average, or counts them: one 128-bit addition per run when the sum has room.
+    pub fn add_scaled_run(&mut self, kind: Kind, values: impl Iterator<Item = i64> + Clone, scale: u16, cxt: pg_sys::MemoryContext) {
+        match self {
+            State::Count(n) => *n += values.count() as i64,
+            State::Numeric(s) => {
+                let (total, count) = values.clone().fold((0i128, 0i64), |(t, c), v| (t + v as i128, c + 1));
+                if count == 0 || s.sum.add_many(total, count, scale) {
+                    return;
+                }
+                values.for_each(|v| self.add_scaled(kind, v as i128, scale, cxt));
+            }
+            _ => values.for_each(|v| self.add_scaled(kind, v as i128, scale, cxt)),
+        }
     }
 
     /// Adds the numeric `value / 10^scale` (computed from vectors) to a numeric sum or

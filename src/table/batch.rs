@@ -17,7 +17,9 @@ use super::page::Buf;
 use super::tuple::{self, TupleCopy};
 use super::{rows, serializable, store};
 use crate::storage::Lock;
-use columnar_core::encode::VECTOR_SIZE;
+use super::agg_state::varlena_content;
+use columnar_core::encode::{VECTOR_SIZE, validity};
+use columnar_core::numeric::{Numeric, parse_numeric};
 use columnar_core::layout::{NO_BLOCK, PageKind};
 use columnar_core::segment::{self, State};
 use columnar_core::{map, rownum};
@@ -76,6 +78,26 @@ impl GroupView<'_> {
             Some(vector) => vector.datum(i),
             None => (!self.reader.missing[k].1).then_some(self.reader.missing[k].0),
         }
+    }
+
+    /// The value of the reader's `k`th attribute at group position `position` when its vector
+    /// is a scaled numeric one: `Some(None)` for NULL, else `Some(Some((value, scale)))`.
+    pub fn scaled(&self, k: usize, position: u32) -> Option<Option<(i64, u16)>> {
+        let (v, i) = (position as usize / VECTOR_SIZE - self.first_vector, position as usize % VECTOR_SIZE);
+        let Some(Decoded::Scaled { values, scale, .. }) = self.vectors[v][k].as_deref() else { return None };
+        let valid = values.validity.as_deref().is_none_or(|b| validity::is_valid(b, i));
+        Some(valid.then(|| (values.values[i], *scale)))
+    }
+
+    /// The numeric value of the reader's `k`th attribute (a numeric column) at group position
+    /// `position`: from the integers of a scaled vector, else parsed from the datum's bytes
+    /// (TooBig when they are not a plain inline numeric: PostgreSQL's code must judge it).
+    pub fn numeric(&self, k: usize, position: u32) -> Option<Numeric> {
+        if let Some(scaled) = self.scaled(k, position) {
+            return scaled.map(|(value, scale)| Numeric::Finite { value: value as i128, scale });
+        }
+        // SAFETY: a numeric datum of the column, in a vector or the relcache's missing value.
+        self.datum(k, position).map(|d| parse_numeric(unsafe { varlena_content(d) }).unwrap_or(Numeric::TooBig))
     }
 
     /// `rows` (some of the batch's, in order) by the group vector they are in, each run with

@@ -9,21 +9,23 @@
 //! header: the overlay's or the stamp.
 //!
 //! Values are stored as the tuple held them: by-value types of 1, 2, 4 or 8 bytes as integers
-//! (sign-extended, as `fetch_att` makes their datums), every other type as the bytes of its
-//! datum (a varlena with its header, which may be a compressed value or a TOAST pointer to a
-//! value chain of the table, a fixed-length value, or a C string with its terminator). A row
-//! is handed out as a heap tuple formed from those datums, with the header laid over it.
+//! (sign-extended, as `fetch_att` makes their datums), numeric as its datum's bytes in the
+//! numeric family (kept as scaled integers where a vector allows), every other type as the
+//! bytes of its datum (a varlena with its header, which may be a compressed value or a TOAST
+//! pointer to a value chain of the table, a fixed-length value, or a C string with its
+//! terminator). A row is handed out as a heap tuple formed from those datums, with the header
+//! laid over it.
 
 use super::page::{self, Buf};
 use super::tuple::{self, TupleCopy};
 use crate::storage::Lock;
-use columnar_core::encode::{IntVector, VECTOR_SIZE, VarlenaVector};
+use columnar_core::encode::{IntVector, NumericVector, VECTOR_SIZE, VarlenaVector};
 use columnar_core::group::{self as format, Group};
 use columnar_core::layout::{PageKind, Special};
 use columnar_core::rowgroup::{ColumnKind, Directory, GroupBuilder, PresentSet, StreamPages, Value, pages_for};
 use columnar_core::{delta, rownum, segment};
 use pgrx::pg_sys;
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
@@ -45,8 +47,14 @@ fn columns(rel: pg_sys::Relation) -> Vec<Column> {
         (0..(*desc).natts as usize)
             .map(|i| {
                 let a = &*(*desc).attrs.as_ptr().add(i);
-                let int = a.attbyval && matches!(a.attlen, 1 | 2 | 4 | 8);
-                Column { kind: if int { ColumnKind::Int } else { ColumnKind::Bytes }, len: a.attlen, dropped: a.attisdropped }
+                let kind = if a.attbyval && matches!(a.attlen, 1 | 2 | 4 | 8) {
+                    ColumnKind::Int
+                } else if a.atttypid == pg_sys::NUMERICOID {
+                    ColumnKind::Numeric
+                } else {
+                    ColumnKind::Bytes
+                };
+                Column { kind, len: a.attlen, dropped: a.attisdropped }
             })
             .collect()
     }
@@ -65,7 +73,7 @@ unsafe fn value_of<'a>(col: &Column, d: pg_sys::Datum) -> Value<'a> {
             (ColumnKind::Int, 2) => Value::Int(d.value() as i16 as i64),
             (ColumnKind::Int, 4) => Value::Int(d.value() as i32 as i64),
             (ColumnKind::Int, _) => Value::Int(d.value() as i64),
-            (ColumnKind::Bytes, -1) => {
+            (ColumnKind::Bytes | ColumnKind::Numeric, -1) => {
                 let p = d.cast_mut_ptr::<pg_sys::varlena>();
                 Value::Bytes(std::slice::from_raw_parts(p as *const u8, pgrx::varlena::varsize_any(p)))
             }
@@ -73,7 +81,7 @@ unsafe fn value_of<'a>(col: &Column, d: pg_sys::Datum) -> Value<'a> {
                 let p = d.cast_mut_ptr::<std::ffi::c_char>();
                 Value::Bytes(std::ffi::CStr::from_ptr(p).to_bytes_with_nul())
             }
-            (ColumnKind::Bytes, n) => Value::Bytes(std::slice::from_raw_parts(d.cast_mut_ptr::<u8>(), n as usize)),
+            (_, n) => Value::Bytes(std::slice::from_raw_parts(d.cast_mut_ptr::<u8>(), n as usize)),
         }
     }
 }
@@ -82,13 +90,28 @@ unsafe fn value_of<'a>(col: &Column, d: pg_sys::Datum) -> Value<'a> {
 pub enum Decoded {
     Int(IntVector),
     Bytes(VarlenaVector),
+    /// Numerics as integers scaled by 10^scale, and their datums' bytes once a row needs them.
+    Scaled { values: IntVector, scale: u16, datums: OnceCell<VarlenaVector> },
 }
 
+/// Bytes a scaled numeric's datum takes at most (varlena header, numeric header, six
+/// base-10000 digits) and its offset: what the cache counts for the datums a scaled vector may
+/// write.
+const SCALED_DATUM_BYTES: usize = 15 + 4;
+
 impl Decoded {
+    fn of_numeric(vector: NumericVector) -> Decoded {
+        match vector {
+            NumericVector::Scaled { values, scale } => Decoded::Scaled { values, scale, datums: OnceCell::new() },
+            NumericVector::Bytes(v) => Decoded::Bytes(v),
+        }
+    }
+
     fn bytes(&self) -> usize {
         match self {
             Decoded::Int(v) => v.values.len() * 8,
             Decoded::Bytes(v) => v.bytes.len() + v.offsets.len() * 4,
+            Decoded::Scaled { values, .. } => values.values.len() * (8 + SCALED_DATUM_BYTES),
         }
     }
 
@@ -100,6 +123,9 @@ impl Decoded {
                 valid.then(|| pg_sys::Datum::from(v.values[i] as usize))
             }
             Decoded::Bytes(v) => v.value(i).map(|b| pg_sys::Datum::from(b.as_ptr())),
+            Decoded::Scaled { values, scale, datums } => {
+                datums.get_or_init(|| columnar_core::encode::numeric::scaled_datums(values, *scale)).value(i).map(|b| pg_sys::Datum::from(b.as_ptr()))
+            }
         }
     }
 }
@@ -241,6 +267,7 @@ impl Loaded {
         match self.directory.column(c).kind {
             ColumnKind::Int => self.directory.decode_int_vector(c, v, &bytes).map(Decoded::Int),
             ColumnKind::Bytes => self.directory.decode_bytes_vector(c, v, &bytes).map(Decoded::Bytes),
+            ColumnKind::Numeric => self.directory.decode_numeric_vector(c, v, &bytes).map(Decoded::of_numeric),
         }
     }
 
@@ -253,6 +280,20 @@ impl Loaded {
             }
         }
         cols
+    }
+
+    /// What the directory says of stored column `c`: its kind, chunk bytes and NULLs, and the
+    /// encoding of each vector (the first byte of each, read from the data pages).
+    pub fn column_stats(&self, rel: pg_sys::Relation, c: usize) -> (ColumnKind, usize, usize, Vec<u8>) {
+        let column = self.directory.column(c);
+        let tags = (0..column.vectors.len())
+            .map(|v| {
+                let r = self.directory.vector_range(c, v);
+                let first = read_stream(rel, &self.group, self.base + r.start..self.base + r.start + 1);
+                first[0] & !columnar_core::encode::HAS_VALIDITY
+            })
+            .collect();
+        (column.kind, column.chunk.len(), column.nulls, tags)
     }
 
     /// Decodes every vector of every column (columnar_check): the first failure.
@@ -304,13 +345,16 @@ impl Loaded {
                 let value = columnar_core::encode::int_value_at(&bytes, i).unwrap_or_else(|e| corrupt(e));
                 (value.map(|x| pg_sys::Datum::from(x as usize)), Kept::Nothing)
             }
-            ColumnKind::Bytes => match columnar_core::encode::varlena_value_at(&bytes, i).unwrap_or_else(|e| corrupt(e)) {
-                Some(value) => {
-                    let owned = value.into_owned();
-                    (Some(pg_sys::Datum::from(owned.as_ptr())), Kept::Bytes(owned))
+            kind => {
+                let value_at = if kind == ColumnKind::Numeric { columnar_core::encode::numeric_value_at } else { columnar_core::encode::varlena_value_at };
+                match value_at(&bytes, i).unwrap_or_else(|e| corrupt(e)) {
+                    Some(value) => {
+                        let owned = value.into_owned();
+                        (Some(pg_sys::Datum::from(owned.as_ptr())), Kept::Bytes(owned))
+                    }
+                    None => (None, Kept::Nothing),
                 }
-                None => (None, Kept::Nothing),
-            },
+            }
         }
     }
 

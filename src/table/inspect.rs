@@ -1,4 +1,5 @@
-//! `columnar_stats` describes a columnar table's storage; `columnar_check` verifies its
+//! `columnar_stats` describes a columnar table's storage, `columnar_column_stats` its row
+//! groups' columns; `columnar_check` verifies its
 //! invariants, raising XX002 (as `alex_check`) naming the block and the first violation.
 
 use super::page::{self, Buf};
@@ -121,6 +122,39 @@ fn columnar_stats(
         })
         .collect();
     TableIterator::new(rows)
+}
+
+/// Describes the columns of each row group: kind, bytes of the chunk, NULLs, and how many of
+/// its vectors use each encoding.
+#[pg_extern(volatile, parallel_safe)]
+fn columnar_column_stats(
+    table: PgRelation,
+) -> TableIterator<'static, (name!(first_row, i64), name!(attnum, i32), name!(kind, String), name!(bytes, i64), name!(nulls, i64), name!(encodings, String))> {
+    require_columnar(&table, "described");
+    let t = table.as_ptr();
+    let mut out = Vec::new();
+    for s in segments(t, false) {
+        if s.group.is_none() {
+            continue;
+        }
+        let sb = Buf::read(t, s.entry.page, Lock::Share);
+        let g = group::load(t, &sb);
+        drop(sb);
+        for c in 0..g.stored_columns() {
+            let (kind, bytes, nulls, tags) = g.column_stats(t, c);
+            let mut counts: Vec<(&str, usize)> = Vec::new();
+            for tag in tags {
+                let name = columnar_core::encode::encoding_name(tag);
+                match counts.iter_mut().find(|(n, _)| *n == name) {
+                    Some((_, k)) => *k += 1,
+                    None => counts.push((name, 1)),
+                }
+            }
+            let encodings = counts.iter().map(|(n, k)| format!("{n} {k}")).collect::<Vec<_>>().join(", ");
+            out.push((s.entry.first_row as i64, c as i32 + 1, format!("{kind:?}").to_lowercase(), bytes as i64, nulls as i64, encodings));
+        }
+    }
+    TableIterator::new(out)
 }
 
 /// Verifies every invariant of a columnar table's pages; true, or ERROR XX002 naming the block
@@ -247,7 +281,7 @@ fn check_tuple(data: &[u8], natts: usize) -> Result<(), String> {
 // Like amcheck's functions, these read every page of the table: only roles granted them may
 // run them.
 extension_sql!(
-    "REVOKE ALL ON FUNCTION columnar_check(regclass) FROM PUBLIC;\nREVOKE ALL ON FUNCTION columnar_stats(regclass) FROM PUBLIC;\n",
+    "REVOKE ALL ON FUNCTION columnar_check(regclass) FROM PUBLIC;\nREVOKE ALL ON FUNCTION columnar_stats(regclass) FROM PUBLIC;\nREVOKE ALL ON FUNCTION columnar_column_stats(regclass) FROM PUBLIC;\n",
     name = "revoke_columnar_inspection",
-    requires = [columnar_check, columnar_stats]
+    requires = [columnar_check, columnar_stats, columnar_column_stats]
 );

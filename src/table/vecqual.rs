@@ -8,7 +8,8 @@
 
 use super::agg_state::varlena_content;
 use super::batch::GroupView;
-use columnar_core::aggregate::{Calc, Numeric, parse_numeric};
+use columnar_core::aggregate::Calc;
+use columnar_core::numeric::{Numeric, parse_numeric};
 use columnar_core::compare::{self, Op};
 use pgrx::pg_sys;
 
@@ -122,9 +123,8 @@ impl VecQual {
                 let v = if date_vs_timestamp { compare::date_as_timestamp(d.value() as i32 as i64) } else { d.value() as i64 as i128 };
                 op.holds(v.cmp(&constant))
             }
-            (Test::Numeric { op, constant }, Some(d)) => {
-                // SAFETY: a numeric datum of the column.
-                match parse_numeric(unsafe { varlena_content(d) }).and_then(|n| compare::numeric_cmp(n, constant)) {
+            (Test::Numeric { op, constant }, Some(_)) => {
+                match view.numeric(self.k, position).and_then(|n| compare::numeric_cmp(n, constant)) {
                     Some(o) => op.holds(o),
                     None => return Verdict::Unknown,
                 }

@@ -2,7 +2,7 @@
 //! them, for clauses evaluated over column vectors: integers and the types stored as integers
 //! (dates, times, timestamps), dates against timestamps, and numerics.
 
-use crate::aggregate::Numeric;
+use crate::numeric::Numeric;
 use std::cmp::Ordering;
 
 /// A btree strategy: the comparison a clause makes, column on the left.
@@ -84,7 +84,7 @@ pub fn numeric_cmp(a: Numeric, b: Numeric) -> Option<Ordering> {
     };
     match (a, b) {
         (Numeric::Finite { value: x, scale: sx }, Numeric::Finite { value: y, scale: sy }) => {
-            let up = |v: i128, by: u16| crate::aggregate::pow10(by as u32).and_then(|p| v.checked_mul(p));
+            let up = |v: i128, by: u16| crate::numeric::pow10(by as u32).and_then(|p| v.checked_mul(p));
             let (x, y) = if sx < sy { (up(x, sy - sx)?, y) } else { (x, up(y, sx - sy)?) };
             Some(x.cmp(&y))
         }

@@ -17,6 +17,7 @@ pub mod group;
 pub mod layout;
 pub mod map;
 pub mod meta;
+pub mod numeric;
 pub mod rowgroup;
 pub mod rownum;
 pub mod segment;

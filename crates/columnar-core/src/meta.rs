@@ -7,7 +7,7 @@ use crate::layout::{NO_BLOCK, put_u32, put_u64, u32_at, u64_at};
 
 pub const MAGIC: u32 = 0x434F_4C31;
 /// The on-disk format this library reads and writes.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 pub const BLOCK: u32 = 0;
 
 const MAGIC_AT: usize = 0;

@@ -17,7 +17,7 @@
 //!   v rows                       at most MAX_ROWS
 //!   v columns                    at most MAX_COLUMNS
 //!   per column:
-//!     u8 kind                    KIND_INT or KIND_BYTES
+//!     u8 kind                    KIND_INT, KIND_BYTES or KIND_NUMERIC
 //!     v  null count
 //!     zone                       of the whole column
 //!     per vector (rows.div_ceil(VECTOR_SIZE) of them):
@@ -30,7 +30,8 @@
 //!   u8 flags                     0: no non-NULL value, nothing follows; else ZONE_PRESENT
 //!                                (| ZONE_MIN_TRUNCATED | ZONE_MAX_TRUNCATED, bytes only)
 //!   Int:   z min, z max
-//!   Bytes: u8 min length, min bytes, u8 max length, max bytes (each at most ZONE_PREFIX_LEN)
+//!   Bytes, Numeric: u8 min length, min bytes, u8 max length, max bytes (each at most
+//!                  ZONE_PREFIX_LEN; of a numeric, of its datum's bytes)
 //! ```
 //!
 //! Offsets are not stored: a chunk starts where the previous one ends (the first at the
@@ -72,12 +73,13 @@ pub const ZONE_PREFIX_LEN: usize = 16;
 /// The first bytes of every stream.
 pub const MAGIC: [u8; 2] = *b"RG";
 /// The version of the stream format; a reader refuses any other.
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 2;
 /// Magic, version and the u32 directory length: what [`directory_len`] needs.
 pub const HEADER_LEN: usize = 7;
 
 pub const KIND_INT: u8 = 1;
 pub const KIND_BYTES: u8 = 2;
+pub const KIND_NUMERIC: u8 = 3;
 
 /// Zone flags: the vector or column has a non-NULL value, and a min and max follow.
 pub const ZONE_PRESENT: u8 = 0x01;
@@ -86,11 +88,13 @@ pub const ZONE_MIN_TRUNCATED: u8 = 0x02;
 /// Zone flags: the bytes max is a prefix of the largest value, which is longer.
 pub const ZONE_MAX_TRUNCATED: u8 = 0x04;
 
-/// The family of a column: integers (anything the caller maps to `i64`) or byte strings.
+/// The family of a column: integers (anything the caller maps to `i64`), byte strings, or
+/// PostgreSQL numerics as their datums' bytes ([`crate::encode::numeric`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ColumnKind {
     Int,
     Bytes,
+    Numeric,
 }
 
 impl ColumnKind {
@@ -98,6 +102,7 @@ impl ColumnKind {
         match self {
             ColumnKind::Int => KIND_INT,
             ColumnKind::Bytes => KIND_BYTES,
+            ColumnKind::Numeric => KIND_NUMERIC,
         }
     }
 
@@ -105,6 +110,7 @@ impl ColumnKind {
         match code {
             KIND_INT => Some(ColumnKind::Int),
             KIND_BYTES => Some(ColumnKind::Bytes),
+            KIND_NUMERIC => Some(ColumnKind::Numeric),
             _ => None,
         }
     }

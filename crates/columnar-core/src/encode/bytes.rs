@@ -61,6 +61,13 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Every byte left.
+    pub fn rest(&mut self) -> &'a [u8] {
+        let rest = &self.bytes[self.pos..];
+        self.pos = self.bytes.len();
+        rest
+    }
+
     /// Ends the reading: a vector must use its bytes exactly.
     pub fn finish(self) -> Result<(), DecodeError> {
         let trailing = self.bytes.len() - self.pos;

@@ -250,7 +250,7 @@ pub fn decode_ints(bytes: &[u8]) -> Result<IntVector, DecodeError> {
 
 /// Moves the non-NULL values (in order at the front of `values`) to their rows, zeroing the
 /// NULL rows.
-fn spread_over_rows(values: &mut Vec<i64>, rows: usize, bitmap: &[u8]) {
+pub(super) fn spread_over_rows(values: &mut Vec<i64>, rows: usize, bitmap: &[u8]) {
     let mut next = values.len();
     values.resize(rows, 0);
     // From the back, so that no value is overwritten before it moves.

@@ -20,10 +20,12 @@
 pub mod bitpack;
 mod bytes;
 pub mod int;
+pub mod numeric;
 pub mod validity;
 pub mod varlena;
 
 pub use int::{IntVector, decode_ints, encode_ints, int_value_at};
+pub use numeric::{NumericVector, decode_numeric, encode_numeric, numeric_value_at};
 pub use varlena::{VarlenaVector, decode_varlena, encode_varlena, varlena_value_at};
 
 /// The number of rows of a full vector: the unit of encoding and of decoding.
@@ -63,6 +65,28 @@ pub const TAG_VARLENA_LZ4: u8 = 0x12;
 /// offsets (the first 0, ascending), the entries' bytes (distinct, sorted by bytes), then
 /// `u8 code_width, packed[n]` of codes (each < entries).
 pub const TAG_VARLENA_DICT: u8 = 0x13;
+
+/// Numeric: every non-NULL value is a finite numeric of one display scale that fits in 64
+/// bits when scaled by 10^scale, stored as PostgreSQL stores it (see `crate::numeric`);
+/// payload `u8 scale`, then an integer vector (header included, no NULL) of the non-NULL
+/// values times 10^scale. A numeric vector that is not one of these is a varlena vector.
+pub const TAG_NUMERIC_SCALED: u8 = 0x21;
+
+/// The name of an encoding tag, as `columnar_column_stats` reports it.
+pub fn encoding_name(tag: u8) -> &'static str {
+    match tag {
+        TAG_NONE => "null",
+        TAG_INT_CONSTANT => "constant",
+        TAG_INT_FOR_BITPACKED => "bitpacked",
+        TAG_INT_RLE => "rle",
+        TAG_INT_DELTA => "delta",
+        TAG_VARLENA_PLAIN => "plain",
+        TAG_VARLENA_LZ4 => "lz4",
+        TAG_VARLENA_DICT => "dictionary",
+        TAG_NUMERIC_SCALED => "scaled",
+        _ => "unknown",
+    }
+}
 
 /// The encoding tag of an encoded vector (one of the `TAG_*`, without [`HAS_VALIDITY`]).
 pub fn encoding_of(vector: &[u8]) -> Result<u8, DecodeError> {

@@ -10,6 +10,7 @@ fn decode_everything(bytes: &[u8]) {
     let _ = encoding_of(bytes);
     let ints = decode_ints(bytes);
     let varlena = decode_varlena(bytes);
+    let numeric = decode_numeric(bytes);
     // When a whole decode succeeds, single values must agree with it.
     for row in [0, 1, 2, 7, 100, 2047, 2048, usize::MAX] {
         let int = int_value_at(bytes, row);
@@ -18,6 +19,12 @@ fn decode_everything(bytes: &[u8]) {
         {
             let valid = vector.validity.as_deref().is_none_or(|bitmap| validity::is_valid(bitmap, row));
             assert_eq!(int.as_ref().ok().copied(), Some(valid.then_some(vector.values[row])));
+        }
+        let number = numeric_value_at(bytes, row);
+        if let Ok(vector) = &numeric
+            && row < vector.rows()
+        {
+            assert_eq!(number.as_ref().ok().map(|v| v.as_deref()), Some(vector.to_varlena().value(row)));
         }
         let value = varlena_value_at(bytes, row);
         if let Ok(vector) = &varlena
@@ -54,6 +61,14 @@ fn samples() -> Vec<Vec<u8>> {
             }
         }
     }
+    let numerics: Vec<Vec<u8>> = [5, -12345, 0, i64::MAX].iter().map(|&v| {
+        let mut out = Vec::new();
+        crate::numeric::write_short(&mut out, v, 2).unwrap();
+        out
+    }).collect();
+    let numerics: Vec<&[u8]> = numerics.iter().map(|v| &v[..]).collect();
+    samples.push(encode_numeric(&numerics, None));
+    samples.push(encode_numeric(&numerics, Some(&nulls[..])));
     samples
 }
 

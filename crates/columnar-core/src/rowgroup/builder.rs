@@ -6,7 +6,7 @@ use super::{
     ZONE_MAX_TRUNCATED, ZONE_MIN_TRUNCATED, ZONE_PRESENT, Zone, write_varint, zigzag,
 };
 use crate::encode::validity::from_bools;
-use crate::encode::{VECTOR_SIZE, encode_ints, encode_varlena};
+use crate::encode::{VECTOR_SIZE, encode_ints, encode_numeric, encode_varlena};
 
 /// The values of the vector being filled.
 enum Pending {
@@ -37,7 +37,9 @@ impl ColumnBuilder {
     fn new(kind: ColumnKind) -> ColumnBuilder {
         let pending = match kind {
             ColumnKind::Int => Pending::Int(Vec::with_capacity(VECTOR_SIZE)),
-            ColumnKind::Bytes => Pending::Bytes { data: Vec::new(), ends: Vec::with_capacity(VECTOR_SIZE) },
+            ColumnKind::Bytes | ColumnKind::Numeric => {
+                Pending::Bytes { data: Vec::new(), ends: Vec::with_capacity(VECTOR_SIZE) }
+            }
         };
         ColumnBuilder {
             kind,
@@ -105,7 +107,11 @@ impl ColumnBuilder {
                     let (min, max) = non_null.fold((first, first), |(min, max), v| (min.min(v), max.max(v)));
                     Zone::Bytes { min: BytesBound::of(min), max: BytesBound::of(max) }
                 });
-                let encoded = encode_varlena(&slices, validity.as_deref());
+                let encoded = if self.kind == ColumnKind::Numeric {
+                    encode_numeric(&slices, validity.as_deref())
+                } else {
+                    encode_varlena(&slices, validity.as_deref())
+                };
                 data.clear();
                 ends.clear();
                 (encoded, zone)
@@ -157,7 +163,7 @@ impl GroupBuilder {
             match (builder.kind, value) {
                 (_, Value::Null) | (ColumnKind::Int, Value::Int(_)) => {}
                 // The varlena encoding's offsets are u32: a vector's bytes must stay under 4 GB.
-                (ColumnKind::Bytes, Value::Bytes(bytes))
+                (ColumnKind::Bytes | ColumnKind::Numeric, Value::Bytes(bytes))
                     if builder.pending_bytes().saturating_add(bytes.len()) <= u32::MAX as usize => {}
                 (kind, value) => return Err(format!("column {column} is {kind:?}, got {value:?}")),
             }

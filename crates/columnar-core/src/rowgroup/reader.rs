@@ -10,7 +10,8 @@ use super::{
 };
 use crate::encode::validity::count_valid;
 use crate::encode::{
-    IntVector, VECTOR_SIZE, VarlenaVector, decode_ints, decode_varlena, int_value_at, varlena_value_at,
+    IntVector, NumericVector, VECTOR_SIZE, VarlenaVector, decode_ints, decode_numeric, decode_varlena, int_value_at,
+    numeric_value_at, varlena_value_at,
 };
 use std::borrow::Cow;
 use std::ops::Range;
@@ -88,7 +89,7 @@ impl<'a> Cursor<'a> {
         }
         let allowed = match kind {
             ColumnKind::Int => ZONE_PRESENT,
-            ColumnKind::Bytes => ZONE_PRESENT | ZONE_MIN_TRUNCATED | ZONE_MAX_TRUNCATED,
+            ColumnKind::Bytes | ColumnKind::Numeric => ZONE_PRESENT | ZONE_MIN_TRUNCATED | ZONE_MAX_TRUNCATED,
         };
         if flags & ZONE_PRESENT == 0 || flags & !allowed != 0 {
             bad!("{what}: zone flags {flags:#04x}")
@@ -97,7 +98,7 @@ impl<'a> Cursor<'a> {
             ColumnKind::Int => {
                 Zone::Int { min: unzigzag(self.varint(what)?), max: unzigzag(self.varint(what)?) }
             }
-            ColumnKind::Bytes => Zone::Bytes {
+            ColumnKind::Bytes | ColumnKind::Numeric => Zone::Bytes {
                 min: self.bound(flags & ZONE_MIN_TRUNCATED != 0, what)?,
                 max: self.bound(flags & ZONE_MAX_TRUNCATED != 0, what)?,
             },
@@ -250,6 +251,19 @@ impl Directory {
         Ok(vector)
     }
 
+    /// Decodes vector `v` of numeric column `c` from its bytes (`vector_range(c, v)` of the
+    /// stream), checking its row and null counts against the directory.
+    pub fn decode_numeric_vector(&self, c: usize, v: usize, bytes: &[u8]) -> Result<NumericVector, GroupError> {
+        let meta = self.vector(c, v, ColumnKind::Numeric)?;
+        let vector = decode_numeric(bytes)?;
+        let (rows, validity) = match &vector {
+            NumericVector::Scaled { values, .. } => (values.values.len(), values.validity.as_deref()),
+            NumericVector::Bytes(v) => (v.rows(), v.validity.as_deref()),
+        };
+        check_counts(meta, rows, validity)?;
+        Ok(vector)
+    }
+
     /// Decodes vector `v` of bytes column `c` from its bytes (`vector_range(c, v)` of the
     /// stream), checking its row and null counts against the directory.
     pub fn decode_bytes_vector(&self, c: usize, v: usize, bytes: &[u8]) -> Result<VarlenaVector, GroupError> {
@@ -352,6 +366,11 @@ impl<'a> GroupReader<'a> {
         self.directory.decode_bytes_vector(c, v, bytes)
     }
 
+    pub fn decode_numeric_vector(&self, c: usize, v: usize) -> Result<NumericVector, GroupError> {
+        let bytes = self.vector_bytes(c, v, ColumnKind::Numeric)?;
+        self.directory.decode_numeric_vector(c, v, bytes)
+    }
+
     /// The value of column `c` at `row` (a position: the rank of the row's offset in the
     /// present set), read straight from its encoded vector.
     pub fn value(&self, c: usize, row: usize) -> Result<CellValue<'a>, GroupError> {
@@ -369,6 +388,7 @@ impl<'a> GroupReader<'a> {
         Ok(match column.kind {
             ColumnKind::Int => int_value_at(bytes, at)?.map_or(CellValue::Null, CellValue::Int),
             ColumnKind::Bytes => varlena_value_at(bytes, at)?.map_or(CellValue::Null, CellValue::Bytes),
+            ColumnKind::Numeric => numeric_value_at(bytes, at)?.map_or(CellValue::Null, CellValue::Bytes),
         })
     }
 }

@@ -93,6 +93,13 @@ fn check(stream: &[u8], kinds: &[ColumnKind], columns: &[Vec<Owned>]) {
                         .map(|i| vector.value(i).map_or(Owned::Null, |b| Owned::Bytes(b.to_vec())))
                         .collect()
                 }
+                ColumnKind::Numeric => {
+                    let vector = reader.decode_numeric_vector(c, v).unwrap();
+                    let vector = vector.to_varlena();
+                    (0..vector.rows())
+                        .map(|i| vector.value(i).map_or(Owned::Null, |b| Owned::Bytes(b.to_vec())))
+                        .collect()
+                }
             };
             assert_eq!(decoded, expected);
         }
@@ -355,7 +362,7 @@ struct Shape {
 
 fn shape() -> impl Strategy<Value = Shape> {
     (
-        prop_oneof![Just(ColumnKind::Int), Just(ColumnKind::Bytes)],
+        prop_oneof![Just(ColumnKind::Int), Just(ColumnKind::Bytes), Just(ColumnKind::Numeric)],
         prop_oneof![Just(0u64), Just(10), Just(50), Just(100)],
         0u8..4,
     )
@@ -388,6 +395,18 @@ fn generate(seed: u64, rows: usize, shapes: &[Shape]) -> (Vec<ColumnKind>, Vec<V
                         (ColumnKind::Bytes, _) => {
                             Owned::Bytes(format!("a-long-shared-prefix-{row:06}").into_bytes())
                         }
+                        // Numerics of one scale (stored scaled), of a few scales, or one
+                        // special value among them (stored as bytes).
+                        (ColumnKind::Numeric, d) => {
+                            let scale = if d == 1 { rng.below(3) as u16 } else { 2 };
+                            if d == 2 && rng.below(50) == 0 {
+                                Owned::Bytes(vec![(3 << 1) | 1, 0x00, 0xC0])
+                            } else {
+                                let mut out = Vec::new();
+                                crate::numeric::write_short(&mut out, rng.next() as i64 >> rng.below(64), scale).unwrap();
+                                Owned::Bytes(out)
+                            }
+                        }
                     }
                 })
                 .collect()
@@ -408,6 +427,7 @@ fn read_everything(stream: &[u8]) {
             let _ = reader.vector_range(c, v);
             let _ = reader.decode_int_vector(c, v);
             let _ = reader.decode_bytes_vector(c, v);
+            let _ = reader.decode_numeric_vector(c, v);
         }
         for row in [0, 1, 2047, 2048, 2049, reader.rows().saturating_sub(1), reader.rows(), usize::MAX] {
             let _ = reader.value(c, row);
