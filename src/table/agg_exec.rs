@@ -18,8 +18,7 @@ use super::group::Decoded;
 use columnar_core::encode::{VECTOR_SIZE, validity};
 use super::plan::{list_pointers, referenced};
 use super::vecqual::{self, VecQual, Verdict};
-use columnar_core::aggregate::{Calc, Fallback};
-use columnar_core::numeric::Numeric;
+use columnar_core::aggregate::{Calc, Fallback, Lane, ScaledColumn};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::collections::HashMap;
@@ -96,12 +95,16 @@ struct Groups {
     keys: Vec<Key>,
     kinds: Vec<Kind>,
     /// Groups by their keys' bytes; each group's key datums and states.
-    index: HashMap<Vec<u8>, usize>,
+    index: HashMap<Vec<u8>, usize, foldhash::fast::RandomState>,
     list: Vec<(Vec<Option<pg_sys::Datum>>, Vec<State>)>,
     /// Memory of key copies and of numeric sums beyond 128 bits, reset at a rescan.
     cxt: pg_sys::MemoryContext,
     /// A group key's bytes, reused from row to row.
     scratch: Vec<u8>,
+    /// The key bytes of the previous row and its group: neighbouring rows often share a group
+    /// (data loaded in the order of a correlated column), and a comparison is cheaper than a
+    /// hash lookup.
+    last: Option<(Vec<u8>, usize)>,
     /// Memory the groups take (`group_bytes` and key text).
     bytes: usize,
 }
@@ -119,8 +122,6 @@ struct Aggregate {
     vec_nodes: Vec<*mut pg_sys::Node>,
     rest_nodes: Vec<*mut pg_sys::Node>,
     args: Vec<Arg>,
-    /// The reader's attributes the arithmetic arguments read.
-    calc_columns: Vec<usize>,
     groups: Groups,
     done: bool,
     next_group: usize,
@@ -214,16 +215,8 @@ unsafe extern "C-unwind" fn begin(node: *mut pg_sys::CustomScanState, estate: *m
         let heap_slot = pg_sys::ExecInitExtraTupleSlot(estate, desc, &pg_sys::TTSOpsHeapTuple);
         let reader = Reader::new(rel, snapshot, &attrs, heap_slot);
         let cxt = pg_sys::AllocSetContextCreateInternal((*estate).es_query_cxt, c"columnar aggregate".as_ptr(), 0, 8 * 1024, 8 * 1024 * 1024);
-        let groups = Groups { keys, kinds, index: HashMap::new(), list: Vec::new(), cxt, scratch: Vec::new(), bytes: 0 };
-        let mut calc_columns = Vec::new();
-        for arg in &args {
-            if let Arg::Calc { calc, .. } = arg {
-                calc.columns(&mut calc_columns);
-            }
-        }
-        calc_columns.sort_unstable();
-        calc_columns.dedup();
-        let agg = Aggregate { reader, natts, quals, vec_quals, rest_quals, vec_nodes, rest_nodes, args, calc_columns, groups, done: false, next_group: 0, rows: 0, attrs };
+        let groups = Groups { keys, kinds, index: HashMap::default(), list: Vec::new(), cxt, scratch: Vec::new(), last: None, bytes: 0 };
+        let agg = Aggregate { reader, natts, quals, vec_quals, rest_quals, vec_nodes, rest_nodes, args, groups, done: false, next_group: 0, rows: 0, attrs };
         exec::set_own(node, estate, agg);
     }
 }
@@ -346,45 +339,62 @@ impl Aggregate {
             }
             return true;
         }
-        // Row by row: group keys, and arithmetic over several columns, each column read by
-        // the arithmetic parsed once per row.
-        let calc_columns = &self.calc_columns;
-        let mut parsed: Vec<Option<Numeric>> = vec![None; calc_columns.last().map_or(0, |&k| k + 1)];
-        for &(position, _) in rows {
-            for &k in calc_columns {
-                parsed[k] = view.numeric(k, position);
-            }
-            let g = if groups.keys.is_empty() { 0 } else { groups.group_of(|key| view.datum(key.k, position)) };
+        // Vector by vector: each row's group first, then each argument over the vector's rows,
+        // arithmetic a column at a time where its columns are scaled vectors. Each state still
+        // takes its rows in order (float sums depend on it).
+        let (mut gids, mut at, mut lanes) = (Vec::new(), Vec::new(), Vec::new());
+        for run in rows.chunk_by(|a, b| a.0 as usize / VECTOR_SIZE == b.0 as usize / VECTOR_SIZE) {
+            gids.clear();
+            gids.extend(run.iter().map(|&(position, _)| if groups.keys.is_empty() { 0 } else { groups.group_of(|key| view.datum(key.k, position)) }));
+            at.clear();
+            at.extend(run.iter().map(|r| r.0 as usize % VECTOR_SIZE));
             for (j, arg) in self.args.iter().enumerate() {
                 let kind = groups.kinds[j];
-                let state = &mut groups.list[g].1[j];
                 match arg {
-                    Arg::None => state.add_rows(1),
-                    Arg::Column { k, .. } => match view.scaled(*k, position) {
-                        Some(Some((value, scale))) => state.add_scaled(kind, value as i128, scale, groups.cxt),
-                        Some(None) => {}
-                        None => {
-                            if let Some(d) = view.datum(*k, position) {
-                                // SAFETY: a datum of the column, the aggregate's input type.
-                                unsafe { state.add(kind, d, groups.cxt) };
+                    Arg::None => gids.iter().for_each(|&g| groups.list[g].1[j].add_rows(1)),
+                    Arg::Column { k, .. } => {
+                        for (&(position, _), &g) in run.iter().zip(&gids) {
+                            let state = &mut groups.list[g].1[j];
+                            match view.scaled(*k, position) {
+                                Some(Some((value, scale))) => state.add_scaled(kind, value as i128, scale, groups.cxt),
+                                Some(None) => {}
+                                None => {
+                                    if let Some(d) = view.datum(*k, position) {
+                                        // SAFETY: a datum of the column, the aggregate's input type.
+                                        unsafe { state.add(kind, d, groups.cxt) };
+                                    }
+                                }
                             }
                         }
-                    },
+                    }
                     Arg::Calc { calc, state: expr } => {
-                        match calc.eval(&|k| parsed[k]) {
-                            Ok(Some((value, scale))) => state.add_scaled(kind, value, scale, groups.cxt),
-                            Ok(None) => {}
-                            Err(Fallback) => {
-                                let index = view.rows.binary_search_by_key(&position, |r| r.0).expect("a row of the batch");
-                                // SAFETY: the node's scan slot and expression context; the
-                                // row's values stay in the batch while it is evaluated.
-                                unsafe {
-                                    self.reader.store(slot, index);
-                                    (*econtext).ecxt_scantuple = slot;
-                                    let mut isnull = false;
-                                    let d = pg_sys::ExecEvalExprSwitchContext(*expr, econtext, &mut isnull);
-                                    if !isnull {
-                                        state.add(kind, d, groups.cxt);
+                        let column = |k: usize| match view.vector(k, run[0].0) {
+                            Some(Decoded::Scaled { values, scale, .. }) => Some(ScaledColumn { values: &values.values, scale: *scale, validity: values.validity.as_deref() }),
+                            _ => None,
+                        };
+                        let scale = calc.eval_rows(&column, &at, &mut lanes);
+                        for (r, (&(position, _), &g)) in run.iter().zip(&gids).enumerate() {
+                            let result = match (scale, lanes.get(r)) {
+                                (Some(s), Some(Lane::Value(v))) => Ok(Some((*v as i128, s))),
+                                (Some(_), Some(Lane::Null)) => Ok(None),
+                                _ => calc.eval(&|k| view.numeric(k, position)),
+                            };
+                            let state = &mut groups.list[g].1[j];
+                            match result {
+                                Ok(Some((value, scale))) => state.add_scaled(kind, value, scale, groups.cxt),
+                                Ok(None) => {}
+                                Err(Fallback) => {
+                                    let index = view.rows.binary_search_by_key(&position, |r| r.0).expect("a row of the batch");
+                                    // SAFETY: the node's scan slot and expression context; the
+                                    // row's values stay in the batch while it is evaluated.
+                                    unsafe {
+                                        self.reader.store(slot, index);
+                                        (*econtext).ecxt_scantuple = slot;
+                                        let mut isnull = false;
+                                        let d = pg_sys::ExecEvalExprSwitchContext(*expr, econtext, &mut isnull);
+                                        if !isnull {
+                                            state.add(kind, d, groups.cxt);
+                                        }
                                     }
                                 }
                             }
@@ -466,6 +476,13 @@ impl Groups {
                 bytes.extend(v.to_le_bytes());
             }
         }
+        if let Some((last, g)) = &self.last
+            && *last == bytes
+        {
+            let g = *g;
+            self.scratch = bytes;
+            return g;
+        }
         let g = match self.index.get(bytes.as_slice()) {
             Some(&g) => g,
             None => {
@@ -476,6 +493,13 @@ impl Groups {
                 g
             }
         };
+        match &mut self.last {
+            Some((last, last_g)) => {
+                last.clone_from(&bytes);
+                *last_g = g;
+            }
+            None => self.last = Some((bytes.clone(), g)),
+        }
         self.scratch = bytes;
         g
     }
@@ -510,6 +534,7 @@ impl Groups {
 
     fn reset(&mut self) {
         self.index.clear();
+        self.last = None;
         self.list.clear();
         self.bytes = 0;
         // SAFETY: the node's own context; nothing points into it once the groups are gone.

@@ -80,6 +80,21 @@ impl GroupView<'_> {
         }
     }
 
+    /// The vector of the reader's `k`th attribute holding group position `position` (None
+    /// where the group has no such column).
+    pub fn vector(&self, k: usize, position: u32) -> Option<&Decoded> {
+        self.vectors[position as usize / VECTOR_SIZE - self.first_vector][k].as_deref()
+    }
+
+    /// Whether the reader's `k`th attribute is NULL at group position `position` (without
+    /// forming a datum).
+    pub fn is_null(&self, k: usize, position: u32) -> bool {
+        match self.scaled(k, position) {
+            Some(value) => value.is_none(),
+            None => self.datum(k, position).is_none(),
+        }
+    }
+
     /// The value of the reader's `k`th attribute at group position `position` when its vector
     /// is a scaled numeric one: `Some(None)` for NULL, else `Some(Some((value, scale)))`.
     pub fn scaled(&self, k: usize, position: u32) -> Option<Option<(i64, u16)>> {

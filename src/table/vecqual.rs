@@ -8,6 +8,8 @@
 
 use super::agg_state::varlena_content;
 use super::batch::GroupView;
+use super::group::Decoded;
+use columnar_core::encode::{VECTOR_SIZE, validity};
 use columnar_core::aggregate::Calc;
 use columnar_core::numeric::{Numeric, parse_numeric};
 use columnar_core::compare::{self, Op};
@@ -115,38 +117,87 @@ pub unsafe fn compile(node: *mut pg_sys::Node, k_of: impl Fn(usize) -> usize) ->
 impl VecQual {
     /// The clause's verdict on the row at group position `position`.
     fn verdict(&self, view: &GroupView<'_>, position: u32) -> Verdict {
-        let d = view.datum(self.k, position);
-        let holds = match (self.test, d) {
-            (Test::IsNull(is_null), d) => d.is_none() == is_null,
-            (_, None) => false,
-            (Test::Int { op, constant, date_vs_timestamp }, Some(d)) => {
-                let v = if date_vs_timestamp { compare::date_as_timestamp(d.value() as i32 as i64) } else { d.value() as i64 as i128 };
-                op.holds(v.cmp(&constant))
-            }
-            (Test::Numeric { op, constant }, Some(_)) => {
-                match view.numeric(self.k, position).and_then(|n| compare::numeric_cmp(n, constant)) {
+        let holds = match self.test {
+            Test::IsNull(is_null) => view.is_null(self.k, position) == is_null,
+            Test::Int { op, constant, date_vs_timestamp } => match view.datum(self.k, position) {
+                None => false,
+                Some(d) => {
+                    let v = if date_vs_timestamp { compare::date_as_timestamp(d.value() as i32 as i64) } else { d.value() as i64 as i128 };
+                    op.holds(v.cmp(&constant))
+                }
+            },
+            Test::Numeric { op, constant } => match view.numeric(self.k, position) {
+                None => false,
+                Some(n) => match compare::numeric_cmp(n, constant) {
                     Some(o) => op.holds(o),
                     None => return Verdict::Unknown,
-                }
-            }
+                },
+            },
         };
         if holds { Verdict::Pass } else { Verdict::Fail }
     }
+
+    /// Keeps in `live` (indexes into `rows`, rows of one group vector whose column of the
+    /// clause is `vector`) the rows the clause passes, in one loop over the vector's values;
+    /// false, with `live` unchanged, when the vector has no such loop.
+    fn judge_run(&self, rows: &[(u32, pg_sys::ItemPointerData)], vector: Option<&Decoded>, live: &mut Vec<u32>) -> bool {
+        fn keep(rows: &[(u32, pg_sys::ItemPointerData)], live: &mut Vec<u32>, holds: impl Fn(usize) -> bool) {
+            live.retain(|&r| holds(rows[r as usize].0 as usize % VECTOR_SIZE));
+        }
+        let valid = |validity: &Option<Vec<u8>>, i: usize| validity.as_deref().is_none_or(|b| validity::is_valid(b, i));
+        match (self.test, vector) {
+            (Test::IsNull(is_null), Some(Decoded::Int(v) | Decoded::Scaled { values: v, .. })) => keep(rows, live, |i| valid(&v.validity, i) != is_null),
+            (Test::Int { op, constant, date_vs_timestamp: false }, Some(Decoded::Int(v))) => {
+                keep(rows, live, |i| valid(&v.validity, i) && op.holds((v.values[i] as i128).cmp(&constant)))
+            }
+            (Test::Int { op, constant, date_vs_timestamp: true }, Some(Decoded::Int(v))) => {
+                keep(rows, live, |i| valid(&v.validity, i) && op.holds(compare::date_as_timestamp(v.values[i]).cmp(&constant)))
+            }
+            (Test::Numeric { op, constant: Numeric::Finite { value, scale: cs } }, Some(Decoded::Scaled { values, scale, .. })) => {
+                let Some(c) = compare::ScaledConstant::new(value, cs, *scale) else { return false };
+                keep(rows, live, |i| valid(&values.validity, i) && op.holds(c.cmp(values.values[i])))
+            }
+            _ => return false,
+        }
+        true
+    }
 }
 
-/// The verdicts of `quals` (all must hold) on the rows of a group batch, one per row.
+/// The verdicts of `quals` (all must hold) on the rows of a group batch, one per row. Each
+/// clause looks only at the rows the clauses before it left.
 pub fn verdicts(quals: &[VecQual], view: &GroupView<'_>) -> Vec<Verdict> {
-    let mut out = vec![Verdict::Pass; view.rows.len()];
-    for q in quals {
-        for (v, &(position, _)) in out.iter_mut().zip(view.rows) {
-            if *v == Verdict::Fail {
+    let mut out = vec![Verdict::Fail; view.rows.len()];
+    let (mut live, mut base) = (Vec::new(), 0);
+    for run in view.rows.chunk_by(|a, b| a.0 as usize / VECTOR_SIZE == b.0 as usize / VECTOR_SIZE) {
+        live.clear();
+        live.extend(0..run.len() as u32);
+        let mut unknown = Vec::new();
+        for q in quals {
+            if live.is_empty() {
+                break;
+            }
+            if q.judge_run(run, view.vector(q.k, run[0].0), &mut live) {
                 continue;
             }
-            match q.verdict(view, position) {
-                Verdict::Pass => {}
-                other => *v = if other == Verdict::Fail { Verdict::Fail } else { Verdict::Unknown },
+            live.retain(|&r| match q.verdict(view, run[r as usize].0) {
+                Verdict::Pass => true,
+                Verdict::Fail => false,
+                Verdict::Unknown => {
+                    unknown.push(r);
+                    true
+                }
+            });
+        }
+        for &r in &live {
+            out[base + r as usize] = Verdict::Pass;
+        }
+        // A row some clause could not judge and none failed is PostgreSQL's to judge.
+        for r in unknown {
+            if out[base + r as usize] == Verdict::Pass {
+                out[base + r as usize] = Verdict::Unknown;
             }
         }
+        base += run.len();
     }
     out
 }

@@ -138,18 +138,6 @@ const POW10_I64: [i64; 19] = {
 pub struct Fallback;
 
 impl Calc {
-    /// Adds the columns the arithmetic reads to `out`.
-    pub fn columns(&self, out: &mut Vec<usize>) {
-        match self {
-            Calc::Column(k) => out.push(*k),
-            Calc::Const(..) => {}
-            Calc::Add(a, b) | Calc::Sub(a, b) | Calc::Mul(a, b) => {
-                a.columns(out);
-                b.columns(out);
-            }
-        }
-    }
-
     /// The value (value, scale), None for NULL (the operators are strict), given each
     /// column's value.
     pub fn eval(&self, column: &impl Fn(usize) -> Option<Numeric>) -> Result<Option<(i128, u16)>, Fallback> {
@@ -218,6 +206,83 @@ impl Calc {
                 Some((x.0.checked_mul(y.0).ok_or(Fallback)?, x.1 + y.1))
             }
         })
+    }
+}
+
+/// A numeric column of one vector as [`Calc::eval_rows`] reads it: the values times 10^scale,
+/// and the validity bitmap (None: no NULL).
+#[derive(Clone, Copy, Debug)]
+pub struct ScaledColumn<'a> {
+    pub values: &'a [i64],
+    pub scale: u16,
+    pub validity: Option<&'a [u8]>,
+}
+
+/// One row's result of [`Calc::eval_rows`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    Null,
+    /// The result times 10^scale (the scale `eval_rows` returns).
+    Value(i64),
+    /// Past 64 bits: the caller evaluates this row with [`Calc::eval`].
+    Redo,
+}
+
+impl Calc {
+    /// Evaluates the arithmetic over rows `rows` (indexes into the columns' vectors), a column
+    /// at a time, when `column` gives every column it reads as scaled integers and its
+    /// constants fit in 64 bits: one result per row in `out`, all at the returned scale.
+    pub fn eval_rows<'a>(&self, column: &impl Fn(usize) -> Option<ScaledColumn<'a>>, rows: &[usize], out: &mut Vec<Lane>) -> Option<u16> {
+        out.clear();
+        out.resize(rows.len(), Lane::Null);
+        self.lanes(column, rows, out)
+    }
+
+    fn lanes<'a>(&self, column: &impl Fn(usize) -> Option<ScaledColumn<'a>>, rows: &[usize], out: &mut [Lane]) -> Option<u16> {
+        match self {
+            Calc::Column(k) => {
+                let c = column(*k)?;
+                for (lane, &i) in out.iter_mut().zip(rows) {
+                    let valid = c.validity.is_none_or(|b| crate::encode::validity::is_valid(b, i));
+                    *lane = if valid { Lane::Value(c.values[i]) } else { Lane::Null };
+                }
+                Some(c.scale)
+            }
+            Calc::Const(v, s) => {
+                let v = i64::try_from(*v).ok()?;
+                out.fill(Lane::Value(v));
+                Some(*s)
+            }
+            Calc::Add(a, b) | Calc::Sub(a, b) | Calc::Mul(a, b) => {
+                let sa = a.lanes(column, rows, out)?;
+                let mut right = vec![Lane::Null; rows.len()];
+                let sb = b.lanes(column, rows, &mut right)?;
+                let (scale, op): (u16, fn(i64, i64) -> Option<i64>) = match self {
+                    Calc::Add(..) => (sa.max(sb), i64::checked_add),
+                    Calc::Sub(..) => (sa.max(sb), i64::checked_sub),
+                    _ => (sa + sb, i64::checked_mul),
+                };
+                // Addition and subtraction first bring both sides to the larger scale.
+                let (pa, pb) = if matches!(self, Calc::Mul(..)) {
+                    (1, 1)
+                } else {
+                    (*POW10_I64.get((scale - sa) as usize)?, *POW10_I64.get((scale - sb) as usize)?)
+                };
+                for (x, y) in out.iter_mut().zip(&right) {
+                    *x = match (*x, *y) {
+                        (Lane::Null, _) | (_, Lane::Null) => Lane::Null,
+                        (Lane::Value(x), Lane::Value(y)) => {
+                            match x.checked_mul(pa).zip(y.checked_mul(pb)).and_then(|(x, y)| op(x, y)) {
+                                Some(v) => Lane::Value(v),
+                                None => Lane::Redo,
+                            }
+                        }
+                        _ => Lane::Redo,
+                    };
+                }
+                Some(scale)
+            }
+        }
     }
 }
 
@@ -404,6 +469,33 @@ mod tests {
             let sum = xs.zip(ys).and_then(|(a, b)| a.checked_add(b));
             prop_assert_eq!(Calc::Add(col(0), col(1)).eval(&values), sum.map(|v| Some((v, top))).ok_or(Fallback));
             prop_assert_eq!(Calc::Mul(col(0), col(1)).eval(&values), xi.checked_mul(yi).map(|v| Some((v, sx + sy))).ok_or(Fallback));
+        }
+
+        #[test]
+        fn rows_match_eval(xs in proptest::collection::vec((any::<i64>(), any::<bool>()), 1..40), sx in 0u16..6, ys in proptest::collection::vec(-10i64.pow(9)..10i64.pow(9), 40), sy in 0u16..6) {
+            // (x - y * 3.5) * (y + 1): NULLs, 64-bit overflow (Redo), mixed scales.
+            let col = |k| Box::new(Calc::Column(k));
+            let calc = Calc::Mul(Box::new(Calc::Sub(col(0), Box::new(Calc::Mul(col(1), Box::new(Calc::Const(35, 1)))))), Box::new(Calc::Add(col(1), Box::new(Calc::Const(1, 0)))));
+            let x: Vec<i64> = xs.iter().map(|v| v.0).collect();
+            let validity = crate::encode::validity::from_bools(xs.iter().map(|v| v.1));
+            let column = |k: usize| Some(if k == 0 {
+                ScaledColumn { values: &x, scale: sx, validity: Some(&validity) }
+            } else {
+                ScaledColumn { values: &ys, scale: sy, validity: None }
+            });
+            let rows: Vec<usize> = (0..x.len()).rev().collect();
+            let mut out = Vec::new();
+            let scale = calc.eval_rows(&column, &rows, &mut out).unwrap();
+            for (lane, &i) in out.iter().zip(&rows) {
+                let values = |k: usize| if k == 0 { xs[i].1.then(|| f(x[i] as i128, sx)) } else { Some(f(ys[i] as i128, sy)) };
+                let expected = calc.eval(&values);
+                match lane {
+                    Lane::Null => prop_assert_eq!(expected, Ok(None)),
+                    Lane::Value(v) => prop_assert_eq!(expected, Ok(Some((*v as i128, scale)))),
+                    // Some step left 64 bits; eval redoes it in 128.
+                    Lane::Redo => prop_assert_ne!(expected, Ok(None)),
+                }
+            }
         }
 
         #[test]

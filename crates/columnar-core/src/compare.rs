@@ -93,6 +93,43 @@ pub fn numeric_cmp(a: Numeric, b: Numeric) -> Option<Ordering> {
     }
 }
 
+/// A finite numeric constant `c / 10^cs` made ready for comparing with it the values
+/// `v / 10^s` of a vector of one scale `s`, each in one 128-bit comparison of `v`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScaledConstant {
+    bound: i128,
+    /// `v == bound` means `v` is below the constant (which has digits past scale `s`).
+    below_when_equal: bool,
+}
+
+impl ScaledConstant {
+    /// None when the scales are too far apart for 128 bits (the caller compares each value).
+    pub fn new(c: i128, cs: u16, s: u16) -> Option<ScaledConstant> {
+        if s >= cs {
+            // A constant beyond 128 bits at scale s is beyond every 64-bit v: saturating keeps
+            // the order (no v equals i128::MAX or MIN).
+            let bound = match crate::numeric::pow10((s - cs) as u32) {
+                Some(p) => c.saturating_mul(p),
+                None if c == 0 => 0,
+                None => if c > 0 { i128::MAX } else { i128::MIN },
+            };
+            return Some(ScaledConstant { bound, below_when_equal: false });
+        }
+        // v * d against c = q * d + r (0 <= r < d): v < q gives less, v > q greater, and v = q
+        // equal only when r = 0.
+        let d = crate::numeric::pow10((cs - s) as u32)?;
+        Some(ScaledConstant { bound: c.div_euclid(d), below_when_equal: c.rem_euclid(d) != 0 })
+    }
+
+    /// `v / 10^s` against the constant.
+    pub fn cmp(&self, v: i64) -> Ordering {
+        match (v as i128).cmp(&self.bound) {
+            Ordering::Equal if self.below_when_equal => Ordering::Less,
+            o => o,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +163,19 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn scaled_constants_order_as_numeric_cmp(v in any::<i64>(), s in 0u16..24, c in any::<i128>(), cs in 0u16..24) {
+            let c = c >> (c as u8 % 120);
+            let expected = numeric_cmp(f(v as i128, s), f(c, cs));
+            let k = ScaledConstant::new(c, cs, s).unwrap();
+            if let Some(expected) = expected {
+                prop_assert_eq!(k.cmp(v), expected);
+            }
+            // 60 places past the constant's: |v / 10^60| < 1, so the constant's sign decides.
+            let far = if c != 0 { 0.cmp(&c) } else { v.cmp(&0) };
+            prop_assert_eq!(ScaledConstant::new(c, 0, 60).unwrap().cmp(v), far);
+        }
+
         #[test]
         fn finite_numerics_order_as_rationals(x in -10i64.pow(12)..10i64.pow(12), sx in 0u16..8, y in -10i64.pow(12)..10i64.pow(12), sy in 0u16..8) {
             let expected = (x as i128 * 10i128.pow(sy as u32)).cmp(&(y as i128 * 10i128.pow(sx as u32)));

@@ -149,19 +149,28 @@ pub fn write_short(out: &mut Vec<u8>, value: i64, scale: u16) -> Option<()> {
     }
     // Pad the fraction to whole base-10000 digits: m = |value| * 10^pad holds every digit.
     let pad = (DIGITS_PER_NBASE as u16 - scale % DIGITS_PER_NBASE as u16) % DIGITS_PER_NBASE as u16;
-    let mut m = value.unsigned_abs() as u128 * POW10[pad as usize] as u128;
+    let wide = value.unsigned_abs() as u128 * POW10[pad as usize] as u128;
     let fraction_digits = ((scale + pad) / DIGITS_PER_NBASE as u16) as i32;
-    // Base-10000 digits, least significant first; trailing zero digits are not kept.
+    // Base-10000 digits, least significant first; trailing zero digits are not kept. The
+    // digits of a product beyond 64 bits are taken in 128 bits until the rest fits in 64.
     let mut digits = [0u16; 8];
     let (mut n, mut position) = (0, 0i32);
-    while m != 0 {
-        let d = (m % NBASE as u128) as u16;
-        m /= NBASE as u128;
+    let mut push = |d: u16| {
         if d != 0 || n > 0 {
             digits[n] = d;
             n += 1;
         }
         position += 1;
+    };
+    let mut m = wide;
+    while m > u64::MAX as u128 {
+        push((m % NBASE as u128) as u16);
+        m /= NBASE as u128;
+    }
+    let mut m = m as u64;
+    while m != 0 {
+        push((m % NBASE as u64) as u16);
+        m /= NBASE as u64;
     }
     let weight = if n == 0 { 0 } else { position - 1 - fraction_digits };
     let negative = value < 0;
