@@ -130,9 +130,15 @@ fn state<'a>(scan: pg_sys::IndexScanDesc) -> &'a mut ScanState {
     unsafe { &mut *((*scan).opaque as *mut ScanState) }
 }
 
+/// Index-only scans are offered only outside recovery. Their safety rests on the pin they keep
+/// on the batch's page, which VACUUM's cleanup lock waits for; replay of VACUUM's generic WAL
+/// record takes a plain exclusive lock, so on a hot standby the entries could be removed, the
+/// heap tuples pruned and their pages marked all-visible while a scan still holds them, and the
+/// scan would return rows deleted before its snapshot. A plain index scan checks the heap.
 #[pg_guard]
 pub unsafe extern "C-unwind" fn amcanreturn(_index: pg_sys::Relation, attno: i32) -> bool {
-    attno == 1
+    // SAFETY: reads shared recovery state, valid in any backend.
+    attno == 1 && !unsafe { pg_sys::RecoveryInProgress() }
 }
 
 #[pg_guard]
