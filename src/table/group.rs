@@ -19,7 +19,7 @@
 use super::page::{self, Buf};
 use super::tuple::{self, TupleCopy};
 use crate::storage::Lock;
-use columnar_core::encode::{IntVector, NumericVector, VECTOR_SIZE, VarlenaVector};
+use columnar_core::encode::{IntVector, NumericVector, TAG_INT_DELTA, TAG_VARLENA_LZ4, VECTOR_SIZE, VarlenaVector, encoding_of};
 use columnar_core::group::{self as format, Group};
 use columnar_core::layout::{PageKind, Special};
 use columnar_core::rowgroup::{ColumnKind, Directory, GroupBuilder, PresentSet, StreamPages, Value, pages_for};
@@ -149,13 +149,15 @@ pub struct Loaded {
 }
 
 type RelKey = (u32, u32, u32);
+/// A vector: its relation, its group's first logical block, column and vector.
+type VectorKey = (RelKey, u32, usize, usize);
 
 /// Groups are cached by their first logical block (their identity; their data may move).
 #[derive(Default)]
 struct Caches {
     groups: HashMap<(RelKey, u32), Rc<Loaded>>,
-    vectors: HashMap<(RelKey, u32, usize, usize), Rc<Decoded>>,
-    order: VecDeque<(RelKey, u32, usize, usize)>,
+    vectors: HashMap<VectorKey, Rc<Decoded>>,
+    order: VecDeque<VectorKey>,
     bytes: usize,
 }
 
@@ -263,11 +265,15 @@ impl Loaded {
 
     fn decode(&self, rel: pg_sys::Relation, c: usize, v: usize) -> Result<Decoded, columnar_core::rowgroup::GroupError> {
         let r = self.directory.vector_range(c, v);
-        let bytes = read_stream(rel, &self.group, self.base + r.start..self.base + r.end);
+        self.decode_bytes(c, v, &read_stream(rel, &self.group, self.base + r.start..self.base + r.end))
+    }
+
+    /// Vector `v` of column `c` decoded from its `bytes`.
+    fn decode_bytes(&self, c: usize, v: usize, bytes: &[u8]) -> Result<Decoded, columnar_core::rowgroup::GroupError> {
         match self.directory.column(c).kind {
-            ColumnKind::Int => self.directory.decode_int_vector(c, v, &bytes).map(Decoded::Int),
-            ColumnKind::Bytes => self.directory.decode_bytes_vector(c, v, &bytes).map(Decoded::Bytes),
-            ColumnKind::Numeric => self.directory.decode_numeric_vector(c, v, &bytes).map(Decoded::of_numeric),
+            ColumnKind::Int => self.directory.decode_int_vector(c, v, bytes).map(Decoded::Int),
+            ColumnKind::Bytes => self.directory.decode_bytes_vector(c, v, bytes).map(Decoded::Bytes),
+            ColumnKind::Numeric => self.directory.decode_numeric_vector(c, v, bytes).map(Decoded::of_numeric),
         }
     }
 
@@ -312,24 +318,14 @@ impl Loaded {
         if let Some(d) = CACHES.with(|cache| cache.borrow().vectors.get(&k).cloned()) {
             return d;
         }
-        let d = Rc::new(self.decode(rel, c, v).unwrap_or_else(|e| crate::error::corrupted_page::<page::ColumnarPages>(rel, self.group.data_first, e.message())));
-        CACHES.with(|cache| {
-            let mut cache = cache.borrow_mut();
-            cache.bytes += d.bytes();
-            cache.vectors.insert(k, d.clone());
-            cache.order.push_back(k);
-            while cache.bytes > VECTOR_CACHE_BYTES && cache.order.len() > 1 {
-                let old = cache.order.pop_front().expect("not empty");
-                if let Some(gone) = cache.vectors.remove(&old) {
-                    cache.bytes -= gone.bytes();
-                }
-            }
-        });
-        d
+        let d = self.decode(rel, c, v).unwrap_or_else(|e| crate::error::corrupted_page::<page::ColumnarPages>(rel, self.group.data_first, e.message()));
+        cache_vector(k, d)
     }
 
     /// The value of row `i` of vector `v` of column `c`, without decoding the vector when it
-    /// is not cached (a fetch by TID reads one row): the datum, and what it points into.
+    /// is not cached and one value can be read alone (a fetch by TID reads one row): the datum,
+    /// and what it points into. A vector whose values cannot (lz4, delta) is decoded and
+    /// cached: the rows a fetch reads next are often in it.
     fn cell(&self, rel: pg_sys::Relation, c: usize, v: usize, i: usize) -> (Option<pg_sys::Datum>, Kept) {
         let k = (key(rel), self.group.first_block, c, v);
         if let Some(d) = CACHES.with(|cache| cache.borrow().vectors.get(&k).cloned()) {
@@ -340,6 +336,11 @@ impl Loaded {
         let corrupt = |e: columnar_core::encode::DecodeError| -> ! {
             crate::error::corrupted_page::<page::ColumnarPages>(rel, self.group.data_first, &format!("column {} vector {v}: {}", c + 1, e.message()))
         };
+        if matches!(encoding_of(&bytes), Ok(TAG_VARLENA_LZ4 | TAG_INT_DELTA)) {
+            let d = self.decode_bytes(c, v, &bytes).unwrap_or_else(|e| crate::error::corrupted_page::<page::ColumnarPages>(rel, self.group.data_first, e.message()));
+            let d = cache_vector(k, d);
+            return (d.datum(i), Kept::Vector(d));
+        }
         match self.directory.column(c).kind {
             ColumnKind::Int => {
                 let value = columnar_core::encode::int_value_at(&bytes, i).unwrap_or_else(|e| corrupt(e));
@@ -357,7 +358,6 @@ impl Loaded {
             }
         }
     }
-
     /// The row at `position` as a heap tuple in `cxt`, named `tid`, with `header` (a stored
     /// header: the overlay's, or the frozen stamp) laid over it. A fetch by TID takes the one
     /// value of each column it needs; a scan forms its rows with a [`RowFormer`].
@@ -532,4 +532,23 @@ pub fn write(rel: pg_sys::Relation, sb: &Buf, stream: &[u8], first_block: u32, b
     let g = Group { first_block, blocks, rows, stream_len: stream.len() as u32, data_first: 0, data_pages: pages_for(stream.len()) as u32 };
     let data_first = super::space::write_group_data(rel, sb, stream, g, pool, u32::MAX, true).expect("the file can be extended");
     Group { data_first, ..g }
+}
+
+/// Puts decoded vector `d` in the backend's cache under `k`, evicting the oldest past the
+/// cache's size.
+fn cache_vector(k: VectorKey, d: Decoded) -> Rc<Decoded> {
+    let d = Rc::new(d);
+    CACHES.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        cache.bytes += d.bytes();
+        cache.vectors.insert(k, d.clone());
+        cache.order.push_back(k);
+        while cache.bytes > VECTOR_CACHE_BYTES && cache.order.len() > 1 {
+            let old = cache.order.pop_front().expect("not empty");
+            if let Some(gone) = cache.vectors.remove(&old) {
+                cache.bytes -= gone.bytes();
+            }
+        }
+    });
+    d
 }
