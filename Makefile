@@ -11,7 +11,7 @@ else
   PGRX_TEST_RUNAS :=
 endif
 
-.PHONY: all deps test test-core test-pgrx test-regress test-recovery install install-debug bench bench-orders bench-columnar clean
+.PHONY: all deps test test-core test-pgrx test-regress test-tpch test-recovery install install-debug bench bench-orders bench-columnar bench-tpch clean
 
 all: install
 
@@ -19,8 +19,9 @@ deps:
 	@tools/install-deps.sh
 
 ## make test: every test: the pure crate, the #[pg_test] suite, the pg_regress and isolation
-## suites, and the crash, replica and stress tests (ROUNDS, DURATION, LOAD_SECONDS lengthen them).
-test: deps test-core test-pgrx test-regress test-recovery
+## suites, the TPC-H queries on columnar against heap, and the crash, replica and stress tests
+## (ROUNDS, DURATION, LOAD_SECONDS lengthen them).
+test: deps test-core test-pgrx test-regress test-tpch test-recovery
 
 test-core:
 	cargo test -p alex-core -p columnar-core --release
@@ -31,6 +32,9 @@ test-pgrx: deps
 
 test-regress: install-debug
 	pg_test/run-regress.sh
+
+test-tpch: install-debug
+	pg_test/tpch.sh
 
 test-recovery: install-debug
 	pg_test/recovery/run-all.sh
@@ -50,6 +54,10 @@ bench: install
 ## make bench-columnar: the columnar table against heap on TPC-H lineitem (see benches/columnar.sh).
 bench-columnar: install
 	benches/columnar.sh
+
+## make bench-tpch: the 22 TPC-H queries on heap and columnar, DuckDB beside them (see benches/tpch.sh).
+bench-tpch: install
+	benches/tpch.sh
 
 ## make bench-orders: alex against btree on inserts in orders that defeat gapped arrays.
 bench-orders: install
