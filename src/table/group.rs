@@ -26,11 +26,18 @@ use columnar_core::rowgroup::{ColumnKind, Directory, GroupBuilder, PresentSet, S
 use columnar_core::{delta, rownum, segment};
 use pgrx::pg_sys;
 use std::cell::{OnceCell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
 
 /// Decoded vectors a backend keeps (fetches by TID and scans hit the same vectors again).
 const VECTOR_CACHE_BYTES: usize = 16 << 20;
+/// Rows of one block a reader must want before it decodes their vectors whole rather than
+/// reading each value alone (a bitmap scan's exact pages often want one or two).
+pub const WHOLE_VECTORS_FROM_ROWS: usize = 16;
+/// Vectors remembered as read once by a fetch, the latest: one read again soon after (the
+/// next rows of an index scan in the table's order) is decoded and cached. A longer memory
+/// would decode vectors that random lookups meet twice, more than the cache keeps.
+const TOUCHED_VECTORS: usize = 256;
 
 /// How one column's values are stored.
 #[derive(Clone, Copy)]
@@ -130,6 +137,22 @@ impl Decoded {
     }
 }
 
+/// Row `i` of a decoded vector for a fetch of one row: a scaled numeric vector whose datums
+/// are not written yet writes only this row's (writing all of them costs a vector's worth).
+fn one_cell(d: Rc<Decoded>, i: usize) -> (Option<pg_sys::Datum>, Kept) {
+    if let Decoded::Scaled { values, scale, datums } = &*d {
+        if datums.get().is_none() {
+            if !values.validity.as_deref().is_none_or(|b| columnar_core::encode::validity::is_valid(b, i)) {
+                return (None, Kept::Nothing);
+            }
+            let mut out = Vec::with_capacity(SCALED_DATUM_BYTES);
+            columnar_core::numeric::write_short(&mut out, values.values[i], *scale).expect("a scale a vector holds");
+            return (Some(pg_sys::Datum::from(out.as_ptr())), Kept::Bytes(out));
+        }
+    }
+    (d.datum(i), Kept::Vector(d))
+}
+
 /// What a datum handed to heap_form_tuple points into, kept (not read) until the tuple is
 /// formed.
 #[allow(dead_code)]
@@ -149,16 +172,37 @@ pub struct Loaded {
 }
 
 type RelKey = (u32, u32, u32);
+/// The caches are probed for every value a fetch reads: a fast hash, not SipHash.
+type Hasher = foldhash::fast::RandomState;
 /// A vector: its relation, its group's first logical block, column and vector.
 type VectorKey = (RelKey, u32, usize, usize);
 
 /// Groups are cached by their first logical block (their identity; their data may move).
 #[derive(Default)]
 struct Caches {
-    groups: HashMap<(RelKey, u32), Rc<Loaded>>,
-    vectors: HashMap<VectorKey, Rc<Decoded>>,
+    groups: HashMap<(RelKey, u32), Rc<Loaded>, Hasher>,
+    vectors: HashMap<VectorKey, Rc<Decoded>, Hasher>,
     order: VecDeque<VectorKey>,
     bytes: usize,
+    /// Vectors a fetch read one value of without decoding them, the oldest first.
+    touched: HashSet<VectorKey, Hasher>,
+    touched_order: VecDeque<VectorKey>,
+}
+
+impl Caches {
+    /// Whether vector `k` was read before without being decoded; remembers it.
+    fn touch(&mut self, k: VectorKey) -> bool {
+        if self.touched.contains(&k) {
+            return true;
+        }
+        self.touched.insert(k);
+        self.touched_order.push_back(k);
+        if self.touched_order.len() > TOUCHED_VECTORS {
+            let old = self.touched_order.pop_front().expect("not empty");
+            self.touched.remove(&old);
+        }
+        false
+    }
 }
 
 thread_local! {
@@ -329,7 +373,12 @@ impl Loaded {
     fn cell(&self, rel: pg_sys::Relation, c: usize, v: usize, i: usize) -> (Option<pg_sys::Datum>, Kept) {
         let k = (key(rel), self.group.first_block, c, v);
         if let Some(d) = CACHES.with(|cache| cache.borrow().vectors.get(&k).cloned()) {
-            return (d.datum(i), Kept::Vector(d));
+            return one_cell(d, i);
+        }
+        // A vector read again soon (an index scan in the table's order, a join probing the
+        // rows of one order) is decoded and kept; one read once (a point lookup) is not.
+        if CACHES.with(|cache| cache.borrow_mut().touch(k)) {
+            return one_cell(self.vector(rel, c, v), i);
         }
         let r = self.directory.vector_range(c, v);
         let bytes = read_stream(rel, &self.group, self.base + r.start..self.base + r.end);
@@ -338,8 +387,7 @@ impl Loaded {
         };
         if matches!(encoding_of(&bytes), Ok(TAG_VARLENA_LZ4 | TAG_INT_DELTA)) {
             let d = self.decode_bytes(c, v, &bytes).unwrap_or_else(|e| crate::error::corrupted_page::<page::ColumnarPages>(rel, self.group.data_first, e.message()));
-            let d = cache_vector(k, d);
-            return (d.datum(i), Kept::Vector(d));
+            return one_cell(cache_vector(k, d), i);
         }
         match self.directory.column(c).kind {
             ColumnKind::Int => {

@@ -34,7 +34,9 @@ pub fn for_each(rel: pg_sys::Relation, logical: u32, block: &Block, cxt: pg_sys:
             }
         }
         Block::Group { overlay, group, seg } => {
-            let mut former = group.former(rel, true);
+            // A bitmap scan's few rows of a block are read value by value: decoding their
+            // vectors whole costs thousands of rows' worth.
+            let mut former = group.former(rel, only.is_none_or(|o| o.len() >= super::group::WHOLE_VECTORS_FROM_ROWS));
             for (slot, position) in group.rows_of(logical).into_iter().filter(|&(s, _)| wanted(s)) {
                 let Some(own) = overlay_header(overlay.as_ref(), slot) else { continue };
                 let tid = tuple::item_pointer(logical, slot as u16 + 1);
