@@ -259,7 +259,7 @@ impl Reader {
         let mut tuples = Vec::new();
         for logical in blocks {
             let Some(block) = store::read_block(rel, logical, Lock::Share) else { continue };
-            rows::for_each(rel, logical, &block, self.cxt, None, |_, t, b| {
+            rows::for_each(rel, logical, &block, self.cxt, None, super::group::Columns::All, |_, t, b| {
                 if serializable::read_visible(rel, &t, snapshot, b, false) {
                     tuples.push(t);
                 }

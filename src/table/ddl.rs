@@ -129,7 +129,7 @@ pub unsafe extern "C-unwind" fn relation_copy_for_cluster(
         let blocks = super::store::read_meta(old).map_or(0, |m| m.next_row.div_ceil(columnar_core::rownum::ROWS_PER_BLOCK) as u32);
         for logical in 0..blocks {
             let Some(b) = super::store::read_block(old, logical, crate::storage::Lock::Share) else { continue };
-            super::rows::for_each(old, logical, &b, pg_sys::CurrentMemoryContext, None, |_, t, page| match tuple::vacuum_state(&t, oldest_xmin, page) {
+            super::rows::for_each(old, logical, &b, pg_sys::CurrentMemoryContext, None, super::group::Columns::All, |_, t, page| match tuple::vacuum_state(&t, oldest_xmin, page) {
                 pg_sys::HTSV_Result::HEAPTUPLE_DEAD => {
                     *tups_vacuumed += 1.0;
                     t.free();

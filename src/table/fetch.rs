@@ -1,17 +1,19 @@
 //! Fetches by TID: index scans, row re-fetches (EvalPlanQual, triggers, RETURNING), TID scans,
 //! and what index AMs ask of the table (snapshot checks, deletable entries).
 
+use super::group::Columns;
 use super::rows;
 use super::tuple::{self, TupleCopy};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 /// Reads the row version `tid` names and judges it with `snapshot`: Some(copy) when visible
-/// (allocated in `cxt`); `surely_dead` is set when it is invisible and dead to everyone. A
+/// (allocated in `cxt`, carrying `columns`); `surely_dead` is set when it is invisible and dead
+/// to everyone. A
 /// `reader` (index and TID fetches, as heap_fetch) takes SERIALIZABLE's predicate lock and
 /// conflict check; a visibility test alone (tuple_satisfies_snapshot) does not.
-pub fn fetch(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, snapshot: pg_sys::Snapshot, cxt: pg_sys::MemoryContext, surely_dead: Option<&mut bool>, reader: bool) -> Option<TupleCopy> {
-    let v = rows::read(rel, tid, cxt)?;
+pub fn fetch(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, snapshot: pg_sys::Snapshot, cxt: pg_sys::MemoryContext, surely_dead: Option<&mut bool>, reader: bool, columns: Columns) -> Option<TupleCopy> {
+    let v = rows::read(rel, tid, cxt, columns)?;
     let visible = if reader { super::serializable::read_visible(rel, &v.t, snapshot, v.buf(), true) } else { tuple::visible(&v.t, snapshot, v.buf()) };
     let t = v.take();
     if visible {
@@ -67,7 +69,7 @@ pub unsafe extern "C-unwind" fn index_fetch_tuple(
         let rel = (*scan).rel;
         *call_again = false;
         let mut dead = false;
-        let found = fetch(rel, &*tid, snapshot, (*slot).tts_mcxt, Some(&mut dead), true);
+        let found = fetch(rel, &*tid, snapshot, (*slot).tts_mcxt, Some(&mut dead), true, super::projection::of_slot(slot));
         if !all_dead.is_null() {
             *all_dead = dead;
         }
@@ -85,7 +87,7 @@ pub unsafe extern "C-unwind" fn index_fetch_tuple(
 pub unsafe extern "C-unwind" fn tuple_fetch_row_version(rel: pg_sys::Relation, tid: pg_sys::ItemPointer, snapshot: pg_sys::Snapshot, slot: *mut pg_sys::TupleTableSlot) -> bool {
     // SAFETY: valid arguments from the executor.
     unsafe {
-        match fetch(rel, &*tid, snapshot, (*slot).tts_mcxt, None, true) {
+        match fetch(rel, &*tid, snapshot, (*slot).tts_mcxt, None, true, Columns::All) {
             Some(t) => {
                 store(t, slot, rel);
                 true
@@ -115,7 +117,7 @@ pub unsafe extern "C-unwind" fn tuple_get_latest_tid(scan: pg_sys::TableScanDesc
         let mut ctid = *tid;
         let mut prior_xmax = pg_sys::InvalidTransactionId;
         loop {
-            let Some(v) = rows::read(rel, &ctid, pg_sys::CurrentMemoryContext) else { break };
+            let Some(v) = rows::read(rel, &ctid, pg_sys::CurrentMemoryContext, Columns::Header) else { break };
             let h = v.t.0.as_ref().unwrap().t_data;
             if prior_xmax != pg_sys::InvalidTransactionId && prior_xmax != (*h).t_choice.t_heap.t_xmin {
                 break;
@@ -141,7 +143,7 @@ pub unsafe extern "C-unwind" fn tuple_get_latest_tid(scan: pg_sys::TableScanDesc
 pub unsafe extern "C-unwind" fn tuple_satisfies_snapshot(rel: pg_sys::Relation, slot: *mut pg_sys::TupleTableSlot, snapshot: pg_sys::Snapshot) -> bool {
     // SAFETY: a slot holding a row of `rel` (its TID set).
     unsafe {
-        match fetch(rel, &(*slot).tts_tid, snapshot, pg_sys::CurrentMemoryContext, None, false) {
+        match fetch(rel, &(*slot).tts_tid, snapshot, pg_sys::CurrentMemoryContext, None, false, Columns::Header) {
             Some(t) => {
                 t.free();
                 true
@@ -164,7 +166,7 @@ pub unsafe extern "C-unwind" fn index_delete_tuples(rel: pg_sys::Relation, delst
         for i in 0..(*delstate).ndeltids as usize {
             let d = (*delstate).deltids.add(i);
             let status = (*delstate).status.add((*d).id as usize);
-            let Some(v) = rows::read(rel, &(*d).tid, pg_sys::CurrentMemoryContext) else { continue };
+            let Some(v) = rows::read(rel, &(*d).tid, pg_sys::CurrentMemoryContext, Columns::Header) else { continue };
             if pg_sys::HeapTupleIsSurelyDead(v.t.0, vistest) {
                 (*status).knowndeletable = true;
                 horizon = tuple::later(horizon, tuple::removed_horizon(&v.t));

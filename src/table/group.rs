@@ -45,6 +45,7 @@ pub struct Column {
     kind: ColumnKind,
     len: i16,
     dropped: bool,
+    not_null: bool,
 }
 
 fn columns(rel: pg_sys::Relation) -> Vec<Column> {
@@ -61,7 +62,7 @@ fn columns(rel: pg_sys::Relation) -> Vec<Column> {
                 } else {
                     ColumnKind::Bytes
                 };
-                Column { kind, len: a.attlen, dropped: a.attisdropped }
+                Column { kind, len: a.attlen, dropped: a.attisdropped, not_null: a.attnotnull }
             })
             .collect()
     }
@@ -160,6 +161,42 @@ enum Kept {
     Nothing,
     Vector(Rc<Decoded>),
     Bytes(Vec<u8>),
+}
+
+/// The columns a formed row must carry. The others hold NULL, or in a NOT NULL column a
+/// placeholder of the type's shape (JIT-compiled deforming trusts NOT NULL and skips the null
+/// bitmap): nobody reads them, since the plan node that fetches the row reads only the
+/// columns it names (see `projection.rs`).
+#[derive(Clone, Copy)]
+pub enum Columns<'a> {
+    All,
+    /// Indexed by attribute number - 1.
+    Only(&'a [bool]),
+    /// Only the header is read (visibility checks).
+    Header,
+}
+
+impl Columns<'_> {
+    fn wants(&self, c: usize) -> bool {
+        match self {
+            Columns::All => true,
+            Columns::Only(w) => w.get(c).copied().unwrap_or(true),
+            Columns::Header => false,
+        }
+    }
+}
+
+/// A placeholder datum of column `col`'s shape: zero for by-value types, an empty varlena, an
+/// empty C string, or `zeros` (at least `col.len` zero bytes) for fixed-length types.
+fn placeholder(col: &Column, zeros: &[u8]) -> pg_sys::Datum {
+    /// A one-byte varlena holding nothing (the short header of length 1).
+    static EMPTY_VARLENA: [u8; 1] = [if cfg!(target_endian = "little") { 0x03 } else { 0x81 }];
+    match (col.kind, col.len) {
+        (ColumnKind::Int, _) => pg_sys::Datum::from(0usize),
+        (_, -1) => pg_sys::Datum::from(EMPTY_VARLENA.as_ptr()),
+        (_, -2) => pg_sys::Datum::from(c"".as_ptr()),
+        _ => pg_sys::Datum::from(zeros.as_ptr()),
+    }
 }
 
 /// A row group as a reader needs it: its description, present set and directory.
@@ -407,18 +444,20 @@ impl Loaded {
         }
     }
     /// The row at `position` as a heap tuple in `cxt`, named `tid`, with `header` (a stored
-    /// header: the overlay's, or the frozen stamp) laid over it. A fetch by TID takes the one
-    /// value of each column it needs; a scan forms its rows with a [`RowFormer`].
-    pub fn form_row(&self, rel: pg_sys::Relation, position: usize, header: &[u8], tid: pg_sys::ItemPointerData, cxt: pg_sys::MemoryContext) -> TupleCopy {
-        self.former(rel, false).form(rel, position, header, tid, cxt)
+    /// header: the overlay's, or the frozen stamp) laid over it, carrying `columns`. A fetch
+    /// by TID takes the one value of each column it needs; a scan forms its rows with a
+    /// [`RowFormer`].
+    pub fn form_row(&self, rel: pg_sys::Relation, position: usize, header: &[u8], tid: pg_sys::ItemPointerData, cxt: pg_sys::MemoryContext, columns: Columns) -> TupleCopy {
+        self.former(rel, false, columns).form(rel, position, header, tid, cxt)
     }
 
-    /// Forms rows of this group; with `whole_vectors` (a scan, reading rows in order) it decodes
-    /// and keeps the vectors the rows are in.
-    pub fn former(&self, rel: pg_sys::Relation, whole_vectors: bool) -> RowFormer<'_> {
+    /// Forms rows of this group carrying `columns`; with `whole_vectors` (a scan, reading rows
+    /// in order) it decodes and keeps the vectors the rows are in.
+    pub fn former<'a>(&'a self, rel: pg_sys::Relation, whole_vectors: bool, columns: Columns<'a>) -> RowFormer<'a> {
         let cols = self.checked_columns(rel);
         let n = cols.len();
-        RowFormer { group: self, cols, whole_vectors, v: usize::MAX, vectors: Vec::new(), values: vec![pg_sys::Datum::from(0); n], nulls: vec![true; n] }
+        let zeros = vec![0u8; cols.iter().enumerate().filter(|&(c, _)| !columns.wants(c)).map(|(_, col)| col.len.max(0) as usize).max().unwrap_or(0)];
+        RowFormer { group: self, cols, columns, zeros, whole_vectors, v: usize::MAX, vectors: Vec::new(), values: vec![pg_sys::Datum::from(0); n], nulls: vec![true; n] }
     }
 }
 
@@ -426,6 +465,9 @@ impl Loaded {
 pub struct RowFormer<'a> {
     group: &'a Loaded,
     cols: Vec<Column>,
+    columns: Columns<'a>,
+    /// What fixed-length placeholders point to.
+    zeros: Vec<u8>,
     whole_vectors: bool,
     /// The vector index whose vectors `vectors` holds (one per stored column, None if dropped).
     v: usize,
@@ -440,13 +482,20 @@ impl RowFormer<'_> {
         let g = self.group;
         let stored = g.directory.columns().min(self.cols.len());
         if self.whole_vectors && v != self.v {
-            self.vectors = (0..stored).map(|c| (!self.cols[c].dropped).then(|| g.vector(rel, c, v))).collect();
+            self.vectors = (0..stored).map(|c| (!self.cols[c].dropped && self.columns.wants(c)).then(|| g.vector(rel, c, v))).collect();
             self.v = v;
         }
         self.nulls.fill(true);
         let mut keep = Vec::new();
         for c in 0..stored {
             if self.cols[c].dropped {
+                continue;
+            }
+            if !self.columns.wants(c) {
+                if self.cols[c].not_null {
+                    self.values[c] = placeholder(&self.cols[c], &self.zeros);
+                    self.nulls[c] = false;
+                }
                 continue;
             }
             let datum = if self.whole_vectors {

@@ -101,7 +101,7 @@ fn columnar_stats(
                 pages += (p != NO_BLOCK) as i64;
                 let Some(block) = store::read_block(t, logical, Lock::Share) else { continue };
                 // SAFETY: the current memory context lives as long as the call.
-                rows::for_each(t, logical, &block, unsafe { pg_sys::CurrentMemoryContext }, None, |_, c, b| {
+                rows::for_each(t, logical, &block, unsafe { pg_sys::CurrentMemoryContext }, None, super::group::Columns::All, |_, c, b| {
                     versions += 1;
                     if s.group.is_none() {
                         bytes += c.header_bytes().len() as i64 + unsafe { (*c.0).t_len as i64 - tuple::XACT_FIELDS.end as i64 };
@@ -223,7 +223,7 @@ fn columnar_check(table: PgRelation) -> bool {
             let Some(block) = store::read_block(t, logical, Lock::Share) else { continue };
             // SAFETY: the current memory context lives as long as the call; each copy is a
             // checked row of the table.
-            rows::for_each(t, logical, &block, unsafe { pg_sys::CurrentMemoryContext }, None, |_, copy, _| {
+            rows::for_each(t, logical, &block, unsafe { pg_sys::CurrentMemoryContext }, None, super::group::Columns::All, |_, copy, _| {
                 chains.extend(unsafe { super::toast::chains_in(t, copy.0) });
                 copy.free();
             });

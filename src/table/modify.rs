@@ -197,7 +197,7 @@ fn read_locked(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData) -> Option<L
                 }
             };
             let header = &overlay.content_of(PageKind::Delta)[at..at + columnar_core::delta::MIN_TUPLE];
-            let t = group.form_row(rel, position, header, *tid, cxt);
+            let t = group.form_row(rel, position, header, *tid, cxt, super::group::Columns::All);
             Some(Locked { b: overlay, at, t, _gate: seg })
         }
     }
@@ -477,7 +477,7 @@ unsafe fn keys_changed(rel: pg_sys::Relation, otid: &pg_sys::ItemPointerData, sl
         if keys.is_null() {
             return false;
         }
-        let Some(old) = fetch::fetch(rel, otid, &raw mut pg_sys::SnapshotAnyData, pg_sys::CurrentMemoryContext, None, false) else { return true };
+        let Some(old) = fetch::fetch(rel, otid, &raw mut pg_sys::SnapshotAnyData, pg_sys::CurrentMemoryContext, None, false, super::group::Columns::All) else { return true };
         let desc = (*rel).rd_att;
         pg_sys::slot_getallattrs(slot);
         let mut changed = false;
@@ -792,7 +792,7 @@ enum Follow {
 unsafe fn follow(rel: pg_sys::Relation, next: &pg_sys::ItemPointerData, prior_xmax: pg_sys::TransactionId, cid: pg_sys::CommandId) -> Follow {
     // SAFETY: an open relation; SnapshotAny returns any stored version.
     unsafe {
-        let Some(t) = fetch::fetch(rel, next, &raw mut pg_sys::SnapshotAnyData, pg_sys::CurrentMemoryContext, None, false) else { return Follow::Gone };
+        let Some(t) = fetch::fetch(rel, next, &raw mut pg_sys::SnapshotAnyData, pg_sys::CurrentMemoryContext, None, false, super::group::Columns::Header) else { return Follow::Gone };
         let h = t.header();
         let xmin = h.t_choice.t_heap.t_xmin;
         if xmin == prior_xmax && !pg_sys::TransactionIdIsCurrentTransactionId(xmin) && pg_sys::TransactionIdIsInProgress(xmin) {

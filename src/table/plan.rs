@@ -22,9 +22,10 @@ pub static ENABLE: GucSetting<bool> = GucSetting::<bool>::new(true);
 /// share of the table's pages counted when the query reads few of its columns.
 const CPU_TUPLE_SHARE: f64 = 0.5;
 const MIN_PAGE_SHARE: f64 = 0.05;
-/// What an index or bitmap scan pays per row it fetches, per column of the table, on top of
-/// the index AM's estimate: a fetch forms every column from compressed vectors (TPC-H SF 1
-/// lineitem, 16 columns: about 100 us per random fetch, some 3 cost units).
+/// What an index or bitmap scan pays per row it fetches on top of the index AM's estimate: a
+/// fetch judges the row's header and forms the columns the query reads from compressed
+/// vectors (`projection.rs`); an index-only scan forms none.
+const FETCH_ROW_COST: f64 = 0.1;
 const FETCH_COLUMN_COST: f64 = 0.2;
 
 static mut PREVIOUS: pg_sys::set_rel_pathlist_hook_type = None;
@@ -136,21 +137,27 @@ unsafe extern "C-unwind" fn rel_pathlist(root: *mut pg_sys::PlannerInfo, rel: *m
         if let Some(previous) = PREVIOUS {
             previous(root, rel, rti, rte);
         }
-        if (*rte).rtekind == pg_sys::RTEKind::RTE_RELATION && is_columnar((*rte).relid) {
-            charge_fetches(rel);
-        }
-        if !ENABLE.get() || !readable(root, rel, rti, rte) {
+        if (*rte).rtekind != pg_sys::RTEKind::RTE_RELATION || !is_columnar((*rte).relid) {
             return;
         }
         let mut nodes: Vec<*mut pg_sys::Node> = vec![(*(*rel).reltarget).exprs.cast()];
         nodes.extend(list_pointers::<pg_sys::RestrictInfo>((*rel).baserestrictinfo).iter().map(|&r| (*r).clause.cast::<pg_sys::Node>()));
         let attnos = referenced(&nodes, rti);
+        let natts = (*rel).max_attr.max(1) as f64;
+        let read = if attnos.contains(&0) { natts } else { attnos.iter().filter(|&&a| a > 0).count() as f64 };
+        if super::projection::ENABLE.get() {
+            charge_fetches(rel, read);
+            keep_scans_narrow(rel);
+        } else {
+            charge_fetches(rel, natts);
+        }
+        if !ENABLE.get() || !readable(root, rel, rti, rte) {
+            return;
+        }
         let system_column = |a: i32| a < 0 && a != pg_sys::SelfItemPointerAttributeNumber && a != pg_sys::TableOidAttributeNumber;
         if attnos.iter().any(|&a| system_column(a)) {
             return;
         }
-        let natts = (*rel).max_attr.max(1) as f64;
-        let read = if attnos.contains(&0) { natts } else { attnos.iter().filter(|&&a| a > 0).count() as f64 };
         let page_share = (read / natts).max(MIN_PAGE_SHARE);
         pg_sys::add_path(rel, new_path(rel, page_share, 0).cast());
         if (*rel).consider_parallel {
@@ -163,23 +170,44 @@ unsafe extern "C-unwind" fn rel_pathlist(root: *mut pg_sys::PlannerInfo, rel: *m
 }
 
 /// Adds to the index and bitmap scan paths of columnar table `rel` what their fetches by TID
-/// cost (see FETCH_COLUMN_COST); set_cheapest runs after this hook.
+/// cost when they form `columns` columns (see FETCH_COLUMN_COST); set_cheapest runs after
+/// this hook.
 ///
 /// # Safety
 /// A base relation whose paths are built and not yet compared by set_cheapest.
-unsafe fn charge_fetches(rel: *mut pg_sys::RelOptInfo) {
+unsafe fn charge_fetches(rel: *mut pg_sys::RelOptInfo, columns: f64) {
     // SAFETY: per the contract; the paths are nodes of the planner's memory context.
     unsafe {
-        let per_row = FETCH_COLUMN_COST * (*rel).max_attr.max(1) as f64;
         for list in [(*rel).pathlist, (*rel).partial_pathlist] {
             for path in list_pointers::<pg_sys::Path>(list) {
-                let fetched = match (*path).type_ {
-                    pg_sys::NodeTag::T_IndexPath => (*path.cast::<pg_sys::IndexPath>()).indexselectivity * (*rel).tuples,
-                    pg_sys::NodeTag::T_BitmapHeapPath => (*path).rows,
+                let (fetched, columns) = match (*path).type_ {
+                    pg_sys::NodeTag::T_IndexPath if (*path).pathtype == pg_sys::NodeTag::T_IndexOnlyScan => ((*path.cast::<pg_sys::IndexPath>()).indexselectivity * (*rel).tuples, 0.0),
+                    pg_sys::NodeTag::T_IndexPath => ((*path.cast::<pg_sys::IndexPath>()).indexselectivity * (*rel).tuples, columns),
+                    pg_sys::NodeTag::T_BitmapHeapPath => ((*path).rows, columns),
                     _ => continue,
                 };
-                (*path).total_cost += per_row * fetched.max(1.0);
+                (*path).total_cost += (FETCH_ROW_COST + FETCH_COLUMN_COST * columns) * fetched.max(1.0);
             }
+        }
+    }
+}
+
+/// Keeps PostgreSQL's scans of columnar table `rel` from emitting every column (a "physical"
+/// target list, which saves a projection on heap): fetches form only the columns a scan node
+/// names (`projection.rs`). createplan.c's use_physical_tlist declines when a system column
+/// is needed; the `ctid` entry of `attr_needed` is read nowhere else once paths are being made
+/// (joins take their target lists from `reltarget`, which this leaves alone).
+///
+/// # Safety
+/// A base relation whose paths are being made.
+unsafe fn keep_scans_narrow(rel: *mut pg_sys::RelOptInfo) {
+    // SAFETY: per the contract; attr_needed has an entry per attribute from min_attr to
+    // max_attr, and ctid (-1) lies in that range for a table.
+    unsafe {
+        let i = (pg_sys::SelfItemPointerAttributeNumber - (*rel).min_attr as i32) as usize;
+        let needed = (*rel).attr_needed.add(i);
+        if (*needed).is_null() {
+            *needed = pg_sys::bms_make_singleton((*rel).relid as i32);
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The row versions of a logical block, whatever holds them: the tuples of a delta page, or a
 //! row group's rows with their headers (the overlay's, or the frozen stamp).
 
+use super::group::Columns;
 use super::page::Buf;
 use super::store::{self, Block};
 use super::tuple::{self, TupleCopy};
@@ -20,9 +21,10 @@ pub fn overlay_header<'a>(overlay: Option<&'a Buf>, slot: usize) -> Option<Optio
 }
 
 /// Calls `f(slot, copy, buffer)` for every row version of logical block `logical`, held in
-/// `block`, in slot order (`only`, when given, lists the offsets wanted). `buffer` is the
-/// locked page the version's header came from, for heap's visibility routines.
-pub fn for_each(rel: pg_sys::Relation, logical: u32, block: &Block, cxt: pg_sys::MemoryContext, only: Option<&[u16]>, mut f: impl FnMut(usize, TupleCopy, &Buf)) {
+/// `block`, in slot order (`only`, when given, lists the offsets wanted); a row group's rows
+/// carry `columns`. `buffer` is the locked page the version's header came from, for heap's
+/// visibility routines.
+pub fn for_each(rel: pg_sys::Relation, logical: u32, block: &Block, cxt: pg_sys::MemoryContext, only: Option<&[u16]>, columns: Columns, mut f: impl FnMut(usize, TupleCopy, &Buf)) {
     // SAFETY: an open relation.
     let relid = unsafe { (*rel).rd_id };
     let wanted = |slot: usize| only.is_none_or(|o| o.contains(&(slot as u16 + 1)));
@@ -36,7 +38,7 @@ pub fn for_each(rel: pg_sys::Relation, logical: u32, block: &Block, cxt: pg_sys:
         Block::Group { overlay, group, seg } => {
             // A bitmap scan's few rows of a block are read value by value: decoding their
             // vectors whole costs thousands of rows' worth.
-            let mut former = group.former(rel, only.is_none_or(|o| o.len() >= super::group::WHOLE_VECTORS_FROM_ROWS));
+            let mut former = group.former(rel, only.is_none_or(|o| o.len() >= super::group::WHOLE_VECTORS_FROM_ROWS), columns);
             for (slot, position) in group.rows_of(logical).into_iter().filter(|&(s, _)| wanted(s)) {
                 let Some(own) = overlay_header(overlay.as_ref(), slot) else { continue };
                 let tid = tuple::item_pointer(logical, slot as u16 + 1);
@@ -80,8 +82,9 @@ impl Version {
     }
 }
 
-/// The row version `tid` names, copied into `cxt`; None when there is none.
-pub fn read(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, cxt: pg_sys::MemoryContext) -> Option<Version> {
+/// The row version `tid` names, copied into `cxt` (a row group's row carrying `columns`); None
+/// when there is none.
+pub fn read(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, cxt: pg_sys::MemoryContext, columns: Columns) -> Option<Version> {
     let (logical, slot) = tuple::block_slot(tid)?;
     let block = store::read_block(rel, logical, Lock::Share)?;
     // SAFETY: an open relation.
@@ -92,7 +95,7 @@ pub fn read(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, cxt: pg_sys::M
             let position = group.position(logical, slot)?;
             let own = overlay_header(overlay.as_ref(), slot)?;
             let stamp = super::group::frozen_header(tid);
-            (group.form_row(rel, position, own.unwrap_or(&stamp), *tid, cxt), own.is_some())
+            (group.form_row(rel, position, own.unwrap_or(&stamp), *tid, cxt, columns), own.is_some())
         }
     };
     Some(Version { t, block, own_header })

@@ -8,6 +8,7 @@
 //! returns them from there. Each block is looked up when it is visited, so a fold that
 //! replaces a segment by a row group while the scan runs neither hides nor repeats a row.
 
+use super::group::Columns;
 use super::page::Buf;
 use super::tuple::{self, TupleCopy};
 use super::{rows, store};
@@ -64,6 +65,10 @@ pub struct ColumnarScan {
     analyze_next: u32,
     analyze_end: u32,
     analyze_page: Option<u32>,
+    /// The columns a bitmap scan's rows carry (`projection.rs`): `columns_len` flags in the
+    /// query's memory, or all when null.
+    columns: *const bool,
+    columns_len: usize,
 }
 
 pub unsafe fn begin(rel: pg_sys::Relation, snapshot: pg_sys::Snapshot, pscan: pg_sys::ParallelTableScanDesc, flags: u32) -> *mut ColumnarScan {
@@ -141,6 +146,20 @@ pub unsafe extern "C-unwind" fn scan_rescan(
     unsafe { restart(scan as *mut ColumnarScan) }
 }
 
+/// Makes the rows of bitmap scan `scan` (of a columnar table) carry only the columns flagged
+/// in `columns`.
+///
+/// # Safety
+/// `scan` was made by `begin`; `columns` outlives it (the query's memory).
+pub unsafe fn set_columns(scan: pg_sys::TableScanDesc, columns: &[bool]) {
+    let s = scan as *mut ColumnarScan;
+    // SAFETY: per the contract.
+    unsafe {
+        (*s).columns = columns.as_ptr();
+        (*s).columns_len = columns.len();
+    }
+}
+
 /// The logical blocks of the table: every row number handed out so far.
 fn logical_blocks(rel: pg_sys::Relation) -> u32 {
     store::read_meta(rel).map_or(0, |m| m.next_row.div_ceil(rownum::ROWS_PER_BLOCK) as u32)
@@ -149,7 +168,8 @@ fn logical_blocks(rel: pg_sys::Relation) -> u32 {
 /// Loads the row versions of logical block `logical` that pass the scan's test (`only` lists
 /// the offsets a bitmap wants); `page`, when given, is the delta page that must hold them.
 unsafe fn load_block(s: *mut ColumnarScan, logical: u32, only: Option<&[u16]>, page: Option<u32>) {
-    // SAFETY: a scan made by `begin`; the relation is open for its whole life.
+    // SAFETY: a scan made by `begin`; the relation is open for its whole life, and the
+    // columns set_columns gave live in the query's memory, which outlives the scan.
     unsafe {
         let rel = (*s).base.rs_rd;
         pg_sys::MemoryContextReset((*s).cxt);
@@ -167,7 +187,8 @@ unsafe fn load_block(s: *mut ColumnarScan, logical: u32, only: Option<&[u16]>, p
             store::Block::Delta(b) => delta::slot_count(b.content_of(PageKind::Delta)),
             store::Block::Group { .. } => delta::MAX_SLOTS,
         };
-        rows::for_each(rel, logical, &block, (*s).cxt, only, |slot, t, b| {
+        let columns = if (*s).columns.is_null() { Columns::All } else { Columns::Only(std::slice::from_raw_parts((*s).columns, (*s).columns_len)) };
+        rows::for_each(rel, logical, &block, (*s).cxt, only, columns, |slot, t, b| {
             let row = logical as u64 * rownum::ROWS_PER_BLOCK + slot as u64;
             if row < (*s).min_row || row > (*s).max_row {
                 return;

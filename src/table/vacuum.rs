@@ -165,7 +165,7 @@ pub unsafe extern "C-unwind" fn relation_vacuum(rel: pg_sys::Relation, params: *
                     let tid = tuple::item_pointer(logical, slot as u16 + 1);
                     match group.and_then(|g| Some((g, g.position(logical, slot)?))) {
                         Some((g, position)) => {
-                            let whole = g.form_row(rel, position, &c[r.clone()], tid, pg_sys::CurrentMemoryContext);
+                            let whole = g.form_row(rel, position, &c[r.clone()], tid, pg_sys::CurrentMemoryContext, super::group::Columns::All);
                             chains.extend(super::toast::chains_in(rel, whole.0));
                             whole.free();
                         }
@@ -339,7 +339,7 @@ fn fold(rel: pg_sys::Relation, e: &map::Entry, oldest_xmin: pg_sys::TransactionI
             Block::Group { .. } => (NO_BLOCK, 0),
         };
         seen.push((page, print));
-        rows::for_each(rel, logical, &block, cxt, None, |slot, t, b| {
+        rows::for_each(rel, logical, &block, cxt, None, super::group::Columns::All, |slot, t, b| {
             total += 1;
             if unsettled || !settled(&t, oldest_xmin, b) {
                 unsettled = true;

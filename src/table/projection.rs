@@ -1,0 +1,183 @@
+//! Fetches by TID that form only the columns their plan node reads.
+//!
+//! PostgreSQL's index, index-only and bitmap heap scans ask the table AM for whole rows, and a
+//! row of a row group is formed from compressed vectors a column at a time. The plan node's
+//! expressions (target list, quals, rechecks, ORDER BY) name every column anyone reads from its
+//! scan slot: a node above reads what the target list projects, and a node that hands its scan
+//! slot up unprojected has every column in its target list. So after ExecutorStart this hook
+//! marks, for each such node over a columnar table, the columns its fetches form:
+//!
+//! - a bitmap heap scan: on its scan descriptor, which exists from executor start;
+//! - an index scan, whose descriptor is made at its first row: by the address of the node's
+//!   scan slot, in a table whose entries go when the query's memory does (a reset callback on
+//!   `es_query_cxt`, which also holds the slots, so an address is never seen reused);
+//! - an index-only scan: its table slot serves only the visibility check and carries none.
+//!
+//! Any other fetch (EvalPlanQual's slots, triggers, uniqueness and exclusion checks, a plan
+//! started without this hook) forms every column. A whole-row reference marks nothing.
+
+use super::group::Columns;
+use super::plan::referenced;
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+/// `omendb.enable_columnar_fetch_projection`: whether fetches form only the columns read.
+pub static ENABLE: GucSetting<bool> = GucSetting::<bool>::new(true);
+
+static mut PREVIOUS: pg_sys::ExecutorStart_hook_type = None;
+
+/// The columns an index scan's slot carries: `len` flags in a query's memory.
+#[derive(Clone, Copy)]
+struct Marked {
+    query: usize,
+    columns: *const bool,
+    len: usize,
+}
+
+thread_local! {
+    /// Index scans' slots by address.
+    static SLOTS: RefCell<HashMap<usize, Marked, foldhash::fast::RandomState>> = RefCell::default();
+    static QUERIES: Cell<usize> = const { Cell::new(0) };
+}
+
+pub fn init() {
+    GucRegistry::define_bool_guc(
+        c"omendb.enable_columnar_fetch_projection",
+        c"Makes index and bitmap scans of columnar tables form only the columns the query reads.",
+        c"When off, every fetch by TID forms whole rows.",
+        &ENABLE,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    // SAFETY: called once from _PG_init; the previous hook is kept and called instead of the
+    // standard routine.
+    unsafe {
+        PREVIOUS = pg_sys::ExecutorStart_hook;
+        pg_sys::ExecutorStart_hook = Some(executor_start);
+    }
+}
+
+/// The columns a fetch into `slot` must form.
+pub fn of_slot<'a>(slot: *mut pg_sys::TupleTableSlot) -> Columns<'a> {
+    SLOTS.with(|s| {
+        let s = s.borrow();
+        match s.get(&(slot as usize)) {
+            // SAFETY: the flags live in the memory of the query that owns the slot; its entry
+            // goes when that memory does, and the caller uses them within one fetch.
+            Some(m) => Columns::Only(unsafe { std::slice::from_raw_parts(m.columns, m.len) }),
+            None => Columns::All,
+        }
+    })
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn executor_start(query_desc: *mut pg_sys::QueryDesc, eflags: i32) {
+    // SAFETY: the executor's arguments; after ExecutorStart the plan state tree and the
+    // executor state are built.
+    unsafe {
+        match PREVIOUS {
+            Some(previous) => previous(query_desc, eflags),
+            None => pg_sys::standard_ExecutorStart(query_desc, eflags),
+        }
+        if !ENABLE.get() || eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0 || (*query_desc).planstate.is_null() {
+            return;
+        }
+        let mut query = Query { estate: (*query_desc).estate, id: None };
+        visit((*query_desc).planstate, (&raw mut query).cast());
+    }
+}
+
+/// One query's marking: its executor state, and its number once it has marked a slot.
+struct Query {
+    estate: *mut pg_sys::EState,
+    id: Option<usize>,
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn visit(ps: *mut pg_sys::PlanState, query: *mut std::ffi::c_void) -> bool {
+    // SAFETY: a node of the tree ExecutorStart built; `query` is the walk's Query.
+    unsafe {
+        mark(ps, &mut *query.cast::<Query>());
+        pg_sys::planstate_tree_walker(ps, Some(visit), query)
+    }
+}
+
+/// Marks the columns of node `ps`, if it fetches rows of a columnar table.
+unsafe fn mark(ps: *mut pg_sys::PlanState, query: &mut Query) {
+    // SAFETY: an initialised node; its type names its struct and its plan's.
+    unsafe {
+        let tag = (*ps).type_;
+        if !matches!(tag, pg_sys::NodeTag::T_IndexScanState | pg_sys::NodeTag::T_IndexOnlyScanState | pg_sys::NodeTag::T_BitmapHeapScanState) {
+            return;
+        }
+        let ss = ps.cast::<pg_sys::ScanState>();
+        let rel = (*ss).ss_currentRelation;
+        if rel.is_null() || !std::ptr::eq((*rel).rd_tableam, super::routine()) {
+            return;
+        }
+        let plan = (*ps).plan;
+        let scan = plan.cast::<pg_sys::Scan>();
+        let mut exprs = vec![(*plan).targetlist.cast::<pg_sys::Node>(), (*plan).qual.cast()];
+        match tag {
+            pg_sys::NodeTag::T_IndexScanState => {
+                let p = plan.cast::<pg_sys::IndexScan>();
+                exprs.extend([(*p).indexqualorig.cast(), (*p).indexorderbyorig.cast()]);
+            }
+            pg_sys::NodeTag::T_BitmapHeapScanState => exprs.push((*plan.cast::<pg_sys::BitmapHeapScan>()).bitmapqualorig.cast()),
+            _ => exprs.clear(),
+        }
+        let attnos = referenced(&exprs, (*scan).scanrelid);
+        if attnos.contains(&0) {
+            return;
+        }
+        let natts = (*(*rel).rd_att).natts as usize;
+        let cxt = (*query.estate).es_query_cxt;
+        let columns = pg_sys::MemoryContextAllocZero(cxt, natts.max(1)) as *mut bool;
+        for a in attnos.into_iter().filter(|&a| a > 0 && a as usize <= natts) {
+            *columns.add(a as usize - 1) = true;
+        }
+        let flags = std::slice::from_raw_parts(columns, natts);
+        match tag {
+            pg_sys::NodeTag::T_BitmapHeapScanState => {
+                let desc = (*ss).ss_currentScanDesc;
+                if !desc.is_null() {
+                    super::scan::set_columns(desc, flags);
+                }
+            }
+            pg_sys::NodeTag::T_IndexScanState => remember(query, (*ss).ss_ScanTupleSlot, flags),
+            _ => remember(query, (*ps.cast::<pg_sys::IndexOnlyScanState>()).ioss_TableSlot, flags),
+        }
+    }
+}
+
+/// Records the columns of `slot`, a slot of the query's, until the query's memory goes.
+unsafe fn remember(query: &mut Query, slot: *mut pg_sys::TupleTableSlot, columns: &[bool]) {
+    if slot.is_null() {
+        return;
+    }
+    let id = *query.id.get_or_insert_with(|| {
+        let id = QUERIES.with(|q| {
+            q.set(q.get() + 1);
+            q.get()
+        });
+        // SAFETY: the callback is allocated in the context it watches, and runs once when that
+        // context is reset or deleted.
+        unsafe {
+            let cxt = (*query.estate).es_query_cxt;
+            let cb = pg_sys::MemoryContextAllocZero(cxt, std::mem::size_of::<pg_sys::MemoryContextCallback>()) as *mut pg_sys::MemoryContextCallback;
+            (*cb).func = Some(forget);
+            (*cb).arg = id as *mut std::ffi::c_void;
+            pg_sys::MemoryContextRegisterResetCallback(cxt, cb);
+        }
+        id
+    });
+    SLOTS.with(|s| s.borrow_mut().insert(slot as usize, Marked { query: id, columns: columns.as_ptr(), len: columns.len() }));
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn forget(query: *mut std::ffi::c_void) {
+    SLOTS.with(|s| s.borrow_mut().retain(|_, m| m.query != query as usize));
+}
