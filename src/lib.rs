@@ -24,7 +24,7 @@ pub extern "C-unwind" fn _PG_init() {
     table::vacuum::init_gucs();
     table::publication::init();
     table::plan::init();
-    table::projection::init();
+    table::scan_setup::init();
     table::agg_plan::init();
 }
 

@@ -129,3 +129,26 @@ RESET enable_seqscan; RESET enable_bitmapscan;
 SELECT columnar_check('fc');
 DROP TABLE fh, fc, log_h, log_c, gone_h, gone_c, locked_h, locked_c;
 DROP FUNCTION differ(text), on_both(text), log_row();
+
+-- Bitmap scans do not prefetch a columnar table's blocks: a bitmap names logical blocks, which
+-- outrun the file's pages (each fold starts a new range of row numbers), and prefetching a block
+-- in a 1 GB segment past the file's last fails in md.c.
+CREATE TABLE pf (id int, v int) USING columnar;
+CREATE INDEX pf_id ON pf (id);
+SET effective_io_concurrency = 8;
+-- Eighty ten-row inserts, each folded by VACUUM (not echoed).
+\set ECHO none
+SELECT format('INSERT INTO pf SELECT g, -g FROM generate_series(%s, %s) g', i * 10, i * 10 + 9), 'VACUUM pf'
+FROM generate_series(1, 80) i \gexec
+\set ECHO all
+SELECT pg_relation_size('pf') < 1024 * 1024 * 1024 AS small_file, (max(ctid)::text::point)[0] > 131072 AS past_first_segment FROM pf;
+SET enable_seqscan = off; SET enable_indexscan = off; SET omendb.enable_columnar_scan = off;
+EXPLAIN (costs off) SELECT count(*), sum(v) FROM pf WHERE id > 700;
+SELECT count(*), sum(v) FROM pf WHERE id > 700;
+SET max_parallel_workers_per_gather = 2; SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0; SET min_parallel_index_scan_size = 0;
+EXPLAIN (costs off) SELECT count(*), sum(v) FROM pf WHERE id > 700;
+SELECT count(*), sum(v) FROM pf WHERE id > 700;
+RESET ALL;
+SELECT columnar_check('pf');
+DROP TABLE pf;

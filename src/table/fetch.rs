@@ -69,7 +69,7 @@ pub unsafe extern "C-unwind" fn index_fetch_tuple(
         let rel = (*scan).rel;
         *call_again = false;
         let mut dead = false;
-        let found = fetch(rel, &*tid, snapshot, (*slot).tts_mcxt, Some(&mut dead), true, super::projection::of_slot(slot));
+        let found = fetch(rel, &*tid, snapshot, (*slot).tts_mcxt, Some(&mut dead), true, super::scan_setup::of_slot(slot));
         if !all_dead.is_null() {
             *all_dead = dead;
         }

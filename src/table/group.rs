@@ -166,7 +166,7 @@ enum Kept {
 /// The columns a formed row must carry. The others hold NULL, or in a NOT NULL column a
 /// placeholder of the type's shape (JIT-compiled deforming trusts NOT NULL and skips the null
 /// bitmap): nobody reads them, since the plan node that fetches the row reads only the
-/// columns it names (see `projection.rs`).
+/// columns it names (see `scan_setup.rs`).
 #[derive(Clone, Copy)]
 pub enum Columns<'a> {
     All,

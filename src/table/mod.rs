@@ -1,6 +1,6 @@
 //! The `columnar` table access method: the handler and the public interface routines. Each
 //! group of callbacks lives in its own file: `scan` (sequential, parallel, TID range, sample,
-//! bitmap, ANALYZE and index-build scans), `fetch` (by TID, forming the columns `projection` marks), `insert`, `modify` (delete, update,
+//! bitmap, ANALYZE and index-build scans), `fetch` (by TID, forming the columns `scan_setup` marks), `insert`, `modify` (delete, update,
 //! row locks), `vacuum`, `ddl` (files, rewrites, sizes); `store` finds rows in the relation's
 //! pages, `tuple` judges their headers, `toast` keeps values stored out of line. The columnar
 //! scan node is `plan` (its path) and `exec` (its executor) over `batch`; the aggregate node
@@ -20,7 +20,7 @@ pub mod inspect;
 pub mod modify;
 pub mod page;
 pub mod plan;
-pub mod projection;
+pub mod scan_setup;
 pub mod publication;
 pub mod rows;
 pub mod scan;

@@ -24,7 +24,7 @@ const CPU_TUPLE_SHARE: f64 = 0.5;
 const MIN_PAGE_SHARE: f64 = 0.05;
 /// What an index or bitmap scan pays per row it fetches on top of the index AM's estimate: a
 /// fetch judges the row's header and forms the columns the query reads from compressed
-/// vectors (`projection.rs`); an index-only scan forms none.
+/// vectors (`scan_setup.rs`); an index-only scan forms none.
 const FETCH_ROW_COST: f64 = 0.1;
 const FETCH_COLUMN_COST: f64 = 0.2;
 
@@ -145,7 +145,7 @@ unsafe extern "C-unwind" fn rel_pathlist(root: *mut pg_sys::PlannerInfo, rel: *m
         let attnos = referenced(&nodes, rti);
         let natts = (*rel).max_attr.max(1) as f64;
         let read = if attnos.contains(&0) { natts } else { attnos.iter().filter(|&&a| a > 0).count() as f64 };
-        if super::projection::ENABLE.get() {
+        if super::scan_setup::ENABLE.get() {
             charge_fetches(rel, read);
             keep_scans_narrow(rel);
         } else {
@@ -194,7 +194,7 @@ unsafe fn charge_fetches(rel: *mut pg_sys::RelOptInfo, columns: f64) {
 
 /// Keeps PostgreSQL's scans of columnar table `rel` from emitting every column (a "physical"
 /// target list, which saves a projection on heap): fetches form only the columns a scan node
-/// names (`projection.rs`). createplan.c's use_physical_tlist declines when a system column
+/// names (`scan_setup.rs`). createplan.c's use_physical_tlist declines when a system column
 /// is needed; the `ctid` entry of `attr_needed` is read nowhere else once paths are being made
 /// (joins take their target lists from `reltarget`, which this leaves alone).
 ///

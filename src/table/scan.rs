@@ -65,7 +65,7 @@ pub struct ColumnarScan {
     analyze_next: u32,
     analyze_end: u32,
     analyze_page: Option<u32>,
-    /// The columns a bitmap scan's rows carry (`projection.rs`): `columns_len` flags in the
+    /// The columns a bitmap scan's rows carry (`scan_setup.rs`): `columns_len` flags in the
     /// query's memory, or all when null.
     columns: *const bool,
     columns_len: usize,

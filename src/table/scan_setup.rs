@@ -1,6 +1,15 @@
-//! Fetches by TID that form only the columns their plan node reads.
+//! What PostgreSQL's own scans of a columnar table are told at executor start: the columns
+//! their fetches by TID form, and, for bitmap heap scans, not to prefetch.
 //!
-//! PostgreSQL's index, index-only and bitmap heap scans ask the table AM for whole rows, and a
+//! **No prefetch.** `BitmapHeapScan` prefetches the bitmap's block numbers with
+//! `PrefetchBuffer` on the relation, and md.c fails ("previous segment is only N blocks") for a
+//! block of a 1 GB segment past the file's last. A bitmap's blocks are logical blocks, which
+//! outrun the file's pages (every fold starts a new range of row numbers, and a page holds many
+//! rows' worth of compressed values), so the hook sets every such node's `prefetch_maximum` to
+//! 0, in the leader and in each worker (both run it). A plan initialised without the hook
+//! (EvalPlanQual's copy of a subplan) still prefetches.
+//!
+//! **Projection.** PostgreSQL's index, index-only and bitmap heap scans ask the table AM for whole rows, and a
 //! row of a row group is formed from compressed vectors a column at a time. The plan node's
 //! expressions (target list, quals, rechecks, ORDER BY) name every column anyone reads from its
 //! scan slot: a node above reads what the target list projects, and a node that hands its scan
@@ -25,6 +34,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 /// `omendb.enable_columnar_fetch_projection`: whether fetches form only the columns read.
+/// Read at executor start (and by the planner, which then keeps scans' target lists narrow).
 pub static ENABLE: GucSetting<bool> = GucSetting::<bool>::new(true);
 
 static mut PREVIOUS: pg_sys::ExecutorStart_hook_type = None;
@@ -82,31 +92,33 @@ unsafe extern "C-unwind" fn executor_start(query_desc: *mut pg_sys::QueryDesc, e
             Some(previous) => previous(query_desc, eflags),
             None => pg_sys::standard_ExecutorStart(query_desc, eflags),
         }
-        if !ENABLE.get() || eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0 || (*query_desc).planstate.is_null() {
+        if eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0 || (*query_desc).planstate.is_null() {
             return;
         }
-        let mut query = Query { estate: (*query_desc).estate, id: None };
+        let mut query = Query { estate: (*query_desc).estate, id: None, project: ENABLE.get() };
         visit((*query_desc).planstate, (&raw mut query).cast());
     }
 }
 
-/// One query's marking: its executor state, and its number once it has marked a slot.
+/// One query's setup: its executor state, its number once it has marked a slot, and whether
+/// fetches form only the columns read.
 struct Query {
     estate: *mut pg_sys::EState,
     id: Option<usize>,
+    project: bool,
 }
 
 #[pg_guard]
 unsafe extern "C-unwind" fn visit(ps: *mut pg_sys::PlanState, query: *mut std::ffi::c_void) -> bool {
     // SAFETY: a node of the tree ExecutorStart built; `query` is the walk's Query.
     unsafe {
-        mark(ps, &mut *query.cast::<Query>());
+        set_up(ps, &mut *query.cast::<Query>());
         pg_sys::planstate_tree_walker(ps, Some(visit), query)
     }
 }
 
-/// Marks the columns of node `ps`, if it fetches rows of a columnar table.
-unsafe fn mark(ps: *mut pg_sys::PlanState, query: &mut Query) {
+/// Sets up node `ps`, if it fetches rows of a columnar table.
+unsafe fn set_up(ps: *mut pg_sys::PlanState, query: &mut Query) {
     // SAFETY: an initialised node; its type names its struct and its plan's.
     unsafe {
         let tag = (*ps).type_;
@@ -116,6 +128,12 @@ unsafe fn mark(ps: *mut pg_sys::PlanState, query: &mut Query) {
         let ss = ps.cast::<pg_sys::ScanState>();
         let rel = (*ss).ss_currentRelation;
         if rel.is_null() || !std::ptr::eq((*rel).rd_tableam, super::routine()) {
+            return;
+        }
+        if tag == pg_sys::NodeTag::T_BitmapHeapScanState {
+            (*ps.cast::<pg_sys::BitmapHeapScanState>()).prefetch_maximum = 0;
+        }
+        if !query.project {
             return;
         }
         let plan = (*ps).plan;
