@@ -37,7 +37,7 @@ pub const WHOLE_VECTORS_FROM_ROWS: usize = 16;
 /// Vectors remembered as read once by a fetch, the latest: one read again soon after (the
 /// next rows of an index scan in the table's order) is decoded and cached. A longer memory
 /// would decode vectors that random lookups meet twice, more than the cache keeps.
-const TOUCHED_VECTORS: usize = 256;
+const TOUCHED_VECTORS: usize = 32;
 
 /// How one column's values are stored.
 #[derive(Clone, Copy)]
@@ -269,23 +269,52 @@ fn current(rel: pg_sys::Relation, first_block: u32) -> Option<Group> {
 /// are, or, if VACUUM moved them since, where the group's segment page says now).
 pub fn read_stream(rel: pg_sys::Relation, g: &Group, range: std::ops::Range<usize>) -> Vec<u8> {
     let mut out = Vec::with_capacity(range.len());
-    if range.end > g.stream_len as usize {
-        crate::error::corrupted_page::<page::ColumnarPages>(rel, g.data_first, &format!("row group stream of {} bytes read up to {}", g.stream_len, range.end));
-    }
+    check_range(rel, g, &range);
     for (k, within) in StreamPages::new(range.clone()) {
-        let blk = g.data_first + k as u32;
-        let b = Buf::read(rel, blk, Lock::Share);
-        let s = (!b.is_new()).then(|| Special::read(b.special())).flatten();
-        if s.is_none_or(|s| s.kind != PageKind::Data || s.owner != g.first_block || s.seq != k as u32) {
-            drop(b);
-            if let Some(now) = current(rel, g.first_block).filter(|now| now.data_first != g.data_first && now.stream_len == g.stream_len) {
-                return read_stream(rel, &now, range);
-            }
-            crate::error::corrupted_page::<page::ColumnarPages>(rel, blk, &format!("data page {k} of the row group from logical block {} belongs to {s:?}", g.first_block));
-        }
+        let b = match data_page(rel, g, k) {
+            Ok(b) => b,
+            Err(found) => return read_stream(rel, &moved(rel, g, k, found), range),
+        };
         out.extend_from_slice(&b.content_of(PageKind::Data)[within]);
     }
     out
+}
+
+/// `f` of bytes `range` of group `g`'s stream: read in place, the page share-locked meanwhile,
+/// when they lie in one data page (a vector mostly does), else from a copy.
+fn with_stream<T>(rel: pg_sys::Relation, g: &Group, range: std::ops::Range<usize>, f: impl FnOnce(&[u8]) -> T) -> T {
+    check_range(rel, g, &range);
+    let mut pages = StreamPages::new(range.clone());
+    if let (Some((k, within)), None) = (pages.next(), pages.next()) {
+        if let Ok(b) = data_page(rel, g, k) {
+            return f(&b.content_of(PageKind::Data)[within]);
+        }
+    }
+    f(&read_stream(rel, g, range))
+}
+
+fn check_range(rel: pg_sys::Relation, g: &Group, range: &std::ops::Range<usize>) {
+    if range.end > g.stream_len as usize {
+        crate::error::corrupted_page::<page::ColumnarPages>(rel, g.data_first, &format!("row group stream of {} bytes read up to {}", g.stream_len, range.end));
+    }
+}
+
+/// Data page `k` of group `g`, share-locked, if it is where `g` says; else what the page is.
+fn data_page(rel: pg_sys::Relation, g: &Group, k: usize) -> Result<Buf, Option<Special>> {
+    let b = Buf::read(rel, g.data_first + k as u32, Lock::Share);
+    let s = (!b.is_new()).then(|| Special::read(b.special())).flatten();
+    match s {
+        Some(s) if s.kind == PageKind::Data && s.owner == g.first_block && s.seq == k as u32 => Ok(b),
+        _ => Err(s),
+    }
+}
+
+/// Where group `g` is now, its data pages moved by VACUUM since `g` was read: data page `k`
+/// was `found` instead, which is corruption unless the group moved.
+fn moved(rel: pg_sys::Relation, g: &Group, k: usize, found: Option<Special>) -> Group {
+    current(rel, g.first_block).filter(|now| now.data_first != g.data_first && now.stream_len == g.stream_len).unwrap_or_else(|| {
+        crate::error::corrupted_page::<page::ColumnarPages>(rel, g.data_first + k as u32, &format!("data page {k} of the row group from logical block {} belongs to {found:?}", g.first_block))
+    })
 }
 
 /// The group a folded segment's page (locked by the caller) describes; cached, and read again
@@ -418,30 +447,31 @@ impl Loaded {
             return one_cell(self.vector(rel, c, v), i);
         }
         let r = self.directory.vector_range(c, v);
-        let bytes = read_stream(rel, &self.group, self.base + r.start..self.base + r.end);
         let corrupt = |e: columnar_core::encode::DecodeError| -> ! {
             crate::error::corrupted_page::<page::ColumnarPages>(rel, self.group.data_first, &format!("column {} vector {v}: {}", c + 1, e.message()))
         };
-        if matches!(encoding_of(&bytes), Ok(TAG_VARLENA_LZ4 | TAG_INT_DELTA)) {
-            let d = self.decode_bytes(c, v, &bytes).unwrap_or_else(|e| crate::error::corrupted_page::<page::ColumnarPages>(rel, self.group.data_first, e.message()));
-            return one_cell(cache_vector(k, d), i);
-        }
-        match self.directory.column(c).kind {
-            ColumnKind::Int => {
-                let value = columnar_core::encode::int_value_at(&bytes, i).unwrap_or_else(|e| corrupt(e));
-                (value.map(|x| pg_sys::Datum::from(x as usize)), Kept::Nothing)
+        let read = with_stream(rel, &self.group, self.base + r.start..self.base + r.end, |bytes| {
+            if matches!(encoding_of(bytes), Ok(TAG_VARLENA_LZ4 | TAG_INT_DELTA)) {
+                return Err(self.decode_bytes(c, v, bytes).unwrap_or_else(|e| crate::error::corrupted_page::<page::ColumnarPages>(rel, self.group.data_first, e.message())));
             }
-            kind => {
-                let value_at = if kind == ColumnKind::Numeric { columnar_core::encode::numeric_value_at } else { columnar_core::encode::varlena_value_at };
-                match value_at(&bytes, i).unwrap_or_else(|e| corrupt(e)) {
-                    Some(value) => {
-                        let owned = value.into_owned();
-                        (Some(pg_sys::Datum::from(owned.as_ptr())), Kept::Bytes(owned))
-                    }
-                    None => (None, Kept::Nothing),
+            Ok(match self.directory.column(c).kind {
+                ColumnKind::Int => {
+                    let value = columnar_core::encode::int_value_at(bytes, i).unwrap_or_else(|e| corrupt(e));
+                    (value.map(|x| pg_sys::Datum::from(x as usize)), Kept::Nothing)
                 }
-            }
-        }
+                kind => {
+                    let value_at = if kind == ColumnKind::Numeric { columnar_core::encode::numeric_value_at } else { columnar_core::encode::varlena_value_at };
+                    match value_at(bytes, i).unwrap_or_else(|e| corrupt(e)) {
+                        Some(value) => {
+                            let owned = value.into_owned();
+                            (Some(pg_sys::Datum::from(owned.as_ptr())), Kept::Bytes(owned))
+                        }
+                        None => (None, Kept::Nothing),
+                    }
+                }
+            })
+        });
+        read.unwrap_or_else(|d| one_cell(cache_vector(k, d), i))
     }
     /// The row at `position` as a heap tuple in `cxt`, named `tid`, with `header` (a stored
     /// header: the overlay's, or the frozen stamp) laid over it, carrying `columns`. A fetch
