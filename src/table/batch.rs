@@ -324,7 +324,7 @@ impl Reader {
                 Part::Group { rows, first_vector, vectors } => {
                     let Some(&(position, tid)) = rows.get(index) else { return false };
                     let (v, i) = (position as usize / VECTOR_SIZE - first_vector, position as usize % VECTOR_SIZE);
-                    pg_sys::ExecClearTuple(slot);
+                    clear_virtual(slot);
                     for (k, a) in self.attrs.iter().enumerate() {
                         let datum = match &vectors[v][k] {
                             Some(vector) => vector.datum(i).map(|d| self.aligned(a, d)),
@@ -341,7 +341,7 @@ impl Reader {
                     if let Some(last) = self.attrs.last() {
                         pg_sys::slot_getsomeattrs(self.heap_slot, last.index as i32 + 1);
                     }
-                    pg_sys::ExecClearTuple(slot);
+                    clear_virtual(slot);
                     for a in &self.attrs {
                         *nulls.add(a.index) = *(*self.heap_slot).tts_isnull.add(a.index);
                         *values.add(a.index) = *(*self.heap_slot).tts_values.add(a.index);
@@ -351,7 +351,7 @@ impl Reader {
                 Part::Empty => return false,
             }
             (*slot).tts_tableOid = (*self.rel).rd_id;
-            pg_sys::ExecStoreVirtualTuple(slot);
+            store_virtual(slot);
             true
         }
     }
@@ -379,5 +379,36 @@ impl Reader {
             std::ptr::copy_nonoverlapping(p, copy, len);
             pg_sys::Datum::from(copy)
         }
+    }
+}
+
+/// ExecClearTuple on a virtual slot, done here when the slot owns no memory (only its flags
+/// change): the scan fills a slot per row, and each call into C costs a guarded crossing.
+///
+/// # Safety
+/// A valid slot.
+unsafe fn clear_virtual(slot: *mut pg_sys::TupleTableSlot) {
+    // SAFETY: per the contract; tts_virtual_clear does exactly this when TTS_FLAG_SHOULDFREE
+    // is unset.
+    unsafe {
+        if !std::ptr::eq((*slot).tts_ops, &raw const pg_sys::TTSOpsVirtual) || (*slot).tts_flags as u32 & pg_sys::TTS_FLAG_SHOULDFREE != 0 {
+            pg_sys::ExecClearTuple(slot);
+            return;
+        }
+        (*slot).tts_nvalid = 0;
+        (*slot).tts_flags |= pg_sys::TTS_FLAG_EMPTY as u16;
+        (*slot).tts_tid = pg_sys::ItemPointerData { ip_blkid: pg_sys::BlockIdData { bi_hi: u16::MAX, bi_lo: u16::MAX }, ip_posid: 0 };
+    }
+}
+
+/// ExecStoreVirtualTuple, done here: marks the values of an emptied virtual slot as set.
+///
+/// # Safety
+/// A virtual slot emptied by `clear_virtual` whose values and nulls are set.
+unsafe fn store_virtual(slot: *mut pg_sys::TupleTableSlot) {
+    // SAFETY: per the contract; what execTuples.c's ExecStoreVirtualTuple does.
+    unsafe {
+        (*slot).tts_flags &= !(pg_sys::TTS_FLAG_EMPTY as u16);
+        (*slot).tts_nvalid = (*(*slot).tts_tupleDescriptor).natts as i16;
     }
 }
