@@ -26,6 +26,9 @@ pub extern "C-unwind" fn _PG_init() {
     table::plan::init();
     table::scan_setup::init();
     table::agg_plan::init();
+    // SAFETY: called once, after every omendb.* setting is defined: a misspelt one is then an
+    // error rather than a silent placeholder.
+    unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"omendb".as_ptr()) };
 }
 
 /// The extension's version, as built (also the `default_version` of the control file).
