@@ -5,6 +5,9 @@
 //! log_newpage_range (unless the file is new in this transaction under wal_level = minimal, when
 //! commit syncs it).
 //!
+//! Progress (pg_stat_progress_create_index, "building index: ..."): scanning table, sorting,
+//! writing data pages (tuples_done of tuples_total), writing model pages.
+//!
 //! Cost: O(n log n) for the sort, O(n) for the pages. Memory: the sort keeps 16-byte rows within
 //! maintenance_work_mem and writes sorted runs to a temporary file beyond it, merged with one
 //! 8 KB read buffer per run; the page writer holds one data page's entries and a (fence, block)
@@ -27,6 +30,35 @@ use alex_core::page::{NO_BLOCK, PageKind, node::Header};
 use alex_core::policy::INNER_BUILD_FILL;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
+
+/// The build's subphases in pg_stat_progress_create_index, after PostgreSQL's own
+/// "initializing" (PROGRESS_CREATEIDX_SUBPHASE_INITIALIZE, 1).
+const PHASE_SCAN: i64 = 2;
+const PHASE_SORT: i64 = 3;
+const PHASE_DATA_PAGES: i64 = 4;
+const PHASE_MODEL_PAGES: i64 = 5;
+/// Rows written between two reports of tuples_done.
+const PROGRESS_EVERY: u64 = 4096;
+
+/// The name of a subphase, as the progress view shows it.
+#[pg_guard]
+pub unsafe extern "C-unwind" fn ambuildphasename(phase: i64) -> *mut std::ffi::c_char {
+    let name = match phase {
+        p if p == pg_sys::PROGRESS_CREATEIDX_SUBPHASE_INITIALIZE as i64 => c"initializing",
+        PHASE_SCAN => c"scanning table",
+        PHASE_SORT => c"sorting",
+        PHASE_DATA_PAGES => c"writing data pages",
+        PHASE_MODEL_PAGES => c"writing model pages",
+        _ => return std::ptr::null_mut(),
+    };
+    // The view copies the name; it is never written through this pointer.
+    name.as_ptr() as *mut _
+}
+
+fn report(param: u32, value: i64) {
+    // SAFETY: a valid progress parameter index; without a progress command it is ignored.
+    unsafe { pg_sys::pgstat_progress_update_param(param as i32, value) };
+}
 
 /// One heap tuple's row in the build's sort.
 struct Row {
@@ -151,15 +183,26 @@ unsafe fn build(heap: pg_sys::Relation, index: pg_sys::Relation, index_info: *mu
         let key_type = KeyType::of_index(index);
         super::validate::require_own_operator_class(index);
         let mut st = BuildState { key_type, spool: begin_spool(), index_tuples: 0.0 };
+        report(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_SCAN);
         let heap_tuples = rel::index_build_scan(heap, index, index_info, true, Some(build_callback), &mut st, std::ptr::null_mut());
+        report(pg_sys::PROGRESS_CREATEIDX_TUPLES_TOTAL, st.index_tuples as i64);
+        report(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_SORT);
         let temp_file = st.spool.store().file;
         let mut unique = (*index_info).ii_Unique.then(|| UniqueCheck::new(index, key_type));
-        let rows = st.spool.finish().map(unpack).inspect(|row| {
+        let mut done = 0u64;
+        let sorted = st.spool.finish();
+        report(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_DATA_PAGES);
+        let rows = sorted.map(unpack).inspect(|row| {
             if let Some(u) = &mut unique {
                 u.row(row);
             }
+            done += 1;
+            if done % PROGRESS_EVERY == 0 {
+                report(pg_sys::PROGRESS_CREATEIDX_TUPLES_DONE, done as i64);
+            }
         });
         write_tree(index, rows, options::density(index));
+        report(pg_sys::PROGRESS_CREATEIDX_TUPLES_DONE, st.index_tuples as i64);
         if let Some(f) = temp_file {
             pg_sys::BufFileClose(f.as_ptr());
         }
@@ -256,6 +299,7 @@ fn write_tree(index: pg_sys::Relation, rows: impl Iterator<Item = Row>, density:
     }
 
     // Model pages, level by level, until one page (the root) remains.
+    report(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_MODEL_PAGES);
     let mut level: u16 = 0;
     let per_page = (((inner::CAPACITY as f64) * INNER_BUILD_FILL) as usize).min(super::insert::model_page_fanout());
     while level_items.len() > 1 {

@@ -58,6 +58,7 @@ fn alex_amhandler(_fcinfo: pg_sys::FunctionCallInfo) -> PgBox<pg_sys::IndexAmRou
 
     am.ambuild = Some(build::ambuild);
     am.ambuildempty = Some(build::ambuildempty);
+    am.ambuildphasename = Some(build::ambuildphasename);
     am.aminsert = Some(insert::aminsert);
     am.ambulkdelete = Some(vacuum::ambulkdelete);
     am.amvacuumcleanup = Some(vacuum::amvacuumcleanup);
