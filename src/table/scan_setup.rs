@@ -9,12 +9,13 @@
 //! 0, in the leader and in each worker (both run it). A plan initialised without the hook
 //! (EvalPlanQual's copy of a subplan) still prefetches.
 //!
-//! **Projection.** PostgreSQL's index, index-only and bitmap heap scans ask the table AM for whole rows, and a
-//! row of a row group is formed from compressed vectors a column at a time. The plan node's
-//! expressions (target list, quals, rechecks, ORDER BY) name every column anyone reads from its
-//! scan slot: a node above reads what the target list projects, and a node that hands its scan
-//! slot up unprojected has every column in its target list. So after ExecutorStart this hook
-//! marks, for each such node over a columnar table, the columns its fetches form:
+//! **Projection.** PostgreSQL's index, index-only and bitmap heap scans ask the table AM for
+//! whole rows, and a row of a row group is formed from compressed vectors a column at a time.
+//! The plan node's expressions (target list, quals, rechecks, ORDER BY) name every column anyone
+//! reads from its scan slot: a node above reads what the target list projects, and a node that
+//! hands its scan slot up unprojected has every column in its target list. So after
+//! ExecutorStart this hook marks, for each such node over a columnar table, the columns its
+//! fetches form:
 //!
 //! - a bitmap heap scan: on its scan descriptor, which exists from executor start;
 //! - an index scan, whose descriptor is made at its first row: by the address of the node's
