@@ -944,6 +944,47 @@ FROM dt_result JOIN dt_dist USING (dist) GROUP BY dist ORDER BY min(dt_dist.ctid
 SELECT dist, round, kind, mode, query, got, want FROM dt_failure ORDER BY seq LIMIT 10;
 SELECT dist, round, mode, query, plan FROM dt_wrong_plan ORDER BY seq LIMIT 5;
 
+-- Parallel builds: on every distribution's table as the rounds left it (inserted, updated and
+-- deleted rows, dead row versions), an index built by two workers and the leader must have
+-- exactly the pages of a serial build (the page LSN and checksum aside), and pass alex_check.
+-- Each worker leaves one temporary file, so their count shows the workers ran.
+CREATE EXTENSION pageinspect;
+CREATE TABLE dt_parallel (dist text, pages int, pages_differing int, check_ok bool);
+SELECT pg_stat_force_next_flush();
+SELECT temp_files AS temp_files_before FROM pg_stat_database WHERE datname = current_database() \gset
+DO $$
+DECLARE
+    cfg dt_dist;
+    tbl text;
+    n int;
+BEGIN
+    FOR cfg IN SELECT * FROM dt_dist ORDER BY ctid LOOP
+        tbl := quote_ident('dt_' || cfg.dist);
+        SET LOCAL max_parallel_maintenance_workers = 0;
+        EXECUTE format('CREATE INDEX dt_ix_serial ON %s USING alex (k) %s', tbl, cfg.idxopts);
+        SET LOCAL max_parallel_maintenance_workers = 2;
+        EXECUTE format('ALTER TABLE %s SET (parallel_workers = 2)', tbl);
+        EXECUTE format('CREATE INDEX dt_ix_parallel ON %s USING alex (k) %s', tbl, cfg.idxopts);
+        n := pg_relation_size('dt_ix_serial') / 8192;
+        INSERT INTO dt_parallel VALUES (cfg.dist, n,
+            (SELECT count(*) FROM generate_series(0, n - 1) b
+              WHERE substr(get_raw_page('dt_ix_serial', b), 11) IS DISTINCT FROM substr(get_raw_page('dt_ix_parallel', b), 11))
+            + abs(pg_relation_size('dt_ix_parallel') / 8192 - n),
+            alex_check('dt_ix_parallel', true));
+        DROP INDEX dt_ix_serial, dt_ix_parallel;
+        EXECUTE format('ALTER TABLE %s RESET (parallel_workers)', tbl);
+    END LOOP;
+END $$;
+SELECT pg_stat_force_next_flush();
+SELECT temp_files - :temp_files_before >= 2 * (SELECT count(*) FROM dt_dist) AS workers_ran
+  FROM pg_stat_database WHERE datname = current_database();
+SELECT count(*) AS distributions, sum(pages_differing) AS pages_differing, bool_and(check_ok) AS alex_check,
+       bool_and(pages > 1) AS all_multi_page
+  FROM dt_parallel;
+SELECT * FROM dt_parallel WHERE pages_differing <> 0 OR NOT check_ok;
+DROP TABLE dt_parallel;
+DROP EXTENSION pageinspect;
+
 DROP PROCEDURE dt_setup(text), dt_modify(text, int), dt_round(text, int);
 DROP FUNCTION dt_round_t(text, int, anyelement, anyarray), dt_check(text, int, text, text, anyelement, anyarray),
     dt_seq_diff(anyarray, anyarray), dt_diff(text[], text[]), dt_plan_ok(text, text, text), dt_plan(text), dt_mode(text),

@@ -8,10 +8,13 @@
 //! Progress (pg_stat_progress_create_index, "building index: ..."): scanning table, sorting,
 //! writing data pages (tuples_done of tuples_total), writing model pages.
 //!
+//! With parallel workers (`parallel_build`), the scan and the sort are divided among the
+//! participants and the leader merges their sorted keys into the same stream.
+//!
 //! Cost: O(n log n) for the sort, O(n) for the pages. Memory: the sort keeps 16-byte rows within
-//! maintenance_work_mem and writes sorted runs to a temporary file beyond it, merged with one
-//! 8 KB read buffer per run; the page writer holds one data page's entries and a (fence, block)
-//! pair per page of the level it builds.
+//! maintenance_work_mem (a parallel build's participants share it equally) and writes sorted runs
+//! to a temporary file beyond it, merged with one 8 KB read buffer per run; the page writer holds
+//! one data page's entries and a (fence, block) pair per page of the level it builds.
 
 use super::keys::KeyType;
 use super::meta::META_BLOCK;
@@ -22,7 +25,8 @@ use crate::storage::{rel, tid};
 use alex_core::bulk::{Run, chunks};
 use alex_core::data::{self, Encoding};
 use alex_core::entry::{Entry, MAX_TID, PackedTid};
-use alex_core::extsort::{ExternalSorter, RunStore};
+use super::parallel_build::{ParallelBuild, WorkerRun};
+use alex_core::extsort::{ExternalSorter, Merge, RunStore, Sorted};
 use alex_core::inner;
 use alex_core::meta::Meta;
 use alex_core::nulls;
@@ -84,27 +88,28 @@ fn unpack(k: u128) -> Row {
     Row { code: (k >> 113 & 1 == 0).then_some((k >> 49) as u64), tid: (k >> 1) as u64 & MAX_TID, alive: k & 1 == 1 }
 }
 
-/// The build's sort: in memory within maintenance_work_mem (16 bytes per row), else sorted runs
-/// in a temporary file, merged at the end.
-type Spool = ExternalSorter<TempRuns>;
+/// The build's sort: in memory within its budget (16 bytes per row), else sorted runs in a
+/// temporary file, merged at the end.
+pub(super) type Spool = ExternalSorter<TempRuns>;
 
-fn begin_spool() -> Spool {
+/// maintenance_work_mem, in kilobytes: the build's sort memory (shared by a parallel build's
+/// participants).
+pub(super) fn sort_budget_kb() -> usize {
     // SAFETY: reads a GUC variable.
-    let budget_kb = unsafe { pg_sys::maintenance_work_mem } as usize;
-    ExternalSorter::new(budget_kb * 1024, TempRuns::default())
+    unsafe { pg_sys::maintenance_work_mem as usize }
 }
 
-/// Sorted runs in one PostgreSQL temporary file, which the end of the transaction deletes
-/// (also after an error: nothing is called into PostgreSQL while unwinding).
+/// Sorted runs in one PostgreSQL temporary file, which closing deletes (and the end of the
+/// transaction, after an error: nothing is called into PostgreSQL while unwinding).
 #[derive(Default)]
-struct TempRuns {
+pub(super) struct TempRuns {
     file: Option<std::ptr::NonNull<pg_sys::BufFile>>,
     /// Each run's byte offset and number of keys.
     runs: Vec<(i64, usize)>,
     end: i64,
 }
 
-const KEY_BYTES: usize = std::mem::size_of::<u128>();
+pub(super) const KEY_BYTES: usize = std::mem::size_of::<u128>();
 /// `whence` for an absolute position (POSIX; pgrx does not export stdio's constant).
 const SEEK_SET: i32 = 0;
 
@@ -137,6 +142,39 @@ impl RunStore for TempRuns {
     }
 }
 
+impl Drop for TempRuns {
+    fn drop(&mut self) {
+        if let Some(f) = self.file.filter(|_| !std::thread::panicking()) {
+            // SAFETY: created in `write_run` and closed only here.
+            unsafe { pg_sys::BufFileClose(f.as_ptr()) };
+        }
+    }
+}
+
+/// One participant's sorted keys: the leader's own sort, or a worker's run.
+enum Part {
+    Own(Sorted<TempRuns>),
+    Worker(WorkerRun),
+}
+
+impl Iterator for Part {
+    type Item = u128;
+
+    fn next(&mut self) -> Option<u128> {
+        match self {
+            Part::Own(s) => s.next(),
+            Part::Worker(w) => w.next(),
+        }
+    }
+}
+
+/// One participant's scan: its sort, and the tuples it saw and indexed.
+pub(super) struct Scanned {
+    pub spool: Spool,
+    pub heap_tuples: f64,
+    pub index_tuples: f64,
+}
+
 struct BuildState {
     key_type: KeyType,
     spool: Spool,
@@ -162,6 +200,25 @@ unsafe extern "C-unwind" fn build_callback(
     }
 }
 
+/// Scans `heap` (all of it, or this participant's part of a parallel `scan`, which the table AM
+/// ends) into a sort with `sort_kb` of memory.
+///
+/// # Safety
+/// As [`rel::index_build_scan`].
+pub(super) unsafe fn scan(
+    heap: pg_sys::Relation,
+    index: pg_sys::Relation,
+    info: *mut pg_sys::IndexInfo,
+    scan: pg_sys::TableScanDesc,
+    sort_kb: usize,
+    progress: bool,
+) -> Scanned {
+    let mut st = BuildState { key_type: KeyType::of_index(index), spool: ExternalSorter::new(sort_kb * 1024, TempRuns::default()), index_tuples: 0.0 };
+    // SAFETY: per the contract.
+    let heap_tuples = unsafe { rel::index_build_scan(heap, index, info, progress, Some(build_callback), &mut st, scan) };
+    Scanned { spool: st.spool, heap_tuples, index_tuples: st.index_tuples }
+}
+
 /// Not `#[pg_guard]`: [`super::unique::reporting_violations`] guards it, and reports duplicates
 /// in a unique index with the fields btree gives them.
 pub unsafe extern "C-unwind" fn ambuild(
@@ -182,15 +239,30 @@ unsafe fn build(heap: pg_sys::Relation, index: pg_sys::Relation, index_info: *mu
         require_ascending(index);
         let key_type = KeyType::of_index(index);
         super::validate::require_own_operator_class(index);
-        let mut st = BuildState { key_type, spool: begin_spool(), index_tuples: 0.0 };
         report(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_SCAN);
-        let heap_tuples = rel::index_build_scan(heap, index, index_info, true, Some(build_callback), &mut st, std::ptr::null_mut());
-        report(pg_sys::PROGRESS_CREATEIDX_TUPLES_TOTAL, st.index_tuples as i64);
-        report(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_SORT);
-        let temp_file = st.spool.store().file;
+        let mut parallel = ParallelBuild::begin(heap, index, index_info);
+        let (sorted, heap_tuples, index_tuples) = match &mut parallel {
+            None => {
+                let s = scan(heap, index, index_info, std::ptr::null_mut(), sort_budget_kb(), true);
+                report(pg_sys::PROGRESS_CREATEIDX_TUPLES_TOTAL, s.index_tuples as i64);
+                report(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_SORT);
+                (Merge::new([Part::Own(s.spool.finish())]), s.heap_tuples, s.index_tuples)
+            }
+            Some(p) => {
+                let own = p.leader_scan(heap).map(|s| scan(heap, index, index_info, s, p.sort_kb(), true));
+                let workers = p.finish_workers();
+                (*index_info).ii_BrokenHotChain |= workers.broken_hot_chain;
+                let (own_heap, own_index) = own.as_ref().map_or((0.0, 0.0), |s| (s.heap_tuples, s.index_tuples));
+                let index_tuples = own_index + workers.keys as f64;
+                report(pg_sys::PROGRESS_CREATEIDX_TUPLES_TOTAL, index_tuples as i64);
+                report(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_SORT);
+                let own_sorted = own.map(|s| Part::Own(s.spool.finish()));
+                let streams = own_sorted.into_iter().chain(p.worker_runs().into_iter().map(Part::Worker));
+                (Merge::new(streams), own_heap + workers.heap_tuples, index_tuples)
+            }
+        };
         let mut unique = (*index_info).ii_Unique.then(|| UniqueCheck::new(index, key_type));
         let mut done = 0u64;
-        let sorted = st.spool.finish();
         report(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_DATA_PAGES);
         let rows = sorted.map(unpack).inspect(|row| {
             if let Some(u) = &mut unique {
@@ -202,10 +274,9 @@ unsafe fn build(heap: pg_sys::Relation, index: pg_sys::Relation, index_info: *mu
             }
         });
         write_tree(index, rows, options::density(index));
-        report(pg_sys::PROGRESS_CREATEIDX_TUPLES_DONE, st.index_tuples as i64);
-        if let Some(f) = temp_file {
-            pg_sys::BufFileClose(f.as_ptr());
-        }
+        report(pg_sys::PROGRESS_CREATEIDX_TUPLES_DONE, index_tuples as i64);
+        // The workers' files go with the parallel context.
+        drop(parallel);
 
         // Not when the index's file is new in this transaction under wal_level = minimal: it
         // is synced at commit instead, and full-page images of the build would be replayed
@@ -216,7 +287,7 @@ unsafe fn build(heap: pg_sys::Relation, index: pg_sys::Relation, index_info: *mu
         }
         let mut result = PgBox::<pg_sys::IndexBuildResult>::alloc0();
         result.heap_tuples = heap_tuples;
-        result.index_tuples = st.index_tuples;
+        result.index_tuples = index_tuples;
         result.into_pg()
     }
 }

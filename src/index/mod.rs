@@ -13,6 +13,7 @@ pub mod null_chain;
 pub mod options;
 pub mod page;
 pub mod pagedel;
+pub mod parallel_build;
 pub mod route_cache;
 pub mod scan;
 pub mod search;

@@ -607,9 +607,8 @@ pub unsafe extern "C-unwind" fn index_build_range_scan(
             cb(index_rel, &mut tid, ix.values.as_mut_ptr(), ix.isnull.as_mut_ptr(), alive, callback_state);
         }
         drop(ix);
-        if own_scan {
-            scan_end(s as pg_sys::TableScanDesc);
-        }
+        // A caller's scan (a parallel build's) is ended here too, as heap's build scan does.
+        scan_end(s as pg_sys::TableScanDesc);
         seen
     }
 }

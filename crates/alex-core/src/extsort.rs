@@ -7,8 +7,11 @@
 //! [`READ_CHUNK`] keys per run.
 
 use crate::policy::READ_CHUNK;
+use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::collections::binary_heap::PeekMut;
+use std::rc::Rc;
 
 /// Storage for sorted runs.
 pub trait RunStore {
@@ -44,11 +47,6 @@ impl<S: RunStore> ExternalSorter<S> {
         self.buffer.push(key);
     }
 
-    /// The run storage (runs are written as the buffer fills, and the last one by `finish`).
-    pub fn store(&self) -> &S {
-        &self.store
-    }
-
     fn spill(&mut self) {
         self.buffer.sort_unstable();
         self.store.write_run(&self.buffer);
@@ -70,19 +68,16 @@ impl<S: RunStore> ExternalSorter<S> {
         if !self.buffer.is_empty() {
             self.spill();
         }
-        self.buffer = Vec::new();
-        let mut merge = Merge { store: self.store, readers: Vec::new(), heap: BinaryHeap::new() };
-        for run in 0..self.runs {
-            merge.readers.push(Reader { next: 0, chunk: vec![0; READ_CHUNK], pos: 0, len: 0 });
-            if let Some(k) = merge.pull(run) {
-                merge.heap.push(Reverse((k, run)));
-            }
-        }
-        Sorted::Merged(merge)
+        let store = Rc::new(RefCell::new(self.store));
+        let readers = (0..self.runs).map(|run| RunReader { store: Rc::clone(&store), run, next: 0, chunk: vec![0; READ_CHUNK], pos: 0, len: 0 });
+        Sorted::Merged(Merge::new(readers))
     }
 }
 
-struct Reader {
+/// One run read back from its store, [`READ_CHUNK`] keys at a time.
+pub struct RunReader<S: RunStore> {
+    store: Rc<RefCell<S>>,
+    run: usize,
     /// The run's next key to fetch from the store.
     next: usize,
     chunk: Vec<u128>,
@@ -90,31 +85,56 @@ struct Reader {
     len: usize,
 }
 
-pub struct Merge<S: RunStore> {
-    store: S,
-    readers: Vec<Reader>,
-    heap: BinaryHeap<Reverse<(u128, usize)>>,
-}
+impl<S: RunStore> Iterator for RunReader<S> {
+    type Item = u128;
 
-impl<S: RunStore> Merge<S> {
-    fn pull(&mut self, run: usize) -> Option<u128> {
-        let r = &mut self.readers[run];
-        if r.pos == r.len {
-            r.len = self.store.read_run(run, r.next, &mut r.chunk);
-            r.next += r.len;
-            r.pos = 0;
-            if r.len == 0 {
+    fn next(&mut self) -> Option<u128> {
+        if self.pos == self.len {
+            self.len = self.store.borrow_mut().read_run(self.run, self.next, &mut self.chunk);
+            self.next += self.len;
+            self.pos = 0;
+            if self.len == 0 {
                 return None;
             }
         }
-        r.pos += 1;
-        Some(r.chunk[r.pos - 1])
+        self.pos += 1;
+        Some(self.chunk[self.pos - 1])
+    }
+}
+
+/// The k-way merge of ascending streams into one ascending stream: a sorter's runs, or the
+/// sorted outputs of a parallel build's participants. Cost: O(log k) per key.
+pub struct Merge<I: Iterator<Item = u128>> {
+    streams: Vec<I>,
+    heap: BinaryHeap<Reverse<(u128, usize)>>,
+}
+
+impl<I: Iterator<Item = u128>> Merge<I> {
+    pub fn new(streams: impl IntoIterator<Item = I>) -> Merge<I> {
+        let mut streams: Vec<I> = streams.into_iter().collect();
+        let heap = streams.iter_mut().enumerate().filter_map(|(i, s)| s.next().map(|k| Reverse((k, i)))).collect();
+        Merge { streams, heap }
+    }
+}
+
+impl<I: Iterator<Item = u128>> Iterator for Merge<I> {
+    type Item = u128;
+
+    fn next(&mut self) -> Option<u128> {
+        // The stream's next key replaces the smallest in place: one sift-down per key.
+        let mut top = self.heap.peek_mut()?;
+        let Reverse((k, i)) = *top;
+        match self.streams[i].next() {
+            Some(next) => *top = Reverse((next, i)),
+            None => drop(PeekMut::pop(top)),
+        }
+        Some(k)
     }
 }
 
 pub enum Sorted<S: RunStore> {
     InMemory(std::vec::IntoIter<u128>),
-    Merged(Merge<S>),
+    Merged(Merge<RunReader<S>>),
 }
 
 impl<S: RunStore> Iterator for Sorted<S> {
@@ -123,13 +143,7 @@ impl<S: RunStore> Iterator for Sorted<S> {
     fn next(&mut self) -> Option<u128> {
         match self {
             Sorted::InMemory(it) => it.next(),
-            Sorted::Merged(m) => {
-                let Reverse((k, run)) = m.heap.pop()?;
-                if let Some(next) = m.pull(run) {
-                    m.heap.push(Reverse((next, run)));
-                }
-                Some(k)
-            }
+            Sorted::Merged(m) => m.next(),
         }
     }
 }
@@ -168,6 +182,17 @@ mod tests {
             want.sort_unstable();
             prop_assert_eq!(got, want);
             prop_assert_eq!(spilled, keys.len() > (budget / 16).max(1024));
+        }
+
+        #[test]
+        fn merges_sorted_streams(mut parts in prop::collection::vec(prop::collection::vec(any::<u128>(), 0..300), 0..6)) {
+            for p in &mut parts {
+                p.sort_unstable();
+            }
+            let mut want: Vec<u128> = parts.concat();
+            want.sort_unstable();
+            let got: Vec<u128> = Merge::new(parts.into_iter().map(|p| p.into_iter())).collect();
+            prop_assert_eq!(got, want);
         }
     }
 }
