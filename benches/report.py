@@ -19,6 +19,9 @@ CANDIDATE = "alex"
 # (measure id in raw.csv, label, which direction is better)
 PER_DIST_MEASURES = [
     ("build_default_ms", "CREATE INDEX at PostgreSQL's defaults: 2 maintenance workers, 64MB (ms)", "lower"),
+    ("build_w0_ms", "CREATE INDEX, 0 workers forced, 64MB (ms)", "lower"),
+    ("build_w2_ms", "CREATE INDEX, 2 workers forced, 64MB (ms)", "lower"),
+    ("build_w4_ms", "CREATE INDEX, 4 workers forced, 64MB (ms)", "lower"),
     ("build_ms", "CREATE INDEX, no parallel workers, 1GB (ms)", "lower"),
     ("index_mb", "index size (MB)", "lower"),
     ("bytes_per_entry", "index size (bytes/entry)", "lower"),

@@ -259,9 +259,12 @@ copy_tables() {
 }
 
 # The settings of a CREATE INDEX "at PostgreSQL's defaults": 2 parallel maintenance workers (btree
-# uses them; alex builds serially) and the default maintenance_work_mem. The cluster itself runs
-# every build single-threaded with 1GB (build_ms).
+# and alex use them; hash builds serially) and the default maintenance_work_mem, which leaves room
+# for one worker on this data. The cluster itself runs every build single-threaded with 1GB
+# (build_ms). BUILD_WORKERS lists worker counts each kind also gets by force (the table's
+# parallel_workers setting; 64MB shared by the participants): build_w<N>_ms.
 DEFAULT_BUILD_SETTINGS="SET max_parallel_maintenance_workers = 2; SET maintenance_work_mem = '64MB';"
+BUILD_WORKERS=${BUILD_WORKERS-0 2 4}
 
 # build_index DIST KIND REP: CREATE INDEX at PostgreSQL's defaults (timed), then again with the
 # cluster's settings (timed; the index kept), its size, and a prewarm of table and index.
@@ -275,6 +278,17 @@ build_index() {
   else
     record "$dist" build_default_ms "$kind" "$rep" "" "n/a: CREATE INDEX failed"
   fi
+  local workers
+  for workers in $BUILD_WORKERS; do
+    sql "DROP INDEX IF EXISTS t_${kind}_k; ALTER TABLE t_$kind SET (parallel_workers = $workers)" >/dev/null
+    if ms=$(timed_ms "SET max_parallel_maintenance_workers = $workers; SET maintenance_work_mem = '64MB'; CREATE INDEX t_${kind}_k ON t_$kind USING $kind (k)" 2>"$OUT/logs/error.txt") && [ -n "$ms" ]; then
+      record "$dist" "build_w${workers}_ms" "$kind" "$rep" "$ms"
+      log "$dist r$rep: CREATE INDEX USING $kind with $workers workers: ${ms} ms"
+    else
+      record "$dist" "build_w${workers}_ms" "$kind" "$rep" "" "n/a: CREATE INDEX failed"
+    fi
+    sql "ALTER TABLE t_$kind RESET (parallel_workers)" >/dev/null
+  done
   sql "DROP INDEX IF EXISTS t_${kind}_k" >/dev/null
   if ! ms=$(timed_ms "CREATE INDEX t_${kind}_k ON t_$kind USING $kind (k)" 2>"$OUT/logs/error.txt") || [ -z "$ms" ]; then
     err=$(head -n 1 "$OUT/logs/error.txt")

@@ -1,5 +1,6 @@
 //! Criterion benchmarks of whole-tree lookups (root to data page, then the page's search) in an
-//! in-memory index built by a bulk load, per key distribution, against std's BTreeMap.
+//! in-memory index built by a bulk load, per key distribution, against std's BTreeMap; and of the
+//! bulk load itself.
 //! Run with `cargo bench -p alex-core --bench tree`.
 
 mod common;
@@ -51,6 +52,16 @@ fn bench(c: &mut Criterion) {
             b.iter(|| probes.iter().map(|&k| lookup(&tree, &meta, Entry::first_of(k), common::CpuPrefetch).slot).sum::<usize>())
         });
         g.bench_function(BenchmarkId::new("btreemap", codes.len()), |b| b.iter(|| probes.iter().filter_map(|k| map.get(k)).sum::<usize>()));
+        g.finish();
+
+        // CREATE INDEX's writer without the buffers: cutting the sorted entries into pages and
+        // laying them out (the part a parallel build leaves to the leader).
+        let mut g = c.benchmark_group(format!("bulk_load/{dist}"));
+        g.sample_size(10);
+        let entries: Vec<Entry> = codes.iter().enumerate().map(|(i, &c)| Entry::new(c, pack_tid(i as u32 / 100, 1 + (i % 100) as u16))).collect();
+        g.bench_function(BenchmarkId::new("alex_tree", codes.len()), |b| {
+            b.iter(|| MemTree::bulk_load(entries.iter().copied(), DENSITY_DEFAULT, usize::MAX).meta())
+        });
         g.finish();
     }
 }
