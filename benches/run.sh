@@ -4,7 +4,7 @@
 # table of medians and ratios. See benches/README.md for what is measured and how to read it.
 #
 # Knobs (environment or make variables): ROWS DIST CLIENTS DURATION REPEATS KINDS, and the less
-# common WORKLOAD_DIST WORKLOADS SCALE SHARED_BUFFERS STATEMENT_TIMEOUT OMENDB_EXTENSION CLUSTER_PORT
+# common WORKLOAD_DIST WORKLOADS BUILD_WORKERS SCALE SHARED_BUFFERS STATEMENT_TIMEOUT OMENDB_EXTENSION CLUSTER_PORT
 # (see "Knobs" below and benches/README.md).
 # Progress goes to stderr, the table to stdout, everything else to target/bench-results/<timestamp>/.
 set -euo pipefail
