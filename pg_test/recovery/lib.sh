@@ -187,6 +187,9 @@ BEGIN
           AND (q NOT LIKE '%ORDER BY%' OR plan NOT LIKE '%Sort%');
   ELSIF mode = 'bitmap' THEN
     ok := plan ~ ('Bitmap Index Scan on ' || idx || '\M');
+  ELSIF mode = 'parallel' THEN
+    ok := plan ~ ('Parallel Index (Only )?Scan (Backward )?using ' || idx || '\M')
+          AND (q NOT LIKE '%ORDER BY%' OR plan NOT LIKE '%Sort%');
   ELSE
     RAISE EXCEPTION 'unknown mode %', mode;
   END IF;
@@ -208,8 +211,14 @@ rt_mode_settings() { # every setting in every mode: modes follow each other in o
     seq) echo "SET enable_seqscan = on; SET enable_indexscan = off; SET enable_indexonlyscan = off; SET enable_bitmapscan = off; SET enable_sort = on;" ;;
     index) echo "SET enable_seqscan = off; SET enable_indexscan = on; SET enable_indexonlyscan = on; SET enable_bitmapscan = off; SET enable_sort = off;" ;;
     bitmap) echo "SET enable_seqscan = off; SET enable_indexscan = off; SET enable_indexonlyscan = off; SET enable_bitmapscan = on; SET enable_sort = on;" ;;
+    parallel) echo "SET enable_seqscan = off; SET enable_indexscan = on; SET enable_indexonlyscan = on; SET enable_bitmapscan = off; SET enable_sort = off;" ;;
   esac
-  echo "SET max_parallel_workers_per_gather = 0; SET enable_hashjoin = off; SET enable_mergejoin = off;"
+  if [ "$1" = parallel ]; then # workers free, any index big enough
+    echo "SET max_parallel_workers_per_gather = 2; SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_index_scan_size = 0; SET min_parallel_table_scan_size = 0;"
+  else
+    echo "SET max_parallel_workers_per_gather = 0;"
+  fi
+  echo "SET enable_hashjoin = off; SET enable_mergejoin = off;"
 }
 
 # rt_gen_queries DIR TABLE COL TYPE IDX [EXTRA_PREDICATE...]  > QFILE
@@ -271,9 +280,12 @@ rt_gen_queries() {
       $i "' '" "','" "'-'" "$c" "$t" "$p" "$c"
     printf 'L%d.desc\tseq index bitmap\tSELECT count(*) || %s || coalesce(md5(string_agg(x, %s)), %s) FROM (SELECT %s::text AS x FROM %s WHERE %s ORDER BY %s DESC) s\n' \
       $i "' '" "','" "'-'" "$c" "$t" "$p" "$c"
-    # ...and the whole rows (heap fetches), as an order-independent digest.
+    # ...and the whole rows (heap fetches), as an order-independent digest...
     printf 'L%d.rows\tseq index bitmap\tSELECT count(*) || %s || coalesce(sum(hashtext(%s::text)::int8), 0) FROM %s WHERE %s\n' \
       $i "' '" "$t" "$t" "$p"
+    # ...and the keys so (a digest PostgreSQL can compute in parallel, unlike the whole rows').
+    printf 'L%d.keys\tseq index\tSELECT count(*) || %s || coalesce(sum(hashtext(%s::text)::int8), 0) FROM %s WHERE %s\n' \
+      $i "' '" "$c" "$t" "$p"
   done
 }
 
@@ -493,7 +505,7 @@ rt_maintenance() {
 # the number of snapshots checked to OUT.count.
 rt_snapshot_loop() {
   local dir=$1 stop=$2 out=$3; shift 3
-  local n=0 spec idx qfile sqlf=$out.sql res
+  local n=0 p=0 spec idx qfile sqlf=$out.sql res
   : >"$out.mismatch"; : >"$out.err"
   while [ ! -e "$stop" ]; do
     for spec in "$@"; do
@@ -503,11 +515,12 @@ rt_snapshot_loop() {
       {
         echo "BEGIN ISOLATION LEVEL REPEATABLE READ;"
         local mode label modes q
-        for mode in seq index bitmap; do
+        for mode in seq index bitmap parallel; do
           rt_mode_settings "$mode"
           while IFS=$'\t' read -r label modes q; do
             local m=$mode
-            case " $modes " in *" $mode "*) ;; *" $mode? "*) m="$mode?" ;; *) continue ;; esac
+            # A parallel index scan is tried wherever an index scan is, where the planner takes it.
+            case " $modes " in *" $mode "*) ;; *" $mode? "*) m="$mode?" ;; *" index"*) [ "$mode" = parallel ] && m="parallel?" || continue ;; *) continue ;; esac
             printf "SELECT '%s', '%s', rt_fp(\$rtq\$%s\$rtq\$, '%s', '%s');\n" "$mode" "$label" "$q" "$m" "$idx"
           done <"$sqlf.q"
         done
@@ -518,7 +531,8 @@ rt_snapshot_loop() {
           $3 != "SKIP" && ref[$2] != $3 { print idx "\t" $1 "\t" $2 "\texpected [" ref[$2] "] got [" substr($3, 1, 600) "]" }' >>"$out.mismatch"
         if [ -s "$out.mismatch" ] && [ ! -e "$out.mismatch.sql" ]; then cp "$sqlf" "$out.mismatch.sql"; fi
         n=$((n + 1))
-        echo $n >"$out.count"
+        p=$((p + $(echo "$res" | awk -F'\t' '$1 == "parallel" && $3 != "SKIP"' | wc -l)))
+        echo $n >"$out.count"; echo $p >"$out.parallel"
       fi
     done
   done
@@ -526,8 +540,9 @@ rt_snapshot_loop() {
 
 # rt_snapshot_report OUT ALLOWED_ERE: one check for a snapshot loop's findings.
 rt_snapshot_report() {
-  local out=$1 allowed=${2:-} n errs
+  local out=$1 allowed=${2:-} n p errs
   n=$(cat "$out.count" 2>/dev/null || echo 0)
+  p=$(cat "$out.parallel" 2>/dev/null || echo 0)
   errs=$(grep -E 'ERROR|FATAL|PANIC' "$out.err" 2>/dev/null | grep -Ev "${allowed:-^\$NEVER\$}")
   if [ -s "$out.mismatch" ]; then
     rt_fail "[${RT_TAG:-x}] snapshot checks under concurrent changes: $(wc -l <"$out.mismatch") mismatches in $n snapshots (queries: $out.mismatch.sql)"
@@ -537,7 +552,9 @@ rt_snapshot_report() {
     echo "$errs" | head -n 5 | sed 's/^/    /'
   elif [ "$n" -eq 0 ]; then
     rt_fail "[${RT_TAG:-x}] snapshot checks under concurrent changes: none completed ($(head -c 500 "$out.err"))"
+  elif [ "$p" -eq 0 ]; then
+    rt_fail "[${RT_TAG:-x}] snapshot checks under concurrent changes: no query ran as a parallel index scan"
   else
-    rt_pass "[${RT_TAG:-x}] snapshot checks under concurrent changes ($n snapshots, index = bitmap = seqscan)"
+    rt_pass "[${RT_TAG:-x}] snapshot checks under concurrent changes ($n snapshots, $p parallel index scans; index = parallel index = bitmap = seqscan)"
   fi
 }

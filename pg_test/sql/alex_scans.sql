@@ -212,4 +212,62 @@ SELECT f4 FROM scan_f ORDER BY f4 DESC LIMIT 3;
 RESET enable_seqscan;
 SELECT alex_check('scan_f8', true), alex_check('scan_f4', true);
 
-DROP TABLE scan_t, scan_f;
+-- Parallel index and index-only scans (workers made free): the participants take pages from a
+-- shared position; forward and backward under Gather Merge, = ANY, and the NULL chain; the
+-- answers must be the sequential scan's.
+CREATE TABLE scan_p (id int, k int8);
+INSERT INTO scan_p SELECT g, CASE WHEN g % 53 = 0 THEN NULL ELSE hashint8extended(g % 90000, 3) % 1000000 END
+  FROM generate_series(1, 200000) g;
+CREATE INDEX scan_p_k ON scan_p USING alex (k);
+VACUUM ANALYZE scan_p;
+CREATE TEMP TABLE scan_p_queries (q text, n int);
+INSERT INTO scan_p_queries VALUES
+  ('SELECT count(*) || '' '' || sum(id) FROM scan_p WHERE k BETWEEN -400000 AND 300000', 1),
+  ('SELECT count(*) || '' '' || sum(k) FROM scan_p WHERE k < 0', 2),
+  ('SELECT count(*) || '' '' || sum(id) FROM scan_p WHERE k = ANY (ARRAY[hashint8extended(7, 3) % 1000000, 5, hashint8extended(70000, 3) % 1000000])', 3),
+  ('SELECT count(*) || '' '' || sum(id) FROM scan_p WHERE k IS NULL', 4),
+  ('SELECT md5(string_agg(k::text, '','')) FROM (SELECT k FROM scan_p WHERE k > 100000 ORDER BY k) s', 5),
+  ('SELECT md5(string_agg(k::text, '','')) FROM (SELECT k FROM scan_p WHERE k < 100000 ORDER BY k DESC) s', 6);
+CREATE FUNCTION scan_p_run(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE r text; BEGIN EXECUTE q INTO r; RETURN r; END $$;
+SET enable_indexscan = off;
+SET enable_indexonlyscan = off;
+SET enable_bitmapscan = off;
+CREATE TEMP TABLE scan_p_want AS SELECT n, scan_p_run(q) AS r FROM scan_p_queries;
+RESET enable_indexscan;
+RESET enable_indexonlyscan;
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+SET enable_sort = off;
+SET max_parallel_workers_per_gather = 2;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_index_scan_size = 0;
+SET min_parallel_table_scan_size = 0;
+SET cpu_tuple_cost = 1;
+EXPLAIN (COSTS OFF) SELECT count(*) || ' ' || sum(id) FROM scan_p WHERE k BETWEEN -400000 AND 300000;
+EXPLAIN (COSTS OFF) SELECT count(*) || ' ' || sum(k) FROM scan_p WHERE k < 0;
+EXPLAIN (COSTS OFF) SELECT k FROM scan_p WHERE k < 100000 ORDER BY k DESC;
+-- The workers ran (how many rows each took varies).
+CREATE FUNCTION scan_p_workers(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE l text;
+BEGIN
+  FOR l IN EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ' || q LOOP
+    IF l ~ 'Workers Launched' THEN RETURN trim(l); END IF;
+  END LOOP;
+  RETURN 'no Gather';
+END $$;
+SELECT scan_p_workers('SELECT count(*) FROM scan_p WHERE k > 0');
+SELECT q.n, scan_p_run(q.q) = w.r AS same FROM scan_p_queries q JOIN scan_p_want w USING (n) ORDER BY n;
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+RESET enable_sort;
+RESET max_parallel_workers_per_gather;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_index_scan_size;
+RESET min_parallel_table_scan_size;
+RESET cpu_tuple_cost;
+DROP FUNCTION scan_p_run(text), scan_p_workers(text);
+
+DROP TABLE scan_t, scan_f, scan_p;

@@ -121,6 +121,7 @@ CREATE TABLE dt_dist (
     xtyp text
 );
 CREATE TABLE dt_result (dist text, round int, queries int, runs int, wrong_plans int, failures int, check_ok bool);
+CREATE TABLE dt_parallel_runs (dist text);
 CREATE TABLE dt_failure (seq serial, dist text, round int, kind text, mode text, query text, got text, want text);
 CREATE TABLE dt_wrong_plan (seq serial, dist text, round int, mode text, query text, plan text);
 
@@ -269,12 +270,21 @@ INSERT INTO dt_dist VALUES
        $$'5874897-12-31'::date$$, $$'1970-01-01'::date$$], NULL);
 
 -- The planner settings of a run: 'seq' (the reference), or one way of using the alex index.
+-- The parallel modes ('pindex', 'pindexonly') make workers free and any index big enough; one
+-- worker and the leader share the scan (a worker more costs time and adds little).
 CREATE FUNCTION dt_mode(m text) RETURNS void LANGUAGE plpgsql AS $f$
+DECLARE
+    par bool := m IN ('pindex', 'pindexonly');
 BEGIN
     PERFORM set_config('enable_seqscan', (m = 'seq')::text, false);
-    PERFORM set_config('enable_indexscan', (m IN ('index', 'indexonly'))::text, false);
-    PERFORM set_config('enable_indexonlyscan', (m = 'indexonly')::text, false);
+    PERFORM set_config('enable_indexscan', (m IN ('index', 'indexonly', 'pindex', 'pindexonly'))::text, false);
+    PERFORM set_config('enable_indexonlyscan', (m IN ('indexonly', 'pindexonly'))::text, false);
     PERFORM set_config('enable_bitmapscan', (m = 'bitmap')::text, false);
+    PERFORM set_config('max_parallel_workers_per_gather', CASE WHEN par THEN '1' ELSE '0' END, false);
+    PERFORM set_config('parallel_setup_cost', CASE WHEN par THEN '0' ELSE '1000' END, false);
+    PERFORM set_config('parallel_tuple_cost', CASE WHEN par THEN '0' ELSE '0.1' END, false);
+    PERFORM set_config('min_parallel_index_scan_size', CASE WHEN par THEN '0' ELSE '512kB' END, false);
+    PERFORM set_config('min_parallel_table_scan_size', CASE WHEN par THEN '0' ELSE '8MB' END, false);
 END $f$;
 
 CREATE FUNCTION dt_plan(q text) RETURNS text LANGUAGE plpgsql AS $f$
@@ -292,6 +302,8 @@ END $f$;
 CREATE FUNCTION dt_plan_ok(plan text, m text, idx text) RETURNS bool LANGUAGE sql AS $f$
     SELECT plan ~ (CASE m WHEN 'index' THEN 'Index Scan (Backward )?using '
                           WHEN 'indexonly' THEN 'Index Only Scan (Backward )?using '
+                          WHEN 'pindex' THEN 'Parallel Index Scan (Backward )?using '
+                          WHEN 'pindexonly' THEN 'Parallel Index Only Scan (Backward )?using '
                           ELSE 'Bitmap Index Scan on ' END || idx || '\M')
 $f$;
 
@@ -354,10 +366,12 @@ DECLARE
     runs int := 0;
 BEGIN
     -- The forced modes. A bitmap scan needs a condition on k; only a bitmap scan can use the
-    -- index for an OR; a merge join needs the index order.
+    -- index for an OR; a merge join needs the index order. Counts and sums of rows also run
+    -- as parallel index scans.
     modes := CASE
         WHEN query ~ ' OR ' THEN ARRAY['bitmap']
         WHEN kind = 'merge' OR (kind IN ('ordered', 'cursor') AND query !~ ' WHERE ') THEN ARRAY['index', 'indexonly']
+        WHEN kind = 'rows' THEN ARRAY['index', 'indexonly', 'bitmap', 'pindex', 'pindexonly']
         ELSE ARRAY['index', 'indexonly', 'bitmap'] END;
     IF joined THEN
         PERFORM set_config('enable_hashjoin', 'off', false);
@@ -378,7 +392,7 @@ BEGIN
     END IF;
     FOREACH m IN ARRAY ARRAY['seq'] || modes LOOP
         PERFORM dt_mode(m);
-        col := CASE WHEN m = 'indexonly' THEN 'k' ELSE 'id' END;
+        col := CASE WHEN m IN ('indexonly', 'pindexonly') THEN 'k' ELSE 'id' END;
         sql := CASE
             WHEN kind = 'rows' THEN format('SELECT count(*) || '' '' || coalesce(sum(%s::int8), 0) FROM (SELECT %s FROM %I WHERE %s) q',
                                            CASE col WHEN 'k' THEN 'hashtext(q.k::text)' ELSE 'hashint4(q.id)' END, col, tbl, query)
@@ -389,6 +403,14 @@ BEGIN
             IF kind = 'rows' OR joined THEN
                 CONTINUE;  -- the reference answers were computed above
             END IF;
+        ELSIF m IN ('pindex', 'pindexonly') THEN
+            -- The planner runs a query in parallel only where that is cheaper (not for a few
+            -- rows): the other queries are not run in these modes.
+            IF NOT dt_plan_ok(dt_plan(sql), m, idx) THEN
+                CONTINUE;
+            END IF;
+            INSERT INTO dt_parallel_runs VALUES (dist);
+            runs := runs + 1;
         ELSE
             runs := runs + 1;
         END IF;
@@ -405,7 +427,7 @@ BEGIN
             END IF;
             IF kind = 'rows' OR joined THEN
                 EXECUTE sql INTO got;
-                want := CASE m WHEN 'indexonly' THEN want_keys ELSE want_rows END;
+                want := CASE WHEN m IN ('indexonly', 'pindexonly') THEN want_keys ELSE want_rows END;
             ELSIF kind = 'ordered' THEN
                 EXECUTE sql INTO ga;
                 IF m = 'seq' THEN
@@ -940,6 +962,10 @@ CALL dt_round('date', 2);
 SELECT dist, count(*) AS rounds, sum(queries) AS queries, sum(runs) AS index_runs,
        sum(wrong_plans) AS wrong_plans, sum(failures) AS failures, bool_and(check_ok) AS alex_check
 FROM dt_result JOIN dt_dist USING (dist) GROUP BY dist ORDER BY min(dt_dist.ctid);
+-- Parallel index scans ran on every distribution (their answers are counted above).
+SELECT count(DISTINCT dist) = (SELECT count(*) FROM dt_dist) AS parallel_on_every_distribution,
+       count(*) > 1000 AS many_parallel_runs
+  FROM dt_parallel_runs;
 -- The first failures and unexpected plans, with both answers (none expected).
 SELECT dist, round, kind, mode, query, got, want FROM dt_failure ORDER BY seq LIMIT 10;
 SELECT dist, round, mode, query, plan FROM dt_wrong_plan ORDER BY seq LIMIT 5;
@@ -997,11 +1023,15 @@ BEGIN
         EXECUTE format('DROP TABLE IF EXISTS %I', 'dt_' || d);
     END LOOP;
 END $$;
-DROP TABLE dt_dist, dt_result, dt_failure, dt_wrong_plan;
+DROP TABLE dt_dist, dt_result, dt_failure, dt_wrong_plan, dt_parallel_runs;
 RESET enable_seqscan;
 RESET enable_indexscan;
 RESET enable_indexonlyscan;
 RESET enable_bitmapscan;
 RESET jit;
 RESET max_parallel_workers_per_gather;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_index_scan_size;
+RESET min_parallel_table_scan_size;
 RESET client_min_messages;

@@ -14,6 +14,7 @@ pub mod options;
 pub mod page;
 pub mod pagedel;
 pub mod parallel_build;
+pub mod parallel_scan;
 pub mod route_cache;
 pub mod scan;
 pub mod search;
@@ -51,7 +52,7 @@ fn alex_amhandler(_fcinfo: pg_sys::FunctionCallInfo) -> PgBox<pg_sys::IndexAmRou
     am.amstorage = false;
     am.amclusterable = false;
     am.ampredlocks = false;
-    am.amcanparallel = false;
+    am.amcanparallel = true;
     am.amcaninclude = false;
     am.amusemaintenanceworkmem = false;
     am.amparallelvacuumoptions = pg_sys::VACUUM_OPTION_PARALLEL_BULKDEL as u8;
@@ -74,6 +75,9 @@ fn alex_amhandler(_fcinfo: pg_sys::FunctionCallInfo) -> PgBox<pg_sys::IndexAmRou
     am.amendscan = Some(scan::amendscan);
     am.ammarkpos = Some(scan::ammarkpos);
     am.amrestrpos = Some(scan::amrestrpos);
+    am.amestimateparallelscan = Some(parallel_scan::amestimateparallelscan);
+    am.aminitparallelscan = Some(parallel_scan::aminitparallelscan);
+    am.amparallelrescan = Some(parallel_scan::amparallelrescan);
     am.into_pg_boxed()
 }
 

@@ -8,10 +8,11 @@
 //!
 //! Forward scans follow the right link remembered with the batch: entries a concurrent split
 //! moved right after the batch was read were in the batch already. Backward scans descend again
-//! to the entry just before the batch.
+//! to the entry just before the batch. A parallel scan's participants take whole pages from a
+//! shared position instead (`parallel_scan`).
 
 use super::keys::{KeyType, oid_of};
-use super::{null_chain, search};
+use super::{null_chain, parallel_scan, search};
 use crate::index::page::Buf;
 use crate::storage::prefetch::CpuPrefetch;
 use crate::storage::{Lock, tid};
@@ -26,24 +27,24 @@ use pgrx::prelude::*;
 use std::rc::Rc;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Segment {
+pub(super) enum Segment {
     Range(CodeRange),
     Nulls,
 }
 
 /// The matching entries of one page, or of part of one (or the whole NULL chain), with what
 /// lies beyond them.
-struct Batch {
+pub(super) struct Batch {
     items: Vec<Entry>,
-    is_null: bool,
+    pub is_null: bool,
     page: u32,
     /// The page's fences and right link when the batch was read.
-    low: Entry,
-    high: Option<Entry>,
-    right: u32,
+    pub low: Entry,
+    pub high: Option<Entry>,
+    pub right: u32,
     /// Nothing of the segment lies left / right of this page.
-    left_end: bool,
-    right_end: bool,
+    pub left_end: bool,
+    pub right_end: bool,
     /// The items start after this entry: entries of the segment may precede them in this page.
     after: Option<Entry>,
     /// Entries of the segment follow the items in this same page (the batch stopped early).
@@ -298,7 +299,7 @@ fn array_codes(index: pg_sys::Relation, column: KeyType, arg: pg_sys::Datum, ele
 
 /// Copies into a batch the entries of the locked data page `b` that fall in `r`, come after
 /// `after` and before `before` (when given), at most `limit` of them, into `items` (empty).
-fn batch_of_page(b: Buf, r: &CodeRange, after: Option<Entry>, before: Option<Entry>, limit: usize, items: Vec<Entry>) -> Batch {
+pub(super) fn batch_of_page(b: Buf, r: &CodeRange, after: Option<Entry>, before: Option<Entry>, limit: usize, items: Vec<Entry>) -> Batch {
     let mut b = b;
     let mut items = items;
     let (low, high, right, left_end, right_end, more_in_page) = {
@@ -330,7 +331,7 @@ fn batch_of_page(b: Buf, r: &CodeRange, after: Option<Entry>, before: Option<Ent
     Batch { items, is_null: false, page, low, high, right, left_end, right_end, after, more_in_page, limit, pin: Some(b) }
 }
 
-fn nulls_batch(rel: pg_sys::Relation) -> Batch {
+pub(super) fn nulls_batch(rel: pg_sys::Relation) -> Batch {
     let mut items = Vec::new();
     let head = null_chain::first_page(rel, Lock::Share, |m| m.null_head).1;
     null_chain::for_each(rel, head, |_, c| items.extend(nulls::tids(c).into_iter().map(|t| Entry::new(0, t))));
@@ -392,8 +393,20 @@ fn adjacent_batch(rel: pg_sys::Relation, seg: &Segment, b: &Batch, forward: bool
     }
 }
 
-/// Moves to the next entry in the direction; false at the end.
-fn step(rel: pg_sys::Relation, st: &mut ScanState, forward: bool) -> bool {
+/// Makes `b` the current batch, positioned before its first item in the direction, and lets go
+/// of `old`, the batch the scan moved off.
+fn install(st: &mut ScanState, mut b: Batch, forward: bool, old: Option<Rc<Batch>>) {
+    if !st.keep_pins {
+        b.pin = None;
+    }
+    st.cur.pos = if forward { -1 } else { b.items.len() as isize };
+    st.cur.batch = Some(wrap(&mut st.spare, b));
+    retire(&mut st.spare, old);
+}
+
+/// Moves to the next entry in the direction; false at the end. A parallel scan (`shared`) takes
+/// its batches from the shared position.
+fn step(rel: pg_sys::Relation, st: &mut ScanState, forward: bool, mut shared: Option<&mut parallel_scan::Shared>) -> bool {
     let d: isize = if forward { 1 } else { -1 };
     loop {
         if let Some(b) = &st.cur.batch {
@@ -402,17 +415,27 @@ fn step(rel: pg_sys::Relation, st: &mut ScanState, forward: bool) -> bool {
                 st.cur.pos = next;
                 return true;
             }
+        }
+        if let Some(sh) = shared.as_deref_mut() {
+            let items = spare_items(&mut st.spare);
+            let next_batch = parallel_scan::next_batch(rel, sh, &st.segments, forward, items);
+            let old = st.cur.batch.take();
+            match next_batch {
+                Some(nb) => install(st, nb, forward, old),
+                None => {
+                    retire(&mut st.spare, old);
+                    return false;
+                }
+            }
+            continue;
+        }
+        if let Some(b) = &st.cur.batch {
             let seg = st.segments[st.cur.seg as usize];
             let items = spare_items(&mut st.spare);
             let next_batch = adjacent_batch(rel, &seg, b, forward, items);
             let old = st.cur.batch.take();
-            if let Some(mut nb) = next_batch {
-                if !st.keep_pins {
-                    nb.pin = None;
-                }
-                st.cur.pos = if forward { -1 } else { nb.items.len() as isize };
-                st.cur.batch = Some(wrap(&mut st.spare, nb));
-                retire(&mut st.spare, old);
+            if let Some(nb) = next_batch {
+                install(st, nb, forward, old);
                 continue;
             }
             retire(&mut st.spare, old);
@@ -424,12 +447,8 @@ fn step(rel: pg_sys::Relation, st: &mut ScanState, forward: bool) -> bool {
         }
         st.cur.seg = nseg;
         let items = spare_items(&mut st.spare);
-        let mut b = first_batch(rel, &st.segments[nseg as usize], forward, items);
-        if !st.keep_pins {
-            b.pin = None;
-        }
-        st.cur.pos = if forward { -1 } else { b.items.len() as isize };
-        st.cur.batch = Some(wrap(&mut st.spare, b));
+        let b = first_batch(rel, &st.segments[nseg as usize], forward, items);
+        install(st, b, forward, None);
     }
 }
 
@@ -462,7 +481,7 @@ pub unsafe extern "C-unwind" fn amgettuple(scan: pg_sys::IndexScanDesc, directio
             st.cur.seg = if forward { -1 } else { st.segments.len() as isize };
             st.started = true;
         }
-        if !step(rel, st, forward) {
+        if !step(rel, st, forward, parallel_scan::shared_of(scan)) {
             return false;
         }
         let b = st.cur.batch.as_ref().unwrap();
@@ -490,7 +509,7 @@ pub unsafe extern "C-unwind" fn amgetbitmap(scan: pg_sys::IndexScanDesc, tbm: *m
         count_index_scans(rel, st.primitive_scans);
         let mut n = 0i64;
         st.cur = Position { seg: -1, batch: None, pos: -1 };
-        while step(rel, st, true) {
+        while step(rel, st, true, None) {
             let b = st.cur.batch.as_ref().unwrap();
             // Add the rest of the batch at once.
             for e in &b.items[st.cur.pos as usize..] {
