@@ -12,7 +12,7 @@
 //! Segments (one per `= ANY` element, and the NULL chain) are taken in order; the NULL chain is
 //! read whole by one participant.
 
-use super::scan::{Batch, Segment, batch_of_page, nulls_batch};
+use super::scan::{Batch, Segment, batch_of_page, first_batch};
 use super::search;
 use crate::storage::Lock;
 use alex_core::entry::Entry;
@@ -142,15 +142,7 @@ pub(super) fn next_batch(rel: pg_sys::Relation, shared: &mut Shared, segments: &
     unsafe { pg_sys::ConditionVariableCancelSleep() };
     let (seg_no, b) = match claim {
         Claim::Done => return None,
-        Claim::Fresh(seg_no) => {
-            let seg = &segments[in_direction(seg_no, segments.len(), forward)];
-            let b = match seg {
-                Segment::Nulls => nulls_batch(rel),
-                Segment::Range(r) if forward => batch_of_page(search::descend(rel, Entry::first_of(r.lo), 0, Lock::Share), r, None, None, usize::MAX, items),
-                Segment::Range(r) => batch_of_page(search::descend(rel, Entry::last_of(r.hi), 0, Lock::Share), r, None, None, usize::MAX, items),
-            };
-            (seg_no, b)
-        }
+        Claim::Fresh(seg_no) => (seg_no, first_batch(rel, &segments[in_direction(seg_no, segments.len(), forward)], forward, usize::MAX, items)),
         Claim::Next(seg_no, page, bound) => {
             let Segment::Range(r) = &segments[in_direction(seg_no, segments.len(), forward)] else { unreachable!("the NULL chain is read whole") };
             let b = if forward {
@@ -167,10 +159,7 @@ pub(super) fn next_batch(rel: pg_sys::Relation, shared: &mut Shared, segments: &
     let next = if b.is_null {
         None
     } else if forward {
-        match b.high {
-            Some(high) if !b.right_end && b.right != NO_BLOCK => Some((b.right, high)),
-            _ => None,
-        }
+        b.right_of()
     } else {
         (!b.left_end).then_some((NO_BLOCK, b.low))
     };

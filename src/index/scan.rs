@@ -40,11 +40,11 @@ pub(super) struct Batch {
     page: u32,
     /// The page's fences and right link when the batch was read.
     pub low: Entry,
-    pub high: Option<Entry>,
-    pub right: u32,
+    high: Option<Entry>,
+    right: u32,
     /// Nothing of the segment lies left / right of this page.
     pub left_end: bool,
-    pub right_end: bool,
+    right_end: bool,
     /// The items start after this entry: entries of the segment may precede them in this page.
     after: Option<Entry>,
     /// Entries of the segment follow the items in this same page (the batch stopped early).
@@ -54,6 +54,17 @@ pub(super) struct Batch {
     /// The page's pin, kept while the batch is returned when the scan needs it (see
     /// `keep_pins`).
     pin: Option<Buf>,
+}
+
+impl Batch {
+    /// Where a forward scan of the segment goes on after this batch's page: its right sibling
+    /// and the entry that must cover (the page's high fence); None at the segment's end.
+    pub(super) fn right_of(&self) -> Option<(u32, Entry)> {
+        match self.high {
+            Some(high) if !self.right_end && self.right != NO_BLOCK => Some((self.right, high)),
+            _ => None,
+        }
+    }
 }
 
 fn next_limit(limit: usize) -> usize {
@@ -331,7 +342,7 @@ pub(super) fn batch_of_page(b: Buf, r: &CodeRange, after: Option<Entry>, before:
     Batch { items, is_null: false, page, low, high, right, left_end, right_end, after, more_in_page, limit, pin: Some(b) }
 }
 
-pub(super) fn nulls_batch(rel: pg_sys::Relation) -> Batch {
+fn nulls_batch(rel: pg_sys::Relation) -> Batch {
     let mut items = Vec::new();
     let head = null_chain::first_page(rel, Lock::Share, |m| m.null_head).1;
     null_chain::for_each(rel, head, |_, c| items.extend(nulls::tids(c).into_iter().map(|t| Entry::new(0, t))));
@@ -352,11 +363,11 @@ pub(super) fn nulls_batch(rel: pg_sys::Relation) -> Batch {
     }
 }
 
-/// The first batch of a segment in the scan direction.
-fn first_batch(rel: pg_sys::Relation, seg: &Segment, forward: bool, items: Vec<Entry>) -> Batch {
+/// The first batch of a segment in the scan direction; forward, at most `limit` items.
+pub(super) fn first_batch(rel: pg_sys::Relation, seg: &Segment, forward: bool, limit: usize, items: Vec<Entry>) -> Batch {
     match seg {
         Segment::Nulls => nulls_batch(rel),
-        Segment::Range(r) if forward => batch_of_page(search::descend(rel, Entry::first_of(r.lo), 0, Lock::Share), r, None, None, FIRST_BATCH, items),
+        Segment::Range(r) if forward => batch_of_page(search::descend(rel, Entry::first_of(r.lo), 0, Lock::Share), r, None, None, limit, items),
         Segment::Range(r) => batch_of_page(search::descend(rel, Entry::last_of(r.hi), 0, Lock::Share), r, None, None, usize::MAX, items),
     }
 }
@@ -376,10 +387,7 @@ fn adjacent_batch(rel: pg_sys::Relation, seg: &Segment, b: &Batch, forward: bool
         let (next, target) = if b.more_in_page {
             (b.page, resume.map_or(Entry::first_of(r.lo), Entry::successor))
         } else {
-            match b.high {
-                Some(high) if !b.right_end && b.right != NO_BLOCK => (b.right, high),
-                _ => return None,
-            }
+            b.right_of()?
         };
         Some(batch_of_page(search::settle(rel, next, target, 0, Lock::Share), r, resume, None, next_limit(b.limit), items))
     } else {
@@ -447,7 +455,7 @@ fn step(rel: pg_sys::Relation, st: &mut ScanState, forward: bool, mut shared: Op
         }
         st.cur.seg = nseg;
         let items = spare_items(&mut st.spare);
-        let b = first_batch(rel, &st.segments[nseg as usize], forward, items);
+        let b = first_batch(rel, &st.segments[nseg as usize], forward, FIRST_BATCH, items);
         install(st, b, forward, None);
     }
 }
