@@ -97,8 +97,10 @@ fn insert(index: pg_sys::Relation, heap: pg_sys::Relation, value: pg_sys::Datum,
 }
 
 /// Inserts into a UNIQUE index after checking the key's existing entries (see unique.rs).
-/// Returns false only for UNIQUE_CHECK_PARTIAL when a conflict is possible; UNIQUE_CHECK_EXISTING
-/// rechecks an entry that is already in the index and inserts nothing.
+/// Returns false only for UNIQUE_CHECK_PARTIAL when a conflict is possible: a duplicate that is
+/// live or whose transaction is still running, which is not waited for (as in btree, the
+/// executor rechecks: deferred constraints at commit, ON CONFLICT arbiters at once);
+/// UNIQUE_CHECK_EXISTING rechecks an entry that is already in the index and inserts nothing.
 fn insert_unique(
     rel: pg_sys::Relation,
     heap: pg_sys::Relation,
@@ -127,16 +129,18 @@ fn insert_unique(
             let first = search::descend(rel, Entry::first_of(lo), 0, Lock::Exclusive);
             (unique::check_key(rel, heap, &first, lo, hi, own), Held::Leaf(first, Entry::new(code, tid)))
         };
+        let partial = mode == pg_sys::IndexUniqueCheck::UNIQUE_CHECK_PARTIAL;
         let conflict = match verdict {
-            unique::Verdict::Wait(xid) => {
+            unique::Verdict::Wait { .. } if partial => true,
+            unique::Verdict::Wait { xid, token } => {
                 drop(held);
-                unique::wait_for(xid, heap, tid);
+                unique::wait_for(xid, token, heap, tid);
                 continue;
             }
             unique::Verdict::Conflict => true,
             unique::Verdict::Unique => false,
         };
-        if conflict && mode != pg_sys::IndexUniqueCheck::UNIQUE_CHECK_PARTIAL {
+        if conflict && !partial {
             drop(held);
             unique::violation(rel, value, is_null);
         }

@@ -24,8 +24,9 @@ use pgrx::prelude::*;
 /// What the heap says about the existing entries of a key.
 pub enum Verdict {
     Unique,
-    /// Wait for this transaction to end, then check again.
-    Wait(pg_sys::TransactionId),
+    /// Wait for this transaction to end (or, for a speculative insertion, for its token to be
+    /// released), then check again.
+    Wait { xid: pg_sys::TransactionId, token: u32 },
     Conflict,
 }
 
@@ -41,7 +42,7 @@ fn heap_verdict(heap: pg_sys::Relation, tid: PackedTid) -> Verdict {
         return Verdict::Unique;
     }
     let xwait = if snapshot.xmin != pg_sys::InvalidTransactionId { snapshot.xmin } else { snapshot.xmax };
-    if xwait != pg_sys::InvalidTransactionId { Verdict::Wait(xwait) } else { Verdict::Conflict }
+    if xwait != pg_sys::InvalidTransactionId { Verdict::Wait { xid: xwait, token: snapshot.speculativeToken } } else { Verdict::Conflict }
 }
 
 /// Checks every entry whose code is in `lo..=hi` (the codes equal to the new key: one, or two for
@@ -93,11 +94,18 @@ pub fn check_nulls(rel: pg_sys::Relation, heap: pg_sys::Relation, head: u32, own
     Verdict::Unique
 }
 
-/// Waits for transaction `xid` to end (all locks must be released first).
-pub fn wait_for(xid: pg_sys::TransactionId, heap: pg_sys::Relation, tid: PackedTid) {
+/// Waits for transaction `xid` to end or, when `token` is set, only for its speculative
+/// insertion to be confirmed or killed, as _bt_doinsert does (all locks must be released first).
+pub fn wait_for(xid: pg_sys::TransactionId, token: u32, heap: pg_sys::Relation, tid: PackedTid) {
     let mut ip = tid::item_pointer(tid);
-    // SAFETY: no buffer lock is held (callers drop theirs first); the wait may ERROR on cancel.
-    unsafe { pg_sys::XactLockTableWait(xid, heap, &mut ip, pg_sys::XLTW_Oper::XLTW_InsertIndex) };
+    // SAFETY: no buffer lock is held (callers drop theirs first); the waits may ERROR on cancel.
+    unsafe {
+        if token != 0 {
+            pg_sys::SpeculativeInsertionWait(xid, token);
+        } else {
+            pg_sys::XactLockTableWait(xid, heap, &mut ip, pg_sys::XLTW_Oper::XLTW_InsertIndex);
+        }
+    }
 }
 
 /// `Key (k)=(5)`, as btree words it.
