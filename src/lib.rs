@@ -7,6 +7,7 @@
 
 use pgrx::prelude::*;
 
+pub mod compat;
 pub mod error;
 pub mod index;
 pub mod storage;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Corrupted pages. In a stopped cluster, one page of an alex index is damaged on disk (page
-# header intact, data checksums off as by default): the metapage, the model page, a data page or
+# header intact, data checksums off, else PostgreSQL's checksum check would fire first): the metapage, the model page, a data page or
 # the NULL page, each with a deterministic impossible value in its content, and a data page with
 # random bytes. After a restart every path that reads the page (scans of every kind, inserts,
 # VACUUM, alex_check, alex_stats) must raise XX002 naming the index and block: never XX000 (a
@@ -11,7 +11,7 @@ source "$(dirname "$0")/lib.sh"
 rt_setup corruption 600
 
 rt_new_cluster; dir=$RT_DIR
-cluster_init "$dir" "max_parallel_workers_per_gather = 0" "autovacuum = off" || exit 1
+CLUSTER_CHECKSUMS=off cluster_init "$dir" "max_parallel_workers_per_gather = 0" "autovacuum = off" || exit 1
 cluster_start "$dir" || exit 1
 rt_create_extension "$dir" || { rt_fail "CREATE EXTENSION omendb"; exit 1; }
 rt_sql "$dir" "CREATE EXTENSION pageinspect" >/dev/null || { rt_fail "CREATE EXTENSION pageinspect"; exit 1; }

@@ -53,6 +53,12 @@ fn alex_amhandler(_fcinfo: pg_sys::FunctionCallInfo) -> PgBox<pg_sys::IndexAmRou
     am.amclusterable = false;
     am.ampredlocks = false;
     am.amcanparallel = true;
+    #[cfg(feature = "pg18")]
+    {
+        am.amcanbuildparallel = true;
+        am.amtranslatestrategy = Some(translate_strategy);
+        am.amtranslatecmptype = Some(translate_cmptype);
+    }
     am.amcaninclude = false;
     am.amusemaintenanceworkmem = false;
     am.amparallelvacuumoptions = pg_sys::VACUUM_OPTION_PARALLEL_BULKDEL as u8;
@@ -79,6 +85,27 @@ fn alex_amhandler(_fcinfo: pg_sys::FunctionCallInfo) -> PgBox<pg_sys::IndexAmRou
     am.aminitparallelscan = Some(parallel_scan::aminitparallelscan);
     am.amparallelrescan = Some(parallel_scan::amparallelrescan);
     am.into_pg_boxed()
+}
+
+/// Alex's strategies are btree's: 1 `<`, 2 `<=`, 3 `=`, 4 `>=`, 5 `>`. PostgreSQL 18 asks for
+/// them as comparison types to know that the index is ordered (ORDER BY, merge joins) and can
+/// arbitrate ON CONFLICT.
+#[cfg(feature = "pg18")]
+#[pg_guard]
+unsafe extern "C-unwind" fn translate_strategy(strategy: pg_sys::StrategyNumber, _opfamily: pg_sys::Oid) -> pg_sys::CompareType::Type {
+    match strategy {
+        1..=5 => strategy as pg_sys::CompareType::Type,
+        _ => pg_sys::CompareType::COMPARE_INVALID,
+    }
+}
+
+#[cfg(feature = "pg18")]
+#[pg_guard]
+unsafe extern "C-unwind" fn translate_cmptype(cmptype: pg_sys::CompareType::Type, _opfamily: pg_sys::Oid) -> pg_sys::StrategyNumber {
+    match cmptype {
+        pg_sys::CompareType::COMPARE_LT..=pg_sys::CompareType::COMPARE_GT => cmptype as pg_sys::StrategyNumber,
+        _ => 0, // InvalidStrategy
+    }
 }
 
 extension_sql_file!("../../sql/alex_opclasses.sql", name = "alex_opclasses", requires = [alex_amhandler]);

@@ -172,8 +172,7 @@ pub fn unlink_empty_pages(rel: pg_sys::Relation) -> u32 {
     let mut left = NO_BLOCK;
     let mut deleted = 0;
     for (blk, empty) in pages {
-        // SAFETY: honours vacuum_cost_delay and interrupts, holding no lock.
-        unsafe { pg_sys::vacuum_delay_point() };
+        crate::compat::vacuum_delay_point();
         if empty && unlink(rel, left, blk) {
             deleted += 1;
         } else {

@@ -38,6 +38,9 @@ pub unsafe extern "C-unwind" fn amoptions(reloptions: pg_sys::Datum, validate: b
         optname: c"density".as_ptr(),
         opttype: pg_sys::relopt_type::RELOPT_TYPE_REAL,
         offset: std::mem::offset_of!(AlexOptions, density) as i32,
+        // 18: no flag records whether the option was given.
+        #[cfg(feature = "pg18")]
+        isset_offset: 0,
     }];
     // SAFETY: the table describes AlexOptions exactly; build_reloptions validates the values
     // against the bounds registered in `init` and ERRORs on bad input.

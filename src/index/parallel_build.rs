@@ -7,7 +7,8 @@
 //! The number of workers is PostgreSQL's choice for the table (plan_create_index_workers: the
 //! table's size or its `parallel_workers` setting, max_parallel_maintenance_workers, and
 //! maintenance_work_mem left for each participant). PostgreSQL 15 and 16 plan workers only for
-//! btree, so the build asks the planner itself, as pgvector does there.
+//! btree, so there the build asks the planner itself, as pgvector does; from 17 on the access
+//! method says `amcanbuildparallel` and index.c plans them into `ii_ParallelWorkers`.
 //!
 //! Cost: the scan and the sort divide among the participants; the merge (O(log participants)
 //! per key) and the page writes stay with the leader. Each worker's run is written once to and
@@ -35,7 +36,7 @@ struct Shared {
     heap: pg_sys::Oid,
     index: pg_sys::Oid,
     concurrent: bool,
-    query_id: u64,
+    query_id: i64,
     /// Each participant's sort memory, in kilobytes.
     sort_kb: usize,
     fileset: pg_sys::SharedFileSet,
@@ -82,9 +83,19 @@ fn buffer_align(len: usize) -> usize {
 }
 
 /// The workers PostgreSQL allows this build (0: a serial build).
-fn planned_workers(heap: pg_sys::Relation, index: pg_sys::Relation) -> i32 {
-    // SAFETY: open relations; the planner opens them again without taking locks.
+///
+/// # Safety
+/// Open relations and the index's IndexInfo.
+#[cfg(feature = "pg15")]
+unsafe fn planned_workers(heap: pg_sys::Relation, index: pg_sys::Relation, _info: *mut pg_sys::IndexInfo) -> i32 {
+    // SAFETY: the caller's; the planner opens them again without taking locks.
     unsafe { pg_sys::plan_create_index_workers((*heap).rd_id, (*index).rd_id) }
+}
+
+#[cfg(feature = "pg18")]
+unsafe fn planned_workers(_heap: pg_sys::Relation, _index: pg_sys::Relation, info: *mut pg_sys::IndexInfo) -> i32 {
+    // SAFETY: the caller's.
+    unsafe { (*info).ii_ParallelWorkers }
 }
 
 impl ParallelBuild {
@@ -94,7 +105,8 @@ impl ParallelBuild {
     /// # Safety
     /// `heap` and `index` are open and locked for CREATE INDEX; `info` is the index's IndexInfo.
     pub unsafe fn begin(heap: pg_sys::Relation, index: pg_sys::Relation, info: *mut pg_sys::IndexInfo) -> Option<ParallelBuild> {
-        let workers = planned_workers(heap, index);
+        // SAFETY: the caller's.
+        let workers = unsafe { planned_workers(heap, index, info) };
         if workers <= 0 {
             return None;
         }
@@ -150,7 +162,7 @@ impl ParallelBuild {
                 heap: (*heap).rd_id,
                 index: (*index).rd_id,
                 concurrent,
-                query_id: pg_sys::pgstat_get_my_query_id(),
+                query_id: pg_sys::pgstat_get_my_query_id() as i64,
                 sort_kb: build::sort_budget_kb() / participants,
                 fileset: std::mem::zeroed(),
             });
@@ -316,7 +328,7 @@ pub unsafe extern "C-unwind" fn alex_build_worker_main(seg: *mut pg_sys::dsm_seg
         let query = pg_sys::shm_toc_lookup(toc, KEY_QUERY_TEXT, true) as *const std::ffi::c_char;
         pg_sys::debug_query_string = query;
         pg_sys::pgstat_report_activity(pg_sys::BackendState::STATE_RUNNING, query);
-        pg_sys::pgstat_report_query_id((*shared).query_id, false);
+        pg_sys::pgstat_report_query_id((*shared).query_id as _, false);
         // The leader's locks, shared with it through group locking.
         let (heap_lock, index_lock) = if (*shared).concurrent {
             (pg_sys::ShareUpdateExclusiveLock, pg_sys::RowExclusiveLock)

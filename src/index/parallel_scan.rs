@@ -78,12 +78,26 @@ pub(super) fn shared_of(scan: pg_sys::IndexScanDesc) -> Option<&'static mut Shar
     // lives as long as the scan.
     unsafe {
         let p = (*scan).parallel_scan;
-        (!p.is_null()).then(|| &mut *((p as *mut u8).add((*p).ps_offset) as *mut Shared))
+        if p.is_null() {
+            return None;
+        }
+        #[cfg(feature = "pg15")]
+        let offset = (*p).ps_offset;
+        #[cfg(feature = "pg18")]
+        let offset = (*p).ps_offset_am;
+        Some(&mut *((p as *mut u8).add(offset) as *mut Shared))
     }
 }
 
 #[pgrx::pg_guard]
+#[cfg(feature = "pg15")]
 pub unsafe extern "C-unwind" fn amestimateparallelscan() -> pg_sys::Size {
+    std::mem::size_of::<Shared>()
+}
+
+#[pgrx::pg_guard]
+#[cfg(feature = "pg18")]
+pub unsafe extern "C-unwind" fn amestimateparallelscan(_index: pg_sys::Relation, _nkeys: i32, _norderbys: i32) -> pg_sys::Size {
     std::mem::size_of::<Shared>()
 }
 

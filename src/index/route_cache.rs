@@ -179,8 +179,7 @@ thread_local! {
 
 fn rel_file(rel: pg_sys::Relation) -> RelFile {
     // SAFETY: an open relation.
-    let n = unsafe { (*rel).rd_node };
-    (n.spcNode.into(), n.dbNode.into(), n.relNode.into())
+    unsafe { crate::compat::rel_file_key(rel) }
 }
 
 /// The data page holding `e`, locked in `mode`, if the cache knows it.

@@ -460,19 +460,6 @@ fn step(rel: pg_sys::Relation, st: &mut ScanState, forward: bool, mut shared: Op
     }
 }
 
-fn count_index_scans(rel: pg_sys::Relation, n: i64) {
-    // pgstat_count_index_scan(): idx_scan in pg_stat_user_indexes.
-    // SAFETY: an open relation; pgstat_assoc_relation sets pgstat_info when stats are enabled.
-    unsafe {
-        if (*rel).pgstat_info.is_null() && (*rel).pgstat_enabled {
-            pg_sys::pgstat_assoc_relation(rel);
-        }
-        if !(*rel).pgstat_info.is_null() {
-            (*(*rel).pgstat_info).t_counts.t_numscans += n;
-        }
-    }
-}
-
 #[pg_guard]
 pub unsafe extern "C-unwind" fn amgettuple(scan: pg_sys::IndexScanDesc, direction: pg_sys::ScanDirection::Type) -> bool {
     // SAFETY: scan was begun by ambeginscan and rescanned by amrescan.
@@ -485,7 +472,7 @@ pub unsafe extern "C-unwind" fn amgettuple(scan: pg_sys::IndexScanDesc, directio
             let mvcc = !snapshot.is_null()
                 && matches!((*snapshot).snapshot_type, pg_sys::SnapshotType::SNAPSHOT_MVCC | pg_sys::SnapshotType::SNAPSHOT_HISTORIC_MVCC);
             st.keep_pins = (*scan).xs_want_itup || !mvcc;
-            count_index_scans(rel, st.primitive_scans);
+            crate::compat::count_index_scans(scan, st.primitive_scans);
             st.cur.seg = if forward { -1 } else { st.segments.len() as isize };
             st.started = true;
         }
@@ -514,7 +501,7 @@ pub unsafe extern "C-unwind" fn amgetbitmap(scan: pg_sys::IndexScanDesc, tbm: *m
     unsafe {
         let rel = (*scan).indexRelation;
         let st = state(scan);
-        count_index_scans(rel, st.primitive_scans);
+        crate::compat::count_index_scans(scan, st.primitive_scans);
         let mut n = 0i64;
         st.cur = Position { seg: -1, batch: None, pos: -1 };
         while step(rel, st, true, None) {

@@ -50,8 +50,7 @@ fn scan_all(rel: pg_sys::Relation, callback: Callback, state: *mut std::ffi::c_v
             break;
         }
         while blk < n {
-            // SAFETY: honours vacuum_cost_delay and interrupts between pages, holding no lock.
-            unsafe { pg_sys::vacuum_delay_point() };
+            crate::compat::vacuum_delay_point();
             match vacuum_page(rel, blk, callback, state) {
                 Page::Live { live, removed, underfull } => {
                     t.live += live as f64;
@@ -90,8 +89,7 @@ fn scan_all(rel: pg_sys::Relation, callback: Callback, state: *mut std::ffi::c_v
     // Merges wait for the end of the pass: by then the right siblings have lost their dead
     // entries too. Block order is close to key order, so merges cascade to the right.
     for blk in underfull_pages {
-        // SAFETY: as above.
-        unsafe { pg_sys::vacuum_delay_point() };
+        crate::compat::vacuum_delay_point();
         let deleted = pagedel::merge_underfull(rel, blk, density);
         t.pages_deleted += deleted;
         t.pages_newly_deleted += deleted;

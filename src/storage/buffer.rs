@@ -58,7 +58,7 @@ impl<F: PageFormat> Buf<F> {
         // manager (shared or local), and ReadRecentBuffer pins it only if it still holds this
         // very block of this relation's main fork (it checks the buffer tag under its lock).
         let hit = recent != pg_sys::InvalidBuffer as pg_sys::Buffer
-            && unsafe { pg_sys::ReadRecentBuffer((*rel).rd_node, pg_sys::ForkNumber::MAIN_FORKNUM, blk, recent) };
+            && unsafe { pg_sys::ReadRecentBuffer(crate::compat::rel_file(rel), pg_sys::ForkNumber::MAIN_FORKNUM, blk, recent) };
         if !hit {
             return Buf::read(rel, blk, mode);
         }

@@ -5,7 +5,7 @@
 //! a change, an access method logs [`log_horizon`]: a record whose replay does nothing but resolve
 //! the conflict for a horizon. It borrows nbtree's `XLOG_BTREE_REUSE_PAGE`, whose redo
 //! (`btree_xlog_reuse_page`) only calls `ResolveRecoveryConflictWithSnapshotFullXid` and touches
-//! no page. Its layout is PostgreSQL 15's `xl_btree_reuse_page` (16 adds a field).
+//! no page. Its layout is `xl_btree_reuse_page`'s, which 16 extends by `isCatalogRel`.
 
 use super::rel;
 use pgrx::pg_sys;
@@ -13,15 +13,24 @@ use pgrx::pg_sys;
 /// `XLOG_BTREE_REUSE_PAGE` (access/nbtxlog.h).
 const XLOG_BTREE_REUSE_PAGE: u8 = 0xD0;
 
-/// `xl_btree_reuse_page` of PostgreSQL 15.
+/// `xl_btree_reuse_page` (access/nbtxlog.h).
 #[repr(C)]
 struct ReusePage {
-    node: pg_sys::RelFileNode,
+    node: crate::compat::RelFile,
     block: pg_sys::BlockNumber,
     latest_removed_full_xid: u64,
+    /// Conflicts for logical decoding on a standby (16+); our relations are never catalogs.
+    #[cfg(feature = "pg18")]
+    is_catalog_rel: bool,
 }
 
-const _: () = assert!(std::mem::size_of::<ReusePage>() == 24);
+/// The record's length: `SizeOfBtreeReusePage`, which stops after `isCatalogRel` in 16+.
+#[cfg(feature = "pg15")]
+const RECORD_LEN: usize = 24;
+#[cfg(feature = "pg18")]
+const RECORD_LEN: usize = 25;
+
+const _: () = assert!(std::mem::offset_of!(ReusePage, latest_removed_full_xid) == 16 && std::mem::size_of::<ReusePage>() >= RECORD_LEN);
 
 /// The full transaction id of `xid`, a transaction of the current epoch or the one before
 /// (every xid still in a table is, since wraparound protection keeps them within 2^31).
@@ -44,15 +53,17 @@ pub fn log_horizon(rel: pg_sys::Relation, horizon: pg_sys::TransactionId) {
     }
     let mut record = ReusePage {
         // SAFETY: an open relation.
-        node: unsafe { (*rel).rd_node },
+        node: unsafe { crate::compat::rel_file(rel) },
         block: 0,
         latest_removed_full_xid: full_xid(horizon),
+        #[cfg(feature = "pg18")]
+        is_catalog_rel: false,
     };
     // SAFETY: a WAL record of a fixed-size struct that lives until XLogInsert returns; it
     // registers no buffer.
     unsafe {
         pg_sys::XLogBeginInsert();
-        pg_sys::XLogRegisterData(&mut record as *mut ReusePage as *mut std::ffi::c_char, std::mem::size_of::<ReusePage>() as i32);
+        pg_sys::XLogRegisterData(&raw mut record as _, RECORD_LEN as _);
         pg_sys::XLogInsert(pg_sys::RmgrIds::RM_BTREE_ID as u8, XLOG_BTREE_REUSE_PAGE);
     }
 }

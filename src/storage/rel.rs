@@ -16,7 +16,7 @@ pub fn needs_wal(rel: pg_sys::Relation) -> bool {
     unsafe {
         (*(*rel).rd_rel).relpersistence as u8 == pg_sys::RELPERSISTENCE_PERMANENT
             && (pg_sys::wal_level as u32 >= pg_sys::WalLevel::WAL_LEVEL_REPLICA
-                || ((*rel).rd_createSubid == INVALID_SUBXACT && (*rel).rd_firstRelfilenodeSubid == INVALID_SUBXACT))
+                || ((*rel).rd_createSubid == INVALID_SUBXACT && crate::compat::first_file_subid(rel) == INVALID_SUBXACT))
     }
 }
 

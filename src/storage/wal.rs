@@ -186,7 +186,7 @@ unsafe fn insert_record(blocks: &[(pg_sys::Buffer, bool, &[u8])]) {
                 pg_sys::XLogRegisterBuffer(id as u8, buffer, (pg_sys::REGBUF_FORCE_IMAGE | pg_sys::REGBUF_STANDARD) as u8);
             } else {
                 pg_sys::XLogRegisterBuffer(id as u8, buffer, pg_sys::REGBUF_STANDARD as u8);
-                pg_sys::XLogRegisterBufData(id as u8, delta.as_ptr() as *mut _, delta.len() as i32);
+                pg_sys::XLogRegisterBufData(id as u8, delta.as_ptr() as _, delta.len() as _);
             }
         }
         let lsn = pg_sys::XLogInsert(pg_sys::RmgrIds::RM_GENERIC_ID as u8, 0);

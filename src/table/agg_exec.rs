@@ -200,7 +200,7 @@ unsafe extern "C-unwind" fn begin(node: *mut pg_sys::CustomScanState, estate: *m
             .iter()
             .map(|&attno| {
                 let index = attno as usize - 1;
-                let att = &*(*desc).attrs.as_ptr().add(index);
+                let att = crate::compat::attr(desc, index);
                 let t = u32::from(att.atttypid);
                 Key { index, k: k_of(index), text: att.attlen == -1, bpchar: t == BPCHAR, len: att.attlen }
             })
@@ -615,7 +615,7 @@ unsafe extern "C-unwind" fn explain(node: *mut pg_sys::CustomScanState, ancestor
         let names: Vec<String> = agg
             .attrs
             .iter()
-            .map(|&i| std::ffi::CStr::from_ptr((*(*desc).attrs.as_ptr().add(i)).attname.data.as_ptr()).to_string_lossy().into_owned())
+            .map(|&i| std::ffi::CStr::from_ptr(crate::compat::attr(desc, i).attname.data.as_ptr()).to_string_lossy().into_owned())
             .collect();
         let text = |label: &std::ffi::CStr, s: String| {
             let s = std::ffi::CString::new(s).expect("deparsed text has no NUL");

@@ -263,7 +263,7 @@ unsafe fn new_path(
         (*p).methods = &PATH_METHODS.0;
         (*p).custom_private = pg_sys::lappend_int(std::ptr::null_mut(), rti as i32);
         // The node reads the table sequentially: enable_seqscan = off discourages it too.
-        let disabled = if pg_sys::enable_seqscan { 0.0 } else { pg_sys::disable_cost };
+        let disabled = crate::compat::disabled_by_enable_seqscan(&mut (*p).path);
         (*p).path.startup_cost = disabled + quals.startup + pg_sys::seq_page_cost * (*input_rel).pages as f64 * page_share + per_tuple * tuples + per_row * (*input_rel).rows + having_cost.startup + target.startup;
         (*p).path.total_cost = (*p).path.startup_cost + groups * (pg_sys::cpu_tuple_cost + having_cost.per_tuple + target.per_tuple);
         Some(p)
@@ -297,7 +297,7 @@ unsafe extern "C-unwind" fn plan_path(
         let natts = (*desc).natts;
         let mut scan_tlist: *mut pg_sys::List = std::ptr::null_mut();
         for i in 0..natts {
-            let att = &*(*desc).attrs.as_ptr().add(i as usize);
+            let att = crate::compat::attr(desc, i as usize);
             let expr: *mut pg_sys::Expr = if att.attisdropped {
                 pg_sys::makeNullConst(pg_sys::INT4OID, -1, pg_sys::InvalidOid).cast()
             } else {

@@ -156,7 +156,7 @@ impl Reader {
             let attrs: Vec<Attr> = indexes
                 .iter()
                 .map(|&index| {
-                    let a = &*(*desc).attrs.as_ptr().add(index);
+                    let a = crate::compat::attr(desc, index);
                     let align = match a.attalign as u8 {
                         b'd' => 8,
                         b'i' => 4,

@@ -9,7 +9,7 @@ use pgrx::prelude::*;
 
 unsafe extern "C-unwind" {
     // storage.h; not in pgrx's bindings. Called through pg_guard_ffi_boundary.
-    fn log_smgrcreate(rnode: *const pg_sys::RelFileNode, fork: pg_sys::ForkNumber::Type);
+    fn log_smgrcreate(rnode: *const crate::compat::RelFile, fork: pg_sys::ForkNumber::Type);
 }
 
 /// A new, empty file: a relation of zero blocks is an empty table, so nothing is written (an
@@ -17,7 +17,7 @@ unsafe extern "C-unwind" {
 #[pg_guard]
 pub unsafe extern "C-unwind" fn relation_set_new_filenode(
     _rel: pg_sys::Relation,
-    newrnode: *const pg_sys::RelFileNode,
+    newrnode: *const crate::compat::RelFile,
     persistence: std::ffi::c_char,
     freeze_xid: *mut pg_sys::TransactionId,
     minmulti: *mut pg_sys::MultiXactId,
@@ -46,7 +46,7 @@ pub unsafe extern "C-unwind" fn relation_nontransactional_truncate(rel: pg_sys::
 
 /// SET TABLESPACE: the file is copied page by page (WAL-logged as full images when needed).
 #[pg_guard]
-pub unsafe extern "C-unwind" fn relation_copy_data(rel: pg_sys::Relation, newrnode: *const pg_sys::RelFileNode) {
+pub unsafe extern "C-unwind" fn relation_copy_data(rel: pg_sys::Relation, newrnode: *const crate::compat::RelFile) {
     // SAFETY: as heapam_relation_copy_data: the relation is locked AccessExclusive; its buffers
     // are flushed before the files are copied.
     unsafe {
@@ -87,7 +87,7 @@ unsafe fn reform(old: pg_sys::Relation, new: pg_sys::Relation, t: &TupleCopy) ->
         let mut isnull = vec![true; natts];
         pg_sys::heap_deform_tuple(t.0, (*old).rd_att, values.as_mut_ptr(), isnull.as_mut_ptr());
         for (i, null) in isnull.iter_mut().enumerate() {
-            if (*(*desc).attrs.as_ptr().add(i)).attisdropped {
+            if crate::compat::attr(desc, i).attisdropped {
                 *null = true;
             }
         }
@@ -184,7 +184,7 @@ pub unsafe extern "C-unwind" fn relation_needs_toast_table(rel: pg_sys::Relation
     unsafe {
         let desc = (*rel).rd_att;
         (0..(*desc).natts as usize).any(|i| {
-            let att = &*(*desc).attrs.as_ptr().add(i);
+            let att = crate::compat::attr(desc, i);
             !att.attisdropped && att.attlen == -1
         })
     }

@@ -152,7 +152,7 @@ unsafe extern "C-unwind" fn begin(node: *mut pg_sys::CustomScanState, estate: *m
         let desc = (*rel).rd_att;
         let natts = (*desc).natts as usize;
         let attrs: Vec<usize> = if attnos.contains(&0) {
-            (0..natts).filter(|&i| !(*(*desc).attrs.as_ptr().add(i)).attisdropped).collect()
+            (0..natts).filter(|&i| !crate::compat::attr(desc, i).attisdropped).collect()
         } else {
             attnos.iter().filter(|&&a| a > 0).map(|&a| a as usize - 1).collect()
         };
@@ -332,7 +332,7 @@ unsafe extern "C-unwind" fn explain(node: *mut pg_sys::CustomScanState, _ancesto
         let names: Vec<String> = scan
             .attrs
             .iter()
-            .map(|&i| std::ffi::CStr::from_ptr((*(*desc).attrs.as_ptr().add(i)).attname.data.as_ptr()).to_string_lossy().into_owned())
+            .map(|&i| std::ffi::CStr::from_ptr(crate::compat::attr(desc, i).attname.data.as_ptr()).to_string_lossy().into_owned())
             .collect();
         let columns = std::ffi::CString::new(if names.is_empty() { "none".to_string() } else { names.join(", ") }).expect("attribute names have no NUL");
         pg_sys::ExplainPropertyText(c"Columns Read".as_ptr(), columns.as_ptr(), es);

@@ -54,7 +54,7 @@ fn columns(rel: pg_sys::Relation) -> Vec<Column> {
         let desc = (*rel).rd_att;
         (0..(*desc).natts as usize)
             .map(|i| {
-                let a = &*(*desc).attrs.as_ptr().add(i);
+                let a = crate::compat::attr(desc, i);
                 let kind = if a.attbyval && matches!(a.attlen, 1 | 2 | 4 | 8) {
                     ColumnKind::Int
                 } else if a.atttypid == pg_sys::NUMERICOID {
@@ -248,8 +248,7 @@ thread_local! {
 
 fn key(rel: pg_sys::Relation) -> RelKey {
     // SAFETY: an open relation.
-    let n = unsafe { (*rel).rd_node };
-    (n.spcNode.to_u32(), n.dbNode.to_u32(), n.relNode.to_u32())
+    unsafe { crate::compat::rel_file_key(rel) }
 }
 
 /// Forgets every cached group and vector (a relation file may have been replaced).

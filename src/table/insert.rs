@@ -44,7 +44,7 @@ unsafe fn form_tuple(rel: pg_sys::Relation, slot: *mut pg_sys::TupleTableSlot) -
         let mut values = vec![pg_sys::Datum::from(0); n];
         let mut nulls = vec![false; n];
         pg_sys::heap_deform_tuple(tup, desc, values.as_mut_ptr(), nulls.as_mut_ptr());
-        let att = |i: usize| &*(*desc).attrs.as_ptr().add(i);
+        let att = |i: usize| crate::compat::attr(desc, i);
         // The columns holding a varlena value (heap_form_tuple only reads `nulls`).
         let is_varlena: Vec<bool> = (0..n).map(|i| !nulls[i] && att(i).attlen == -1).collect();
         let varlena = |i: usize| is_varlena[i];

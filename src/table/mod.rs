@@ -91,7 +91,10 @@ static ROUTINE: Routine = Routine(pg_sys::TableAmRoutine {
     tuple_update: Some(modify::tuple_update),
     tuple_lock: Some(modify::tuple_lock),
     finish_bulk_insert: Some(insert::finish_bulk_insert),
+    #[cfg(feature = "pg15")]
     relation_set_new_filenode: Some(ddl::relation_set_new_filenode),
+    #[cfg(feature = "pg18")]
+    relation_set_new_filelocator: Some(ddl::relation_set_new_filenode),
     relation_nontransactional_truncate: Some(ddl::relation_nontransactional_truncate),
     relation_copy_data: Some(ddl::relation_copy_data),
     relation_copy_for_cluster: Some(ddl::relation_copy_for_cluster),
@@ -105,6 +108,7 @@ static ROUTINE: Routine = Routine(pg_sys::TableAmRoutine {
     relation_toast_am: Some(ddl::relation_toast_am),
     relation_fetch_toast_slice: Some(toast::relation_fetch_toast_slice),
     relation_estimate_size: Some(ddl::relation_estimate_size),
+    #[cfg(feature = "pg15")]
     scan_bitmap_next_block: Some(scan::scan_bitmap_next_block),
     scan_bitmap_next_tuple: Some(scan::scan_bitmap_next_tuple),
     scan_sample_next_block: Some(scan::scan_sample_next_block),

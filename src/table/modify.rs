@@ -93,7 +93,7 @@ impl TupleLock {
             match policy {
                 pg_sys::LockWaitPolicy::LockWaitBlock => pg_sys::LockTuple(rel, &mut tid, hw),
                 _ => {
-                    if !pg_sys::ConditionalLockTuple(rel, &mut tid, hw) {
+                    if !crate::compat::conditional_lock_tuple(rel, &mut tid, hw) {
                         if policy == pg_sys::LockWaitPolicy::LockWaitError {
                             not_available(rel);
                         }
@@ -145,7 +145,7 @@ fn wait_for_holders(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, xwait:
             match policy {
                 pg_sys::LockWaitPolicy::LockWaitBlock => pg_sys::XactLockTableWait(tuple::xid(xid), rel, &mut tid, oper),
                 _ => {
-                    if !pg_sys::ConditionalXactLockTableWait(tuple::xid(xid)) {
+                    if !crate::compat::conditional_xact_lock_wait(tuple::xid(xid)) {
                         if policy == pg_sys::LockWaitPolicy::LockWaitError {
                             not_available(rel);
                         }
@@ -445,7 +445,7 @@ pub unsafe extern "C-unwind" fn tuple_update(
     wait: bool,
     tmfd: *mut pg_sys::TM_FailureData,
     lockmode: *mut pg_sys::LockTupleMode::Type,
-    update_indexes: *mut bool,
+    update_indexes: *mut crate::compat::UpdateIndexes,
 ) -> pg_sys::TM_Result::Type {
     // SAFETY: valid arguments from the executor.
     unsafe {
@@ -455,11 +455,11 @@ pub unsafe extern "C-unwind" fn tuple_update(
         insert::insert_slot(rel, slot, cid, 0, None, true);
         let new_tid = (*slot).tts_tid;
         let (result, old) = end_version(rel, &*otid, cid, crosscheck, wait, tmfd, mode, new_tid, "update");
-        *update_indexes = result == pg_sys::TM_Result::TM_Ok;
+        *update_indexes = crate::compat::update_indexes(result == pg_sys::TM_Result::TM_Ok);
         match old {
             Some((old_xmax, old_infomask)) => {
                 carry_lockers(rel, old_xmax, old_infomask, &new_tid);
-                pg_sys::pgstat_count_heap_update(rel, false);
+                crate::compat::count_update(rel);
             }
             None => insert::kill_version(rel, &new_tid),
         }
@@ -492,12 +492,12 @@ unsafe fn keys_changed(rel: pg_sys::Relation, otid: &pg_sys::ItemPointerData, sl
                 changed = true;
                 break;
             }
-            let att = (*desc).attrs.as_ptr().add(attno as usize - 1);
+            let att = crate::compat::attr(desc, attno as usize - 1);
             let mut old_null = false;
             let old_value = pg_sys::heap_getattr(old.0, attno, desc, &mut old_null);
             let new_null = *(*slot).tts_isnull.add(attno as usize - 1);
             let new_value = *(*slot).tts_values.add(attno as usize - 1);
-            if old_null != new_null || (!old_null && !pg_sys::ffi::pg_guard_ffi_boundary(|| datumIsEqual(old_value, new_value, (*att).attbyval, (*att).attlen as i32))) {
+            if old_null != new_null || (!old_null && !pg_sys::ffi::pg_guard_ffi_boundary(|| datumIsEqual(old_value, new_value, att.attbyval, att.attlen as i32))) {
                 changed = true;
                 break;
             }

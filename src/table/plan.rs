@@ -255,7 +255,7 @@ unsafe fn new_path(rel: *mut pg_sys::RelOptInfo, page_share: f64, workers: i32) 
         cpu += target.per_tuple * rows;
         (*p).path.rows = rows;
         // The node is a sequential scan to the user: enable_seqscan = off discourages it too.
-        let disabled = if pg_sys::enable_seqscan { 0.0 } else { pg_sys::disable_cost };
+        let disabled = crate::compat::disabled_by_enable_seqscan(&mut (*p).path);
         (*p).path.startup_cost = disabled + quals.startup + target.startup;
         (*p).path.total_cost = (*p).path.startup_cost + cpu + disk;
         p

@@ -415,6 +415,7 @@ pub unsafe extern "C-unwind" fn parallelscan_reinitialize(rel: pg_sys::Relation,
 }
 
 #[pg_guard]
+#[cfg(feature = "pg15")]
 pub unsafe extern "C-unwind" fn scan_bitmap_next_block(scan: pg_sys::TableScanDesc, tbmres: *mut pg_sys::TBMIterateResult) -> bool {
     let s = scan as *mut ColumnarScan;
     // SAFETY: a scan made by `begin` and a bitmap entry naming a logical block; `offsets`
@@ -427,12 +428,56 @@ pub unsafe extern "C-unwind" fn scan_bitmap_next_block(scan: pg_sys::TableScanDe
 }
 
 #[pg_guard]
+#[cfg(feature = "pg15")]
 pub unsafe extern "C-unwind" fn scan_bitmap_next_tuple(scan: pg_sys::TableScanDesc, _tbmres: *mut pg_sys::TBMIterateResult, slot: *mut pg_sys::TupleTableSlot) -> bool {
     let s = scan as *mut ColumnarScan;
     // SAFETY: a scan made by `begin`, after scan_bitmap_next_block.
     unsafe {
         if (*s).pos >= (*s).n {
             return false;
+        }
+        store_current(s, slot);
+        true
+    }
+}
+
+/// PostgreSQL 18 leaves walking the bitmap to the table AM: the executor puts the iterator in
+/// the scan descriptor and asks for one row at a time.
+#[pg_guard]
+#[cfg(feature = "pg18")]
+pub unsafe extern "C-unwind" fn scan_bitmap_next_tuple(
+    scan: pg_sys::TableScanDesc,
+    slot: *mut pg_sys::TupleTableSlot,
+    recheck: *mut bool,
+    lossy_pages: *mut u64,
+    exact_pages: *mut u64,
+) -> bool {
+    let s = scan as *mut ColumnarScan;
+    // SAFETY: a bitmap scan made by `begin`, whose iterator BitmapTableScanSetup installed in
+    // `st`; the bitmap's pages are our logical blocks, each with at most ROWS_PER_BLOCK rows.
+    unsafe {
+        while (*s).pos >= (*s).n {
+            let mut page: pg_sys::TBMIterateResult = std::mem::zeroed();
+            if !pg_sys::tbm_iterate(&mut (*s).base.st.rs_tbmiterator, &mut page) {
+                return false;
+            }
+            let mut offsets = [0 as pg_sys::OffsetNumber; rownum::ROWS_PER_BLOCK as usize];
+            let only = if page.lossy {
+                *lossy_pages += 1;
+                None
+            } else {
+                *exact_pages += 1;
+                // It returns how many the page has, which could exceed what fits.
+                let n = pg_sys::tbm_extract_page_tuple(&mut page, offsets.as_mut_ptr(), offsets.len() as u32);
+                Some(&offsets[..(n as usize).min(offsets.len())])
+            };
+            *recheck = page.recheck;
+            if (*s).columns.is_null()
+                && let Columns::Only(columns) = super::scan_setup::of_slot(slot)
+            {
+                set_columns(scan, columns);
+            }
+            load_block(s, page.blockno, only, None);
         }
         store_current(s, slot);
         true
@@ -479,12 +524,38 @@ pub unsafe extern "C-unwind" fn scan_sample_next_tuple(scan: pg_sys::TableScanDe
 }
 
 #[pg_guard]
+#[cfg(feature = "pg15")]
 pub unsafe extern "C-unwind" fn scan_analyze_next_block(scan: pg_sys::TableScanDesc, blockno: pg_sys::BlockNumber, _strategy: pg_sys::BufferAccessStrategy) -> bool {
-    let s = scan as *mut ColumnarScan;
     // SAFETY: a scan begun for ANALYZE; `blockno` is below the block count it sampled from.
-    // A delta page holds its logical block's rows; a row group's rows are spread over its data
-    // pages (page k of P holds blocks k * B / P up to (k + 1) * B / P of its B), so that every
-    // row belongs to one page and each page is sampled with the same chance.
+    unsafe { analyze_block(scan as *mut ColumnarScan, blockno) }
+}
+
+/// From 17, ANALYZE's sampled blocks come from a read stream over the main fork: each buffer
+/// names the next physical page sampled, which is all this needs of it.
+#[pg_guard]
+#[cfg(feature = "pg18")]
+pub unsafe extern "C-unwind" fn scan_analyze_next_block(scan: pg_sys::TableScanDesc, stream: *mut pg_sys::ReadStream) -> bool {
+    // SAFETY: a scan begun for ANALYZE and acquire_sample_rows' stream over its pages; the
+    // buffer is pinned by the stream and released here.
+    unsafe {
+        let buf = pg_sys::read_stream_next_buffer(stream, std::ptr::null_mut());
+        if buf == pg_sys::InvalidBuffer as pg_sys::Buffer {
+            return false;
+        }
+        let blockno = pg_sys::BufferGetBlockNumber(buf);
+        pg_sys::ReleaseBuffer(buf);
+        analyze_block(scan as *mut ColumnarScan, blockno)
+    }
+}
+
+/// Attributes to sampled page `blockno` the rows ANALYZE samples with it.
+///
+/// # Safety
+/// `s` is a scan begun for ANALYZE; `blockno` is a page of its relation.
+unsafe fn analyze_block(s: *mut ColumnarScan, blockno: pg_sys::BlockNumber) -> bool {
+    // SAFETY: the caller's. A delta page holds its logical block's rows; a row group's rows are
+    // spread over its data pages (page k of P holds blocks k * B / P up to (k + 1) * B / P of its
+    // B), so that every row belongs to one page and each page is sampled with the same chance.
     unsafe {
         let rel = (*s).base.rs_rd;
         (*s).oldest_xmin = pg_sys::GetOldestNonRemovableTransactionId(rel);
@@ -629,7 +700,7 @@ pub unsafe extern "C-unwind" fn index_validate_scan(
         let mut in_index = std::collections::HashSet::new();
         let mut value = pg_sys::Datum::from(0);
         let mut isnull = false;
-        while pg_sys::tuplesort_getdatum((*state).tuplesort, true, &mut value, &mut isnull, std::ptr::null_mut()) {
+        while crate::compat::tuplesort_next_datum((*state).tuplesort, &mut value, &mut isnull) {
             if !isnull {
                 in_index.insert(value.value() as i64);
                 (*state).itups += 1.0;

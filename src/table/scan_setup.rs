@@ -7,7 +7,8 @@
 //! outrun the file's pages (every fold starts a new range of row numbers, and a page holds many
 //! rows' worth of compressed values), so the hook sets every such node's `prefetch_maximum` to
 //! 0, in the leader and in each worker (both run it). A plan initialised without the hook
-//! (EvalPlanQual's copy of a subplan) still prefetches.
+//! (EvalPlanQual's copy of a subplan) still prefetches. PostgreSQL 18 leaves prefetching to
+//! the table AM, which does none, so there the node has nothing to turn off.
 //!
 //! **Projection.** PostgreSQL's index, index-only and bitmap heap scans ask the table AM for
 //! whole rows, and a row of a row group is formed from compressed vectors a column at a time.
@@ -17,7 +18,8 @@
 //! ExecutorStart this hook marks, for each such node over a columnar table, the columns its
 //! fetches form:
 //!
-//! - a bitmap heap scan: on its scan descriptor, which exists from executor start;
+//! - a bitmap heap scan: on its scan descriptor, which exists from executor start in 15; in 18
+//!   the descriptor is made at the first row, so as for index scans, by its scan slot;
 //! - an index scan, whose descriptor is made at its first row: by the address of the node's
 //!   scan slot, in a table whose entries go when the query's memory does (a reset callback on
 //!   `es_query_cxt`, which also holds the slots, so an address is never seen reused);
@@ -131,6 +133,7 @@ unsafe fn set_up(ps: *mut pg_sys::PlanState, query: &mut Query) {
         if rel.is_null() || !std::ptr::eq((*rel).rd_tableam, super::routine()) {
             return;
         }
+        #[cfg(feature = "pg15")]
         if tag == pg_sys::NodeTag::T_BitmapHeapScanState {
             (*ps.cast::<pg_sys::BitmapHeapScanState>()).prefetch_maximum = 0;
         }
@@ -160,12 +163,15 @@ unsafe fn set_up(ps: *mut pg_sys::PlanState, query: &mut Query) {
         }
         let flags = std::slice::from_raw_parts(columns, natts);
         match tag {
+            #[cfg(feature = "pg15")]
             pg_sys::NodeTag::T_BitmapHeapScanState => {
                 let desc = (*ss).ss_currentScanDesc;
                 if !desc.is_null() {
                     super::scan::set_columns(desc, flags);
                 }
             }
+            #[cfg(feature = "pg18")]
+            pg_sys::NodeTag::T_BitmapHeapScanState => remember(query, (*ss).ss_ScanTupleSlot, flags),
             pg_sys::NodeTag::T_IndexScanState => remember(query, (*ss).ss_ScanTupleSlot, flags),
             _ => remember(query, (*ps.cast::<pg_sys::IndexOnlyScanState>()).ioss_TableSlot, flags),
         }

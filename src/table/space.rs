@@ -231,8 +231,7 @@ pub fn move_groups_down(rel: pg_sys::Relation, pool: &mut FreePages) {
             free_page(rel, &Buf::read(rel, p, Lock::Exclusive));
             pool.add(p);
         }
-        // SAFETY: lets VACUUM's cost-based delay and interrupts act between groups.
-        unsafe { pg_sys::vacuum_delay_point() };
+        crate::compat::vacuum_delay_point();
     }
 }
 

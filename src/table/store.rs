@@ -42,8 +42,7 @@ thread_local! {
 
 fn key(rel: pg_sys::Relation) -> (u32, u32, u32) {
     // SAFETY: an open relation.
-    let n = unsafe { (*rel).rd_node };
-    (n.spcNode.to_u32(), n.dbNode.to_u32(), n.relNode.to_u32())
+    unsafe { crate::compat::rel_file_key(rel) }
 }
 
 fn with_cache<T>(rel: pg_sys::Relation, f: impl FnOnce(&mut Cached) -> T) -> T {

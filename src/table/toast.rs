@@ -224,7 +224,7 @@ unsafe fn pointers_in(rel: pg_sys::Relation, t: pg_sys::HeapTuple) -> Vec<(*mut 
         let mut nulls = vec![false; n];
         pg_sys::heap_deform_tuple(t, desc, values.as_mut_ptr(), nulls.as_mut_ptr());
         (0..n)
-            .filter(|&i| !nulls[i] && (*(*desc).attrs.as_ptr().add(i)).attlen == -1)
+            .filter(|&i| !nulls[i] && crate::compat::attr(desc, i).attlen == -1)
             .filter_map(|i| {
                 let v = values[i].cast_mut_ptr::<pg_sys::varlena>();
                 chain_of(rel, v).map(|(first, len)| (v, first, len))

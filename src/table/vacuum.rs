@@ -78,9 +78,7 @@ fn for_each_header_page(rel: pg_sys::Relation, mode: Lock, mut f: impl FnMut(&Bu
                 f(&b, logical, group.as_ref());
             }
             drop(b);
-            // SAFETY: lets VACUUM's cost-based delay and interrupts act between pages (with no
-            // page locked).
-            unsafe { pg_sys::vacuum_delay_point() };
+            crate::compat::vacuum_delay_point();
         }
     }
 }
@@ -90,21 +88,8 @@ pub unsafe extern "C-unwind" fn relation_vacuum(rel: pg_sys::Relation, params: *
     // SAFETY: called by vacuum.c with the relation locked (ShareUpdateExclusiveLock) and valid
     // parameters; the horizons are computed here, after the lock is held.
     unsafe {
-        let mut oldest_xmin = pg_sys::InvalidTransactionId;
-        let mut oldest_mxact = pg_sys::InvalidTransactionId;
-        let mut freeze_limit = pg_sys::InvalidTransactionId;
-        let mut multi_cutoff = pg_sys::InvalidTransactionId;
-        pg_sys::vacuum_set_xid_limits(
-            rel,
-            (*params).freeze_min_age,
-            (*params).freeze_table_age,
-            (*params).multixact_freeze_min_age,
-            (*params).multixact_freeze_table_age,
-            &mut oldest_xmin,
-            &mut oldest_mxact,
-            &mut freeze_limit,
-            &mut multi_cutoff,
-        );
+        let start = pg_sys::GetCurrentTimestamp();
+        let crate::compat::VacuumCutoffs { oldest_xmin, freeze_limit, multi_cutoff } = crate::compat::vacuum_cutoffs(rel, params);
         let relid = (*rel).rd_id;
 
         // 1. Dead row versions (on overlays, the headers alone are judged).
@@ -128,6 +113,8 @@ pub unsafe extern "C-unwind" fn relation_vacuum(rel: pg_sys::Relation, params: *
         for i in 0..nindexes as usize {
             let mut info = pg_sys::IndexVacuumInfo {
                 index: *indexes.add(i),
+                #[cfg(feature = "pg18")]
+                heaprel: rel,
                 analyze_only: false,
                 report_progress: false,
                 estimated_count: true,
@@ -230,10 +217,8 @@ pub unsafe extern "C-unwind" fn relation_vacuum(rel: pg_sys::Relation, params: *
         live += store::segments(rel).iter().map(|e| group_rows(rel, e)).sum::<f64>();
 
         // 7. Statistics and horizons: every header older than the limits is now frozen.
-        let mut frozen_updated = false;
-        let mut minmulti_updated = false;
-        pg_sys::vac_update_relstats(rel, rel::main_fork_blocks(rel), live, 0, nindexes > 0, freeze_limit, multi_cutoff, &mut frozen_updated, &mut minmulti_updated, false);
-        pg_sys::pgstat_report_vacuum(relid, (*(*rel).rd_rel).relisshared, live as i64, 0);
+        crate::compat::update_relstats(rel, rel::main_fork_blocks(rel), live, nindexes > 0, freeze_limit, multi_cutoff);
+        crate::compat::report_vacuum(rel, live, start);
     }
 }
 
@@ -355,8 +340,7 @@ fn fold(rel: pg_sys::Relation, e: &map::Entry, oldest_xmin: pg_sys::TransactionI
         if unsettled && state != State::Open {
             return 0;
         }
-        // SAFETY: as in for_each_header_page.
-        unsafe { pg_sys::vacuum_delay_point() };
+        crate::compat::vacuum_delay_point();
     }
     let enough = total >= FOLD_MIN_ROWS.get().max(1) as usize;
     if unsettled {
