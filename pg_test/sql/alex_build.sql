@@ -117,6 +117,8 @@ SET max_parallel_maintenance_workers = 2;
 ALTER TABLE bld SET (parallel_workers = 2);
 -- The workers' sorts spill (1MB shared by three participants).
 SET maintenance_work_mem = '1MB';
+-- index.c's own line says "serially" before 17 (it plans workers for btree alone there) and
+-- names the request from 17 on (alex_build_1.out).
 SET client_min_messages = debug1;
 CREATE INDEX bld_k_par ON bld USING alex (k);
 RESET client_min_messages;

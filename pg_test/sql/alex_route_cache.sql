@@ -21,7 +21,6 @@ SET enable_mergejoin = off;
 SET enable_material = off;
 SET enable_memoize = off;
 SET enable_bitmapscan = off;
-SET enable_seqscan = off;
 EXPLAIN (COSTS OFF) SELECT count(*) FROM rc_probe p JOIN rc ON rc.k = p.k;
 CREATE FUNCTION rc_index_pages_read() RETURNS int8 LANGUAGE plpgsql AS $$
 DECLARE
@@ -49,7 +48,7 @@ RESET omendb.route_cache_size;
 SHOW omendb.route_cache_size;
 SELECT count(*) FROM rc_probe p JOIN rc ON rc.k = p.k;
 SELECT rc_index_pages_read() BETWEEN 10000 AND 10200 AS one_page_per_probe;
-SET omendb.route_cache_size = -1;
+DO $$ BEGIN SET omendb.route_cache_size = -1; EXCEPTION WHEN invalid_parameter_value THEN RAISE NOTICE 'negative size refused'; END $$;
 RESET ALL;
 DROP TABLE rc, rc_probe;
 DROP FUNCTION rc_index_pages_read();

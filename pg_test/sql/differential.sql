@@ -299,12 +299,15 @@ BEGIN
 END $f$;
 
 -- Whether a plan uses index idx the way mode m forces.
+-- PostgreSQL 18 may keep an ordered index scan it was told to avoid ("Disabled: true") rather
+-- than sort a bitmap scan's rows (for btree alike): such a bitmap-mode run reads alex in order.
 CREATE FUNCTION dt_plan_ok(plan text, m text, idx text) RETURNS bool LANGUAGE sql AS $f$
     SELECT plan ~ (CASE m WHEN 'index' THEN 'Index Scan (Backward )?using '
                           WHEN 'indexonly' THEN 'Index Only Scan (Backward )?using '
                           WHEN 'pindex' THEN 'Parallel Index Scan (Backward )?using '
                           WHEN 'pindexonly' THEN 'Parallel Index Only Scan (Backward )?using '
                           ELSE 'Bitmap Index Scan on ' END || idx || '\M')
+        OR (m = 'bitmap' AND plan ~ ('Index Scan (Backward )?using ' || idx || '\M[^\n]*\n\s+Disabled: true'))
 $f$;
 
 -- For a mismatch report: the rows got has beyond want (as multisets), and the other way round.
@@ -956,10 +959,11 @@ CALL dt_modify('date', 2);
 VACUUM dt_date;
 CALL dt_round('date', 2);
 
--- One line per distribution: rounds, queries, forced runs (each compared with the sequential
--- scan), runs whose plan did not use alex as forced, failures (wrong answers, row counts or
--- errors), and whether alex_check passed after every round.
-SELECT dist, count(*) AS rounds, sum(queries) AS queries, sum(runs) AS index_runs,
+-- One line per distribution: rounds, queries, whether each query ran in at least two forced
+-- modes on average (each run compared with the sequential scan; how many parallel plans the
+-- planner picks varies between majors), runs whose plan did not use alex as forced, failures
+-- (wrong answers, row counts or errors), and whether alex_check passed after every round.
+SELECT dist, count(*) AS rounds, sum(queries) AS queries, sum(runs) > 2 * sum(queries) AS forced_runs,
        sum(wrong_plans) AS wrong_plans, sum(failures) AS failures, bool_and(check_ok) AS alex_check
 FROM dt_result JOIN dt_dist USING (dist) GROUP BY dist ORDER BY min(dt_dist.ctid);
 -- Parallel index scans ran on every distribution (their answers are counted above).
