@@ -19,7 +19,7 @@ else
   PGRX_TEST_RUNAS :=
 endif
 
-.PHONY: all deps test test-core test-server test-upgrade test-pgrx test-regress test-tpch test-recovery install install-debug bench bench-orders bench-columnar bench-tpch clean
+.PHONY: all deps test test-core test-server test-upgrade test-package package test-pgrx test-regress test-tpch test-recovery install install-debug bench bench-orders bench-columnar bench-tpch clean
 
 all: install
 
@@ -33,6 +33,7 @@ test: deps test-core
 	$(MAKE) test-server PG_MAJOR=15 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 	$(MAKE) test-server PG_MAJOR=18 PG_CONFIG=$(PG18_CONFIG)
 	$(MAKE) test-upgrade
+	$(MAKE) test-package
 
 ## make test-upgrade: pg_upgrade of a 15 cluster with alex indexes and a columnar table to 18
 ## (the extension must be installed into both; make test has done that by then).
@@ -61,6 +62,14 @@ test-recovery: install-debug
 # The regression suite runs against a debug build: debug assertions stay on.
 install-debug: deps
 	cargo pgrx install --pg-config $(PG_CONFIG) $(if $(SUDO),--sudo)
+
+## make package: the Debian package postgresql-<major>-omendb in target/packages/ (release build).
+package: deps
+	tools/package.sh
+
+## make test-package: builds the 15 package, installs it with dpkg, smoke-tests it, removes it.
+test-package: deps
+	pg_test/package.sh
 
 ## make install: a release build into PostgreSQL $(PG_MAJOR) (the system's 15 by default).
 install: deps
