@@ -161,10 +161,16 @@ node_checks() { # node_checks DIR NAME
 }
 node_checks "$primary" primary
 node_checks "$standby" standby
+# With data checksums, the hint bits the primary's reads just set are WAL-logged (a full image
+# of each page's first hint after a checkpoint): wait for the standby to replay them. A page's
+# checksum field in shared buffers is whatever it was when last read from disk (it is computed
+# on the copy written out), so it is left out of the comparison.
+rt_wait_replay "$primary" "$standby" || rt_fail "standby replayed the primary's hint-bit images"
 blocks=$(rt_sql "$primary" "SELECT pg_relation_size('ct') / 8192")
-pages_p=$(rt_sql "$primary" "SELECT md5(string_agg(md5(get_raw_page('ct', b::int)), '' ORDER BY b)) FROM generate_series(0, $blocks - 1) b")
-pages_s=$(rt_sql "$standby" "SELECT md5(string_agg(md5(get_raw_page('ct', b::int)), '' ORDER BY b)) FROM generate_series(0, $blocks - 1) b")
-rt_check "all $blocks blocks of ct are byte-identical on primary and standby" test "$pages_p" = "$pages_s"
+raw="SELECT md5(string_agg(md5(substr(get_raw_page('ct', b::int), 1, 8) || substr(get_raw_page('ct', b::int), 11)), '' ORDER BY b)) FROM generate_series(0, $blocks - 1) b"
+pages_p=$(rt_sql "$primary" "$raw")
+pages_s=$(rt_sql "$standby" "$raw")
+rt_check "all $blocks blocks of ct are byte-identical on primary and standby (checksum field aside)" test "$pages_p" = "$pages_s"
 
 # ---- logical replication: refused rather than silently publishing nothing ----
 out=$(rt_sql "$primary" "CREATE PUBLICATION pub_all FOR ALL TABLES" 2>&1) || rt_fail "CREATE PUBLICATION: $out"

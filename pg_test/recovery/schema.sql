@@ -49,11 +49,15 @@ END $$;
 
 -- One operation on the UNIQUE-indexed table cu (column u, keys drawn from the sequence rt_useq):
 -- move a key to a fresh one, delete a key, delete and re-insert a key, or insert a key that
--- probably exists. Only unique_violation is caught (and counted); any other error propagates.
+-- probably exists, plainly or (PostgreSQL 18, where alex can arbitrate) with ON CONFLICT DO
+-- UPDATE or DO NOTHING, racing the others' inserts and speculative insertions of the same keys.
+-- Only unique_violation is caught (and counted); any other error propagates.
 CREATE OR REPLACE FUNCTION rt_cu_op(x int8) RETURNS void LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   target int8;
-  op int := (x % 4)::int;
+  upserts bool := current_setting('server_version_num')::int >= 180000
+                  AND EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = 'cu_u'::regclass AND indisunique);
+  op int := (x % CASE WHEN upserts THEN 6 ELSE 4 END)::int;
 BEGIN
   -- Not among the newest keys: another client's INSERT of nextval() may have taken one and not
   -- yet inserted it, and would then fail on the row inserted here first.
@@ -69,11 +73,15 @@ BEGIN
     EXCEPTION WHEN unique_violation THEN
       PERFORM nextval('rt_uv');
     END;
-  ELSE
+  ELSIF op = 3 THEN
     BEGIN
       INSERT INTO cu (u) VALUES (target);
     EXCEPTION WHEN unique_violation THEN
       PERFORM nextval('rt_uv');
     END;
+  ELSIF op = 4 THEN
+    INSERT INTO cu (u, v) VALUES (target, 1) ON CONFLICT (u) DO UPDATE SET v = coalesce(cu.v, 0) + 1;
+  ELSE
+    INSERT INTO cu (u) VALUES (target) ON CONFLICT DO NOTHING;
   END IF;
 END $$;
