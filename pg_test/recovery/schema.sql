@@ -80,7 +80,7 @@ BEGIN
       PERFORM nextval('rt_uv');
     END;
   ELSIF op = 4 THEN
-    INSERT INTO cu (u, v) VALUES (target, 1) ON CONFLICT (u) DO UPDATE SET v = coalesce(cu.v, 0) + 1;
+    INSERT INTO cu (u, v) VALUES (target, 1) ON CONFLICT (u) DO UPDATE SET v = coalesce(cu.v, 0) + 100;
   ELSE
     INSERT INTO cu (u) VALUES (target) ON CONFLICT DO NOTHING;
   END IF;
