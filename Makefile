@@ -67,7 +67,8 @@ install-debug: deps
 package: deps
 	tools/package.sh
 
-## make test-package: builds the 15 package, installs it with dpkg, smoke-tests it, removes it.
+## make test-package: builds the 15 package, installs it with dpkg, smoke-tests it, removes it
+## (an install made without the package is set aside meanwhile and put back).
 test-package: deps
 	pg_test/package.sh
 

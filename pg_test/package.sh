@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Debian package, as a user installs it: builds postgresql-15-omendb (tools/package.sh),
 # installs it with dpkg into the system PostgreSQL 15, and on a new cluster runs CREATE
-# EXTENSION and a smoke test of both access methods; then removes the package again.
+# EXTENSION and a smoke test of both access methods; then removes the package again and puts
+# back what `make install` had installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
@@ -11,12 +12,28 @@ if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo); fi
 deb=$(tools/package.sh | tail -n 1)
 name=$(dpkg-deb --field "$deb" Package)
 version=$(dpkg-deb --field "$deb" Version)
+libdir=$($PG_CONFIG --pkglibdir)
+extdir=$($PG_CONFIG --sharedir)/extension
 contents=$(dpkg-deb --contents "$deb")
-grep -q "$($PG_CONFIG --pkglibdir)/omendb.so" <<<"$contents" \
-  || { echo "FAIL - $deb has no omendb.so for $($PG_CONFIG --pkglibdir)"; exit 1; }
+for f in "$libdir/omendb.so" "$extdir/omendb.control" "$extdir/omendb--$version.sql"; do
+  grep -q "\.$f\$" <<<"$contents" || { echo "FAIL - $deb has no $f"; exit 1; }
+done
+# A build installed without the package (make install) is moved aside, so that only the
+# package's files can serve CREATE EXTENSION, and put back afterwards.
+saved=$(mktemp -d)
+restore() {
+  "${SUDO[@]}" dpkg -r "$name" >/dev/null 2>&1 || true
+  "${SUDO[@]}" mv "$saved/omendb.so" "$libdir/" 2>/dev/null || true
+  "${SUDO[@]}" find "$saved" -name 'omendb*' -exec mv -t "$extdir/" {} + 2>/dev/null || true
+  rm -rf "$saved"
+}
+dir=
+trap '[ -n "$dir" ] && cluster_teardown "$dir" package; restore' EXIT
+for f in "$libdir/omendb.so" "$extdir"/omendb.control "$extdir"/omendb--*.sql; do
+  if [ -e "$f" ] && ! dpkg -S "$f" >/dev/null 2>&1; then "${SUDO[@]}" mv "$f" "$saved/"; fi
+done
 "${SUDO[@]}" dpkg -i "$deb" >/dev/null
 dir=$(cluster_mkdir)
-trap 'cluster_teardown "$dir" package; "${SUDO[@]}" dpkg -r "$name" >/dev/null' EXIT
 cluster_init "$dir"
 cluster_start "$dir"
 out=$(cluster_psql "$dir" -At <<'SQL'
