@@ -2,6 +2,7 @@
 # Shared by crash.sh, replica.sh and stress.sh (source it; it is not a test by itself).
 #
 #   rt_setup NAME               log directory target/pg_test-logs/recovery/NAME, watchdog, EXIT trap
+#                               (which also runs the command in RT_ON_EXIT, if a script sets one)
 #   rt_pass MSG / rt_fail MSG   count a check; the EXIT trap prints "N passed, M failed" last
 #   rt_new_cluster              RT_DIR := a fresh cluster directory, torn down by the EXIT trap
 #   rt_bg CMD...                run CMD in the background, ended (by its pid) by rt_stop_bg / the trap
@@ -70,6 +71,7 @@ rt_exit() {
   trap '' INT TERM
   exec 1>&8 2>&9
   rt_stop_bg
+  [ -n "${RT_ON_EXIT:-}" ] && eval "$RT_ON_EXIT"
   [ -n "$RT_WATCHDOG" ] && kill "$RT_WATCHDOG" 2>/dev/null
   local i=0 d
   for d in "${RT_CLUSTERS[@]}"; do

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the recovery and concurrency tests one after the other (crash.sh, replica.sh, stress.sh,
-# dump_restore.sh, minimal.sh, corruption.sh, columnar.sh;
+# dump_restore.sh, minimal.sh, corruption.sh, columnar.sh, extension_update.sh;
 # their environment variables pass through) and sums their counts into one last line,
 # "N passed, M failed". Exits non-zero if any script failed or did not report.
 # Each script's output is shown as it runs; logs of failed scripts stay in
@@ -9,7 +9,7 @@ cd "$(dirname "$0")" || exit 2
 total_pass=0
 total_fail=0
 status=0
-for t in crash replica stress dump_restore minimal corruption columnar; do
+for t in crash replica stress dump_restore minimal corruption columnar extension_update; do
   echo "==== $t.sh ===="
   start=$(date +%s)
   out=$(mktemp)
