@@ -49,6 +49,26 @@ pub fn set(buf: &mut [u8], index: usize, width: u32, value: u64) {
     buf[byte..byte + 16].copy_from_slice(&w.to_le_bytes());
 }
 
+/// Writes `values` at indexes 0, 1, ... of a zeroed region, as [`set`] would one by one, but a
+/// word at a time (a page layout writes every slot).
+pub fn pack(buf: &mut [u8], width: u32, values: impl IntoIterator<Item = u64>) {
+    if width == 0 {
+        return;
+    }
+    let (mut acc, mut pending, mut at) = (0u128, 0u32, 0usize);
+    for v in values {
+        debug_assert!(width == 64 || v < (1u64 << width), "value {v} exceeds {width} bits");
+        acc |= (v as u128) << pending;
+        pending += width;
+        if pending >= 64 {
+            buf[at..at + 8].copy_from_slice(&(acc as u64).to_le_bytes());
+            (acc, pending, at) = (acc >> 64, pending - 64, at + 8);
+        }
+    }
+    let tail = pending.div_ceil(8) as usize;
+    buf[at..at + tail].copy_from_slice(&acc.to_le_bytes()[..tail]);
+}
+
 /// Bits needed to represent `value` (0 for 0).
 #[inline]
 pub fn width_of(value: u64) -> u32 {
@@ -61,6 +81,17 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
+        #[test]
+        fn pack_writes_what_set_writes(width in 0u32..=64, values in prop::collection::vec(any::<u64>(), 0..200)) {
+            let m = if width == 64 { u64::MAX } else { (1u64 << width) - 1 };
+            let values: Vec<u64> = values.into_iter().map(|v| v & m).collect();
+            let len = region_bytes(values.len(), width) + PADDING;
+            let (mut one_by_one, mut packed) = (vec![0u8; len], vec![0u8; len]);
+            for (i, v) in values.iter().enumerate() { set(&mut one_by_one, i, width, *v); }
+            pack(&mut packed, width, values.iter().copied());
+            prop_assert_eq!(one_by_one, packed);
+        }
+
         #[test]
         fn set_then_get_roundtrips(width in 0u32..=64, values in prop::collection::vec(any::<u64>(), 1..200)) {
             let m = if width == 64 { u64::MAX } else { (1u64 << width) - 1 };

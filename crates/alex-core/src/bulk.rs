@@ -1,7 +1,7 @@
 //! The bulk load: cutting a sorted stream of entries into runs, one per data page, where ALEX's
 //! cost model says a page should end.
 
-use crate::data::{Encoding, TidStats};
+use crate::data::{CapacityCache, Encoding, TidStats, entries_of_capacity};
 use crate::entry::Entry;
 use crate::model::LinearModel;
 use crate::policy::{JUMP_MEAN_GAPS, PAGE_COST, TRIED_GAPS};
@@ -17,7 +17,7 @@ pub type Run = (Entry, Vec<Entry>, Option<Entry>);
 /// entries than pages of wide ones); then [`best_cut`] decides where the page ends, and what
 /// follows the cut starts the next run.
 pub fn chunks(entries: impl Iterator<Item = Entry>, density: f64) -> impl Iterator<Item = Run> {
-    let mut chunker = Chunker { density, run: Vec::new(), stats: TidStats::default(), distinct: 0, low: Entry::MIN, ready: Vec::new() };
+    let mut chunker = Chunker { density, run: Vec::new(), stats: TidStats::default(), distinct: 0, low: Entry::MIN, ready: Vec::new(), capacities: CapacityCache::default(), always_fit: entries_of_capacity(Encoding::widest().capacity(), density) };
     let mut entries = entries.fuse();
     std::iter::from_fn(move || {
         while chunker.ready.is_empty() {
@@ -40,23 +40,31 @@ struct Chunker {
     low: Entry,
     /// Finished runs not yet returned (at most two).
     ready: Vec<Run>,
+    capacities: CapacityCache,
+    /// Runs shorter than this fit a page whatever their encoding, which need not be worked out.
+    always_fit: usize,
 }
 
 impl Chunker {
     fn push(&mut self, e: Entry) {
         while let Some(first) = self.run.first() {
+            if self.run.len() < self.always_fit {
+                break;
+            }
             let mut stats = self.stats;
             stats.add(e.tid);
             // The run's high fence is not known yet: check against the widest key range its
             // encoding can take (the one with no high fence).
             let (base, top) = crate::data::key_range(first.code, e.code, self.low, None);
-            let mut enc = Encoding::from_stats(base, top, &stats);
+            let enc = Encoding::from_stats(base, top, &stats);
+            let mut capacity = self.capacities.capacity(&enc);
             // Every page but the first gets a finite low fence, and all but the last a high
             // one (the last is cut again in `finish`): a dictionary is theirs to choose.
             if self.low != Entry::MIN {
-                enc = enc.or_dictionary(first.code, self.distinct + usize::from(self.run[self.run.len() - 1].code != e.code), self.run.len() + 1);
+                let distinct = self.distinct + usize::from(self.run[self.run.len() - 1].code != e.code);
+                capacity = enc.or_dictionary_with_capacity(capacity, first.code, distinct, self.run.len() + 1).1;
             }
-            if self.run.len() < crate::data::entries_at_density(&enc, self.density) {
+            if self.run.len() < entries_of_capacity(capacity, self.density) {
                 break;
             }
             // A cut before the run's end keeps fewer entries, but may lose the dictionary that

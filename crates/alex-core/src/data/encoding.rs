@@ -77,14 +77,25 @@ impl Encoding {
     /// a page's entries within narrower fences fit a page, as splits require (a dictionary
     /// holds more entries of fewer codes, and so does an affine encoding of a narrower range).
     pub fn or_dictionary(self, first: u64, distinct: usize, entries: usize) -> Encoding {
+        self.or_dictionary_with_capacity(self.capacity(), first, distinct, entries).0
+    }
+
+    /// [`Encoding::or_dictionary`] for a caller that knows this encoding's capacity
+    /// (`affine_cap`), with the chosen encoding's capacity. The bulk load asks at every entry,
+    /// and most entries rule the dictionary out before its capacity is worked out.
+    pub fn or_dictionary_with_capacity(self, affine_cap: usize, first: u64, distinct: usize, entries: usize) -> (Encoding, usize) {
         let Ok(dict_len) = u16::try_from(distinct) else {
-            return self;
+            return (self, affine_cap);
         };
+        let may_be_worth = distinct > 0 && entries >= DICT_MIN_RUN * distinct;
+        if !may_be_worth && entries <= affine_cap {
+            return (self, affine_cap);
+        }
         let dict = Encoding { key_base: first, key_bits: bits::width_of(distinct.saturating_sub(1) as u64), dict_len, ..self };
-        let (affine_cap, dict_cap) = (self.capacity(), dict.capacity());
-        let worth = distinct > 0 && entries >= DICT_MIN_RUN * distinct && dict_cap >= affine_cap + affine_cap / 4;
+        let dict_cap = dict.capacity();
+        let worth = may_be_worth && dict_cap >= affine_cap + affine_cap / 4;
         let needed = entries > affine_cap && dict_cap >= entries;
-        if worth || needed { dict } else { self }
+        if worth || needed { (dict, dict_cap) } else { (self, affine_cap) }
     }
 
     /// The encoding for codes `key_base..=key_top` and the TIDs summarised by `tids`.
@@ -103,6 +114,12 @@ impl Encoding {
             off_bits: bits::width_of(tids.max_off as u64).max(8),
             dict_len: 0,
         }
+    }
+
+    /// The affine encoding with the widest keys and TIDs there are: no page holds fewer
+    /// slots than it does.
+    pub fn widest() -> Encoding {
+        Encoding { key_base: 0, key_bits: 64, blk_base: 0, blk_bits: 32, off_bits: u16::BITS, dict_len: 0 }
     }
 
     /// The number of slots a page with this encoding holds.
@@ -179,6 +196,33 @@ impl TidStats {
 
 /// How many entries a page with encoding `enc` takes at a given target density.
 pub fn entries_at_density(enc: &Encoding, density: f64) -> usize {
-    ((enc.capacity() as f64 * density).floor() as usize).max(1)
+    entries_of_capacity(enc.capacity(), density)
+}
+
+/// How many entries a page of `capacity` slots takes at a given target density.
+#[inline]
+pub fn entries_of_capacity(capacity: usize, density: f64) -> usize {
+    // A float-to-integer cast truncates, which for these non-negative values is the floor
+    // (without a call to libm's floor).
+    ((capacity as f64 * density) as usize).max(1)
+}
+
+/// The capacity of the affine encodings a bulk load tries entry after entry: it depends only on
+/// their key and TID widths, which change a few times per page.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CapacityCache {
+    widths: Option<(u32, u32)>,
+    capacity: usize,
+}
+
+impl CapacityCache {
+    pub fn capacity(&mut self, enc: &Encoding) -> usize {
+        debug_assert_eq!(enc.dict_len, 0);
+        let widths = (enc.key_bits, enc.tid_bits());
+        if self.widths != Some(widths) {
+            *self = CapacityCache { widths: Some(widths), capacity: enc.capacity() };
+        }
+        self.capacity
+    }
 }
 

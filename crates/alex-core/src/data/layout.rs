@@ -3,6 +3,7 @@
 use super::insert::{is_local_append, is_local_prepend};
 use super::geometry::Geometry;
 use super::{BLK_BASE, BLK_BITS, DICT_LEN, DataPageMut, Encoding, KEY_BASE, KEY_BITS, OFF_BITS};
+use crate::bits;
 use crate::entry::Entry;
 use crate::model::LinearModel;
 use crate::page::node::Header;
@@ -172,17 +173,18 @@ pub fn layout_with(b: &mut [u8], entries: &[Entry], enc: Encoding, header: Heade
             wr_u64(b, g.dict + stored[i] as usize * 8, e.code);
         }
     }
-    let mut w = DataPageMut::new(b);
     // A gap holds the value of the entry after it, the encoding's largest after the last entry,
     // and its smallest before the first (or, before a prepend point, the value of the entry
     // before it), so that inserts in front of the first entry (or the prepend point) write
-    // only their own slot.
+    // only their own slot. A gap's TID stays zero.
+    let (mut keys, mut tids) = (vec![0u64; cap], vec![0u64; cap]);
+    let mut w = DataPageMut::new(b);
     let mut fill = g.max_stored();
     let mut placed = n;
     for s in (0..cap).rev() {
         if placed > 0 && slots[placed - 1] == s {
             placed -= 1;
-            w.set_raw(&g, s, (stored[placed], g.raw_tid(entries[placed])));
+            (keys[s], tids[s]) = (stored[placed], g.raw_tid(entries[placed]));
             w.set_occupied(s, true);
             fill = match placed {
                 0 => 0,
@@ -190,8 +192,9 @@ pub fn layout_with(b: &mut [u8], entries: &[Entry], enc: Encoding, header: Heade
                 i => stored[i],
             };
         } else {
-            w.set_key(&g, s, fill);
+            keys[s] = fill;
         }
     }
+    bits::pack(&mut b[g.keys..], enc.key_bits, keys);
+    bits::pack(&mut b[g.tids..], enc.tid_bits(), tids);
 }
-

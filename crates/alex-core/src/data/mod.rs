@@ -41,7 +41,7 @@ mod tests;
 
 pub use check::{check, check_header};
 pub use deleted::{deleted_xid, mark_deleted, write_deleted};
-pub use encoding::{Encoding, MAX_SLOTS, TidStats, entries_at_density, key_range};
+pub use encoding::{CapacityCache, Encoding, MAX_SLOTS, TidStats, entries_at_density, entries_of_capacity, key_range};
 pub use geometry::SearchHint;
 pub use insert::{InsertError, InsertPlan};
 pub use layout::{Slack, layout, layout_with};

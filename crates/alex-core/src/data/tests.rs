@@ -504,6 +504,22 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
 }
 
 proptest! {
+    /// No encoding holds fewer slots than the widest (the bulk load skips working out the
+    /// encoding of runs shorter than that), and a dictionary is only chosen with more slots
+    /// than the affine encoding it replaces, and its capacity is reported with it.
+    #[test]
+    fn the_widest_encoding_holds_the_fewest_slots(key_bits in 0u32..=64, blk_bits in 1u32..=32, off_bits in 8u32..=16, distinct in 1usize..3000, repeats in 1usize..20) {
+        let affine = Encoding { key_base: 0, key_bits, blk_base: 0, blk_bits, off_bits, dict_len: 0 };
+        let cap = affine.capacity();
+        prop_assert!(cap >= Encoding::widest().capacity());
+        let (chosen, chosen_cap) = affine.or_dictionary_with_capacity(cap, 0, distinct, distinct * repeats);
+        prop_assert_eq!(chosen, affine.or_dictionary(0, distinct, distinct * repeats));
+        prop_assert_eq!(chosen_cap, chosen.capacity());
+        prop_assert!(chosen_cap >= cap);
+    }
+}
+
+proptest! {
     /// The word-at-a-time gap searches agree with a slot-by-slot scan, in packed and spread
     /// layouts and across the bitmap's last, partly used word.
     #[test]
