@@ -1,8 +1,8 @@
 //! CREATE INDEX (as nbtsort.c): scan the heap into an external sort, and write the pages
 //! bottom-up from its sorted output: data pages cut by the chunker at the build density, then
 //! model pages level by level up to a single root, then the NULL chain, then the metapage. The
-//! pages are written through shared buffers without WAL and logged at the end with
-//! log_newpage_range (unless the file is new in this transaction under wal_level = minimal, when
+//! pages are written outside shared buffers, each WAL-logged whole as it is written
+//! (`storage::bulk`; unless the file is new in this transaction under wal_level = minimal, when
 //! commit syncs it).
 //!
 //! Progress (pg_stat_progress_create_index, "building index: ..."): scanning table, sorting,
@@ -19,8 +19,9 @@
 use super::keys::KeyType;
 use super::meta::META_BLOCK;
 use super::options;
-use crate::index::page::{AlexPages, Buf};
+use crate::index::page::AlexPages;
 use crate::storage::buffer::append_init_fork_page;
+use crate::storage::bulk::BulkWrite;
 use crate::storage::{rel, tid};
 use alex_core::bulk::{Run, chunks};
 use alex_core::data::{self, Encoding};
@@ -277,14 +278,6 @@ unsafe fn build(heap: pg_sys::Relation, index: pg_sys::Relation, index_info: *mu
         report(pg_sys::PROGRESS_CREATEIDX_TUPLES_DONE, index_tuples as i64);
         // The workers' files go with the parallel context.
         drop(parallel);
-
-        // Not when the index's file is new in this transaction under wal_level = minimal: it
-        // is synced at commit instead, and full-page images of the build would be replayed
-        // over the pages the rest of the transaction wrote unlogged (as nbtree, log only when
-        // RelationNeedsWAL).
-        if rel::needs_wal(index) {
-            rel::log_main_fork(index);
-        }
         let mut result = PgBox::<pg_sys::IndexBuildResult>::alloc0();
         result.heap_tuples = heap_tuples;
         result.index_tuples = index_tuples;
@@ -341,32 +334,29 @@ fn require_ascending(index: pg_sys::Relation) {
     }
 }
 
-/// Writes the whole index for the sorted `rows` (the NULL keys last) into an empty relation.
+/// Writes the whole index for the sorted `rows` (the NULL keys last) into an empty relation,
+/// outside shared buffers (`BulkWrite`); the metapage, block 0, last.
 fn write_tree(index: pg_sys::Relation, rows: impl Iterator<Item = Row>, density: f64) {
-    let mut meta_buf = Buf::extend(index);
-    assert_eq!(meta_buf.block(), META_BLOCK);
+    let mut out = BulkWrite::new(index);
 
-    // Data pages, left to right in consecutive blocks: a page with a high fence has a right
-    // neighbour, the next block.
+    // Data pages, left to right in consecutive blocks from block 1: a page with a high fence
+    // has a right neighbour, the next block.
     let mut level_items: Vec<(Entry, u32)> = Vec::new();
-    let mut prev_block = NO_BLOCK;
-    let mut write_page = |(low, entries, high): Run, items: &mut Vec<(Entry, u32)>| {
-        let mut b = Buf::extend(index);
-        let blk = b.block();
-        let header = Header::new(0, low, high).linked(prev_block, if high.is_some() { blk + 1 } else { NO_BLOCK });
+    let write_page = |(low, entries, high): Run, out: &mut BulkWrite, items: &mut Vec<(Entry, u32)>| {
+        let blk = out.next_block().max(META_BLOCK + 1);
+        let prev = items.last().map_or(NO_BLOCK, |&(_, b)| b);
+        let header = Header::new(0, low, high).linked(prev, if high.is_some() { blk + 1 } else { NO_BLOCK });
         let enc = Encoding::for_entries(&entries, low, high);
-        data::layout(b.init_unlogged(PageKind::Data), &entries, enc, header);
-        b.mark_dirty();
+        out.write::<AlexPages>(blk, PageKind::Data, |c| data::layout(c, &entries, enc, header));
         items.push((low, blk));
-        prev_block = blk;
     };
     let mut rows = rows.peekable();
     let keys = std::iter::from_fn(|| rows.next_if(|r| r.code.is_some()).map(|r| Entry::new(r.code.unwrap(), r.tid)));
     for run in chunks(keys, density) {
-        write_page(run, &mut level_items);
+        write_page(run, &mut out, &mut level_items);
     }
     if level_items.is_empty() {
-        write_page((Entry::MIN, Vec::new(), None), &mut level_items); // the root of an empty index
+        write_page((Entry::MIN, Vec::new(), None), &mut out, &mut level_items); // the root of an empty index
     }
 
     // Model pages, level by level, until one page (the root) remains.
@@ -376,21 +366,14 @@ fn write_tree(index: pg_sys::Relation, rows: impl Iterator<Item = Row>, density:
     while level_items.len() > 1 {
         level += 1;
         let groups: Vec<&[(Entry, u32)]> = level_items.chunks(per_page).collect();
-        let first_block = {
-            // Blocks are consecutive: the next block is the relation's current size.
-            // SAFETY: `index` is open and being built by this backend.
-            unsafe { pg_sys::RelationGetNumberOfBlocksInFork(index, pg_sys::ForkNumber::MAIN_FORKNUM) }
-        };
+        let first_block = out.next_block();
         let mut next_items = Vec::with_capacity(groups.len());
         for (i, g) in groups.iter().enumerate() {
-            let mut b = Buf::extend(index);
-            let blk = b.block();
-            debug_assert_eq!(blk, first_block + i as u32);
+            let blk = first_block + i as u32;
             let left = if i == 0 { NO_BLOCK } else { blk - 1 };
             let right = if i + 1 < groups.len() { blk + 1 } else { NO_BLOCK };
             let header = Header::new(level, g[0].0, groups.get(i + 1).map(|n| n[0].0)).linked(left, right);
-            inner::layout(b.init_unlogged(PageKind::Inner), g, header);
-            b.mark_dirty();
+            out.write::<AlexPages>(blk, PageKind::Inner, |c| inner::layout(c, g, header));
             next_items.push((g[0].0, blk));
         }
         level_items = next_items;
@@ -400,23 +383,21 @@ fn write_tree(index: pg_sys::Relation, rows: impl Iterator<Item = Row>, density:
     // The NULL chain: the rest of the rows.
     let mut null_tids = rows.map(|r| r.tid).peekable();
     while null_tids.peek().is_some() {
-        let mut b = Buf::extend(index);
-        let blk = b.block();
-        let c = b.init_unlogged(PageKind::Nulls);
-        nulls::init(c);
-        for t in null_tids.by_ref().take(nulls::CAPACITY) {
-            nulls::push(c, t);
-        }
-        nulls::set_right(c, if null_tids.peek().is_some() { blk + 1 } else { NO_BLOCK });
-        b.mark_dirty();
+        let blk = out.next_block();
+        out.write::<AlexPages>(blk, PageKind::Nulls, |c| {
+            nulls::init(c);
+            for t in null_tids.by_ref().take(nulls::CAPACITY) {
+                nulls::push(c, t);
+            }
+            nulls::set_right(c, if null_tids.peek().is_some() { blk + 1 } else { NO_BLOCK });
+        });
         if meta.null_head == NO_BLOCK {
             meta.null_head = blk;
         }
         meta.null_tail = blk;
     }
 
-    meta.write(meta_buf.init_unlogged(PageKind::Meta));
-    meta_buf.mark_dirty();
+    out.write::<AlexPages>(META_BLOCK, PageKind::Meta, |c| meta.write(c));
 }
 
 /// The INIT fork of an unlogged index: an empty index (metapage and one empty data page),

@@ -167,18 +167,6 @@ impl<F: PageFormat> Buf<F> {
         unsafe { std::slice::from_raw_parts(pg_sys::BufferGetPage(self.buf) as *const u8, BLCKSZ) }
     }
 
-    /// Formats the (exclusively locked) page as `kind` and returns its content area, to be filled
-    /// without WAL and marked dirty. Only for a build, which WAL-logs the whole relation after
-    /// writing it (log_newpage_range) and whose relation no other backend can see yet.
-    pub fn init_unlogged(&mut self, kind: F::Kind) -> &mut [u8] {
-        assert!(self.locked);
-        // SAFETY: pinned and exclusively locked by this guard; the borrow is tied to &mut self.
-        let page = unsafe { std::slice::from_raw_parts_mut(pg_sys::BufferGetPage(self.buf) as *mut u8, BLCKSZ) };
-        page::init::<F>(page, kind);
-        self.checked.set(None);
-        &mut page[PAGE_HEADER_SIZE..BLCKSZ - F::SPECIAL_SIZE]
-    }
-
     pub fn mark_dirty(&self) {
         debug_assert!(self.locked);
         // SAFETY: pinned and exclusively locked by this guard.

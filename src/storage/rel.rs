@@ -32,13 +32,6 @@ pub fn main_fork_blocks(rel: pg_sys::Relation) -> u32 {
     unsafe { pg_sys::RelationGetNumberOfBlocksInFork(rel, pg_sys::ForkNumber::MAIN_FORKNUM) }
 }
 
-/// WAL-logs every page of the main fork whole: after a build that wrote them without WAL.
-pub fn log_main_fork(rel: pg_sys::Relation) {
-    // SAFETY: an open relation whose pages all have standard headers; no other backend writes
-    // them (a build holds a lock that keeps writers out).
-    unsafe { pg_sys::log_newpage_range(rel, pg_sys::ForkNumber::MAIN_FORKNUM, 0, main_fork_blocks(rel), true) };
-}
-
 /// Runs the table AM's `index_build_range_scan` over the whole of `heap` for `index`, feeding each
 /// tuple to `callback` with `state`: CREATE INDEX's scan (`scan` null, `anyvisible` false) or, with
 /// a scan of the caller's snapshot, amcheck's heapallindexed check. Returns the heap tuples seen.
