@@ -49,6 +49,29 @@ mod tests {
         assert_eq!(v.as_deref(), Some(env!("CARGO_PKG_VERSION")));
     }
 
+    /// A build, serial or parallel, reports each of its subphases in order to the progress
+    /// view, under the names the view shows, and ends with every key counted as done.
+    #[pg_test]
+    fn build_reports_every_phase() {
+        use crate::index::build::{REPORTED, ambuildphasename};
+        Spi::run("CREATE TABLE bp (k int8); INSERT INTO bp SELECT g FROM generate_series(1, 30000) g; INSERT INTO bp VALUES (NULL)").unwrap();
+        for workers in [0, 1] {
+            REPORTED.with(|r| r.borrow_mut().clear());
+            Spi::run(&format!("ALTER TABLE bp SET (parallel_workers = {workers}); SET max_parallel_maintenance_workers = {workers}; DROP INDEX IF EXISTS bp_k; CREATE INDEX bp_k ON bp USING alex (k)")).unwrap();
+            let reported = REPORTED.with(|r| r.borrow().clone());
+            let of = |param: u32| reported.iter().filter(move |(p, _)| *p == param).map(|&(_, v)| v);
+            let names: Vec<String> = of(pg_sys::PROGRESS_CREATEIDX_SUBPHASE)
+                // SAFETY: ambuildphasename returns a static string or null.
+                .map(|phase| unsafe { std::ffi::CStr::from_ptr(ambuildphasename(phase)) }.to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(names, ["scanning table", "sorting", "writing data pages", "writing model pages"], "with {workers} workers");
+            assert_eq!(of(pg_sys::PROGRESS_CREATEIDX_TUPLES_TOTAL).collect::<Vec<_>>(), [30001], "with {workers} workers");
+            let done: Vec<i64> = of(pg_sys::PROGRESS_CREATEIDX_TUPLES_DONE).collect();
+            assert!(done.windows(2).all(|w| w[0] <= w[1]) && done.len() > 2, "with {workers} workers: {done:?}");
+            assert_eq!(done.last(), Some(&30001), "with {workers} workers");
+        }
+    }
+
     /// An index written in another on-disk format fails loudly and asks for a REINDEX.
     #[pg_test(error = "alex index has on-disk format version 999, but this build of omendb reads version 2")]
     fn other_format_version_is_refused() {

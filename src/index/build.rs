@@ -61,8 +61,17 @@ pub unsafe extern "C-unwind" fn ambuildphasename(phase: i64) -> *mut std::ffi::c
 }
 
 fn report(param: u32, value: i64) {
+    #[cfg(feature = "pg_test")]
+    REPORTED.with(|r| r.borrow_mut().push((param, value)));
     // SAFETY: a valid progress parameter index; without a progress command it is ignored.
     unsafe { pg_sys::pgstat_progress_update_param(param as i32, value) };
+}
+
+#[cfg(feature = "pg_test")]
+thread_local! {
+    /// Every (parameter, value) this backend's builds reported to the progress view, in order:
+    /// the test build's view of phases too short for another session to catch.
+    pub(crate) static REPORTED: std::cell::RefCell<Vec<(u32, i64)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// One heap tuple's row in the build's sort.
