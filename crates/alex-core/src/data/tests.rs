@@ -512,8 +512,13 @@ proptest! {
         let affine = Encoding { key_base: 0, key_bits, blk_base: 0, blk_bits, off_bits, dict_len: 0 };
         let cap = affine.capacity();
         prop_assert!(cap >= Encoding::widest().capacity());
-        let (chosen, chosen_cap) = affine.or_dictionary_with_capacity(cap, 0, distinct, distinct * repeats);
-        prop_assert_eq!(chosen, affine.or_dictionary(0, distinct, distinct * repeats));
+        let entries = distinct * repeats;
+        let (chosen, chosen_cap) = affine.or_dictionary_with_capacity(cap, 0, distinct, entries);
+        // The rule in full, with the dictionary always laid out.
+        let dict = Encoding { key_bits: crate::bits::width_of(distinct as u64 - 1), dict_len: distinct as u16, ..affine };
+        let worth = entries >= crate::policy::DICT_MIN_RUN * distinct && dict.capacity() >= cap + cap / 4;
+        let needed = entries > cap && dict.capacity() >= entries;
+        prop_assert_eq!(chosen, if worth || needed { dict } else { affine });
         prop_assert_eq!(chosen_cap, chosen.capacity());
         prop_assert!(chosen_cap >= cap);
     }
