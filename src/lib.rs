@@ -22,6 +22,7 @@ pub extern "C-unwind" fn _PG_init() {
     index::route_cache::init_guc();
     index::hints::init();
     table::store::init();
+    table::bulk::init();
     table::vacuum::init_gucs();
     table::publication::init();
     table::plan::init();
@@ -95,8 +96,40 @@ mod tests {
         Spi::run("SET LOCAL enable_seqscan = off; SELECT count(*) FROM fv WHERE k = 1").unwrap();
     }
 
+    /// A columnar table of format 4 (OmenDB 0.1.0) is read as it is; its first bulk load makes it
+    /// format 5 (stamped segments), and both kinds of rows answer.
+    #[pg_test]
+    fn columnar_format_4_is_read_and_upgraded_by_a_bulk_load() {
+        Spi::run("CREATE TABLE f4 (k int8) USING columnar; INSERT INTO f4 SELECT generate_series(1, 100)").unwrap();
+        let oid = Spi::get_one::<pg_sys::Oid>("SELECT 'f4'::regclass::oid").unwrap().unwrap();
+        // SAFETY: test only: reads or overwrites the version field of the metapage in place (no
+        // WAL), under an exclusive lock.
+        let version = |set: Option<u32>| unsafe {
+            let rel = pg_sys::table_open(oid, pg_sys::AccessShareLock as i32);
+            let buf = pg_sys::ReadBuffer(rel, columnar_core::meta::BLOCK);
+            pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_EXCLUSIVE as i32);
+            let at = (pg_sys::BufferGetPage(buf) as *mut u8).add(columnar_core::layout::PAGE_HEADER_SIZE + 4) as *mut u32;
+            let old = at.read_unaligned();
+            if let Some(v) = set {
+                at.write_unaligned(v);
+                pg_sys::MarkBufferDirty(buf);
+            }
+            pg_sys::UnlockReleaseBuffer(buf);
+            pg_sys::table_close(rel, pg_sys::AccessShareLock as i32);
+            old
+        };
+        assert_eq!(version(Some(4)), columnar_core::meta::FORMAT_VERSION);
+        crate::table::store::forget_all();
+        assert_eq!(Spi::get_one::<i64>("SELECT sum(k) FROM f4").unwrap(), Some(5050));
+        Spi::run("COPY f4 FROM PROGRAM 'seq 101 5000'").unwrap();
+        assert_eq!(version(None), 5);
+        let groups = Spi::get_one::<i64>("SELECT count(*) FROM columnar_stats('f4') WHERE kind = 'row group'").unwrap();
+        assert!(groups.unwrap() > 0, "the COPY wrote row groups");
+        assert_eq!(Spi::get_one::<i64>("SELECT sum(k) FROM f4").unwrap(), Some(5000 * 5001 / 2));
+    }
+
     /// A columnar table written in another on-disk format fails loudly, with a hint.
-    #[pg_test(error = "table \"fv_c\" has columnar format 999, this library reads format 4")]
+    #[pg_test(error = "table \"fv_c\" has columnar format 999, this library reads formats 4 to 5")]
     fn other_columnar_format_is_refused() {
         Spi::run("CREATE TABLE fv_c (k int8) USING columnar; INSERT INTO fv_c SELECT generate_series(1, 100)").unwrap();
         let oid = Spi::get_one::<pg_sys::Oid>("SELECT 'fv_c'::regclass::oid").unwrap().unwrap();

@@ -5,7 +5,8 @@
 #
 #   1. Primary (wal_consistency_checking = generic,heap,btree: each replayed page is compared
 #      with the primary's image) with ct and mirror loaded; pg_basebackup -R while writers run.
-#   2. Load: single-row inserts (some with values stored out of line), updates, deletes,
+#   2. Load: single-row inserts (some with values stored out of line), COPYs of 3,000 rows (the
+#      bulk path writes them as row groups; a third roll back), updates, deletes,
 #      aborted transactions and savepoints, with VACUUM (which folds settled delta segments into
 #      row groups while the writers run) and CHECKPOINT beside.
 #   3. On the standby, after catching up: ct equals mirror (every column), forced index and
@@ -39,6 +40,7 @@ rt_sql_script "$primary" >/dev/null <<'SQL' || { rt_fail "tables ct and mirror";
   CREATE UNIQUE INDEX ct_id ON ct (id);
   CREATE INDEX ct_k ON ct USING alex (k);
   CREATE SEQUENCE ids START 1000000;
+  CREATE SEQUENCE bulk_ids START 10000000 INCREMENT 10000;
   -- VACUUM folds the open segment once it holds 500 settled rows (not 10,000).
   ALTER DATABASE postgres SET omendb.columnar_fold_min_rows = 500;
 SQL
@@ -87,9 +89,22 @@ DELETE FROM ct WHERE id = :r + 1;
 ROLLBACK TO s;
 ROLLBACK;
 SQL
+# COPY: past its first 1,000 rows, the bulk path writes the rows as row groups. The same rows go
+# to the mirror; a third of the loads roll back.
+cat >"$S/copy.sql" <<'SQL'
+SELECT nextval('bulk_ids') AS b, (random() < 0.33)::int AS abort \gset
+BEGIN;
+COPY ct FROM PROGRAM 'seq :b $((:b + 2999)) | awk ''{print $1 "\t" $1 % 100000 "\tbulk" $1 % 13 "\t" $1 / 8}''';
+COPY mirror FROM PROGRAM 'seq :b $((:b + 2999)) | awk ''{print $1 "\t" $1 % 100000 "\tbulk" $1 % 13 "\t" $1 / 8}''';
+\if :abort
+ROLLBACK;
+\else
+COMMIT;
+\endif
+SQL
 load() { # load SECONDS LOGNAME
   "$PG_BINDIR/pgbench" -h "$primary" -p "$CLUSTER_PORT" -U "$CLUSTER_OWNER" -n -c 3 -j 3 -T "$1" --random-seed=$SEED \
-    -f "$S/ins.sql@4" -f "$S/upd.sql@3" -f "$S/del.sql@2" -f "$S/abort.sql@1" -f "$S/wide.sql@1" postgres >"$RT_LOG/$2.log" 2>&1
+    -f "$S/ins.sql@4" -f "$S/upd.sql@3" -f "$S/del.sql@2" -f "$S/abort.sql@1" -f "$S/wide.sql@1" -f "$S/copy.sql@1" postgres >"$RT_LOG/$2.log" 2>&1
 }
 maintenance() { # VACUUM and CHECKPOINT until the file $1 exists
   while [ ! -e "$1" ]; do

@@ -216,6 +216,10 @@ impl Reader {
         group.checked_columns(rel);
         let mut overlay: Option<(u32, Option<Buf>)> = None;
         let mut rows = Vec::new();
+        // Rows without a header of their own share their segment's stamp: judged once. A
+        // group without one is frozen, so visible to every snapshot.
+        let stamp = super::group::stamp_of(sb);
+        let mut stamp_visible: Option<bool> = stamp.is_none().then_some(true);
         for (block, slot, position) in group.rows_in(blocks) {
             if overlay.as_ref().is_none_or(|(b, _)| *b != block) {
                 // One overlay page locked at a time.
@@ -228,7 +232,12 @@ impl Reader {
             let tid = tuple::item_pointer(block, slot as u16 + 1);
             let visible = match rows::overlay_header(page, slot) {
                 None => false,
-                Some(None) => true,
+                Some(None) => *stamp_visible.get_or_insert_with(|| {
+                    let t = TupleCopy::new(&super::group::stamp_header(stamp, &tid), tid, relid, self.cxt);
+                    let visible = serializable::read_visible(rel, &t, self.snapshot, sb, false);
+                    t.free();
+                    visible
+                }),
                 Some(Some(header)) => {
                     let page = page.expect("the header came from it");
                     let t = TupleCopy::new(header, tid, relid, self.cxt);

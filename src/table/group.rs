@@ -23,7 +23,8 @@ use columnar_core::encode::{IntVector, NumericVector, TAG_INT_DELTA, TAG_VARLENA
 use columnar_core::group::{self as format, Group};
 use columnar_core::layout::{PageKind, Special};
 use columnar_core::rowgroup::{ColumnKind, Directory, GroupBuilder, PresentSet, StreamPages, Value, pages_for};
-use columnar_core::{delta, rownum, segment};
+use columnar_core::segment::{self, Stamp};
+use columnar_core::{delta, rownum};
 use pgrx::pg_sys;
 use std::cell::{OnceCell, RefCell};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -575,16 +576,26 @@ pub fn lay_header(h: &mut pg_sys::HeapTupleHeaderData, header: &[u8]) {
     h.t_hoff = formed.2;
 }
 
-/// The header of a group row that has none of its own: inserted by a frozen transaction,
-/// never deleted or locked, its ctid its own TID. As stored in an overlay: no attributes.
-pub fn frozen_header(tid: &pg_sys::ItemPointerData) -> [u8; delta::MIN_TUPLE] {
+/// The header of a group row that has none of its own: its segment's `stamp` (inserted by
+/// the stamp's transaction and command; with no stamp, by a frozen transaction), never deleted
+/// or locked, its ctid its own TID. As stored in an overlay: no attributes.
+pub fn stamp_header(stamp: Option<Stamp>, tid: &pg_sys::ItemPointerData) -> [u8; delta::MIN_TUPLE] {
     let mut h: pg_sys::HeapTupleHeaderData = unsafe {
         // SAFETY: all-zero bytes are a valid HeapTupleHeaderData (plain integers and unions).
         std::mem::zeroed()
     };
-    h.t_choice.t_heap.t_xmin = pg_sys::FrozenTransactionId;
+    match stamp {
+        Some(stamp) => {
+            h.t_choice.t_heap.t_xmin = tuple::xid(stamp.xmin);
+            h.t_choice.t_heap.t_field3.t_cid = stamp.cid;
+            h.t_infomask = stamp.infomask;
+        }
+        None => {
+            h.t_choice.t_heap.t_xmin = pg_sys::FrozenTransactionId;
+            h.t_infomask = (pg_sys::HEAP_XMIN_FROZEN | pg_sys::HEAP_XMAX_INVALID) as u16;
+        }
+    }
     h.t_ctid = *tid;
-    h.t_infomask = (pg_sys::HEAP_XMIN_FROZEN | pg_sys::HEAP_XMAX_INVALID) as u16;
     h.t_hoff = delta::MIN_TUPLE as u8;
     let mut out = [0u8; delta::MIN_TUPLE];
     // SAFETY: the header is tuple::HEADER_SIZE (23) plain bytes, within the 24 copied into.
@@ -592,43 +603,76 @@ pub fn frozen_header(tid: &pg_sys::ItemPointerData) -> [u8; delta::MIN_TUPLE] {
     out
 }
 
-/// Collects the rows of a segment being folded, in row-number order, into a group stream.
+/// A row of NULLs in `cxt`, named `tid`, with `header` laid over it.
+pub fn placeholder_row(rel: pg_sys::Relation, header: &[u8], tid: pg_sys::ItemPointerData, cxt: pg_sys::MemoryContext) -> TupleCopy {
+    // SAFETY: an open relation; the tuple is formed in `cxt` from NULLs only.
+    unsafe {
+        let n = (*(*rel).rd_att).natts as usize;
+        let mut values = vec![pg_sys::Datum::from(0); n];
+        let mut nulls = vec![true; n];
+        let old = pg_sys::MemoryContextSwitchTo(cxt);
+        let formed = pg_sys::heap_form_tuple((*rel).rd_att, values.as_mut_ptr(), nulls.as_mut_ptr());
+        pg_sys::MemoryContextSwitchTo(old);
+        lay_header(&mut *(*formed).t_data, header);
+        (*formed).t_self = tid;
+        (*formed).t_tableOid = (*rel).rd_id;
+        TupleCopy(formed)
+    }
+}
+
+/// The stamp of the segment whose page `seg` is (locked by the caller).
+pub fn stamp_of(seg: &Buf) -> Option<Stamp> {
+    segment::stamp(seg.content_of(PageKind::Segment))
+}
+
+/// Collects rows, in row-number order, into a group stream: the rows of a segment being
+/// folded, or a write buffer's.
 pub struct Fold {
     cols: Vec<Column>,
     builder: GroupBuilder,
     offsets: Vec<u32>,
     first_block: u32,
-    slot: *mut pg_sys::TupleTableSlot,
+    /// For `push`, made on its first call (a write buffer pushes datums and needs none).
+    slot: Option<*mut pg_sys::TupleTableSlot>,
+    desc: pg_sys::TupleDesc,
 }
 
 impl Fold {
     pub fn new(rel: pg_sys::Relation, first_block: u32) -> Fold {
         let cols = columns(rel);
         let builder = GroupBuilder::new(cols.iter().map(|c| c.kind).collect());
-        // SAFETY: an open relation; the slot is dropped in Drop.
-        let slot = unsafe { pg_sys::MakeSingleTupleTableSlot((*rel).rd_att, &pg_sys::TTSOpsHeapTuple) };
-        Fold { cols, builder, offsets: Vec::new(), first_block, slot }
+        // SAFETY: an open relation.
+        let desc = unsafe { (*rel).rd_att };
+        Fold { cols, builder, offsets: Vec::new(), first_block, slot: None, desc }
     }
 
     /// Adds a row (a whole heap tuple of the table) at `block`, `slot`.
     pub fn push(&mut self, t: &TupleCopy, block: u32, slot: usize) {
+        // SAFETY: the relation (and its descriptor) stays open while the fold runs; the slot
+        // is dropped in Drop.
+        let s = *self.slot.get_or_insert_with(|| unsafe { pg_sys::MakeSingleTupleTableSlot(self.desc, &pg_sys::TTSOpsHeapTuple) });
         // SAFETY: a valid tuple of the relation's descriptor; slot_getallattrs fills every
         // attribute (missing ones with their defaults), whose by-reference datums point into
         // the tuple, alive until the slot is cleared below.
         unsafe {
-            pg_sys::ExecStoreHeapTuple(t.0, self.slot, false);
-            pg_sys::slot_getallattrs(self.slot);
-            let row: Vec<Value> = self
-                .cols
-                .iter()
-                .enumerate()
-                .map(|(c, col)| {
-                    if col.dropped || *(*self.slot).tts_isnull.add(c) { Value::Null } else { value_of(col, *(*self.slot).tts_values.add(c)) }
-                })
-                .collect();
-            self.builder.push_row(&row).unwrap_or_else(|why| pgrx::error!("folding a row into a row group: {why}"));
-            pg_sys::ExecClearTuple(self.slot);
+            pg_sys::ExecStoreHeapTuple(t.0, s, false);
+            pg_sys::slot_getallattrs(s);
+            let n = self.cols.len();
+            self.push_datums(std::slice::from_raw_parts((*s).tts_values, n), std::slice::from_raw_parts((*s).tts_isnull, n), block, slot);
+            pg_sys::ExecClearTuple(s);
         }
+    }
+
+    /// Adds a row given as one datum per column of the table, at `block`, `slot`.
+    ///
+    /// # Safety
+    /// `values` and `nulls` have an entry per column; every non-null datum is a valid datum of
+    /// its column's type, in its stored form (no expanded or external value but a TOAST pointer
+    /// to a value chain of this table).
+    pub unsafe fn push_datums(&mut self, values: &[pg_sys::Datum], nulls: &[bool], block: u32, slot: usize) {
+        // SAFETY: per the contract; push_row copies the bytes.
+        let row: Vec<Value> = self.cols.iter().enumerate().map(|(c, col)| if col.dropped || nulls[c] { Value::Null } else { unsafe { value_of(col, values[c]) } }).collect();
+        self.builder.push_row(&row).unwrap_or_else(|why| pgrx::error!("adding a row to a row group: {why}"));
         self.offsets.push(((block - self.first_block) as u64 * rownum::ROWS_PER_BLOCK + slot as u64) as u32);
     }
 
@@ -646,8 +690,10 @@ impl Fold {
 
 impl Drop for Fold {
     fn drop(&mut self) {
-        // SAFETY: made in `new`, dropped once.
-        unsafe { pg_sys::ExecDropSingleTupleTableSlot(self.slot) };
+        if let Some(s) = self.slot {
+            // SAFETY: made in `push`, dropped once.
+            unsafe { pg_sys::ExecDropSingleTupleTableSlot(s) };
+        }
     }
 }
 

@@ -16,7 +16,7 @@ unsafe extern "C-unwind" {
 
 /// Rows longer than this have their long values compressed, then moved out of line until the
 /// row is no longer than [`INLINE_TARGET`], as heap's toaster does (`TOAST_TUPLE_THRESHOLD`).
-const COMPRESS_ROWS_OVER: usize = pg_sys::BLCKSZ as usize / 4;
+pub(super) const COMPRESS_ROWS_OVER: usize = pg_sys::BLCKSZ as usize / 4;
 /// `TOAST_TUPLE_TARGET`.
 const INLINE_TARGET: usize = 2032;
 /// Values shorter than this are never worth compressing or moving.
@@ -30,7 +30,7 @@ const COMPRESS_VALUES_OVER: usize = 128;
 ///
 /// # Safety
 /// `slot` is a valid slot of `rel`'s row type.
-unsafe fn form_tuple(rel: pg_sys::Relation, slot: *mut pg_sys::TupleTableSlot) -> pg_sys::HeapTuple {
+pub(super) unsafe fn form_tuple(rel: pg_sys::Relation, slot: *mut pg_sys::TupleTableSlot) -> pg_sys::HeapTuple {
     // SAFETY: per the contract; the returned tuple is in the current memory context.
     unsafe {
         let mut should_free = false;
@@ -176,14 +176,25 @@ pub unsafe extern "C-unwind" fn tuple_insert(
     slot: *mut pg_sys::TupleTableSlot,
     cid: pg_sys::CommandId,
     options: i32,
-    _bistate: *mut pg_sys::BulkInsertStateData,
+    bistate: *mut pg_sys::BulkInsertStateData,
 ) {
     // SAFETY: called by the executor with a valid relation and slot.
-    unsafe { insert_slot(rel, slot, cid, options, None, false) }
+    unsafe {
+        if !bistate.is_null() && super::bulk::wants(rel, cid, 1) {
+            super::publication::refuse_if_published(rel);
+            super::serializable::check_write(rel, None);
+            (*slot).tts_tid = super::bulk::insert(rel, slot, cid, options);
+            (*slot).tts_tableOid = (*rel).rd_id;
+            pg_sys::pgstat_count_heap_insert(rel, 1);
+            return;
+        }
+        insert_slot(rel, slot, cid, options, None, false)
+    }
 }
 
-/// COPY's batches: the rows go into pages as many at a time as fit, one WAL record per page
-/// (as heap's multi-insert record), instead of one per row.
+/// COPY's batches: past the first rows of the command, into the write buffer (`bulk.rs`);
+/// before, into delta pages as many at a time as fit, one WAL record per page (as heap's
+/// multi-insert record), instead of one per row.
 #[pg_guard]
 pub unsafe extern "C-unwind" fn multi_insert(
     rel: pg_sys::Relation,
@@ -198,6 +209,14 @@ pub unsafe extern "C-unwind" fn multi_insert(
     // SAFETY: `slots` holds `nslots` valid slots of `rel`; each formed tuple is ours to free.
     unsafe {
         let slots = std::slice::from_raw_parts(slots, nslots as usize);
+        if super::bulk::wants(rel, cid, slots.len()) {
+            for &slot in slots {
+                (*slot).tts_tid = super::bulk::insert(rel, slot, cid, options);
+                (*slot).tts_tableOid = (*rel).rd_id;
+            }
+            pg_sys::pgstat_count_heap_insert(rel, nslots as i64);
+            return;
+        }
         let tuples: Vec<pg_sys::HeapTuple> = slots
             .iter()
             .map(|&slot| {
@@ -285,5 +304,9 @@ pub fn rewrite_header(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, chan
     WalRecord::change_in_place(rel, &b, &[range.clone()], |c| c[range].copy_from_slice(&header));
 }
 
+/// The end of a command that inserted with a BulkInsertState or through multi_insert: its
+/// write buffer is sealed (see `bulk.rs`).
 #[pg_guard]
-pub unsafe extern "C-unwind" fn finish_bulk_insert(_rel: pg_sys::Relation, _options: i32) {}
+pub unsafe extern "C-unwind" fn finish_bulk_insert(rel: pg_sys::Relation, _options: i32) {
+    super::bulk::finish(rel);
+}

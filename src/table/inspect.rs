@@ -40,6 +40,7 @@ struct Segment {
     blocks: Vec<(u32, u32)>,
     group: Option<columnar_core::group::Group>,
     pending: Option<columnar_core::group::Group>,
+    stamp: Option<segment::Stamp>,
 }
 
 /// The map's segments, checked against the map and segment pages' invariants.
@@ -76,7 +77,7 @@ fn segments(t: pg_sys::Relation, strict: bool) -> Vec<Segment> {
             }
             let blocks = (0..segment::used(sc)).map(|i| (first + i as u32, segment::page_of(sc, i))).collect();
             let group = (segment::state(sc) == segment::State::Folded).then(|| segment::group(sc));
-            out.push(Segment { entry: e, blocks, group, pending: segment::pending(sc) });
+            out.push(Segment { entry: e, blocks, group, pending: segment::pending(sc), stamp: segment::stamp(sc) });
         }
         blk = map::next(c);
     }
@@ -116,6 +117,7 @@ fn columnar_stats(
                     pages += g.data_pages as i64;
                     "row group"
                 }
+                None if s.stamp.is_some() => "reserved",
                 None => "delta segment",
             };
             (kind.to_string(), s.entry.first_row as i64, s.entry.rows as i64, pages, versions, visible, bytes)
@@ -190,6 +192,12 @@ fn columnar_check(table: PgRelation) -> bool {
             }
         };
         claim(&mut referenced, s.entry.page, "segment page");
+        if let (Some(stamp), None) = (s.stamp, s.group) {
+            // SAFETY: a plain clog lookup.
+            if unsafe { pg_sys::TransactionIdDidCommit(tuple::xid(stamp.xmin)) } {
+                violation(t, s.entry.page, &format!("the rows of the range reserved by transaction {}, which committed, were never written", stamp.xmin));
+            }
+        }
         if let Some(g) = s.group {
             for blk in g.data_blocks() {
                 claim(&mut referenced, blk, &format!("data page of the row group from logical block {}", g.first_block));

@@ -1,7 +1,7 @@
 //! The `columnar` table access method: the handler and the public interface routines. Each
 //! group of callbacks lives in its own file: `scan` (sequential, parallel, TID range, sample,
 //! bitmap, ANALYZE and index-build scans), `fetch` (by TID, forming the columns `scan_setup` marks), `insert`, `modify` (delete, update,
-//! row locks), `vacuum`, `ddl` (files, rewrites, sizes); `store` finds rows in the relation's
+//! row locks), `bulk` (the write buffer of COPY and rewrites), `vacuum`, `ddl` (files, rewrites, sizes); `store` finds rows in the relation's
 //! pages, `tuple` judges their headers, `toast` keeps values stored out of line. The columnar
 //! scan node is `plan` (its path) and `exec` (its executor) over `batch`; the aggregate node
 //! is `agg_plan`, `agg_exec` and `agg_state` (its transition states). The design is
@@ -11,6 +11,7 @@ pub mod agg_exec;
 pub mod agg_plan;
 pub mod agg_state;
 pub mod batch;
+pub mod bulk;
 pub mod ddl;
 pub mod exec;
 pub mod fetch;

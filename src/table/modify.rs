@@ -190,7 +190,7 @@ fn read_locked(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData) -> Option<L
                 Some(r) => r.start,
                 None => {
                     // The row's first header of its own: the stamp's, in the overlay.
-                    let header = super::group::frozen_header(tid);
+                    let header = super::group::stamp_header(super::group::stamp_of(&seg), tid);
                     let plan = columnar_core::delta::plan_insert_at(c, slot, header.len()).unwrap_or_else(|| overlay.corrupted("no room for a row's header in an overlay page"));
                     super::page::WalRecord::change_in_place(rel, &overlay, &plan.ranges(), |c| columnar_core::delta::apply_insert(c, &plan, &header));
                     plan.at

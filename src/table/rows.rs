@@ -1,5 +1,5 @@
 //! The row versions of a logical block, whatever holds them: the tuples of a delta page, or a
-//! row group's rows with their headers (the overlay's, or the frozen stamp).
+//! row group's rows with their headers (the overlay's, or their segment's stamp).
 
 use super::group::Columns;
 use super::page::Buf;
@@ -39,14 +39,17 @@ pub fn for_each(rel: pg_sys::Relation, logical: u32, block: &Block, cxt: pg_sys:
             // A bitmap scan's few rows of a block are read value by value: decoding their
             // vectors whole costs thousands of rows' worth.
             let mut former = group.former(rel, only.is_none_or(|o| o.len() >= super::group::WHOLE_VECTORS_FROM_ROWS), columns);
+            let stamp = super::group::stamp_of(seg);
             for (slot, position) in group.rows_of(logical).into_iter().filter(|&(s, _)| wanted(s)) {
                 let Some(own) = overlay_header(overlay.as_ref(), slot) else { continue };
                 let tid = tuple::item_pointer(logical, slot as u16 + 1);
-                let stamp = super::group::frozen_header(&tid);
+                let stamp = super::group::stamp_header(stamp, &tid);
                 let t = former.form(rel, position, own.unwrap_or(&stamp), tid, cxt);
                 f(slot, t, if own.is_some() { overlay.as_ref().expect("a header came from it") } else { seg });
             }
         }
+        // Rows not written yet have nothing to show but to a fetch by TID.
+        Block::Reserved(_) => {}
     }
 }
 
@@ -77,7 +80,7 @@ impl Version {
         match &self.block {
             Block::Delta(b) => b,
             Block::Group { overlay: Some(o), .. } if self.own_header => o,
-            Block::Group { seg, .. } => seg,
+            Block::Group { seg, .. } | Block::Reserved(seg) => seg,
         }
     }
 }
@@ -91,12 +94,16 @@ pub fn read(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, cxt: pg_sys::M
     let relid = unsafe { (*rel).rd_id };
     let (t, own_header) = match &block {
         Block::Delta(b) => (TupleCopy::new(tuple::tuple_bytes(b, slot)?, *tid, relid, cxt), true),
-        Block::Group { overlay, group, .. } => {
+        Block::Group { overlay, group, seg } => {
             let position = group.position(logical, slot)?;
             let own = overlay_header(overlay.as_ref(), slot)?;
-            let stamp = super::group::frozen_header(tid);
+            let stamp = super::group::stamp_header(super::group::stamp_of(seg), tid);
             (group.form_row(rel, position, own.unwrap_or(&stamp), *tid, cxt, columns), own.is_some())
         }
+        // A row of another backend's write buffer: its stamp, over a row of NULLs. It is never
+        // visible to a snapshot but a dirty one (whose caller only learns whom to wait for) or
+        // SnapshotAny: the stamp's transaction writes the rows before it commits.
+        Block::Reserved(seg) => (super::group::placeholder_row(rel, &super::group::stamp_header(super::group::stamp_of(seg), tid), *tid, cxt), false),
     };
     Some(Version { t, block, own_header })
 }

@@ -186,6 +186,7 @@ unsafe fn load_block(s: *mut ColumnarScan, logical: u32, only: Option<&[u16]>, p
         (*s).page_slots = match &block {
             store::Block::Delta(b) => delta::slot_count(b.content_of(PageKind::Delta)),
             store::Block::Group { .. } => delta::MAX_SLOTS,
+            store::Block::Reserved(_) => 0,
         };
         let columns = if (*s).columns.is_null() { Columns::All } else { Columns::Only(std::slice::from_raw_parts((*s).columns, (*s).columns_len)) };
         rows::for_each(rel, logical, &block, (*s).cxt, only, columns, |slot, t, b| {

@@ -35,6 +35,12 @@ impl FreePages {
         FreePages((0..rel::main_fork_blocks(rel)).filter(|&b| unsafe { pg_sys::GetRecordedFreeSpace(rel, b) } >= super::toast::WHOLE_PAGE_REQUEST).collect())
     }
 
+    /// No free pages: groups written with it go to new pages at the end of the file (a bulk
+    /// load does not search the free space map for runs; VACUUM moves groups down later).
+    pub fn none() -> FreePages {
+        FreePages(BTreeSet::new())
+    }
+
     pub fn add(&mut self, blk: u32) {
         self.0.insert(blk);
     }

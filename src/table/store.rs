@@ -78,10 +78,10 @@ pub fn read_meta(rel: pg_sys::Relation) -> Option<meta::Meta> {
 }
 
 fn check_version(rel: pg_sys::Relation, m: &meta::Meta) {
-    if m.version != meta::FORMAT_VERSION {
+    if !(meta::OLDEST_FORMAT_VERSION..=meta::FORMAT_VERSION).contains(&m.version) {
         raise(
             PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            format!("table \"{}\" has columnar format {}, this library reads format {}", rel::name(rel), m.version, meta::FORMAT_VERSION),
+            format!("table \"{}\" has columnar format {}, this library reads formats {} to {}", rel::name(rel), m.version, meta::OLDEST_FORMAT_VERSION, meta::FORMAT_VERSION),
             Some("Install the OmenDB version that wrote it, or dump and restore the table."),
         );
     }
@@ -145,6 +145,7 @@ fn range_of(rel: pg_sys::Relation, row: u64) -> Option<map::Entry> {
 
 /// The map's entries (every delta segment, folded or not), read now.
 pub fn segments(rel: pg_sys::Relation) -> Vec<map::Entry> {
+    super::bulk::seal_own(rel);
     reload_map(rel);
     with_cache(rel, |c| c.map.clone())
 }
@@ -178,6 +179,7 @@ fn segment_of(rel: pg_sys::Relation, block: u32, mode: Lock) -> Option<(Buf, usi
 
 /// The segment page whose range starts at logical block `first_block`, locked in `mode`.
 pub fn segment_page(rel: pg_sys::Relation, first_block: u32, mode: Lock) -> Option<Buf> {
+    super::bulk::seal_own(rel);
     segment_of(rel, first_block, mode).map(|(b, _, _)| b)
 }
 
@@ -205,10 +207,14 @@ pub enum Block {
     /// folded segment's page, share-locked while the block is read (overlays are added under its
     /// exclusive lock, so a block read without one had no row with a header of its own).
     Group { overlay: Option<Buf>, group: Rc<group::Loaded>, seg: Buf },
+    /// A block of a range reserved for another backend's write buffer (see `bulk.rs`): its rows
+    /// are not written yet, and the segment page (share-locked) holds their stamp.
+    Reserved(Buf),
 }
 
 /// The rows of logical block `block`: None when no range or page holds it.
 pub fn read_block(rel: pg_sys::Relation, block: u32, mode: Lock) -> Option<Block> {
+    super::bulk::seal_own(rel);
     let (e, i) = entry_of(rel, block)?;
     let cached = with_cache(rel, |c| c.segments.get(&e.page).and_then(|t| t.get(i).copied()));
     if let Some(p) = cached.filter(|&p| p != NO_BLOCK) {
@@ -226,6 +232,9 @@ pub fn read_block(rel: pg_sys::Relation, block: u32, mode: Lock) -> Option<Block
         let p = segment::page_of(c, i);
         let overlay = (p != NO_BLOCK).then(|| Buf::read(rel, p, mode)).filter(|b| is_overlay_of(b, block));
         return Some(Block::Group { overlay, group, seg: sb });
+    }
+    if segment::is_reserved(c) {
+        return Some(Block::Reserved(sb));
     }
     let table: Vec<u32> = (0..segment::used(c)).map(|j| segment::page_of(c, j)).collect();
     with_cache(rel, |cache| cache.segments.insert(e.page, table));
@@ -251,6 +260,7 @@ pub enum Target {
 
 /// Locks logical block `block` for a change of a row's header.
 pub fn write_block(rel: pg_sys::Relation, block: u32) -> Option<Target> {
+    super::bulk::seal_own(rel);
     let (sb, i, e) = segment_of(rel, block, Lock::Share)?;
     let c = sb.content_of(PageKind::Segment);
     if segment::state(c) != State::Folded {
@@ -432,6 +442,29 @@ pub fn close_segment(rel: pg_sys::Relation, seg: u32) {
 /// Starts a new segment after the last range, makes it the open one and lists it in the map.
 /// Returns the new segment page, exclusively locked.
 fn new_segment(rel: pg_sys::Relation, mb: &Buf, m: &mut meta::Meta) -> Buf {
+    add_range(rel, mb, m, segment::BLOCKS as u64, true, segment::init)
+}
+
+/// Reserves a range of `blocks` logical blocks after the last one for a write buffer whose rows
+/// share `stamp`: a stamped segment of no blocks, listed in the map. Returns its first logical
+/// block and its segment page (exclusively locked).
+pub fn reserve(rel: pg_sys::Relation, blocks: u64, stamp: segment::Stamp) -> (u32, Buf) {
+    ensure_meta(rel);
+    let mb = Buf::read(rel, meta::BLOCK, Lock::Exclusive);
+    let mut m = meta::Meta::read(mb.content_of(PageKind::Meta));
+    check_version(rel, &m);
+    // A format-4 table holds no stamped segment; from now on it may.
+    m.version = meta::FORMAT_VERSION;
+    let first_block = (m.next_row / rownum::ROWS_PER_BLOCK) as u32;
+    let sb = add_range(rel, &mb, &mut m, blocks, false, |c, first| segment::reserve(c, first, stamp));
+    (first_block, sb)
+}
+
+/// Adds a range of `blocks` logical blocks after the last one: a segment page formatted by
+/// `format(content, first_block)`, an entry in the map, and the metapage's counters (with `open`,
+/// the segment becomes the open one), in one WAL record (`m` is written to `mb`, exclusively
+/// locked). Returns the segment page, exclusively locked.
+fn add_range(rel: pg_sys::Relation, mb: &Buf, m: &mut meta::Meta, blocks: u64, open: bool, format: impl FnOnce(&mut [u8], u32)) -> Buf {
     let first_block = m.next_row / rownum::ROWS_PER_BLOCK;
     if first_block + segment::BLOCKS as u64 > rownum::MAX_LOGICAL_BLOCKS {
         raise(
@@ -441,14 +474,14 @@ fn new_segment(rel: pg_sys::Relation, mb: &Buf, m: &mut meta::Meta) -> Buf {
         );
     }
     let sb = Buf::extend(rel);
-    let entry = map::Entry { first_row: m.next_row, rows: segment::BLOCKS as u64 * rownum::ROWS_PER_BLOCK, kind: map::RangeKind::Segment, page: sb.block() };
+    let entry = map::Entry { first_row: m.next_row, rows: blocks * rownum::ROWS_PER_BLOCK, kind: map::RangeKind::Segment, page: sb.block() };
     // The map's last page, or a new one when it is full (or there is none).
     let last = (m.map_last != NO_BLOCK).then(|| Buf::read(rel, m.map_last, Lock::Exclusive));
     let last_full = last.as_ref().is_some_and(|b| map::count(b.content_of(PageKind::Map)) >= map::CAPACITY);
     let fresh = (last.is_none() || last_full).then(|| Buf::extend(rel));
     let rec = WalRecord::start(rel);
     let mut seg = rec.register_new(&sb, PageKind::Segment);
-    segment::init(seg.content(), first_block as u32);
+    format(seg.content(), first_block as u32);
     page::set_owner_special(seg.special(), PageKind::Segment, first_block as u32);
     drop(seg);
     match (&last, &fresh) {
@@ -470,7 +503,9 @@ fn new_segment(rel: pg_sys::Relation, mb: &Buf, m: &mut meta::Meta) -> Buf {
         (None, None) => unreachable!(),
     }
     m.next_row += entry.rows;
-    m.open_segment = sb.block();
+    if open {
+        m.open_segment = sb.block();
+    }
     m.changes += 1;
     m.write(rec.register(mb).content());
     rec.finish();

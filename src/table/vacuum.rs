@@ -49,14 +49,93 @@ pub fn init_gucs() {
     );
 }
 
-struct DeadRows(BTreeSet<u64>);
+/// Row numbers of dead versions, and ranges whose every row number is dead (bulk loads whose
+/// transaction aborted).
+struct DeadRows(BTreeSet<u64>, Vec<std::ops::Range<u64>>);
 
 #[pg_guard]
 unsafe extern "C-unwind" fn is_dead(tid: pg_sys::ItemPointer, state: *mut std::ffi::c_void) -> bool {
     // SAFETY: `state` is the DeadRows passed to index_bulk_delete below; `tid` a valid TID.
     unsafe {
         let dead = &*(state as *const DeadRows);
-        tuple::block_slot(&*tid).is_some_and(|(b, s)| dead.0.contains(&(b as u64 * rownum::ROWS_PER_BLOCK + s as u64)))
+        tuple::block_slot(&*tid).is_some_and(|(b, s)| {
+            let row = b as u64 * rownum::ROWS_PER_BLOCK + s as u64;
+            dead.0.contains(&row) || dead.1.iter().any(|r| r.contains(&row))
+        })
+    }
+}
+
+/// Judges the stamp of every stamped segment (bulk loads): one whose transaction every snapshot
+/// sees as committed is dropped (its rows' stamp is the frozen one from now on); the map entries
+/// of those whose transaction aborted (or crashed) are returned: all their rows are dead.
+fn settle_stamps(rel: pg_sys::Relation, oldest_xmin: pg_sys::TransactionId) -> Vec<map::Entry> {
+    let mut dead = Vec::new();
+    // SAFETY: an open relation; the current memory context is VACUUM's.
+    let (relid, cxt) = unsafe { ((*rel).rd_id, pg_sys::CurrentMemoryContext) };
+    for e in store::segments(rel) {
+        let sb = Buf::read(rel, e.page, Lock::Share);
+        let Some(stamp) = segment::stamp(sb.content_of(PageKind::Segment)) else { continue };
+        let tid = tuple::tid_of_row(e.first_row);
+        let t = TupleCopy::new(&group::stamp_header(Some(stamp), &tid), tid, relid, cxt);
+        let state = tuple::vacuum_state(&t, oldest_xmin, &sb);
+        let reserved = segment::is_reserved(sb.content_of(PageKind::Segment));
+        let settled = state == pg_sys::HTSV_Result::HEAPTUPLE_LIVE && !reserved && settled(&t, oldest_xmin, &sb);
+        t.free();
+        drop(sb);
+        if state == pg_sys::HTSV_Result::HEAPTUPLE_DEAD {
+            dead.push(e);
+        } else if settled {
+            let sb = Buf::read(rel, e.page, Lock::Exclusive);
+            if segment::stamp(sb.content_of(PageKind::Segment)) == Some(stamp) {
+                // As heap's freeze records: conflicts with standby snapshots that could still
+                // see the rows as in progress.
+                conflict::log_horizon(rel, tuple::xid(stamp.xmin));
+                let rec = WalRecord::start(rel);
+                segment::freeze(rec.register(&sb).content());
+                rec.finish();
+            }
+        }
+        crate::compat::vacuum_delay_point();
+    }
+    dead
+}
+
+/// Empties the segment of map entry `e`, whose stamp's transaction aborted: the values its rows
+/// stored out of line, its overlay pages, its data pages (also any a crash left pending) are
+/// freed, and it becomes a closed segment of no blocks. The rows' index entries are gone.
+fn empty_dead(rel: pg_sys::Relation, e: &map::Entry, pool: &mut space::FreePages) {
+    // SAFETY: the current memory context is VACUUM's.
+    let cxt = unsafe { pg_sys::CurrentMemoryContext };
+    let sb = Buf::read(rel, e.page, Lock::Share);
+    let c = sb.content_of(PageKind::Segment);
+    let (first, used) = (segment::first_block(c), segment::used(c));
+    let sealed = segment::state(c) == State::Folded;
+    drop(sb);
+    // Nobody changes the rows any more: no snapshot sees them.
+    let mut chains = Vec::new();
+    for logical in first..first + used as u32 {
+        let Some(block) = store::read_block(rel, logical, Lock::Share) else { continue };
+        rows::for_each(rel, logical, &block, cxt, None, super::group::Columns::All, |_, t, _| {
+            // SAFETY: a row of the table.
+            chains.extend(unsafe { super::toast::chains_in(rel, t.0) });
+            t.free();
+        });
+    }
+    let sb = Buf::read(rel, e.page, Lock::Exclusive);
+    space::free_pending(rel, &sb, pool);
+    if sealed {
+        free_pages(rel, &sb, pool, true);
+        for p in segment::group(sb.content_of(PageKind::Segment)).data_blocks() {
+            space::free_page(rel, &Buf::read(rel, p, Lock::Exclusive));
+            pool.add(p);
+        }
+    }
+    let rec = WalRecord::start(rel);
+    segment::empty(rec.register(&sb).content());
+    rec.finish();
+    drop(sb);
+    for (first, _) in chains {
+        super::toast::free(rel, first);
     }
 }
 
@@ -92,8 +171,12 @@ pub unsafe extern "C-unwind" fn relation_vacuum(rel: pg_sys::Relation, params: *
         let crate::compat::VacuumCutoffs { oldest_xmin, freeze_limit, multi_cutoff } = crate::compat::vacuum_cutoffs(rel, params);
         let relid = (*rel).rd_id;
 
+        // 0. Bulk loads: stamps every snapshot sees as committed are dropped; the rows of those
+        // whose transaction aborted are all dead.
+        let dead_ranges = settle_stamps(rel, oldest_xmin);
+
         // 1. Dead row versions (on overlays, the headers alone are judged).
-        let mut dead = DeadRows(BTreeSet::new());
+        let mut dead = DeadRows(BTreeSet::new(), dead_ranges.iter().map(|e| e.first_row..e.end_row()).collect());
         for_each_header_page(rel, Lock::Share, |b, logical, _| {
             for slot in 0..delta::slot_count(b.content_of(PageKind::Delta)) {
                 let Some(bytes) = tuple::tuple_bytes(b, slot) else { continue };
@@ -123,13 +206,17 @@ pub unsafe extern "C-unwind" fn relation_vacuum(rel: pg_sys::Relation, params: *
                 strategy,
             };
             let mut stats = std::ptr::null_mut();
-            if !dead.0.is_empty() {
+            if !dead.0.is_empty() || !dead.1.is_empty() {
                 stats = pg_sys::index_bulk_delete(&mut info, stats, Some(is_dead), &mut dead as *mut DeadRows as *mut _);
             }
             let stats = pg_sys::index_vacuum_cleanup(&mut info, stats);
             if !stats.is_null() {
                 pg_sys::pfree(stats as *mut _);
             }
+        }
+        let mut pool = space::FreePages::of(rel);
+        for e in &dead_ranges {
+            empty_dead(rel, e, &mut pool);
         }
 
         // 3. The dead versions themselves, and their space: the page is compacted and its
@@ -205,7 +292,6 @@ pub unsafe extern "C-unwind" fn relation_vacuum(rel: pg_sys::Relation, params: *
         // 5. Segments whose rows are all settled become row groups, and groups with many
         // overlays are written again (the rows with headers of their own were counted above;
         // the groups' rows without one are counted below).
-        let mut pool = space::FreePages::of(rel);
         for e in store::segments(rel) {
             live -= fold(rel, &e, oldest_xmin, &mut pool) as f64;
         }
@@ -321,7 +407,7 @@ fn fold(rel: pg_sys::Relation, e: &map::Entry, oldest_xmin: pg_sys::TransactionI
         let (page, print) = match &block {
             Block::Delta(b) => (b.block(), fingerprint(b)),
             Block::Group { overlay: Some(o), .. } => (o.block(), fingerprint(o)),
-            Block::Group { .. } => (NO_BLOCK, 0),
+            Block::Group { .. } | Block::Reserved(_) => (NO_BLOCK, 0),
         };
         seen.push((page, print));
         rows::for_each(rel, logical, &block, cxt, None, super::group::Columns::All, |slot, t, b| {

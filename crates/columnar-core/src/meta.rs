@@ -6,8 +6,11 @@
 use crate::layout::{NO_BLOCK, put_u32, put_u64, u32_at, u64_at};
 
 pub const MAGIC: u32 = 0x434F_4C31;
-/// The on-disk format this library reads and writes.
-pub const FORMAT_VERSION: u32 = 4;
+/// The on-disk format this library writes. Format 5 added stamped segments (bulk loads); a
+/// format-4 table is read as it is, and becomes format 5 with its first bulk load.
+pub const FORMAT_VERSION: u32 = 5;
+/// The oldest format this library reads.
+pub const OLDEST_FORMAT_VERSION: u32 = 4;
 pub const BLOCK: u32 = 0;
 
 const MAGIC_AT: usize = 0;

@@ -9,6 +9,15 @@
 //! page then describes ([`group`]). A folded segment's table names each block's *overlay* page
 //! (headers of the group's rows that were deleted, updated or locked), or still a delta page
 //! the fold has not freed yet (a crash came between), which the overlay's flag tells apart.
+//!
+//! A segment may also carry a [`Stamp`]: the insert header its group's rows share (format 5).
+//! A bulk load *reserves* a range for its write buffer: a closed segment of no blocks with the
+//! stamp of the loading (sub)transaction, whose row numbers are handed out (and indexed) before
+//! the rows are written. Sealing writes the buffered rows as the segment's group and keeps the
+//! stamp; VACUUM drops the stamp once every snapshot sees its inserter committed (the group is
+//! then like a folded one: its rows' stamp is the frozen one), or empties the segment when the
+//! inserter aborted. A stamped segment uses at most [`STAMPED_BLOCKS`] blocks: the stamp lies in
+//! the last entries of its table.
 
 use crate::group::{self, Group};
 use crate::layout::{CONTENT_SIZE, NO_BLOCK, put_u32, u32_at};
@@ -21,6 +30,22 @@ const PENDING_AT: usize = GROUP_AT + group::SIZE;
 const TABLE_AT: usize = PENDING_AT + group::SIZE;
 /// Logical blocks per segment.
 pub const BLOCKS: usize = (CONTENT_SIZE - TABLE_AT) / 4;
+/// The state word's low byte is the [`State`]; this bit says that the segment has a stamp.
+const STAMPED: u32 = 0x100;
+/// Table entries a stamp takes: xmin, cid, infomask.
+const STAMP_ENTRIES: usize = 3;
+const STAMP_AT: usize = TABLE_AT + 4 * (BLOCKS - STAMP_ENTRIES);
+/// Logical blocks a stamped segment may use.
+pub const STAMPED_BLOCKS: usize = BLOCKS - STAMP_ENTRIES;
+
+/// The insert header shared by the rows of a stamped segment (the fields of PostgreSQL's
+/// `HeapTupleHeaderData` that an insert sets; xmax is invalid).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    pub xmin: u32,
+    pub cid: u32,
+    pub infomask: u16,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
@@ -44,22 +69,68 @@ pub fn first_block(content: &[u8]) -> u32 {
 }
 
 pub fn state(content: &[u8]) -> State {
-    match u32_at(content, STATE_AT) {
+    match u32_at(content, STATE_AT) & 0xFF {
         0 => State::Open,
         1 => State::Closed,
         _ => State::Folded,
     }
 }
 
+fn set_state(content: &mut [u8], state: State) {
+    let flags = u32_at(content, STATE_AT) & STAMPED;
+    put_u32(content, STATE_AT, flags | state as u32);
+}
+
 pub fn close(content: &mut [u8]) {
-    put_u32(content, STATE_AT, State::Closed as u32);
+    set_state(content, State::Closed);
 }
 
 /// Records that the segment's rows are now those of row group `g`.
 pub fn fold(content: &mut [u8], g: &Group) {
-    put_u32(content, STATE_AT, State::Folded as u32);
+    set_state(content, State::Folded);
     g.write(&mut content[GROUP_AT..PENDING_AT]);
     content[PENDING_AT..TABLE_AT].fill(0);
+}
+
+/// Formats a segment page reserved for a write buffer: closed, no block used yet, `stamp`.
+pub fn reserve(content: &mut [u8], first_block: u32, stamp: Stamp) {
+    init(content, first_block);
+    put_u32(content, STATE_AT, State::Closed as u32 | STAMPED);
+    put_u32(content, STAMP_AT, stamp.xmin);
+    put_u32(content, STAMP_AT + 4, stamp.cid);
+    put_u32(content, STAMP_AT + 8, stamp.infomask as u32);
+}
+
+/// The stamp of a stamped segment (None: its rows' stamp is the frozen one).
+pub fn stamp(content: &[u8]) -> Option<Stamp> {
+    (u32_at(content, STATE_AT) & STAMPED != 0).then(|| Stamp { xmin: u32_at(content, STAMP_AT), cid: u32_at(content, STAMP_AT + 4), infomask: u32_at(content, STAMP_AT + 8) as u16 })
+}
+
+/// Whether the segment is reserved for a write buffer and not sealed yet.
+pub fn is_reserved(content: &[u8]) -> bool {
+    stamp(content).is_some() && state(content) == State::Closed
+}
+
+/// Seals a reserved segment: its rows are those of group `g`, which starts at its first block.
+pub fn seal(content: &mut [u8], g: &Group) {
+    assert!(is_reserved(content) && g.blocks as usize <= STAMPED_BLOCKS && g.first_block == first_block(content));
+    put_u32(content, USED_AT, g.blocks);
+    fold(content, g);
+}
+
+/// Drops the stamp: the rows' stamp is the frozen one from now on.
+pub fn freeze(content: &mut [u8]) {
+    put_u32(content, STATE_AT, u32_at(content, STATE_AT) & !STAMPED);
+    for i in STAMPED_BLOCKS..BLOCKS {
+        put_u32(content, TABLE_AT + 4 * i, NO_BLOCK);
+    }
+}
+
+/// Empties the segment (its stamp's inserter aborted: no row of the range ever lived): closed,
+/// no block, no group, no stamp.
+pub fn empty(content: &mut [u8]) {
+    init(content, first_block(content));
+    close(content);
 }
 
 /// The row group of a folded segment.
@@ -116,8 +187,12 @@ pub fn check(content: &[u8]) -> Result<(), String> {
     if used > BLOCKS {
         return Err(format!("segment with {used} blocks used, at most {BLOCKS}"));
     }
-    if u32_at(content, STATE_AT) > State::Folded as u32 {
-        return Err(format!("segment in state {}", u32_at(content, STATE_AT)));
+    let word = u32_at(content, STATE_AT);
+    if word & !STAMPED > State::Folded as u32 {
+        return Err(format!("segment in state {word:#x}"));
+    }
+    if stamp(content).is_some() && (state(content) == State::Open || used > STAMPED_BLOCKS) {
+        return Err(format!("stamped segment in state {:?} with {used} blocks used", state(content)));
     }
     if let Some(p) = pending(content) {
         group::check(&p)?;
@@ -169,5 +244,42 @@ mod tests {
         fold(&mut c, &g);
         put_u32(&mut c, USED_AT, BLOCKS as u32 + 1);
         assert!(check(&c).is_err());
+    }
+
+    #[test]
+    fn reserve_seal_freeze_empty() {
+        let mut c = vec![0u8; CONTENT_SIZE];
+        let st = Stamp { xmin: 1234, cid: 5, infomask: 0x0800 };
+        reserve(&mut c, 4 * BLOCKS as u32, st);
+        check(&c).unwrap();
+        assert_eq!((state(&c), stamp(&c), is_reserved(&c), used(&c)), (State::Closed, Some(st), true, 0));
+        assert_eq!(page_of(&c, STAMPED_BLOCKS), NO_BLOCK, "the stamp is not read as a page");
+        let g = Group { first_block: 4 * BLOCKS as u32, blocks: 423, rows: 122_880, stream_len: 100, data_first: 9, data_pages: 1 };
+        set_pending(&mut c, Some(&g));
+        seal(&mut c, &g);
+        check(&c).unwrap();
+        assert_eq!((state(&c), group(&c), used(&c), stamp(&c), is_reserved(&c), pending(&c)), (State::Folded, g, 423, Some(st), false, None));
+        set_page(&mut c, 3, 77);
+        freeze(&mut c);
+        check(&c).unwrap();
+        assert_eq!((state(&c), group(&c), stamp(&c), page_of(&c, 3)), (State::Folded, g, None, 77));
+        assert!((STAMPED_BLOCKS..BLOCKS).all(|i| u32_at(&c, TABLE_AT + 4 * i) == NO_BLOCK));
+        reserve(&mut c, 4 * BLOCKS as u32, st);
+        empty(&mut c);
+        check(&c).unwrap();
+        assert_eq!((state(&c), stamp(&c), used(&c), first_block(&c)), (State::Closed, None, 0, 4 * BLOCKS as u32));
+    }
+
+    #[test]
+    fn stamped_damage() {
+        let mut c = vec![0u8; CONTENT_SIZE];
+        reserve(&mut c, 0, Stamp { xmin: 3, cid: 0, infomask: 0 });
+        put_u32(&mut c, USED_AT, STAMPED_BLOCKS as u32 + 1);
+        assert!(check(&c).is_err(), "a stamped segment's blocks would cover its stamp");
+        reserve(&mut c, 0, Stamp { xmin: 3, cid: 0, infomask: 0 });
+        put_u32(&mut c, STATE_AT, STAMPED | State::Open as u32);
+        assert!(check(&c).is_err(), "inserts never go to a stamped segment");
+        put_u32(&mut c, STATE_AT, 0x200 | State::Closed as u32);
+        assert!(check(&c).is_err(), "an unknown flag");
     }
 }
