@@ -49,7 +49,7 @@ struct Dictionary<'a> {
 impl<'a> Dictionary<'a> {
     /// None when there are more than [`DICT_MAX_DISTINCT`] distinct values.
     fn build(values: &[&'a [u8]]) -> Option<Self> {
-        let mut first_seen: HashMap<&[u8], u64> = HashMap::new();
+        let mut first_seen: HashMap<&[u8], u64, foldhash::fast::FixedState> = HashMap::default();
         let mut entries = Vec::new();
         let mut codes = Vec::with_capacity(values.len());
         for &value in values {
