@@ -23,6 +23,7 @@ pub extern "C-unwind" fn _PG_init() {
     index::hints::init();
     table::store::init();
     table::bulk::init();
+    table::bulk::init_guc();
     table::vacuum::init_gucs();
     table::publication::init();
     table::plan::init();
@@ -120,12 +121,12 @@ mod tests {
         };
         assert_eq!(version(Some(4)), columnar_core::meta::FORMAT_VERSION);
         crate::table::store::forget_all();
-        assert_eq!(Spi::get_one::<i64>("SELECT sum(k) FROM f4").unwrap(), Some(5050));
+        assert_eq!(Spi::get_one::<i64>("SELECT sum(k)::int8 FROM f4").unwrap(), Some(5050));
         Spi::run("COPY f4 FROM PROGRAM 'seq 101 5000'").unwrap();
         assert_eq!(version(None), 5);
         let groups = Spi::get_one::<i64>("SELECT count(*) FROM columnar_stats('f4') WHERE kind = 'row group'").unwrap();
         assert!(groups.unwrap() > 0, "the COPY wrote row groups");
-        assert_eq!(Spi::get_one::<i64>("SELECT sum(k) FROM f4").unwrap(), Some(5000 * 5001 / 2));
+        assert_eq!(Spi::get_one::<i64>("SELECT sum(k)::int8 FROM f4").unwrap(), Some(5000 * 5001 / 2));
     }
 
     /// A columnar table written in another on-disk format fails loudly, with a hint.

@@ -1,6 +1,9 @@
 -- The columnar table access method: DDL, DML, transactions, scans of every kind, indexes,
 -- VACUUM, rewrites and refusals, each checked against the same statements on a heap table.
 SET client_min_messages = warning;
+-- Rows go through the delta store and VACUUM's folds here: the bulk path of COPY and large
+-- INSERTs has its own test (columnar_bulk).
+SET omendb.columnar_bulk_after_rows = -1;
 
 CREATE TABLE h (id int PRIMARY KEY, k int8, f float8, n numeric, t text, j jsonb, a int[], d date);
 INSERT INTO h SELECT g, (g * 7919) % 1000 - 500,

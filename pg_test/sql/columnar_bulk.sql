@@ -1,6 +1,7 @@
--- The bulk write path: COPY, CREATE TABLE AS, materialized views and table rewrites write the
--- rows past a command's first 1000 as row groups (stamped with their transaction) instead of
--- into the delta store. Every answer is compared with a heap table holding the same rows.
+-- The bulk write path: COPY, INSERT, CREATE TABLE AS, materialized views and table rewrites
+-- write the rows past a command's first 1000 as row groups (stamped with their transaction)
+-- instead of into the delta store. Every answer is compared with a heap table holding the
+-- same rows.
 SET client_min_messages = warning;
 SET max_parallel_workers_per_gather = 0;
 CREATE TABLE src AS
@@ -168,7 +169,65 @@ CREATE TABLE excl (id int, EXCLUDE USING btree (id WITH =)) USING columnar;
 COPY excl FROM PROGRAM 'seq 1 3000';
 SELECT kind, count(*), sum(versions) FROM columnar_stats('excl') GROUP BY kind ORDER BY kind;
 COPY excl FROM PROGRAM 'seq 2999 3001';
+-- A plain INSERT of many rows buffers them too (past its first 1000). It has no end-of-command
+-- callback: its buffer is written when this backend next reads the table (in the same command
+-- too), when another command inserts, before TRUNCATE, before a plan with parallel workers, and
+-- at commit.
+CREATE TABLE ic (id int, t text) USING columnar;
+CREATE INDEX ic_id ON ic (id);
+INSERT INTO ic SELECT g, 'i' || g FROM generate_series(1, 20000) g;
+SELECT kind, count(*), sum(versions) FROM columnar_stats('ic') GROUP BY kind ORDER BY kind;
+BEGIN;
+INSERT INTO ic SELECT g, 'j' || g FROM generate_series(20001, 25000) g;
+SELECT count(*), sum(id) FROM ic;
+WITH ins AS (INSERT INTO ic SELECT g, 'k' || g FROM generate_series(25001, 30000) g RETURNING id)
+SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT count(*) FROM ic) AS seen_before;
+INSERT INTO ic SELECT id + 100000, t FROM ic;
+SELECT count(*), sum(id) FROM ic;
+SET LOCAL enable_seqscan = off;
+SELECT count(*), sum(id) FROM ic WHERE id BETWEEN 24000 AND 126000;
+ROLLBACK;
+SELECT count(*), sum(id) FROM ic;
+-- TRUNCATE in a savepoint that rolls back: the buffered rows went to the old file first.
+BEGIN;
+INSERT INTO ic SELECT g, 'l' || g FROM generate_series(40001, 45000) g;
+SAVEPOINT s;
+TRUNCATE ic;
+ROLLBACK TO s;
+COMMIT;
+SELECT count(*), sum(id) FROM ic WHERE id > 40000;
+-- Savepoints: the rows of the rolled-back one vanish, those of the released one stay.
+BEGIN;
+SAVEPOINT a;
+INSERT INTO ic SELECT g, 'n' || g FROM generate_series(60001, 65000) g;
+ROLLBACK TO a;
+SAVEPOINT b;
+INSERT INTO ic SELECT g, 'o' || g FROM generate_series(70001, 75000) g;
+RELEASE b;
+COMMIT;
+SELECT count(*) FILTER (WHERE id BETWEEN 60001 AND 65000) AS rolled_back, count(*) FILTER (WHERE id BETWEEN 70001 AND 75000) AS released FROM ic;
+-- A plan with parallel workers in the same transaction: the buffer is written before it starts.
+BEGIN;
+INSERT INTO ic SELECT g, 'm' || g FROM generate_series(50001, 60000) g;
+SET LOCAL max_parallel_workers_per_gather = 2;
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+SET LOCAL min_parallel_table_scan_size = 0;
+SET LOCAL omendb.enable_columnar_aggregate = off;
+EXPLAIN (COSTS OFF) SELECT count(*), sum(id) FROM ic WHERE t LIKE 'm%';
+SELECT count(*), sum(id) FROM ic WHERE t LIKE 'm%';
+COMMIT;
+-- A table dropped after a buffered INSERT, in the same transaction.
+BEGIN;
+CREATE TABLE gone (id int) USING columnar;
+INSERT INTO gone SELECT generate_series(1, 5000);
+DROP TABLE gone;
+COMMIT;
+SELECT columnar_check('ic');
+VACUUM ic;
+SELECT count(*), sum(id) FROM ic;
+SELECT columnar_check('ic');
 COPY bc FROM PROGRAM 'rm omendb_bulk.data';
 DROP MATERIALIZED VIEW mv;
-DROP TABLE bh, bc, child, parent, child_log, ctas, moved, frozen, ul, pt, excl, src;
+DROP TABLE bh, bc, child, parent, child_log, ctas, moved, frozen, ul, pt, excl, ic, src;
 DROP FUNCTION bulk_same(text), child_count(), child_seen();

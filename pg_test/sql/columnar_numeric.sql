@@ -4,6 +4,8 @@
 -- fetches by TID and the aggregate node, with answers equal to a heap table's.
 SET client_min_messages = warning;
 SET omendb.columnar_fold_min_rows = 1;
+-- One row group, folded by VACUUM (the bulk path writes numerics the same way; columnar_bulk).
+SET omendb.columnar_bulk_after_rows = -1;
 
 -- p: numeric(15,2) (always scaled); e: numeric(18,0) with the 18-digit extremes; s: one scale
 -- per 2048 rows but a different scale in each vector, NULLs; m: scales mixed within vectors;

@@ -2,17 +2,19 @@
 //! their rows as row groups, not into the delta store (which VACUUM would fold, writing every
 //! row twice and leaving the group to be compressed later).
 //!
-//! A command that inserts more than [`BULK_AFTER_ROWS`] rows into a table through
-//! `multi_insert` or with a `BulkInsertState` puts the rest in this backend's *write buffer* for
-//! the table: the columns' builders of one row group. The buffer first *reserves* a range of row
+//! A command that inserts more than `omendb.columnar_bulk_after_rows` (1,000) rows into a table (COPY's
+//! `multi_insert`, an INSERT, or a rewrite with a `BulkInsertState`) puts the rest in this
+//! backend's *write buffer* for the table: the columns' builders of one row group. The buffer first *reserves* a range of row
 //! numbers: a stamped segment (`columnar_core::segment`) whose stamp is the (sub)transaction and
 //! command inserting. Each buffered row gets its row number, so its TID, at once, and the
 //! executor inserts its index entries as for any row. The buffer is *sealed* (encoded, its data
 //! pages written, the segment pointed at the group, keeping the stamp) when the reservation is
-//! full, when it holds its share of [`BUFFER_BYTES`], at the end of the command
-//! (`finish_bulk_insert`), before anything of this backend reads the table's pages (a trigger, a
-//! foreign-key or unique check fetching a buffered row: `store` calls [`seal_own`]), and at the
-//! latest before commit. So this backend never reads an unwritten row, and every committed row is
+//! full, when it holds its share of [`BUFFER_BYTES`], at the end of a COPY or rewrite
+//! (`finish_bulk_insert`; an INSERT has no such callback), when the next command inserts, before
+//! anything of this backend reads the table's pages (a trigger, a foreign-key or unique check
+//! fetching a buffered row, the transaction's next query: `store` calls [`seal_own`]), before a
+//! new file replaces the table's (TRUNCATE, SET TABLESPACE), before a plan that may use parallel
+//! workers starts ([`seal_all`]), and at the latest before commit. So this backend never reads an unwritten row, and every committed row is
 //! in pages.
 //!
 //! Other backends meet the reservation only through index entries of rows not written yet: the
@@ -33,13 +35,28 @@ use columnar_core::layout::PageKind;
 use columnar_core::{rownum, segment};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 use std::cell::{Cell, RefCell};
 
 /// Rows of a full row group (as DuckDB's): the largest reservation.
 const GROUP_ROWS: usize = 60 * VECTOR_SIZE;
-/// Rows a command inserts into a table through the delta store before it buffers the rest: a
-/// small COPY is not worth a row group of its own (VACUUM folds its rows with their neighbours).
-const BULK_AFTER_ROWS: u64 = 1000;
+/// `omendb.columnar_bulk_after_rows`: rows a command inserts into a table through the delta
+/// store before it buffers the rest (a small COPY is not worth a row group of its own: VACUUM
+/// folds its rows with their neighbours); -1 turns the bulk path off.
+pub static BULK_AFTER_ROWS: GucSetting<i32> = GucSetting::<i32>::new(1000);
+
+pub fn init_guc() {
+    GucRegistry::define_int_guc(
+        c"omendb.columnar_bulk_after_rows",
+        c"Rows a command inserts into a columnar table before it writes the rest as row groups directly.",
+        c"COPY, INSERT, CREATE TABLE AS and rewrites buffer the rows past this many and write them as compressed row groups; -1 sends every row to the delta store.",
+        &BULK_AFTER_ROWS,
+        -1,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+}
 /// Rows of a command's first reservation; each next one doubles, up to [`GROUP_ROWS`]. Row
 /// numbers are never reused, so a command that stops early must not leave a large hole.
 const FIRST_RESERVATION_ROWS: usize = 4 * VECTOR_SIZE;
@@ -136,40 +153,42 @@ pub fn wants(rel: pg_sys::Relation, cid: pg_sys::CommandId, rows: usize) -> bool
         };
         let c = &mut s.commands[i];
         c.rows += rows as u64;
-        !c.excluded && c.early_seals <= EARLY_SEALS && c.rows > BULK_AFTER_ROWS
+        let after = BULK_AFTER_ROWS.get();
+        after >= 0 && !c.excluded && c.early_seals <= EARLY_SEALS && c.rows > after as u64
     })
 }
 
-/// Buffers the row of `slot` for `rel` (command `cid`, insert `options`) and returns its TID.
+/// Buffers the rows of `slots` for `rel` (command `cid`, insert `options`) and sets their TIDs.
 ///
 /// # Safety
-/// `slot` is a valid slot of `rel`'s row type.
-pub unsafe fn insert(rel: pg_sys::Relation, slot: *mut pg_sys::TupleTableSlot, cid: pg_sys::CommandId, options: i32) -> pg_sys::ItemPointerData {
+/// `slots` are valid slots of `rel`'s row type.
+pub unsafe fn insert(rel: pg_sys::Relation, slots: &[*mut pg_sys::TupleTableSlot], cid: pg_sys::CommandId, options: i32) {
     let (k, xid) = (key(rel), current_xid());
     let mut buf = match take(k) {
         Some(b) if b.xid == xid && b.cid == cid => b,
         Some(earlier) => {
-            // A command that ended without finish_bulk_insert.
+            // An INSERT's buffer of an earlier command.
             seal(rel, earlier, false);
             start(rel, cid, options)
         }
         None => start(rel, cid, options),
     };
-    if buf.rows.rows() == buf.capacity {
-        seal(rel, buf, false);
-        buf = start(rel, cid, options);
-    }
-    let row = buf.first_block as u64 * rownum::ROWS_PER_BLOCK + buf.rows.rows() as u64;
-    let (block, offset) = ((row / rownum::ROWS_PER_BLOCK) as u32, (row % rownum::ROWS_PER_BLOCK) as usize);
-    // SAFETY: per the contract.
-    buf.bytes += unsafe { push(rel, &mut buf.rows, slot, block, offset) };
     let share = BUFFER_BYTES / STATE.with(|s| s.borrow().buffers.len() + 1);
-    if buf.bytes >= share {
-        seal(rel, buf, false);
-    } else {
-        put(buf);
+    for &slot in slots {
+        if buf.rows.rows() == buf.capacity || buf.bytes >= share {
+            seal(rel, buf, false);
+            buf = start(rel, cid, options);
+        }
+        let row = buf.first_block as u64 * rownum::ROWS_PER_BLOCK + buf.rows.rows() as u64;
+        let (block, offset) = ((row / rownum::ROWS_PER_BLOCK) as u32, (row % rownum::ROWS_PER_BLOCK) as usize);
+        // SAFETY: per the contract.
+        unsafe {
+            buf.bytes += push(rel, &mut buf.rows, slot, block, offset);
+            (*slot).tts_tid = super::tuple::item_pointer(block, offset as u16 + 1);
+            (*slot).tts_tableOid = (*rel).rd_id;
+        }
     }
-    super::tuple::item_pointer(block, offset as u16 + 1)
+    put(buf);
 }
 
 /// Adds the row of `slot` to `rows` at `block`, `offset`; returns the bytes it holds. A row
@@ -313,7 +332,33 @@ fn seal(rel: pg_sys::Relation, b: Buffer, early: bool) {
     rec.finish();
 }
 
-/// Seals what is left before commit (nothing, unless a command ended without
+/// Seals every open buffer: a plan that may run parallel workers starts (they cannot see this
+/// backend's memory, and nothing may be written in parallel mode), or the transaction commits.
+/// A buffer of a table dropped meanwhile is forgotten with it.
+pub fn seal_all() {
+    if !OPEN.get() {
+        return;
+    }
+    while let Some(b) = STATE.with(|s| s.borrow_mut().buffers.pop()) {
+        // SAFETY: the transaction holds a lock on the table since it inserted into it, unless it
+        // dropped the table (try_relation_open then returns null).
+        unsafe {
+            let rel = pg_sys::try_relation_open(b.relid, pg_sys::NoLock as i32);
+            if rel.is_null() {
+                continue;
+            }
+            if key(rel) != b.key {
+                // Every callback that gives the table a new file seals its buffer first.
+                pgrx::error!("the write buffer of columnar table \"{}\" outlived its file", rel::name(rel));
+            }
+            seal(rel, b, false);
+            pg_sys::relation_close(rel, pg_sys::NoLock as i32);
+        }
+    }
+    OPEN.set(false);
+}
+
+/// Seals what is left before commit (a plain INSERT's buffer, or what a command left without
 /// finish_bulk_insert), and refuses to commit after a seal failed.
 fn before_commit() {
     if let Some((_, table)) = STATE.with(|s| s.borrow_mut().failed.take()) {
@@ -324,14 +369,7 @@ fn before_commit() {
             Some("The transaction is rolled back: run it again."),
         );
     }
-    while let Some(b) = STATE.with(|s| s.borrow_mut().buffers.pop()) {
-        // SAFETY: the transaction holds a lock on the table since it inserted into it.
-        unsafe {
-            let rel = pg_sys::relation_open(b.relid, pg_sys::NoLock as i32);
-            seal(rel, b, false);
-            pg_sys::relation_close(rel, pg_sys::NoLock as i32);
-        }
-    }
+    seal_all();
     forget();
 }
 

@@ -16,12 +16,14 @@ unsafe extern "C-unwind" {
 /// unlogged table gets an empty init fork, as heap's).
 #[pg_guard]
 pub unsafe extern "C-unwind" fn relation_set_new_filenode(
-    _rel: pg_sys::Relation,
+    rel: pg_sys::Relation,
     newrnode: *const crate::compat::RelFile,
     persistence: std::ffi::c_char,
     freeze_xid: *mut pg_sys::TransactionId,
     minmulti: *mut pg_sys::MultiXactId,
 ) {
+    // Rows buffered for the old file go to it first (a rollback to a savepoint restores it).
+    super::bulk::seal_own(rel);
     // SAFETY: called by PostgreSQL with the relation locked and a new file's identity.
     unsafe {
         *freeze_xid = pg_sys::RecentXmin;
@@ -39,6 +41,7 @@ pub unsafe extern "C-unwind" fn relation_set_new_filenode(
 
 #[pg_guard]
 pub unsafe extern "C-unwind" fn relation_nontransactional_truncate(rel: pg_sys::Relation) {
+    super::bulk::seal_own(rel);
     // SAFETY: called for a file created in this transaction, under AccessExclusiveLock.
     unsafe { pg_sys::RelationTruncate(rel, 0) };
     store::forget(rel);
@@ -47,6 +50,7 @@ pub unsafe extern "C-unwind" fn relation_nontransactional_truncate(rel: pg_sys::
 /// SET TABLESPACE: the file is copied page by page (WAL-logged as full images when needed).
 #[pg_guard]
 pub unsafe extern "C-unwind" fn relation_copy_data(rel: pg_sys::Relation, newrnode: *const crate::compat::RelFile) {
+    super::bulk::seal_own(rel);
     // SAFETY: as heapam_relation_copy_data: the relation is locked AccessExclusive; its buffers
     // are flushed before the files are copied.
     unsafe {

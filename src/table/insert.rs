@@ -176,15 +176,14 @@ pub unsafe extern "C-unwind" fn tuple_insert(
     slot: *mut pg_sys::TupleTableSlot,
     cid: pg_sys::CommandId,
     options: i32,
-    bistate: *mut pg_sys::BulkInsertStateData,
+    _bistate: *mut pg_sys::BulkInsertStateData,
 ) {
     // SAFETY: called by the executor with a valid relation and slot.
     unsafe {
-        if !bistate.is_null() && super::bulk::wants(rel, cid, 1) {
+        if super::bulk::wants(rel, cid, 1) {
             super::publication::refuse_if_published(rel);
             super::serializable::check_write(rel, None);
-            (*slot).tts_tid = super::bulk::insert(rel, slot, cid, options);
-            (*slot).tts_tableOid = (*rel).rd_id;
+            super::bulk::insert(rel, &[slot], cid, options);
             pg_sys::pgstat_count_heap_insert(rel, 1);
             return;
         }
@@ -210,10 +209,7 @@ pub unsafe extern "C-unwind" fn multi_insert(
     unsafe {
         let slots = std::slice::from_raw_parts(slots, nslots as usize);
         if super::bulk::wants(rel, cid, slots.len()) {
-            for &slot in slots {
-                (*slot).tts_tid = super::bulk::insert(rel, slot, cid, options);
-                (*slot).tts_tableOid = (*rel).rd_id;
-            }
+            super::bulk::insert(rel, slots, cid, options);
             pg_sys::pgstat_count_heap_insert(rel, nslots as i64);
             return;
         }

@@ -3,6 +3,7 @@
 //! MultiXacts that hold it, and heap's results (`TM_Result`, `TM_FailureData`) for the executor's
 //! EvalPlanQual and serialization-failure logic.
 
+use super::group::Columns;
 use super::page::Buf;
 use super::store::Target;
 use super::tuple::{self, TupleCopy};
@@ -169,7 +170,9 @@ struct Locked {
     _gate: Buf,
 }
 
-fn read_locked(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData) -> Option<Locked> {
+/// `columns`: what the caller reads of a row group's row besides its header (a delete or an
+/// update reads nothing else; a lock hands the row to the executor).
+fn read_locked(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, columns: Columns) -> Option<Locked> {
     let (block, slot) = tuple::block_slot(tid)?;
     // SAFETY: an open relation.
     let (relid, cxt) = unsafe { ((*rel).rd_id, pg_sys::CurrentMemoryContext) };
@@ -197,7 +200,7 @@ fn read_locked(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData) -> Option<L
                 }
             };
             let header = &overlay.content_of(PageKind::Delta)[at..at + columnar_core::delta::MIN_TUPLE];
-            let t = group.form_row(rel, position, header, *tid, cxt, super::group::Columns::All);
+            let t = group.form_row(rel, position, header, *tid, cxt, columns);
             Some(Locked { b: overlay, at, t, _gate: seg })
         }
     }
@@ -258,14 +261,15 @@ enum Checked {
     WouldBlock(Locked),
 }
 
-fn check_and_wait(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, cid: pg_sys::CommandId, mode: LockTupleMode, policy: pg_sys::LockWaitPolicy::Type, what: &str) -> Checked {
+#[allow(clippy::too_many_arguments)]
+fn check_and_wait(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, cid: pg_sys::CommandId, mode: LockTupleMode, policy: pg_sys::LockWaitPolicy::Type, what: &str, columns: Columns) -> Checked {
     let mut tuple_lock: Option<TupleLock> = None;
     // After a wait for a MultiXact's members, the xmax that was waited for: if the row still
     // has it, it is judged without HeapTupleSatisfiesUpdate, which would say "being modified"
     // as long as any member (a locker, or we ourselves) runs (heap's MultiXactIdWait path).
     let mut waited_multi: Option<(u32, u16)> = None;
     loop {
-        let row = read_locked(rel, tid).unwrap_or_else(|| pgrx::error!("attempted to {what} invisible tuple"));
+        let row = read_locked(rel, tid, columns).unwrap_or_else(|| pgrx::error!("attempted to {what} invisible tuple"));
         let (xwait, infomask) = (row.xmax(), row.infomask());
         let same_multi = waited_multi == Some((xwait, infomask & pg_sys::HEAP_XMAX_BITS as u16));
         let result = if same_multi { pg_sys::TM_Result::TM_BeingModified } else { row.satisfies_update(cid) };
@@ -305,11 +309,11 @@ fn check_and_wait(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, cid: pg_
         if tuple_lock.is_none() && !member {
             match TupleLock::acquire(rel, tid, mode, policy) {
                 Some(l) => tuple_lock = Some(l),
-                None => return Checked::WouldBlock(read_locked(rel, tid).expect("row seen above")),
+                None => return Checked::WouldBlock(read_locked(rel, tid, columns).expect("row seen above")),
             }
         }
         if !wait_for_holders(rel, tid, xwait, infomask, mode, policy) {
-            return Checked::WouldBlock(read_locked(rel, tid).expect("row seen above"));
+            return Checked::WouldBlock(read_locked(rel, tid, columns).expect("row seen above"));
         }
         waited_multi = multi.then_some((xwait, infomask & pg_sys::HEAP_XMAX_BITS as u16));
         // The holders are gone: judge the row again (as heap's `goto l1`).
@@ -380,7 +384,7 @@ fn end_version(
 ) -> (pg_sys::TM_Result::Type, Option<(u32, u16)>) {
     super::publication::refuse_if_published(rel);
     let policy = if wait { pg_sys::LockWaitPolicy::LockWaitBlock } else { pg_sys::LockWaitPolicy::LockWaitSkip };
-    let (mut row, mut result, _tuple_lock) = match check_and_wait(rel, tid, cid, mode, policy, what) {
+    let (mut row, mut result, _tuple_lock) = match check_and_wait(rel, tid, cid, mode, policy, what, Columns::Header) {
         Checked::Row(r, res, l) => (r, res, l),
         Checked::WouldBlock(r) => (r, pg_sys::TM_Result::TM_BeingModified, None),
     };
@@ -555,7 +559,7 @@ pub unsafe extern "C-unwind" fn tuple_lock(
                     KeyShare::Failed(result) => {
                         // As heap's `failed:` path: the failure data of this version; a newer
                         // version whose key changed is then followed as any update is.
-                        let Some(row) = read_locked(rel, &tid_now) else { return pg_sys::TM_Result::TM_Deleted };
+                        let Some(row) = read_locked(rel, &tid_now, Columns::All) else { return pg_sys::TM_Result::TM_Deleted };
                         row.fill_failure(result, tmfd);
                         let t = row.copy_into(rel, slot);
                         drop(row);
@@ -588,7 +592,7 @@ pub unsafe extern "C-unwind" fn tuple_lock(
                     }
                 }
             }
-            let (mut row, mut result, _tl) = match check_and_wait(rel, &tid_now, cid, mode, wait_policy, "lock") {
+            let (mut row, mut result, _tl) = match check_and_wait(rel, &tid_now, cid, mode, wait_policy, "lock", Columns::All) {
                 Checked::Row(r, res, l) => (r, res, l),
                 Checked::WouldBlock(r) => (r, pg_sys::TM_Result::TM_WouldBlock, None),
             };
@@ -652,7 +656,7 @@ enum KeyShare {
 }
 
 fn key_share_of_updated(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, cid: pg_sys::CommandId, flags: u8) -> KeyShare {
-    let Some(row) = read_locked(rel, tid) else { return KeyShare::NotApplicable };
+    let Some(row) = read_locked(rel, tid, Columns::Header) else { return KeyShare::NotApplicable };
     let result = row.satisfies_update(cid);
     let h = row.t.header();
     let keys_updated = h.t_infomask2 as u32 & pg_sys::HEAP_KEYS_UPDATED != 0;
@@ -671,7 +675,7 @@ fn key_share_of_updated(rel: pg_sys::Relation, tid: &pg_sys::ItemPointerData, ci
             return KeyShare::Failed(result);
         }
     }
-    let Some(mut row) = read_locked(rel, tid) else { return KeyShare::Restart };
+    let Some(mut row) = read_locked(rel, tid, Columns::All) else { return KeyShare::Restart };
     // SAFETY: a valid header copy.
     let only_locked = unsafe { pg_sys::HeapTupleHeaderIsOnlyLocked((*row.t.0).t_data) };
     if !only_locked && row.t.header().t_infomask2 as u32 & pg_sys::HEAP_KEYS_UPDATED != 0 {
@@ -730,7 +734,7 @@ fn lock_newer_versions(rel: pg_sys::Relation, first: pg_sys::ItemPointerData, pr
     let wanted = xmax::get_mxact_status_for_lock(mode, false).unwrap_or_else(|e| pgrx::error!("{e}"));
     let (mut tid, mut prior) = (first, prior_xmax);
     'versions: loop {
-        let Some(mut row) = read_locked(rel, &tid) else { return pg_sys::TM_Result::TM_Ok };
+        let Some(mut row) = read_locked(rel, &tid, Columns::Header) else { return pg_sys::TM_Result::TM_Ok };
         let h = row.t.header();
         // SAFETY: stored headers are HeapTupleFields.
         let xmin = unsafe { h.t_choice.t_heap.t_xmin }.into_inner();

@@ -91,6 +91,10 @@ unsafe extern "C-unwind" fn executor_start(query_desc: *mut pg_sys::QueryDesc, e
     // SAFETY: the executor's arguments; after ExecutorStart the plan state tree and the
     // executor state are built.
     unsafe {
+        // Parallel workers cannot see this backend's write buffers.
+        if (*(*query_desc).plannedstmt).parallelModeNeeded {
+            super::bulk::seal_all();
+        }
         match PREVIOUS {
             Some(previous) => previous(query_desc, eflags),
             None => pg_sys::standard_ExecutorStart(query_desc, eflags),

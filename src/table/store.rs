@@ -68,6 +68,7 @@ pub fn init() {
 
 /// The metapage, if the relation has one (a relation of zero blocks is an empty table).
 pub fn read_meta(rel: pg_sys::Relation) -> Option<meta::Meta> {
+    super::bulk::seal_own(rel);
     if rel::main_fork_blocks(rel) == 0 {
         return None;
     }
