@@ -23,7 +23,6 @@ pub extern "C-unwind" fn _PG_init() {
     index::hints::init();
     table::store::init();
     table::bulk::init();
-    table::bulk::init_guc();
     table::vacuum::init_gucs();
     table::publication::init();
     table::plan::init();

@@ -1,21 +1,23 @@
-//! The bulk write path: COPY, CREATE TABLE AS, materialized views and table rewrites write
-//! their rows as row groups, not into the delta store (which VACUUM would fold, writing every
-//! row twice and leaving the group to be compressed later).
+//! The bulk write path: COPY, INSERT ... SELECT, CREATE TABLE AS, materialized views and table
+//! rewrites write their rows as row groups, not into the delta store (which VACUUM would fold,
+//! writing every row twice).
 //!
-//! A command that inserts more than `omendb.columnar_bulk_after_rows` (1,000) rows into a table (COPY's
-//! `multi_insert`, an INSERT, or a rewrite with a `BulkInsertState`) puts the rest in this
-//! backend's *write buffer* for the table: the columns' builders of one row group. The buffer first *reserves* a range of row
-//! numbers: a stamped segment (`columnar_core::segment`) whose stamp is the (sub)transaction and
-//! command inserting. Each buffered row gets its row number, so its TID, at once, and the
-//! executor inserts its index entries as for any row. The buffer is *sealed* (encoded, its data
-//! pages written, the segment pointed at the group, keeping the stamp) when the reservation is
-//! full, when it holds its share of [`BUFFER_BYTES`], at the end of a COPY or rewrite
-//! (`finish_bulk_insert`; an INSERT has no such callback), when the next command inserts, before
-//! anything of this backend reads the table's pages (a trigger, a foreign-key or unique check
-//! fetching a buffered row, the transaction's next query: `store` calls [`seal_own`]), before a
-//! new file replaces the table's (TRUNCATE, SET TABLESPACE), before a plan that may use parallel
-//! workers starts ([`seal_all`]), and at the latest before commit. So this backend never reads an unwritten row, and every committed row is
-//! in pages.
+//! A command that inserts more than `omendb.columnar_bulk_after_rows` (1,000) rows into a table
+//! (COPY's `multi_insert`, an INSERT, or a rewrite with a `BulkInsertState`) puts the rest in
+//! this backend's *write buffer* for the table: the column builders of one row group. The buffer
+//! first *reserves* a range of row numbers: a stamped segment (`columnar_core::segment`) whose
+//! stamp is the inserting (sub)transaction and command. Each buffered row gets its row number,
+//! so its TID, at once, and the executor inserts its index entries as for any row.
+//!
+//! The buffer is *sealed* (encoded, its data pages written, the segment pointed at the group,
+//! which keeps the stamp) when the reservation is full; when it holds its share of
+//! [`BUFFER_BYTES`]; at the end of a COPY or rewrite (`finish_bulk_insert`; an INSERT has no
+//! such callback); when the next command inserts; before anything of this backend reads the
+//! table's pages (a trigger, a foreign-key or unique check fetching a buffered row, the next
+//! query: `store` calls [`seal_own`]); before a new file replaces the table's (TRUNCATE, SET
+//! TABLESPACE); before a plan that may use parallel workers starts ([`seal_all`]); and at the
+//! latest before commit. So this backend never reads an unwritten row, and every committed row
+//! is in pages.
 //!
 //! Other backends meet the reservation only through index entries of rows not written yet: the
 //! stamp says that its transaction is in progress, so a dirty snapshot (unique checks) waits for
@@ -45,7 +47,17 @@ const GROUP_ROWS: usize = 60 * VECTOR_SIZE;
 /// folds its rows with their neighbours); -1 turns the bulk path off.
 pub static BULK_AFTER_ROWS: GucSetting<i32> = GucSetting::<i32>::new(1000);
 
-pub fn init_guc() {
+/// Rows of a command's first reservation; each next one doubles, up to [`GROUP_ROWS`]. Row
+/// numbers are never reused, so a command that stops early must not leave a large hole.
+const FIRST_RESERVATION_ROWS: usize = 4 * VECTOR_SIZE;
+/// Bytes of values this backend's write buffers hold at most, together.
+const BUFFER_BYTES: usize = 64 << 20;
+/// Seals a command's buffer may undergo before the end of the command (something read the
+/// table) before the rest of its rows go to the delta store: a trigger that reads the table on
+/// every row would otherwise make a row group of every row.
+const EARLY_SEALS: u32 = 8;
+
+fn define_guc() {
     GucRegistry::define_int_guc(
         c"omendb.columnar_bulk_after_rows",
         c"Rows a command inserts into a columnar table before it writes the rest as row groups directly.",
@@ -57,15 +69,6 @@ pub fn init_guc() {
         GucFlags::default(),
     );
 }
-/// Rows of a command's first reservation; each next one doubles, up to [`GROUP_ROWS`]. Row
-/// numbers are never reused, so a command that stops early must not leave a large hole.
-const FIRST_RESERVATION_ROWS: usize = 4 * VECTOR_SIZE;
-/// Bytes of values this backend's write buffers hold at most, together.
-const BUFFER_BYTES: usize = 64 << 20;
-/// Seals a command's buffer may undergo before the end of the command (something read the
-/// table) before the rest of its rows go to the delta store: a trigger that reads the table on
-/// every row would otherwise make a row group of every row.
-const EARLY_SEALS: u32 = 8;
 
 type RelKey = (u32, u32, u32);
 
@@ -407,6 +410,7 @@ unsafe extern "C-unwind" fn subxact_callback(event: pg_sys::SubXactEvent::Type, 
 }
 
 pub fn init() {
+    define_guc();
     // SAFETY: called once from _PG_init; the callbacks live as long as the library.
     unsafe {
         pg_sys::RegisterXactCallback(Some(xact_callback), std::ptr::null_mut());
