@@ -92,8 +92,8 @@ struct Command {
     rows: u64,
     next_reservation: usize,
     early_seals: u32,
-    /// The table has an exclusion constraint.
-    excluded: bool,
+    /// The table has an exclusion constraint (None: not looked up yet).
+    excluded: Option<bool>,
 }
 
 #[derive(Default)]
@@ -140,25 +140,33 @@ fn has_exclusion_constraint(rel: pg_sys::Relation) -> bool {
 /// Counts `rows` rows about to be inserted into `rel` by command `cid`, and says whether they go
 /// to the write buffer.
 pub fn wants(rel: pg_sys::Relation, cid: pg_sys::CommandId, rows: usize) -> bool {
+    let after = BULK_AFTER_ROWS.get();
+    if after < 0 {
+        return false;
+    }
     let (k, xid) = (key(rel), current_xid());
-    let known = STATE.with(|s| s.borrow().commands.iter().any(|c| c.key == k && c.xid == xid && c.cid == cid));
-    let excluded = !known && has_exclusion_constraint(rel);
-    STATE.with(|s| {
+    let same = |c: &Command| c.key == k && c.xid == xid && c.cid == cid;
+    let (count, early_seals, excluded) = STATE.with(|s| {
         let mut s = s.borrow_mut();
-        let i = match s.commands.iter().position(|c| c.key == k && c.xid == xid && c.cid == cid) {
-            Some(i) => i,
-            None => {
-                // A command of the table that ended without finish_bulk_insert is forgotten.
-                s.commands.retain(|c| c.key != k);
-                s.commands.push(Command { key: k, xid, cid, rows: 0, next_reservation: FIRST_RESERVATION_ROWS, early_seals: 0, excluded });
-                s.commands.len() - 1
-            }
-        };
-        let c = &mut s.commands[i];
+        if !s.commands.iter().any(same) {
+            // A command of the table that ended without finish_bulk_insert is forgotten.
+            s.commands.retain(|c| c.key != k);
+            s.commands.push(Command { key: k, xid, cid, rows: 0, next_reservation: FIRST_RESERVATION_ROWS, early_seals: 0, excluded: None });
+        }
+        let c = s.commands.iter_mut().find(|c| same(c)).expect("pushed above");
         c.rows += rows as u64;
-        let after = BULK_AFTER_ROWS.get();
-        after >= 0 && !c.excluded && c.early_seals <= EARLY_SEALS && c.rows > after as u64
-    })
+        (c.rows, c.early_seals, c.excluded)
+    });
+    if count <= after as u64 || early_seals > EARLY_SEALS {
+        return false;
+    }
+    // Looked up once per command, when it first has enough rows (single-row inserts never do).
+    let excluded = excluded.unwrap_or_else(|| {
+        let excluded = has_exclusion_constraint(rel);
+        STATE.with(|s| s.borrow_mut().commands.iter_mut().filter(|c| same(c)).for_each(|c| c.excluded = Some(excluded)));
+        excluded
+    });
+    !excluded
 }
 
 /// Buffers the rows of `slots` for `rel` (command `cid`, insert `options`) and sets their TIDs.
