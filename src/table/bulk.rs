@@ -107,7 +107,7 @@ struct State {
 
 thread_local! {
     static STATE: RefCell<State> = RefCell::new(State::default());
-    /// Whether any buffer is open: `seal_own` runs on every page lookup.
+    /// Whether any buffer is open: `seal_own` runs on every row lookup.
     static OPEN: Cell<bool> = const { Cell::new(false) };
 }
 

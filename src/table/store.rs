@@ -137,6 +137,9 @@ fn reload_map(rel: pg_sys::Relation) {
 
 /// The map entry whose range holds `row`.
 fn range_of(rel: pg_sys::Relation, row: u64) -> Option<map::Entry> {
+    // Every way to a row passes here (or through read_meta): this backend's buffered rows of
+    // the table are written first.
+    super::bulk::seal_own(rel);
     if let Some(e) = with_cache(rel, |c| map::find(&c.map, row).copied()) {
         return Some(e);
     }
@@ -146,7 +149,6 @@ fn range_of(rel: pg_sys::Relation, row: u64) -> Option<map::Entry> {
 
 /// The map's entries (every delta segment, folded or not), read now.
 pub fn segments(rel: pg_sys::Relation) -> Vec<map::Entry> {
-    super::bulk::seal_own(rel);
     reload_map(rel);
     with_cache(rel, |c| c.map.clone())
 }
@@ -180,7 +182,6 @@ fn segment_of(rel: pg_sys::Relation, block: u32, mode: Lock) -> Option<(Buf, usi
 
 /// The segment page whose range starts at logical block `first_block`, locked in `mode`.
 pub fn segment_page(rel: pg_sys::Relation, first_block: u32, mode: Lock) -> Option<Buf> {
-    super::bulk::seal_own(rel);
     segment_of(rel, first_block, mode).map(|(b, _, _)| b)
 }
 
@@ -215,7 +216,6 @@ pub enum Block {
 
 /// The rows of logical block `block`: None when no range or page holds it.
 pub fn read_block(rel: pg_sys::Relation, block: u32, mode: Lock) -> Option<Block> {
-    super::bulk::seal_own(rel);
     let (e, i) = entry_of(rel, block)?;
     let cached = with_cache(rel, |c| c.segments.get(&e.page).and_then(|t| t.get(i).copied()));
     if let Some(p) = cached.filter(|&p| p != NO_BLOCK) {
@@ -261,7 +261,6 @@ pub enum Target {
 
 /// Locks logical block `block` for a change of a row's header.
 pub fn write_block(rel: pg_sys::Relation, block: u32) -> Option<Target> {
-    super::bulk::seal_own(rel);
     let (sb, i, e) = segment_of(rel, block, Lock::Share)?;
     let c = sb.content_of(PageKind::Segment);
     if segment::state(c) != State::Folded {

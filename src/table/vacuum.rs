@@ -79,7 +79,7 @@ fn settle_stamps(rel: pg_sys::Relation, oldest_xmin: pg_sys::TransactionId) -> V
         let t = TupleCopy::new(&group::stamp_header(Some(stamp), &tid), tid, relid, cxt);
         let state = tuple::vacuum_state(&t, oldest_xmin, &sb);
         let reserved = segment::is_reserved(sb.content_of(PageKind::Segment));
-        let settled = state == pg_sys::HTSV_Result::HEAPTUPLE_LIVE && !reserved && settled(&t, oldest_xmin, &sb);
+        let settled = !reserved && settled(&t, oldest_xmin, &sb);
         t.free();
         drop(sb);
         if state == pg_sys::HTSV_Result::HEAPTUPLE_DEAD {
