@@ -11,6 +11,42 @@ use pgrx::pg_sys;
 use std::cell::Cell;
 use std::marker::PhantomData;
 
+/// Adds `n` all-zero pages at the end of `rel`'s main fork and returns the first, for a caller
+/// that holds the relation extension lock (so that the pages are consecutive) or whose relation
+/// is local to this backend. The pages are in shared buffers, unlocked and unpinned.
+pub fn extend_by_locked(rel: pg_sys::Relation, n: usize) -> u32 {
+    let first = rel::main_fork_blocks(rel);
+    #[cfg(feature = "pg15")]
+    for _ in 0..n {
+        // SAFETY: an open relation; P_NEW adds one page and returns it pinned (an ERROR
+        // otherwise), and the pin is released at once.
+        unsafe {
+            let buf = pg_sys::ReadBufferExtended(rel, pg_sys::ForkNumber::MAIN_FORKNUM, pg_sys::InvalidBlockNumber, pg_sys::ReadBufferMode::RBM_NORMAL, std::ptr::null_mut());
+            pg_sys::ReleaseBuffer(buf);
+        }
+    }
+    #[cfg(not(feature = "pg15"))]
+    {
+        // As heap's RelationAddBlocks: at most this many pins at once, and several pages per
+        // call to the storage manager (one zero-extension rather than a write per page).
+        const AT_ONCE: usize = 64;
+        let mut left = n;
+        while left > 0 {
+            let mut bufs = [pg_sys::InvalidBuffer as pg_sys::Buffer; AT_ONCE];
+            let mut added = 0u32;
+            let bmr = pg_sys::BufferManagerRelation { rel, smgr: std::ptr::null_mut(), relpersistence: 0 };
+            // SAFETY: an open relation; `bufs` has room for the AT_ONCE pages asked at most, and
+            // the `added` pins it returns are released at once.
+            unsafe {
+                pg_sys::ExtendBufferedRelBy(bmr, pg_sys::ForkNumber::MAIN_FORKNUM, std::ptr::null_mut(), pg_sys::ExtendBufferedFlags::EB_SKIP_EXTENSION_LOCK as u32, left.min(AT_ONCE) as u32, bufs.as_mut_ptr(), &mut added);
+                bufs[..added as usize].iter().for_each(|&b| pg_sys::ReleaseBuffer(b));
+            }
+            left -= added as usize;
+        }
+    }
+    first
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Lock {
     Share,

@@ -130,11 +130,8 @@ fn extend(rel: pg_sys::Relation, n: usize) -> u32 {
             pg_sys::LockRelationForExtension(rel, pg_sys::ExclusiveLock as i32);
         }
     }
-    let first = rel::main_fork_blocks(rel);
-    for k in 0..n {
-        let b = Buf::extend_locked(rel);
-        assert_eq!(b.block(), first + k as u32, "new pages are consecutive");
-    }
+    let first = crate::storage::buffer::extend_by_locked(rel, n);
+    debug_assert_eq!(rel::main_fork_blocks(rel), first + n as u32, "new pages are consecutive");
     // SAFETY: taken above.
     unsafe {
         if !local {
