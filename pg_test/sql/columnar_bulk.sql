@@ -38,6 +38,14 @@ BEGIN
   RETURN total || ' rows, ' || CASE WHEN missing + extra = 0 THEN 'as heap' ELSE missing || ' missing, ' || extra || ' extra' END;
 END $$;
 SELECT bulk_same('SELECT * FROM %T');
+-- Encoding on a thread stores the same bytes as encoding in the backend.
+SET omendb.columnar_encoder_thread = off;
+CREATE TABLE bc_inline (LIKE src) USING columnar;
+COPY bc_inline FROM PROGRAM 'cat omendb_bulk.data';
+RESET omendb.columnar_encoder_thread;
+SELECT (SELECT array_agg((kind, first_row, row_numbers, pages, bytes) ORDER BY first_row) FROM columnar_stats('bc'))
+     = (SELECT array_agg((kind, first_row, row_numbers, pages, bytes) ORDER BY first_row) FROM columnar_stats('bc_inline')) AS same_bytes;
+DROP TABLE bc_inline;
 SELECT bulk_same('SELECT id, length(t), md5(t) FROM %T WHERE t IS NOT NULL AND length(t) > 100');
 SELECT bulk_same('SELECT k, count(*), sum(n), min(ts), max(f) FROM %T GROUP BY k');
 -- Through each access path, on rows written by the bulk path.
@@ -112,6 +120,14 @@ SELECT count(*) FROM bc WHERE id > 400000;
 COPY bc (id) FROM PROGRAM 'seq 500001 503000';
 COPY bc (id) FROM PROGRAM 'seq 503000 506000';
 SELECT count(*) FROM bc WHERE id > 500000;
+-- A COPY that fails, or is cancelled, while filled vectors wait for the encoder thread.
+COPY bc (id) FROM PROGRAM '(seq 600001 620000; echo x)';
+\set VERBOSITY terse
+SET statement_timeout = '2s';
+COPY bc (id) FROM PROGRAM 'seq 700001 900000000';
+RESET statement_timeout;
+\set VERBOSITY default
+SELECT count(*) FROM bc WHERE id > 600000;
 
 -- Foreign keys and triggers read buffered rows during the COPY: the buffer is written first.
 CREATE TABLE parent (id int PRIMARY KEY) USING columnar;

@@ -47,6 +47,10 @@ const GROUP_ROWS: usize = 60 * VECTOR_SIZE;
 /// folds its rows with their neighbours); -1 turns the bulk path off.
 pub static BULK_AFTER_ROWS: GucSetting<i32> = GucSetting::<i32>::new(1000);
 
+/// `omendb.columnar_encoder_thread`: row groups written by the bulk path and by VACUUM's folds
+/// are encoded on a second thread while the backend reads the next rows.
+pub static ENCODER_THREAD: GucSetting<bool> = GucSetting::<bool>::new(true);
+
 /// Rows of a command's first reservation; each next one doubles, up to [`GROUP_ROWS`]. Row
 /// numbers are never reused, so a command that stops early must not leave a large hole.
 const FIRST_RESERVATION_ROWS: usize = 4 * VECTOR_SIZE;
@@ -65,6 +69,14 @@ fn define_guc() {
         &BULK_AFTER_ROWS,
         -1,
         i32::MAX,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"omendb.columnar_encoder_thread",
+        c"Encodes the row groups of bulk loads and VACUUM's folds on a second thread.",
+        c"While the backend reads and converts the next rows, a thread of its own compresses the column vectors already filled; off encodes them in the backend.",
+        &ENCODER_THREAD,
         GucContext::Userset,
         GucFlags::default(),
     );
@@ -264,7 +276,7 @@ fn start(rel: pg_sys::Relation, cid: pg_sys::CommandId, options: i32) -> Buffer 
     OPEN.set(true);
     // SAFETY: an open relation.
     let relid = unsafe { (*rel).rd_id };
-    Buffer { key: k, relid, xid, cid, first_block, capacity: rows, rows: Fold::new(rel, first_block), bytes: 0 }
+    Buffer { key: k, relid, xid, cid, first_block, capacity: rows, rows: Fold::new(rel, first_block, ENCODER_THREAD.get()), bytes: 0 }
 }
 
 fn take(k: RelKey) -> Option<Buffer> {

@@ -638,9 +638,17 @@ pub struct Fold {
 }
 
 impl Fold {
-    pub fn new(rel: pg_sys::Relation, first_block: u32) -> Fold {
+    /// A fold whose vectors are encoded, as they fill, on the caller's thread or, with
+    /// `encoder_thread`, on a thread of its own while the caller fills the next.
+    pub fn new(rel: pg_sys::Relation, first_block: u32, encoder_thread: bool) -> Fold {
         let cols = columns(rel);
-        let builder = GroupBuilder::new(cols.iter().map(|c| c.kind).collect());
+        let kinds = cols.iter().map(|c| c.kind).collect();
+        let builder = if encoder_thread {
+            let _blocked = SignalsBlocked::new();
+            GroupBuilder::with_encoder_thread(kinds)
+        } else {
+            GroupBuilder::new(kinds)
+        };
         // SAFETY: an open relation.
         let desc = unsafe { (*rel).rd_att };
         Fold { cols, builder, offsets: Vec::new(), first_block, slot: None, desc }
@@ -694,6 +702,32 @@ impl Drop for Fold {
             // SAFETY: made in `push`, dropped once.
             unsafe { pg_sys::ExecDropSingleTupleTableSlot(s) };
         }
+    }
+}
+
+/// Every signal blocked in this thread while it lives, so that a thread started meanwhile
+/// inherits a mask that keeps PostgreSQL's signal handlers on the backend's own thread (they
+/// set the backend's flags and latch; a signal arriving meanwhile waits and is then handled).
+struct SignalsBlocked(libc::sigset_t);
+
+impl SignalsBlocked {
+    fn new() -> SignalsBlocked {
+        // SAFETY: sigset_t is plain data, initialised by sigfillset and by pthread_sigmask
+        // (which writes the old mask); only this thread's mask changes, and Drop restores it.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+            SignalsBlocked(old)
+        }
+    }
+}
+
+impl Drop for SignalsBlocked {
+    fn drop(&mut self) {
+        // SAFETY: the mask saved by `new`, a valid sigset_t.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
     }
 }
 

@@ -394,7 +394,7 @@ fn fold(rel: pg_sys::Relation, e: &map::Entry, oldest_xmin: pg_sys::TransactionI
     }
     // SAFETY: the current memory context is VACUUM's.
     let cxt = unsafe { pg_sys::CurrentMemoryContext };
-    let mut rows = group::Fold::new(rel, first);
+    let mut rows = group::Fold::new(rel, first, super::bulk::ENCODER_THREAD.get());
     let mut seen = Vec::with_capacity(used);
     let mut horizon = pg_sys::InvalidTransactionId;
     let (mut own_headers, mut unsettled, mut total) = (0u32, false, 0usize);

@@ -1,5 +1,9 @@
 //! Builds a group stream row by row. Each vector is encoded as soon as its rows are in, so the
-//! builder holds at most one vector of raw values per column besides the encoded chunks.
+//! builder holds at most a few vectors of raw values per column besides the encoded chunks.
+//! Encoding can run on a thread of the builder's own while the caller fills the next vector.
+
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::thread::JoinHandle;
 
 use super::{
     BytesBound, ColumnKind, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_COLUMNS, MAX_ROWS, Value,
@@ -7,6 +11,10 @@ use super::{
 };
 use crate::encode::validity::from_bools;
 use crate::encode::{VECTOR_SIZE, encode_ints, encode_numeric, encode_varlena};
+
+/// Filled vectors waiting for the encoder thread, besides the one it encodes: past them the
+/// caller waits, so a slow encoder bounds the memory held.
+const QUEUED_VECTORS: usize = 2;
 
 /// The values of the vector being filled.
 enum Pending {
@@ -18,6 +26,13 @@ enum Pending {
     },
 }
 
+/// One column's vector being filled.
+struct Filling {
+    kind: ColumnKind,
+    pending: Pending,
+    valid: Vec<bool>,
+}
+
 /// One encoded vector's directory entry.
 struct BuiltVector {
     len: usize,
@@ -25,29 +40,22 @@ struct BuiltVector {
     zone: Option<Zone>,
 }
 
-struct ColumnBuilder {
-    kind: ColumnKind,
-    pending: Pending,
-    valid: Vec<bool>,
-    chunk: Vec<u8>,
+/// One column's encoded vectors.
+#[derive(Default)]
+struct Chunk {
+    bytes: Vec<u8>,
     vectors: Vec<BuiltVector>,
 }
 
-impl ColumnBuilder {
-    fn new(kind: ColumnKind) -> ColumnBuilder {
+impl Filling {
+    fn new(kind: ColumnKind) -> Filling {
         let pending = match kind {
             ColumnKind::Int => Pending::Int(Vec::with_capacity(VECTOR_SIZE)),
             ColumnKind::Bytes | ColumnKind::Numeric => {
                 Pending::Bytes { data: Vec::new(), ends: Vec::with_capacity(VECTOR_SIZE) }
             }
         };
-        ColumnBuilder {
-            kind,
-            pending,
-            valid: Vec::with_capacity(VECTOR_SIZE),
-            chunk: Vec::new(),
-            vectors: Vec::new(),
-        }
+        Filling { kind, pending, valid: Vec::with_capacity(VECTOR_SIZE) }
     }
 
     fn pending_bytes(&self) -> usize {
@@ -72,11 +80,8 @@ impl ColumnBuilder {
         }
     }
 
-    /// Encodes the pending values as one vector and appends it to the chunk.
-    fn flush(&mut self) {
-        if self.valid.is_empty() {
-            return;
-        }
+    /// Encodes the values as one vector appended to `chunk`, and empties them.
+    fn encode_into(&mut self, chunk: &mut Chunk) {
         let nulls = self.valid.iter().filter(|&&valid| !valid).count();
         let validity = (nulls > 0).then(|| from_bools(self.valid.iter().copied()));
         let (encoded, zone) = match &mut self.pending {
@@ -118,8 +123,47 @@ impl ColumnBuilder {
             }
         };
         self.valid.clear();
-        self.chunk.extend_from_slice(&encoded);
-        self.vectors.push(BuiltVector { len: encoded.len(), nulls, zone });
+        chunk.bytes.extend_from_slice(&encoded);
+        chunk.vectors.push(BuiltVector { len: encoded.len(), nulls, zone });
+    }
+}
+
+/// Who encodes filled vectors.
+enum Encoder {
+    /// The caller, as each vector fills.
+    Inline(Vec<Chunk>),
+    /// A thread of the builder's, fed filled vectors over a bounded channel; it returns the
+    /// chunks once the channel closes.
+    Thread { filled: SyncSender<Vec<Filling>>, worker: JoinHandle<Vec<Chunk>> },
+}
+
+impl Encoder {
+    fn thread(columns: usize) -> Option<Encoder> {
+        let (filled, vectors) = sync_channel::<Vec<Filling>>(QUEUED_VECTORS);
+        let worker = std::thread::Builder::new()
+            .name("columnar-encode".into())
+            .spawn(move || {
+                let mut chunks: Vec<Chunk> = (0..columns).map(|_| Chunk::default()).collect();
+                for mut vector in vectors {
+                    for (filling, chunk) in vector.iter_mut().zip(&mut chunks) {
+                        filling.encode_into(chunk);
+                    }
+                }
+                chunks
+            })
+            .ok()?;
+        Some(Encoder::Thread { filled, worker })
+    }
+
+    /// The chunks of every vector handed over, once encoded.
+    fn chunks(self) -> Vec<Chunk> {
+        match self {
+            Encoder::Inline(chunks) => chunks,
+            Encoder::Thread { filled, worker } => {
+                drop(filled);
+                worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            }
+        }
     }
 }
 
@@ -127,7 +171,9 @@ impl ColumnBuilder {
 /// [`finish`](Self::finish) for the stream (directory, then chunks).
 pub struct GroupBuilder {
     rows: usize,
-    columns: Vec<ColumnBuilder>,
+    columns: Vec<Filling>,
+    /// None only once finished.
+    encoder: Option<Encoder>,
 }
 
 impl GroupBuilder {
@@ -135,7 +181,22 @@ impl GroupBuilder {
     /// With more than [`MAX_COLUMNS`] columns: a reader would refuse the stream.
     pub fn new(kinds: Vec<ColumnKind>) -> GroupBuilder {
         assert!(kinds.len() <= MAX_COLUMNS, "a row group holds at most {MAX_COLUMNS} columns");
-        GroupBuilder { rows: 0, columns: kinds.into_iter().map(ColumnBuilder::new).collect() }
+        let encoder = Encoder::Inline(kinds.iter().map(|_| Chunk::default()).collect());
+        GroupBuilder { rows: 0, columns: kinds.into_iter().map(Filling::new).collect(), encoder: Some(encoder) }
+    }
+
+    /// A builder whose vectors are encoded on a thread of its own while the caller fills the
+    /// next (as [`new`](Self::new) when no thread can be started). The stream is the same.
+    /// The thread takes the signal mask of the caller's.
+    ///
+    /// # Panics
+    /// As [`new`](Self::new).
+    pub fn with_encoder_thread(kinds: Vec<ColumnKind>) -> GroupBuilder {
+        let mut builder = GroupBuilder::new(kinds);
+        if let Some(thread) = Encoder::thread(builder.columns.len()) {
+            builder.encoder = Some(thread);
+        }
+        builder
     }
 
     pub fn rows(&self) -> usize {
@@ -159,58 +220,89 @@ impl GroupBuilder {
                 self.columns.len()
             ));
         }
-        for (column, (builder, value)) in self.columns.iter().zip(row).enumerate() {
-            match (builder.kind, value) {
+        for (column, (filling, value)) in self.columns.iter().zip(row).enumerate() {
+            match (filling.kind, value) {
                 (_, Value::Null) | (ColumnKind::Int, Value::Int(_)) => {}
                 // The varlena encoding's offsets are u32: a vector's bytes must stay under 4 GB.
                 (ColumnKind::Bytes | ColumnKind::Numeric, Value::Bytes(bytes))
-                    if builder.pending_bytes().saturating_add(bytes.len()) <= u32::MAX as usize => {}
+                    if filling.pending_bytes().saturating_add(bytes.len()) <= u32::MAX as usize => {}
                 (kind, value) => return Err(format!("column {column} is {kind:?}, got {value:?}")),
             }
         }
-        for (builder, value) in self.columns.iter_mut().zip(row) {
-            builder.push(value);
+        for (filling, value) in self.columns.iter_mut().zip(row) {
+            filling.push(value);
         }
         self.rows += 1;
         if self.rows.is_multiple_of(VECTOR_SIZE) {
-            self.columns.iter_mut().for_each(ColumnBuilder::flush);
+            self.flush();
         }
         Ok(())
     }
 
+    /// Hands the vector being filled, if it has rows, to the encoder.
+    fn flush(&mut self) {
+        if self.columns.first().is_none_or(|c| c.valid.is_empty()) {
+            return;
+        }
+        match self.encoder.as_mut().expect("not finished") {
+            Encoder::Inline(chunks) => {
+                self.columns.iter_mut().zip(chunks).for_each(|(filling, chunk)| filling.encode_into(chunk));
+            }
+            Encoder::Thread { filled, .. } => {
+                let fresh = self.columns.iter().map(|c| Filling::new(c.kind)).collect();
+                if filled.send(std::mem::replace(&mut self.columns, fresh)).is_err() {
+                    // The thread is gone: it panicked, and joining it passes its panic on.
+                    self.encoder.take().expect("not finished").chunks();
+                    unreachable!("an encoder thread that stops early has panicked");
+                }
+            }
+        }
+    }
+
     /// The group's stream: the directory, then every column's chunk.
     pub fn finish(mut self) -> Vec<u8> {
-        self.columns.iter_mut().for_each(ColumnBuilder::flush);
+        self.flush();
+        let chunks = self.encoder.take().expect("not finished").chunks();
         let mut body = Vec::new();
         write_varint(&mut body, self.rows as u64);
         write_varint(&mut body, self.columns.len() as u64);
-        for column in &self.columns {
+        for (column, chunk) in self.columns.iter().zip(&chunks) {
             body.push(column.kind.code());
-            write_varint(&mut body, column.vectors.iter().map(|v| v.nulls as u64).sum());
+            write_varint(&mut body, chunk.vectors.iter().map(|v| v.nulls as u64).sum());
             let zone =
-                column.vectors.iter().filter_map(|v| v.zone.as_ref()).fold(None::<Zone>, |acc, zone| {
+                chunk.vectors.iter().filter_map(|v| v.zone.as_ref()).fold(None::<Zone>, |acc, zone| {
                     Some(
                         acc.map_or_else(|| zone.clone(), |acc| acc.merge(zone).expect("one kind per column")),
                     )
                 });
             write_zone(&mut body, zone.as_ref());
-            for vector in &column.vectors {
+            for vector in &chunk.vectors {
                 write_varint(&mut body, vector.len as u64);
                 write_varint(&mut body, vector.nulls as u64);
                 write_zone(&mut body, vector.zone.as_ref());
             }
         }
         let directory_len = HEADER_LEN + body.len();
-        let chunks: usize = self.columns.iter().map(|c| c.chunk.len()).sum();
-        let mut stream = Vec::with_capacity(directory_len + chunks);
+        let total: usize = chunks.iter().map(|c| c.bytes.len()).sum();
+        let mut stream = Vec::with_capacity(directory_len + total);
         stream.extend_from_slice(&MAGIC);
         stream.push(FORMAT_VERSION);
         stream.extend_from_slice(&u32::try_from(directory_len).expect("directory under 4 GB").to_le_bytes());
         stream.extend_from_slice(&body);
-        for column in &self.columns {
-            stream.extend_from_slice(&column.chunk);
+        for chunk in &chunks {
+            stream.extend_from_slice(&chunk.bytes);
         }
         stream
+    }
+}
+
+impl Drop for GroupBuilder {
+    /// A builder dropped unfinished (its rows abandoned) stops its thread before going.
+    fn drop(&mut self) {
+        if let Some(Encoder::Thread { filled, worker }) = self.encoder.take() {
+            drop(filled);
+            let _ = worker.join();
+        }
     }
 }
 

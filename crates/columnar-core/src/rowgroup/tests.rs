@@ -23,8 +23,11 @@ impl Owned {
 
 /// Columns of values → the stream of a group holding them as rows.
 fn build(kinds: &[ColumnKind], columns: &[Vec<Owned>]) -> Vec<u8> {
+    fill(GroupBuilder::new(kinds.to_vec()), columns)
+}
+
+fn fill(mut builder: GroupBuilder, columns: &[Vec<Owned>]) -> Vec<u8> {
     let rows = columns.first().map_or(0, Vec::len);
-    let mut builder = GroupBuilder::new(kinds.to_vec());
     for row in 0..rows {
         let values: Vec<Value> = columns.iter().map(|column| column[row].as_value()).collect();
         builder.push_row(&values).unwrap();
@@ -122,7 +125,18 @@ fn texts(values: impl IntoIterator<Item = Option<Vec<u8>>>) -> Vec<Owned> {
 fn round_trip(kinds: &[ColumnKind], columns: &[Vec<Owned>]) -> Vec<u8> {
     let stream = build(kinds, columns);
     check(&stream, kinds, columns);
+    // Encoding on a thread changes nothing in the stream.
+    assert_eq!(fill(GroupBuilder::with_encoder_thread(kinds.to_vec()), columns), stream);
     stream
+}
+
+#[test]
+fn a_builder_dropped_unfinished_stops_its_thread() {
+    let mut builder = GroupBuilder::with_encoder_thread(vec![ColumnKind::Int, ColumnKind::Bytes]);
+    for i in 0..(VECTOR_SIZE * 5 + 7) as i64 {
+        builder.push_row(&[Value::Int(i), Value::Bytes(b"abc")]).unwrap();
+    }
+    drop(builder);
 }
 
 #[test]
