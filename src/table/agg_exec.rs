@@ -213,7 +213,10 @@ unsafe extern "C-unwind" fn begin(node: *mut pg_sys::CustomScanState, estate: *m
             super::serializable::lock_relation(rel, snapshot);
         }
         let heap_slot = pg_sys::ExecInitExtraTupleSlot(estate, desc, &pg_sys::TTSOpsHeapTuple);
-        let reader = Reader::new(rel, snapshot, &attrs, heap_slot);
+        let mut reader = Reader::new(rel, snapshot, &attrs, heap_slot);
+        if super::plan::ZONE_MAPS.get() {
+            reader.skip_by_zone_maps(list_pointers::<pg_sys::Node>(exprs[0].cast()).into_iter().filter_map(|q| vecqual::compile(q, k_of)).collect());
+        }
         let cxt = pg_sys::AllocSetContextCreateInternal((*estate).es_query_cxt, c"columnar aggregate".as_ptr(), 0, 8 * 1024, 8 * 1024 * 1024);
         let groups = Groups { keys, kinds, index: HashMap::default(), list: Vec::new(), cxt, scratch: Vec::new(), last: None, bytes: 0 };
         let agg = Aggregate { reader, natts, quals, vec_quals, rest_quals, vec_nodes, rest_nodes, args, groups, done: false, next_group: 0, rows: 0, attrs };
@@ -643,6 +646,7 @@ unsafe extern "C-unwind" fn explain(node: *mut pg_sys::CustomScanState, ancestor
             pg_sys::ExplainPropertyInteger(c"Rows From Row Groups".as_ptr(), std::ptr::null(), c.group_rows as i64, es);
             pg_sys::ExplainPropertyInteger(c"Rows From Delta Pages".as_ptr(), std::ptr::null(), c.delta_rows as i64, es);
             pg_sys::ExplainPropertyInteger(c"Vectors Read".as_ptr(), std::ptr::null(), c.vectors as i64, es);
+            pg_sys::ExplainPropertyInteger(c"Vectors Skipped By Zone Maps".as_ptr(), std::ptr::null(), c.skipped_vectors as i64, es);
         }
     }
 }

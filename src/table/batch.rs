@@ -15,6 +15,7 @@
 use super::group::{Decoded, Loaded};
 use super::page::Buf;
 use super::tuple::{self, TupleCopy};
+use super::vecqual::VecQual;
 use super::{rows, serializable, store};
 use crate::storage::Lock;
 use super::agg_state::varlena_content;
@@ -48,6 +49,9 @@ pub struct Counts {
     pub delta_rows: u64,
     /// Column vectors read (decoded or found decoded).
     pub vectors: u64,
+    /// Group vectors (of every column read) whose rows were skipped because a zone map
+    /// refuted a clause.
+    pub skipped_vectors: u64,
 }
 
 enum Part {
@@ -136,6 +140,8 @@ pub struct Reader {
     heap_slot: *mut pg_sys::TupleTableSlot,
     part: Part,
     pos: usize,
+    /// Clauses (all must hold) whose zone-map refutation skips a group vector's rows.
+    zone_quals: Vec<VecQual>,
     pub counts: Counts,
 }
 
@@ -175,8 +181,24 @@ impl Reader {
                 })
                 .collect();
             let cxt = pg_sys::AllocSetContextCreateInternal(pg_sys::CurrentMemoryContext, c"columnar scan batch".as_ptr(), 0, 8 * 1024, 8 * 1024 * 1024);
-            Reader { rel, snapshot, attrs, missing, cxt, heap_slot, part: Part::Empty, pos: 0, counts: Counts::default() }
+            Reader { rel, snapshot, attrs, missing, cxt, heap_slot, part: Part::Empty, pos: 0, zone_quals: Vec::new(), counts: Counts::default() }
         }
+    }
+
+    /// Skips the rows of every group vector whose zone map refutes one of `quals` (clauses
+    /// over the reader's attributes that the caller still evaluates on the rows returned).
+    pub fn skip_by_zone_maps(&mut self, quals: Vec<VecQual>) {
+        self.zone_quals = quals;
+    }
+
+    /// Whether a zone map of group vector `v` refutes a clause.
+    fn refuted(&self, group: &Loaded, v: usize) -> bool {
+        let stored = group.stored_columns();
+        self.zone_quals.iter().any(|q| {
+            let index = self.attrs[q.k].index;
+            // A column added after the group was written holds its default: not refuted here.
+            index < stored && q.refutes(group.vector_meta(index, v))
+        })
     }
 
     /// Forgets the current batch (a rescan).
@@ -220,7 +242,14 @@ impl Reader {
         // group without one is frozen, so visible to every snapshot.
         let stamp = super::group::stamp_of(sb);
         let mut stamp_visible: Option<bool> = stamp.is_none().then_some(true);
+        // Per vector of the group, once looked at: whether a zone map refutes a clause.
+        let mut refuted: Vec<Option<bool>> = vec![None; if self.zone_quals.is_empty() { 0 } else { group.group.rows.div_ceil(VECTOR_SIZE as u32) as usize }];
         for (block, slot, position) in group.rows_in(blocks) {
+            if let Some(r) = refuted.get_mut(position / VECTOR_SIZE) {
+                if *r.get_or_insert_with(|| self.refuted(group, position / VECTOR_SIZE)) {
+                    continue;
+                }
+            }
             if overlay.as_ref().is_none_or(|(b, _)| *b != block) {
                 // One overlay page locked at a time.
                 drop(overlay.take());
@@ -251,10 +280,12 @@ impl Reader {
             }
         }
         drop(overlay);
+        self.counts.skipped_vectors += refuted.iter().filter(|&&r| r == Some(true)).count() as u64;
         let (Some(&(first, _)), Some(&(last, _))) = (rows.first(), rows.last()) else { return };
         let first_vector = first as usize / VECTOR_SIZE;
+        // A refuted vector has no row here: it is not decoded.
         let vectors: Vec<Vec<Option<Rc<Decoded>>>> = (first_vector..=last as usize / VECTOR_SIZE)
-            .map(|v| self.attrs.iter().map(|a| (a.index < stored).then(|| group.vector(rel, a.index, v))).collect())
+            .map(|v| self.attrs.iter().map(|a| (a.index < stored && refuted.get(v) != Some(&Some(true))).then(|| group.vector(rel, a.index, v))).collect())
             .collect();
         self.counts.vectors += vectors.iter().map(|v| v.iter().flatten().count() as u64).sum::<u64>();
         self.counts.group_rows += rows.len() as u64;

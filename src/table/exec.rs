@@ -5,7 +5,7 @@
 //! (rows in later segments are invisible to its snapshot) through a counter in shared memory.
 
 use super::batch::{self, Counts, Reader};
-use super::plan::referenced;
+use super::plan::{list_pointers, referenced};
 use columnar_core::map;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -71,6 +71,7 @@ struct Shared {
     group_rows: AtomicU64,
     delta_rows: AtomicU64,
     vectors: AtomicU64,
+    skipped_vectors: AtomicU64,
 }
 
 /// What the node keeps besides PostgreSQL's state; dropped with the query's memory.
@@ -164,7 +165,11 @@ unsafe extern "C-unwind" fn begin(node: *mut pg_sys::CustomScanState, estate: *m
         }
         // In the executor's tuple table, which releases it (and its descriptor) at the end.
         let heap_slot = pg_sys::ExecInitExtraTupleSlot(estate, desc, &pg_sys::TTSOpsHeapTuple);
-        let reader = Reader::new(rel, snapshot, &attrs, heap_slot);
+        let mut reader = Reader::new(rel, snapshot, &attrs, heap_slot);
+        if super::plan::ZONE_MAPS.get() {
+            let k_of = |index: usize| attrs.iter().position(|&i| i == index).expect("every attribute a qual reads is read");
+            reader.skip_by_zone_maps(list_pointers::<pg_sys::Node>((*plan).scan.plan.qual).into_iter().filter_map(|q| super::vecqual::compile(q, k_of)).collect());
+        }
         let scan = Scan { reader, attrs, segments: None, next: 0, shared: std::ptr::null_mut(), totals: None };
         set_own(node, estate, scan);
     }
@@ -201,6 +206,7 @@ impl Scan {
             s.group_rows.fetch_add(c.group_rows, Ordering::Relaxed);
             s.delta_rows.fetch_add(c.delta_rows, Ordering::Relaxed);
             s.vectors.fetch_add(c.vectors, Ordering::Relaxed);
+            s.skipped_vectors.fetch_add(c.skipped_vectors, Ordering::Relaxed);
         }
     }
 }
@@ -289,7 +295,7 @@ unsafe extern "C-unwind" fn initialize_dsm(node: *mut pg_sys::CustomScanState, _
     unsafe {
         let segments = super::store::segments((*node).ss.ss_currentRelation).len() as u32;
         let shared = coordinate as *mut Shared;
-        shared.write(Shared { next: AtomicU32::new(0), segments, group_rows: AtomicU64::new(0), delta_rows: AtomicU64::new(0), vectors: AtomicU64::new(0) });
+        shared.write(Shared { next: AtomicU32::new(0), segments, group_rows: AtomicU64::new(0), delta_rows: AtomicU64::new(0), vectors: AtomicU64::new(0), skipped_vectors: AtomicU64::new(0) });
         scan_of(node).shared = shared;
     }
 }
@@ -317,6 +323,7 @@ unsafe extern "C-unwind" fn shutdown(node: *mut pg_sys::CustomScanState) {
                 group_rows: s.group_rows.load(Ordering::Relaxed),
                 delta_rows: s.delta_rows.load(Ordering::Relaxed),
                 vectors: s.vectors.load(Ordering::Relaxed),
+                skipped_vectors: s.skipped_vectors.load(Ordering::Relaxed),
             });
             scan.shared = std::ptr::null_mut();
         }
@@ -341,6 +348,7 @@ unsafe extern "C-unwind" fn explain(node: *mut pg_sys::CustomScanState, _ancesto
             pg_sys::ExplainPropertyInteger(c"Rows From Row Groups".as_ptr(), std::ptr::null(), c.group_rows as i64, es);
             pg_sys::ExplainPropertyInteger(c"Rows From Delta Pages".as_ptr(), std::ptr::null(), c.delta_rows as i64, es);
             pg_sys::ExplainPropertyInteger(c"Vectors Read".as_ptr(), std::ptr::null(), c.vectors as i64, es);
+            pg_sys::ExplainPropertyInteger(c"Vectors Skipped By Zone Maps".as_ptr(), std::ptr::null(), c.skipped_vectors as i64, es);
         }
     }
 }

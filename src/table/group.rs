@@ -369,6 +369,11 @@ impl Loaded {
     }
 
     /// Columns the group stores (columns added to the table since read as missing).
+    /// The directory entry of vector `v` of stored column `c`.
+    pub fn vector_meta(&self, c: usize, v: usize) -> &columnar_core::rowgroup::VectorMeta {
+        &self.directory.column(c).vectors[v]
+    }
+
     pub fn stored_columns(&self) -> usize {
         self.directory.columns()
     }

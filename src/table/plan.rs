@@ -16,6 +16,9 @@ use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 
 /// `omendb.enable_columnar_scan`: whether the planner may use the columnar scan node.
 pub static ENABLE: GucSetting<bool> = GucSetting::<bool>::new(true);
+/// `omendb.enable_columnar_zone_maps`: whether the scan and aggregate nodes skip vectors
+/// whose zone maps refute a WHERE clause.
+pub static ZONE_MAPS: GucSetting<bool> = GucSetting::<bool>::new(true);
 
 /// Cost tunables: the node's per-row CPU charge as a share of `cpu_tuple_cost` (a row is
 /// stored as datums pointing into decoded vectors, not formed as a tuple), and the least
@@ -47,6 +50,14 @@ pub fn init() {
         c"Enables the planner's use of the columnar scan node on columnar tables.",
         c"When off, columnar tables are read by sequential, index and bitmap scans only (and the columnar aggregate node is off too).",
         &ENABLE,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"omendb.enable_columnar_zone_maps",
+        c"Enables skipping row group vectors whose min/max refute a WHERE clause.",
+        c"The columnar scan and aggregate nodes read a vector's zone map (min, max, NULL count) before decoding it and skip its rows when a comparison with a constant or IS [NOT] NULL cannot hold for any of them.",
+        &ZONE_MAPS,
         GucContext::Userset,
         GucFlags::default(),
     );

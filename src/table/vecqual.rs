@@ -13,6 +13,7 @@ use columnar_core::encode::{VECTOR_SIZE, validity};
 use columnar_core::aggregate::Calc;
 use columnar_core::numeric::{Numeric, parse_numeric};
 use columnar_core::compare::{self, Op};
+use columnar_core::rowgroup::{VectorMeta, Zone};
 use pgrx::pg_sys;
 
 const INT2: u32 = 21;
@@ -115,6 +116,22 @@ pub unsafe fn compile(node: *mut pg_sys::Node, k_of: impl Fn(usize) -> usize) ->
 }
 
 impl VecQual {
+    /// Whether no row of a vector can pass the clause, by the vector's directory entry: its
+    /// zone map (min and max of its non-NULL values) and NULL count. A comparison never holds
+    /// for NULL.
+    pub fn refutes(&self, vector: &VectorMeta) -> bool {
+        match (self.test, &vector.zone) {
+            (Test::IsNull(true), _) => vector.nulls == 0,
+            (Test::IsNull(false), _) | (Test::Int { .. } | Test::Numeric { .. }, None) => vector.nulls == vector.rows,
+            (Test::Int { op, constant, date_vs_timestamp }, Some(Zone::Int { min, max })) => {
+                let (min, max) = if date_vs_timestamp { (compare::date_as_timestamp(*min), compare::date_as_timestamp(*max)) } else { (*min as i128, *max as i128) };
+                op.refuted_by_zone(min, max, constant)
+            }
+            // A numeric's zone bounds its datum's bytes, which do not order as its values.
+            (Test::Int { .. } | Test::Numeric { .. }, Some(_)) => false,
+        }
+    }
+
     /// The clause's verdict on the row at group position `position`.
     fn verdict(&self, view: &GroupView<'_>, position: u32) -> Verdict {
         let holds = match self.test {

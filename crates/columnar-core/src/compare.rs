@@ -48,6 +48,17 @@ impl Op {
             Op::Gt => o.is_gt(),
         }
     }
+
+    /// Whether no value from `min` to `max` (a zone map's bounds) is `op constant`.
+    pub fn refuted_by_zone(self, min: i128, max: i128, constant: i128) -> bool {
+        match self {
+            Op::Lt => min >= constant,
+            Op::Le => min > constant,
+            Op::Eq => constant < min || constant > max,
+            Op::Ge => max < constant,
+            Op::Gt => max <= constant,
+        }
+    }
 }
 
 const USECS_PER_DAY: i128 = 86_400_000_000;
@@ -149,6 +160,16 @@ mod tests {
         assert_eq!(numeric_cmp(Numeric::TooBig, f(1, 0)), None);
         assert_eq!(numeric_cmp(Numeric::TooBig, Numeric::NaN), Some(Ordering::Less));
         assert_eq!(numeric_cmp(f(i128::MAX / 2, 0), f(1, 1)), None, "rescaling overflows");
+    }
+
+    proptest! {
+        #[test]
+        fn a_zone_refutes_exactly_when_no_value_in_it_holds(a in -20i128..20, b in -20i128..20, constant in -25i128..25, strategy in 1i32..=5) {
+            let (min, max) = (a.min(b), a.max(b));
+            let op = Op::from_strategy(strategy).unwrap();
+            let none_holds = (min..=max).all(|v| !op.holds(v.cmp(&constant)));
+            prop_assert_eq!(op.refuted_by_zone(min, max, constant), none_holds);
+        }
     }
 
     #[test]
