@@ -185,6 +185,25 @@ CREATE TABLE excl (id int, EXCLUDE USING btree (id WITH =)) USING columnar;
 COPY excl FROM PROGRAM 'seq 1 3000';
 SELECT kind, count(*), sum(versions) FROM columnar_stats('excl') GROUP BY kind ORDER BY kind;
 COPY excl FROM PROGRAM 'seq 2999 3001';
+-- Nor does one with a unique index on a function that is not strict (an ON CONFLICT check of
+-- another backend computes it over the row it fetched, before waiting); a strict one buffers.
+CREATE FUNCTION must_not_be_null(int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+  IF $1 IS NULL THEN RAISE EXCEPTION 'must_not_be_null(NULL)'; END IF;
+  RETURN $1;
+END $$;
+CREATE TABLE nonstrict (id int) USING columnar;
+CREATE UNIQUE INDEX ON nonstrict (must_not_be_null(id));
+COPY nonstrict FROM PROGRAM 'seq 1 3000';
+CREATE TABLE strict_expr (id int) USING columnar;
+CREATE UNIQUE INDEX ON strict_expr ((id + 1));
+COPY strict_expr FROM PROGRAM 'seq 1 3000';
+SELECT 'nonstrict' AS t, kind, count(*) FROM columnar_stats('nonstrict') GROUP BY kind
+UNION ALL SELECT 'strict_expr', kind, count(*) FROM columnar_stats('strict_expr') GROUP BY kind ORDER BY 1, 2;
+INSERT INTO nonstrict VALUES (3000) ON CONFLICT (must_not_be_null(id)) DO NOTHING;
+SELECT count(*) FROM nonstrict;
+DROP TABLE nonstrict, strict_expr;
+DROP FUNCTION must_not_be_null(int);
 -- A plain INSERT of many rows buffers them too (past its first 1000). It has no end-of-command
 -- callback: its buffer is written when this backend next reads the table (in the same command
 -- too), when another command inserts, before TRUNCATE, before a plan with parallel workers, and

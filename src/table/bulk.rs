@@ -23,9 +23,9 @@
 //! stamp says that its transaction is in progress, so a dirty snapshot (unique checks) waits for
 //! it, and no other snapshot sees the rows. If the transaction, or the subtransaction that made
 //! the reservation, aborts, the buffer is dropped and the range is dead; VACUUM removes its index
-//! entries and empties the segment. A table with an exclusion constraint never buffers: the
-//! conflict check of another backend compares the values of the row it fetched, which a
-//! reservation does not have.
+//! entries and empties the segment. A table with an exclusion constraint, or a unique index on a
+//! function that is not strict, never buffers: the conflict check of another backend computes
+//! from the values of the row it fetched, which a reservation does not have.
 
 use super::group::Fold;
 use super::page::WalRecord;
@@ -104,7 +104,7 @@ struct Command {
     rows: u64,
     next_reservation: usize,
     early_seals: u32,
-    /// The table has an exclusion constraint (None: not looked up yet).
+    /// The table never buffers ([`needs_buffered_values`]; None: not looked up yet).
     excluded: Option<bool>,
 }
 
@@ -133,8 +133,12 @@ fn current_xid() -> u32 {
     unsafe { pg_sys::GetCurrentTransactionId().into_inner() }
 }
 
-/// Whether the table has an index enforcing an exclusion constraint.
-fn has_exclusion_constraint(rel: pg_sys::Relation) -> bool {
+/// Whether another backend's conflict check could compute something from the values of a row it
+/// fetched before waiting for the row's inserter: the table has an index enforcing an exclusion
+/// constraint (its check compares values), or a unique index on an expression calling a function
+/// that is not strict (an `ON CONFLICT` check computes the index's values of the row it found,
+/// which for a buffered row are the placeholder's NULLs, and such a function may raise on them).
+fn needs_buffered_values(rel: pg_sys::Relation) -> bool {
     // SAFETY: an open relation; its index list is a List of OIDs in the current context; each
     // index is opened and closed here (the lock is kept until the transaction ends).
     unsafe {
@@ -142,9 +146,14 @@ fn has_exclusion_constraint(rel: pg_sys::Relation) -> bool {
         let oids: Vec<pg_sys::Oid> = if list.is_null() { Vec::new() } else { (0..(*list).length as usize).map(|i| (*(*list).elements.add(i)).oid_value).collect() };
         oids.into_iter().any(|oid| {
             let index = pg_sys::index_open(oid, pg_sys::AccessShareLock as i32);
-            let exclusion = (*(*index).rd_index).indisexclusion;
+            let form = (*index).rd_index;
+            let needs = (*form).indisexclusion
+                || ((*form).indisunique && {
+                    let exprs = pg_sys::RelationGetIndexExpressions(index);
+                    !exprs.is_null() && pg_sys::contain_nonstrict_functions(exprs.cast())
+                });
             pg_sys::index_close(index, pg_sys::NoLock as i32);
-            exclusion
+            needs
         })
     }
 }
@@ -174,7 +183,7 @@ pub fn wants(rel: pg_sys::Relation, cid: pg_sys::CommandId, rows: usize) -> bool
     }
     // Looked up once per command, when it first has enough rows (single-row inserts never do).
     let excluded = excluded.unwrap_or_else(|| {
-        let excluded = has_exclusion_constraint(rel);
+        let excluded = needs_buffered_values(rel);
         STATE.with(|s| s.borrow_mut().commands.iter_mut().filter(|c| same(c)).for_each(|c| c.excluded = Some(excluded)));
         excluded
     });
