@@ -45,7 +45,11 @@ INSERT INTO clauses VALUES
   ('d < timestamp ''2020-01-05 12:00'''), ('d > timestamp ''2020-02-01 00:00:01'''),
   ('ts < timestamp ''2020-01-02'''), ('ts >= date ''2020-02-01'''), ('ts = timestamp ''2020-01-10 00:00'''),
   ('tz BETWEEN timestamptz ''2020-01-20 00:00+00'' AND timestamptz ''2020-01-21 00:00+00'''),
-  ('n < 10'), ('n IS NULL'), ('n IS NOT NULL AND id > 49000'), ('t < ''x2''');
+  ('n < 10'), ('n IS NULL'), ('n IS NOT NULL AND id > 49000'), ('t < ''x2'''),
+  ('id IN (5, 30000, 59999)'), ('id IN (70000, 80000)'), ('k IN (1, NULL)'), ('id NOT IN (1, 2)'),
+  ('d IN (date ''2020-01-05'', date ''2020-03-01'')'), ('b = ANY (ARRAY[5000000000, 1])'),
+  ('ts = ANY (ARRAY[timestamp ''2020-01-10 00:00'', NULL])'), ('id = ANY (''{}''::int[])'),
+  ('d = ANY (ARRAY[timestamp ''2020-01-05 00:00''])'), ('id > 59000 + (SELECT 0)');
 -- Rows through the scan node, and aggregates through the aggregate node.
 SELECT c, zsame('SELECT id, k, d, n FROM $T WHERE ' || c) AS scan,
        zsame('SELECT count(*), sum(k), min(d), max(ts), sum(n) FROM $T WHERE ' || c) AS aggregate
@@ -73,8 +77,22 @@ BEGIN
 END $$;
 SELECT explain_analyze('SELECT id FROM zc WHERE id > 59000');
 SELECT explain_analyze('SELECT count(*) FROM zc WHERE ts < timestamp ''2020-01-02''');
+SELECT explain_analyze('SELECT count(*) FROM zc WHERE id IN (3, 59999)');
 SET omendb.enable_columnar_zone_maps = off;
 SELECT explain_analyze('SELECT id FROM zc WHERE id > 59000');
 RESET omendb.enable_columnar_zone_maps;
+-- A generic plan's parameters are fixed for the query: the zone maps use their values.
+SET plan_cache_mode = force_generic_plan;
+PREPARE zh_p(int, date) AS SELECT count(*), sum(k), min(id) FROM zh WHERE id > $1 AND d < $2;
+PREPARE zc_p(int, date) AS SELECT count(*), sum(k), min(id) FROM zc WHERE id > $1 AND d < $2;
+EXECUTE zh_p(40000, date '2021-03-01');
+EXECUTE zc_p(40000, date '2021-03-01');
+PREPARE zc_ids(int[]) AS SELECT id FROM zc WHERE id = ANY ($1);
+EXECUTE zc_ids('{7, 41000, NULL}');
+SELECT explain_analyze('EXECUTE zc_p(59000, date ''2021-06-01'')');
+SELECT explain_analyze('EXECUTE zc_ids(''{59990}'')');
+EXPLAIN (COSTS OFF) EXECUTE zc_ids('{59990}');
+RESET plan_cache_mode;
+DEALLOCATE ALL;
 DROP TABLE zh, zc, clauses;
 DROP FUNCTION zsame(text), explain_analyze(text);

@@ -1,7 +1,10 @@
 //! WHERE clauses evaluated over a row group's column vectors, before any row is stored in a
 //! slot: a comparison of a column with a constant by a btree operator of the column type's
 //! default family (integers with each other, dates, timestamps and timestamptz with their own
-//! type, a date with a timestamp either way round, numerics), and IS [NOT] NULL on any column.
+//! type, a date with a timestamp either way round, numerics), `= ANY` of a constant array of
+//! such integers (IN lists), and IS [NOT] NULL on any column. The same clauses, with operands
+//! fixed for the query evaluated at the executor's start (parameters), are tested against
+//! zone maps.
 //! Every other clause, and each clause whose answer the vectors cannot give exactly (a numeric
 //! beyond 128 bits), is left to PostgreSQL. Aggregate arguments that are numeric arithmetic
 //! (`+`, `-`, `*` over numeric columns and constants) are computed from the vectors too.
@@ -25,17 +28,19 @@ const TIMESTAMPTZ: u32 = 1184;
 const NUMERIC: u32 = 1700;
 
 /// How a stored value is compared with the constant.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum Test {
     /// An integer-stored value (a date as a timestamp when `date_vs_timestamp`) against an
     /// integer.
     Int { op: Op, constant: i128, date_vs_timestamp: bool },
+    /// `= ANY` of a list of integers (sorted, without NULLs), compared as `Int` is.
+    InList { values: Vec<i128>, date_vs_timestamp: bool },
     Numeric { op: Op, constant: Numeric },
     IsNull(bool),
 }
 
 /// A clause over the reader's `k`th attribute.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct VecQual {
     pub k: usize,
     test: Test,
@@ -50,16 +55,107 @@ pub enum Verdict {
     Unknown,
 }
 
-/// The clause `node` as a vector clause, over the attribute `k_of(attribute index)` names.
+/// The clause `node` as a vector clause, over the attribute `k_of(attribute index)` names: a
+/// comparison of a column with a constant, `column = ANY (constant array)` (IN lists), or IS
+/// [NOT] NULL.
 ///
 /// # Safety
 /// `node` is a valid expression whose Vars are the node's scan tuple's (at attribute numbers).
 pub unsafe fn compile(node: *mut pg_sys::Node, k_of: impl Fn(usize) -> usize) -> Option<VecQual> {
+    // SAFETY: per the contract.
+    unsafe { compile_with(node, k_of, None) }
+}
+
+/// As [`compile`], with the operand that is not the column also taken when it is an expression
+/// whose value is fixed for the whole query (no column, no volatile function, no subplan and
+/// no executor parameter, which may change at a rescan: a parameter of a prepared statement,
+/// `now()`, a cast), evaluated now in `parent`'s expression context. For zone maps, which the
+/// executor tests before PostgreSQL evaluates the clause itself.
+///
+/// # Safety
+/// As for `compile`; `parent` is the plan state the clause belongs to, initialised.
+pub unsafe fn compile_bound(node: *mut pg_sys::Node, k_of: impl Fn(usize) -> usize, parent: *mut pg_sys::PlanState) -> Option<VecQual> {
+    // SAFETY: per the contract.
+    unsafe { compile_with(node, k_of, Some(parent)) }
+}
+
+/// The value of `operand` if it is a constant, or (with `parent`) an expression fixed for the
+/// query, evaluated: (datum, type, is NULL). A by-reference datum lives in the expression
+/// context's per-tuple memory: the caller reads it at once.
+///
+/// # Safety
+/// As for `compile_bound`.
+unsafe fn constant_of(operand: *mut pg_sys::Node, parent: Option<*mut pg_sys::PlanState>) -> Option<(pg_sys::Datum, u32, bool)> {
+    // SAFETY: per the contract; the expression is initialised and evaluated in `parent`'s
+    // context, as the executor would evaluate it.
+    unsafe {
+        if (*operand).type_ == pg_sys::NodeTag::T_Const {
+            let c = operand as *mut pg_sys::Const;
+            return Some(((*c).constvalue, u32::from((*c).consttype), (*c).constisnull));
+        }
+        let parent = parent?;
+        // pull_paramids lists the ids of parameters of every kind; contain_exec_param says
+        // whether one of them is an executor parameter.
+        let params = pg_sys::pull_paramids(operand.cast());
+        let mut ids: *mut pg_sys::List = std::ptr::null_mut();
+        let mut id = -1;
+        loop {
+            id = pg_sys::bms_next_member(params, id);
+            if id < 0 {
+                break;
+            }
+            ids = pg_sys::lappend_int(ids, id);
+        }
+        let fixed = !pg_sys::contain_var_clause(operand)
+            && !pg_sys::contain_volatile_functions(operand)
+            && !pg_sys::contain_subplans(operand)
+            && (ids.is_null() || !pg_sys::contain_exec_param(operand, ids));
+        if !fixed {
+            return None;
+        }
+        let econtext = (*parent).ps_ExprContext;
+        if econtext.is_null() {
+            return None;
+        }
+        let state = pg_sys::ExecInitExpr(operand.cast(), parent);
+        let mut isnull = false;
+        let value = pg_sys::ExecEvalExprSwitchContext(state, econtext, &mut isnull);
+        Some((value, u32::from(pg_sys::exprType(operand)), isnull))
+    }
+}
+
+/// An integer-stored column of `column_type` compared with `value` of `const_type`: the
+/// constant as the column's stored integers compare with it, and whether each stored value is a
+/// date to compare as a timestamp. None for other types.
+fn int_constant(column_type: u32, const_type: u32, value: pg_sys::Datum) -> Option<(i128, bool)> {
+    let ints = [INT2, INT4, INT8];
+    Some(match (column_type, const_type) {
+        (x, y) if ints.contains(&x) && ints.contains(&y) => match y {
+            INT2 => (value.value() as i16 as i128, false),
+            INT4 => (value.value() as i32 as i128, false),
+            _ => (value.value() as i64 as i128, false),
+        },
+        (DATE, DATE) => (value.value() as i32 as i128, false),
+        (TIMESTAMP, TIMESTAMP) | (TIMESTAMPTZ, TIMESTAMPTZ) => (value.value() as i64 as i128, false),
+        (DATE, TIMESTAMP) => (value.value() as i64 as i128, true),
+        (TIMESTAMP, DATE) => (compare::date_as_timestamp(value.value() as i32 as i64), false),
+        _ => return None,
+    })
+}
+
+/// # Safety
+/// As for `compile_bound` (`parent` None: constants only).
+unsafe fn compile_with(node: *mut pg_sys::Node, k_of: impl Fn(usize) -> usize, parent: Option<*mut pg_sys::PlanState>) -> Option<VecQual> {
     // SAFETY: per the contract; catalog lookups by OID.
     unsafe {
         let var_index = |n: *mut pg_sys::Node| -> Option<(usize, u32)> {
             let v = n as *mut pg_sys::Var;
             ((*n).type_ == pg_sys::NodeTag::T_Var && (*v).varlevelsup == 0 && (*v).varattno > 0).then(|| ((*v).varattno as usize - 1, u32::from((*v).vartype)))
+        };
+        // The btree strategy of `opno` in the default family of the column's type.
+        let op_of = |opno: pg_sys::Oid, column_type: u32| {
+            let family = pg_sys::get_opclass_family(pg_sys::GetDefaultOpClass(column_type.into(), pg_sys::BTREE_AM_OID));
+            Op::from_strategy(pg_sys::get_op_opfamily_strategy(opno, family))
         };
         match (*node).type_ {
             pg_sys::NodeTag::T_NullTest => {
@@ -71,44 +167,65 @@ pub unsafe fn compile(node: *mut pg_sys::Node, k_of: impl Fn(usize) -> usize) ->
                 let e = node as *mut pg_sys::OpExpr;
                 let args = super::plan::list_pointers::<pg_sys::Node>((*e).args);
                 let [a, b] = args[..] else { return None };
-                let (var, constant, commuted) = match (var_index(a), var_index(b)) {
+                let (var, operand, commuted) = match (var_index(a), var_index(b)) {
                     (Some(v), None) => (v, b, false),
                     (None, Some(v)) => (v, a, true),
                     _ => return None,
                 };
-                let c = constant as *mut pg_sys::Const;
-                if (*constant).type_ != pg_sys::NodeTag::T_Const || (*c).constisnull {
-                    return None;
-                }
                 let (index, column_type) = var;
-                let const_type = u32::from((*c).consttype);
-                let family = pg_sys::get_opclass_family(pg_sys::GetDefaultOpClass(column_type.into(), pg_sys::BTREE_AM_OID));
-                let mut op = Op::from_strategy(pg_sys::get_op_opfamily_strategy((*e).opno, family))?;
+                let mut op = op_of((*e).opno, column_type)?;
                 if commuted {
                     op = op.commuted();
                 }
-                let ints = [INT2, INT4, INT8];
-                let value = (*c).constvalue;
+                let (value, const_type, isnull) = constant_of(operand, parent)?;
+                if isnull {
+                    return None;
+                }
                 let test = match (column_type, const_type) {
-                    (x, y) if ints.contains(&x) && ints.contains(&y) => {
-                        let v = match y {
-                            INT2 => value.value() as i16 as i128,
-                            INT4 => value.value() as i32 as i128,
-                            _ => value.value() as i64 as i128,
-                        };
-                        Test::Int { op, constant: v, date_vs_timestamp: false }
-                    }
-                    (DATE, DATE) => Test::Int { op, constant: value.value() as i32 as i128, date_vs_timestamp: false },
-                    (TIMESTAMP, TIMESTAMP) | (TIMESTAMPTZ, TIMESTAMPTZ) => Test::Int { op, constant: value.value() as i64 as i128, date_vs_timestamp: false },
-                    (DATE, TIMESTAMP) => Test::Int { op, constant: value.value() as i64 as i128, date_vs_timestamp: true },
-                    (TIMESTAMP, DATE) => Test::Int { op, constant: compare::date_as_timestamp(value.value() as i32 as i64), date_vs_timestamp: false },
                     (NUMERIC, NUMERIC) => match parse_numeric(varlena_content(value)) {
                         Some(n) if n != Numeric::TooBig => Test::Numeric { op, constant: n },
                         _ => return None,
                     },
-                    _ => return None,
+                    _ => {
+                        let (constant, date_vs_timestamp) = int_constant(column_type, const_type, value)?;
+                        Test::Int { op, constant, date_vs_timestamp }
+                    }
                 };
                 Some(VecQual { k: k_of(index), test })
+            }
+            pg_sys::NodeTag::T_ScalarArrayOpExpr => {
+                let e = node as *mut pg_sys::ScalarArrayOpExpr;
+                let args = super::plan::list_pointers::<pg_sys::Node>((*e).args);
+                let [a, b] = args[..] else { return None };
+                let (index, column_type) = var_index(a)?;
+                if !(*e).useOr || !matches!(op_of((*e).opno, column_type)?, Op::Eq) {
+                    return None;
+                }
+                let (array, array_type, isnull) = constant_of(b, parent)?;
+                if isnull {
+                    return None;
+                }
+                let elem_type = pg_sys::get_element_type(array_type.into());
+                let (mut len, mut byval, mut align) = (0i16, false, 0 as std::ffi::c_char);
+                pg_sys::get_typlenbyvalalign(elem_type, &mut len, &mut byval, &mut align);
+                let (mut elems, mut nulls, mut n) = (std::ptr::null_mut(), std::ptr::null_mut(), 0);
+                let arr = pg_sys::pg_detoast_datum(array.cast_mut_ptr()) as *mut pg_sys::ArrayType;
+                pg_sys::deconstruct_array(arr, elem_type, len as i32, byval, align, &mut elems, &mut nulls, &mut n);
+                let mut values = Vec::with_capacity(n as usize);
+                let mut date_vs_timestamp = false;
+                for i in 0..n as usize {
+                    // A NULL element never equals: in a WHERE clause, `x IN (.., NULL)` holds for
+                    // the other elements only.
+                    if *nulls.add(i) {
+                        continue;
+                    }
+                    let (v, d) = int_constant(column_type, u32::from(elem_type), *elems.add(i))?;
+                    values.push(v);
+                    date_vs_timestamp = d;
+                }
+                values.sort_unstable();
+                values.dedup();
+                Some(VecQual { k: k_of(index), test: Test::InList { values, date_vs_timestamp } })
             }
             _ => None,
         }
@@ -120,32 +237,36 @@ impl VecQual {
     /// zone map (min and max of its non-NULL values) and NULL count. A comparison never holds
     /// for NULL.
     pub fn refutes(&self, vector: &VectorMeta) -> bool {
-        match (self.test, &vector.zone) {
-            (Test::IsNull(true), _) => vector.nulls == 0,
-            (Test::IsNull(false), _) | (Test::Int { .. } | Test::Numeric { .. }, None) => vector.nulls == vector.rows,
-            (Test::Int { op, constant, date_vs_timestamp }, Some(Zone::Int { min, max })) => {
-                let (min, max) = if date_vs_timestamp { (compare::date_as_timestamp(*min), compare::date_as_timestamp(*max)) } else { (*min as i128, *max as i128) };
-                op.refuted_by_zone(min, max, constant)
+        let all_null = vector.nulls == vector.rows;
+        let bounds = |date_vs_timestamp: bool| match &vector.zone {
+            Some(Zone::Int { min, max }) if date_vs_timestamp => Some((compare::date_as_timestamp(*min), compare::date_as_timestamp(*max))),
+            Some(Zone::Int { min, max }) => Some((*min as i128, *max as i128)),
+            _ => None,
+        };
+        match &self.test {
+            Test::IsNull(true) => vector.nulls == 0,
+            Test::IsNull(false) => all_null,
+            Test::Int { op, constant, date_vs_timestamp } => all_null || bounds(*date_vs_timestamp).is_some_and(|(min, max)| op.refuted_by_zone(min, max, *constant)),
+            Test::InList { values, date_vs_timestamp } => {
+                all_null || bounds(*date_vs_timestamp).is_some_and(|(min, max)| values.iter().all(|&v| Op::Eq.refuted_by_zone(min, max, v)))
             }
             // A numeric's zone bounds its datum's bytes, which do not order as its values.
-            (Test::Int { .. } | Test::Numeric { .. }, Some(_)) => false,
+            Test::Numeric { .. } => all_null,
         }
     }
 
     /// The clause's verdict on the row at group position `position`.
     fn verdict(&self, view: &GroupView<'_>, position: u32) -> Verdict {
-        let holds = match self.test {
-            Test::IsNull(is_null) => view.is_null(self.k, position) == is_null,
-            Test::Int { op, constant, date_vs_timestamp } => match view.datum(self.k, position) {
-                None => false,
-                Some(d) => {
-                    let v = if date_vs_timestamp { compare::date_as_timestamp(d.value() as i32 as i64) } else { d.value() as i64 as i128 };
-                    op.holds(v.cmp(&constant))
-                }
-            },
+        let stored = |date_vs_timestamp: bool| {
+            view.datum(self.k, position).map(|d| if date_vs_timestamp { compare::date_as_timestamp(d.value() as i32 as i64) } else { d.value() as i64 as i128 })
+        };
+        let holds = match &self.test {
+            Test::IsNull(is_null) => view.is_null(self.k, position) == *is_null,
+            Test::Int { op, constant, date_vs_timestamp } => stored(*date_vs_timestamp).is_some_and(|v| op.holds(v.cmp(constant))),
+            Test::InList { values, date_vs_timestamp } => stored(*date_vs_timestamp).is_some_and(|v| values.binary_search(&v).is_ok()),
             Test::Numeric { op, constant } => match view.numeric(self.k, position) {
                 None => false,
-                Some(n) => match compare::numeric_cmp(n, constant) {
+                Some(n) => match compare::numeric_cmp(n, *constant) {
                     Some(o) => op.holds(o),
                     None => return Verdict::Unknown,
                 },
@@ -162,16 +283,19 @@ impl VecQual {
             live.retain(|&r| holds(rows[r as usize].0 as usize % VECTOR_SIZE));
         }
         let valid = |validity: &Option<Vec<u8>>, i: usize| validity.as_deref().is_none_or(|b| validity::is_valid(b, i));
-        match (self.test, vector) {
-            (Test::IsNull(is_null), Some(Decoded::Int(v) | Decoded::Scaled { values: v, .. })) => keep(rows, live, |i| valid(&v.validity, i) != is_null),
-            (Test::Int { op, constant, date_vs_timestamp: false }, Some(Decoded::Int(v))) => {
-                keep(rows, live, |i| valid(&v.validity, i) && op.holds((v.values[i] as i128).cmp(&constant)))
+        let stored = |v: &columnar_core::encode::IntVector, i: usize, date_vs_timestamp: bool| {
+            if date_vs_timestamp { compare::date_as_timestamp(v.values[i]) } else { v.values[i] as i128 }
+        };
+        match (&self.test, vector) {
+            (Test::IsNull(is_null), Some(Decoded::Int(v) | Decoded::Scaled { values: v, .. })) => keep(rows, live, |i| valid(&v.validity, i) != *is_null),
+            (Test::Int { op, constant, date_vs_timestamp }, Some(Decoded::Int(v))) => {
+                keep(rows, live, |i| valid(&v.validity, i) && op.holds(stored(v, i, *date_vs_timestamp).cmp(constant)))
             }
-            (Test::Int { op, constant, date_vs_timestamp: true }, Some(Decoded::Int(v))) => {
-                keep(rows, live, |i| valid(&v.validity, i) && op.holds(compare::date_as_timestamp(v.values[i]).cmp(&constant)))
+            (Test::InList { values, date_vs_timestamp }, Some(Decoded::Int(v))) => {
+                keep(rows, live, |i| valid(&v.validity, i) && values.binary_search(&stored(v, i, *date_vs_timestamp)).is_ok())
             }
             (Test::Numeric { op, constant: Numeric::Finite { value, scale: cs } }, Some(Decoded::Scaled { values, scale, .. })) => {
-                let Some(c) = compare::ScaledConstant::new(value, cs, *scale) else { return false };
+                let Some(c) = compare::ScaledConstant::new(*value, *cs, *scale) else { return false };
                 keep(rows, live, |i| valid(&values.validity, i) && op.holds(c.cmp(values.values[i])))
             }
             _ => return false,
