@@ -2,9 +2,9 @@
 //! slot: a comparison of a column with a constant by a btree operator of the column type's
 //! default family (integers with each other, dates, timestamps and timestamptz with their own
 //! type, a date with a timestamp either way round, numerics), `= ANY` of a constant array of
-//! such integers (IN lists), and IS [NOT] NULL on any column. The same clauses, with operands
-//! fixed for the query evaluated at the executor's start (parameters), are tested against
-//! zone maps.
+//! such integers (IN lists), and IS [NOT] NULL on any column. The same clauses, also with the
+//! statement's parameters in place of constants (read at the executor's start), are tested
+//! against zone maps.
 //! Every other clause, and each clause whose answer the vectors cannot give exactly (a numeric
 //! beyond 128 bits), is left to PostgreSQL. Aggregate arguments that are numeric arithmetic
 //! (`+`, `-`, `*` over numeric columns and constants) are computed from the vectors too.
@@ -66,11 +66,9 @@ pub unsafe fn compile(node: *mut pg_sys::Node, k_of: impl Fn(usize) -> usize) ->
     unsafe { compile_with(node, k_of, None) }
 }
 
-/// As [`compile`], with the operand that is not the column also taken when it is an expression
-/// whose value is fixed for the whole query (no column, no volatile function, no subplan and
-/// no executor parameter, which may change at a rescan: a parameter of a prepared statement,
-/// `now()`, a cast), evaluated now in `parent`'s expression context. For zone maps, which the
-/// executor tests before PostgreSQL evaluates the clause itself.
+/// As [`compile`], with the operand that is not the column also taken when it is a parameter of
+/// the statement (fixed for the whole query), read now in `parent`'s expression context. For
+/// zone maps, which the executor tests before PostgreSQL evaluates the clause itself.
 ///
 /// # Safety
 /// As for `compile`; `parent` is the plan state the clause belongs to, initialised.
@@ -79,8 +77,8 @@ pub unsafe fn compile_bound(node: *mut pg_sys::Node, k_of: impl Fn(usize) -> usi
     unsafe { compile_with(node, k_of, Some(parent)) }
 }
 
-/// The value of `operand` if it is a constant, or (with `parent`) an expression fixed for the
-/// query, evaluated: (datum, type, is NULL). A by-reference datum lives in the expression
+/// The value of `operand` if it is a constant, or (with `parent`) a parameter of the statement:
+/// (datum, type, is NULL). A by-reference datum lives in the expression
 /// context's per-tuple memory: the caller reads it at once.
 ///
 /// # Safety
@@ -94,23 +92,16 @@ unsafe fn constant_of(operand: *mut pg_sys::Node, parent: Option<*mut pg_sys::Pl
             return Some(((*c).constvalue, u32::from((*c).consttype), (*c).constisnull));
         }
         let parent = parent?;
-        // pull_paramids lists the ids of parameters of every kind; contain_exec_param says
-        // whether one of them is an executor parameter.
-        let params = pg_sys::pull_paramids(operand.cast());
-        let mut ids: *mut pg_sys::List = std::ptr::null_mut();
-        let mut id = -1;
-        loop {
-            id = pg_sys::bms_next_member(params, id);
-            if id < 0 {
-                break;
-            }
-            ids = pg_sys::lappend_int(ids, id);
+        // A parameter of the statement (a generic plan's `$1`, a PL/pgSQL variable), maybe
+        // relabelled to a binary-compatible type: its value is fixed for the query, and reading
+        // it cannot fail. Anything computed may raise an error that PostgreSQL, which evaluates
+        // a clause only on rows that reach it, would never raise; an executor parameter may
+        // change at a rescan.
+        let mut inner = operand;
+        while (*inner).type_ == pg_sys::NodeTag::T_RelabelType {
+            inner = (*(inner as *mut pg_sys::RelabelType)).arg.cast();
         }
-        let fixed = !pg_sys::contain_var_clause(operand)
-            && !pg_sys::contain_volatile_functions(operand)
-            && !pg_sys::contain_subplans(operand)
-            && (ids.is_null() || !pg_sys::contain_exec_param(operand, ids));
-        if !fixed {
+        if (*inner).type_ != pg_sys::NodeTag::T_Param || (*(inner as *mut pg_sys::Param)).paramkind != pg_sys::ParamKind::PARAM_EXTERN {
             return None;
         }
         let econtext = (*parent).ps_ExprContext;
