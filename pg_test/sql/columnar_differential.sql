@@ -91,7 +91,9 @@ INSERT INTO dqueries VALUES
   ('SELECT string_agg(id::text, '','' ORDER BY id) FROM (SELECT id FROM $T WHERE k < 5 ORDER BY k, id LIMIT 50) s'),
   ('SELECT count(*), sum(hashtext(j::text)) FROM $T WHERE j ? ''u'''),
   ('SELECT count(*), sum(extract(epoch FROM d)) FROM $T WHERE b'),
-  ('SELECT count(*) FROM $T a JOIN $T b ON a.k = b.k WHERE a.id % 50 = 0');
+  ('SELECT count(*) FROM $T a JOIN $T b ON a.k = b.k WHERE a.id % 50 = 0'),
+  ('SELECT count(*), sum(k), sum(n) FROM $T WHERE id >= 1500 AND k IN (1, 5, 9, 9223372036854775807, NULL)'),
+  ('SELECT count(*), sum(id) FROM $T WHERE id < 700 AND k IS NOT NULL');
 
 CREATE TABLE dfail (round int, q text, plan text, heap text, columnar text);
 CREATE FUNCTION diff_check(round int) RETURNS int LANGUAGE plpgsql AS $$
