@@ -215,7 +215,10 @@ impl Reader {
         unsafe { pg_sys::MemoryContextReset(self.cxt) };
         let first = (e.first_row / rownum::ROWS_PER_BLOCK) as u32;
         let per_slice = (segment::BLOCKS as u32).div_ceil(SLICES);
-        let blocks = first + slice * per_slice..first + ((slice + 1) * per_slice).min(segment::BLOCKS as u32);
+        // Within the entry's range: a group VACUUM merged since the scan read the map also holds
+        // the rows of the next entry, which the scan reads through that entry.
+        let end = ((slice + 1) * per_slice).min(segment::BLOCKS as u32).min((e.rows / rownum::ROWS_PER_BLOCK) as u32);
+        let blocks = first + slice * per_slice..first + end.max(slice * per_slice);
         let Some(sb) = store::segment_page(self.rel, first, Lock::Share) else { return };
         let c = sb.content_of(PageKind::Segment);
         if segment::state(c) == State::Folded {

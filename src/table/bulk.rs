@@ -40,8 +40,9 @@ use pgrx::prelude::*;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 use std::cell::{Cell, RefCell};
 
-/// Rows of a full row group (as DuckDB's): the largest reservation.
-const GROUP_ROWS: usize = 60 * VECTOR_SIZE;
+/// Rows of a full row group (as DuckDB's): the largest reservation, and the most rows VACUUM
+/// merges neighbouring groups into.
+pub const GROUP_ROWS: usize = 60 * VECTOR_SIZE;
 /// `omendb.columnar_bulk_after_rows`: rows a command inserts into a table through the delta
 /// store before it buffers the rest (a small COPY is not worth a row group of its own: VACUUM
 /// folds its rows with their neighbours); -1 turns the bulk path off.

@@ -75,6 +75,9 @@ fn segments(t: pg_sys::Relation, strict: bool) -> Vec<Segment> {
             if strict && (first as u64 * rownum::ROWS_PER_BLOCK != e.first_row || page::owner(&sb) != first) {
                 violation(t, e.page, &format!("segment page starts at logical block {first}, its map entry at row {}", e.first_row));
             }
+            if strict && segment::used(sc) as u64 * rownum::ROWS_PER_BLOCK > e.rows {
+                violation(t, e.page, &format!("segment of {} logical blocks, its map entry of {} rows", segment::used(sc), e.rows));
+            }
             let blocks = (0..segment::used(sc)).map(|i| (first + i as u32, segment::page_of(sc, i))).collect();
             let group = (segment::state(sc) == segment::State::Folded).then(|| segment::group(sc));
             out.push(Segment { entry: e, blocks, group, pending: segment::pending(sc), stamp: segment::stamp(sc) });

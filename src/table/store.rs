@@ -147,6 +147,22 @@ fn range_of(rel: pg_sys::Relation, row: u64) -> Option<map::Entry> {
     with_cache(rel, |c| map::find(&c.map, row).copied())
 }
 
+/// The map page holding the entry of the range starting at row `first_row`, and the entry's
+/// index in it, as read now.
+pub fn map_position(rel: pg_sys::Relation, first_row: u64) -> Option<(u32, usize)> {
+    let m = read_meta(rel)?;
+    let mut blk = m.map_first;
+    while blk != NO_BLOCK {
+        let b = Buf::read(rel, blk, Lock::Share);
+        let c = b.content_of(PageKind::Map);
+        if let Some(i) = map::entries(c).position(|e| e.is_ok_and(|e| e.first_row == first_row)) {
+            return Some((blk, i));
+        }
+        blk = map::next(c);
+    }
+    None
+}
+
 /// The map's entries (every delta segment, folded or not), read now.
 pub fn segments(rel: pg_sys::Relation) -> Vec<map::Entry> {
     reload_map(rel);

@@ -295,6 +295,7 @@ pub unsafe extern "C-unwind" fn relation_vacuum(rel: pg_sys::Relation, params: *
         for e in store::segments(rel) {
             live -= fold(rel, &e, oldest_xmin, &mut pool) as f64;
         }
+        merge_groups(rel, &mut pool);
         // 6. Groups move down into free runs, and free pages at the end are cut off.
         space::move_groups_down(rel, &mut pool);
         space::move_pages_down(rel, &mut pool);
@@ -477,6 +478,101 @@ fn fold(rel: pg_sys::Relation, e: &map::Entry, oldest_xmin: pg_sys::TransactionI
         }
     }
     own_headers
+}
+
+/// A folded group that merging may take: settled whole (no stamp, no overlay: every row has
+/// the frozen stamp) and nothing pending. Its segment page is locked by the caller.
+fn mergeable(sb: &Buf) -> Option<columnar_core::group::Group> {
+    let c = sb.content_of(PageKind::Segment);
+    let plain = segment::state(c) == State::Folded
+        && segment::stamp(c).is_none()
+        && segment::pending(c).is_none()
+        && (0..segment::used(c)).all(|i| segment::page_of(c, i) == NO_BLOCK);
+    plain.then(|| segment::group(c))
+}
+
+/// Merges neighbouring row groups (map entries next to each other on one map page) whose rows
+/// fit one full group when either is under half full: the small groups of a bulk load's first
+/// reservations, or of short loads. Only groups whose rows all have the frozen stamp are taken,
+/// so the rows are carried without headers; row numbers, so TIDs and index entries, stay.
+fn merge_groups(rel: pg_sys::Relation, pool: &mut space::FreePages) {
+    let mut entries = store::segments(rel);
+    let mut i = 0;
+    while i + 1 < entries.len() {
+        match merge_pair(rel, &entries[i], &entries[i + 1], pool) {
+            Some(merged) => {
+                entries[i] = merged;
+                entries.remove(i + 1);
+            }
+            None => i += 1,
+        }
+        crate::compat::vacuum_delay_point();
+    }
+    store::forget(rel);
+}
+
+/// Merges the group of entry `b` into the group of entry `a`, the range before it: the rows of
+/// both are read and encoded as one group over `a`'s first block; then, under both segment
+/// pages' exclusive locks (the gate every writer of a group's headers takes) and the map
+/// page's, with nothing changed meanwhile, one WAL record points `a`'s segment at the new group,
+/// widens `a`'s map entry over `b`'s range, removes `b`'s entry and frees `b`'s segment page. A
+/// backend that cached `b`'s entry finds a free page there and reads the map again. Returns the
+/// merged entry.
+fn merge_pair(rel: pg_sys::Relation, a: &map::Entry, b: &map::Entry, pool: &mut space::FreePages) -> Option<map::Entry> {
+    let (ga, gb) = {
+        let (sa, sb) = (Buf::read(rel, a.page, Lock::Share), Buf::read(rel, b.page, Lock::Share));
+        (mergeable(&sa)?, mergeable(&sb)?)
+    };
+    let (rows, half) = (ga.rows as usize + gb.rows as usize, super::bulk::GROUP_ROWS / 2);
+    let a_blocks = (a.rows / rownum::ROWS_PER_BLOCK) as u32;
+    let blocks = a_blocks + gb.blocks;
+    if a.end_row() != b.first_row || rows > super::bulk::GROUP_ROWS || (ga.rows as usize >= half && gb.rows as usize >= half) || blocks as usize > segment::BLOCKS {
+        return None;
+    }
+    // SAFETY: the current memory context is VACUUM's.
+    let cxt = unsafe { pg_sys::CurrentMemoryContext };
+    let mut fold = group::Fold::new(rel, ga.first_block, super::bulk::ENCODER_THREAD.get());
+    for logical in (ga.first_block..ga.first_block + ga.blocks).chain(gb.first_block..gb.first_block + gb.blocks) {
+        let Some(block) = store::read_block(rel, logical, Lock::Share) else { continue };
+        rows::for_each(rel, logical, &block, cxt, None, super::group::Columns::All, |slot, t, _| {
+            fold.push(&t, logical, slot);
+            t.free();
+        });
+    }
+    if fold.rows() != rows {
+        return None;
+    }
+    let stream = fold.finish();
+    // Found before the segment pages are locked (the metapage comes first in the lock order).
+    let (map_block, i) = store::map_position(rel, a.first_row)?;
+    let sa = Buf::read(rel, a.page, Lock::Exclusive);
+    if mergeable(&sa) != Some(ga) {
+        return None;
+    }
+    let g = group::write(rel, &sa, &stream, ga.first_block, blocks, rows as u32, pool);
+    let sb = Buf::read(rel, b.page, Lock::Exclusive);
+    let mb = Buf::read(rel, map_block, Lock::Exclusive);
+    let listed = |k: usize, e: &map::Entry| map::entries(mb.content_of(PageKind::Map)).nth(k).is_some_and(|x| x.is_ok_and(|x| x == *e));
+    if !(listed(i, a) && listed(i + 1, b) && mergeable(&sb) == Some(gb)) {
+        // A writer changed a row meanwhile, or the entries are on two map pages: the new data
+        // pages go.
+        space::free_pending(rel, &sa, pool);
+        return None;
+    };
+    let rec = WalRecord::start(rel);
+    segment::merge(rec.register(&sa).content(), &g);
+    map::merge_next(rec.register(&mb).content(), i);
+    drop(rec.register_new(&sb, PageKind::Free));
+    rec.finish();
+    // SAFETY: an open relation and one of its pages, now free.
+    unsafe { pg_sys::RecordPageWithFreeSpace(rel, b.page, super::toast::WHOLE_PAGE) };
+    pool.add(b.page);
+    drop((sb, mb));
+    for p in ga.data_blocks().chain(gb.data_blocks()) {
+        space::free_page(rel, &Buf::read(rel, p, Lock::Exclusive));
+        pool.add(p);
+    }
+    Some(map::Entry { rows: a.rows + b.rows, ..*a })
 }
 
 /// What a fold checks to know that a delta page did not change since it read it: a hash of

@@ -79,6 +79,22 @@ pub fn set_page(content: &mut [u8], i: usize, page: u32) {
     put_u32(content, ENTRIES_AT + i * ENTRY_SIZE + 8, page);
 }
 
+/// Makes entry `i` of the page also hold the range of entry `i + 1` (their groups were merged)
+/// and removes that one, the entries after it moving up.
+pub fn merge_next(content: &mut [u8], i: usize) {
+    let n = count(content);
+    assert!(i + 1 < n, "no entry after entry {i} of {n}");
+    let (a, b) = (read_entry(content, ENTRIES_AT + i * ENTRY_SIZE), read_entry(content, ENTRIES_AT + (i + 1) * ENTRY_SIZE));
+    let (Ok(a), Ok(b)) = (a, b) else { panic!("merging unreadable map entries") };
+    assert_eq!(a.end_row(), b.first_row, "merging map entries that are not neighbours");
+    let blocks = (a.rows + b.rows) / crate::rownum::ROWS_PER_BLOCK;
+    assert!(blocks < 1 << 24, "merged map entry too long");
+    put_u64(content, ENTRIES_AT + i * ENTRY_SIZE, a.first_row | blocks << 40);
+    content.copy_within(ENTRIES_AT + (i + 2) * ENTRY_SIZE..ENTRIES_AT + n * ENTRY_SIZE, ENTRIES_AT + (i + 1) * ENTRY_SIZE);
+    content[ENTRIES_AT + (n - 1) * ENTRY_SIZE..ENTRIES_AT + n * ENTRY_SIZE].fill(0);
+    put_u32(content, COUNT_AT, n as u32 - 1);
+}
+
 /// Appends `e`; false when the page is full.
 pub fn push(content: &mut [u8], e: Entry) -> bool {
     let n = count(content);
@@ -137,6 +153,25 @@ mod tests {
         assert_eq!(find(&all, 291 * 10), None);
         assert_eq!(find(&all, 291 * 25), Some(&e2));
         assert_eq!(find(&all, 291 * 30), None);
+    }
+
+    #[test]
+    fn merge_next_joins_neighbours() {
+        let mut c = vec![0u8; CONTENT_SIZE];
+        init(&mut c);
+        let e = |first: u64, blocks: u64, page: u32| Entry { first_row: 291 * first, rows: 291 * blocks, kind: RangeKind::Segment, page };
+        for x in [e(0, 29, 3), e(29, 57, 4), e(86, 113, 5), e(199, 2023, 6)] {
+            assert!(push(&mut c, x));
+        }
+        merge_next(&mut c, 1);
+        check(&c).unwrap();
+        assert_eq!(entries(&c).map(Result::unwrap).collect::<Vec<_>>(), vec![e(0, 29, 3), e(29, 170, 4), e(199, 2023, 6)]);
+        merge_next(&mut c, 0);
+        assert_eq!(entries(&c).map(Result::unwrap).collect::<Vec<_>>(), vec![e(0, 199, 3), e(199, 2023, 6)]);
+        assert!(push(&mut c, e(2222, 29, 7)));
+        assert_eq!(count(&c), 3);
+        let all: Vec<Entry> = entries(&c).map(Result::unwrap).collect();
+        assert_eq!(find(&all, 291 * 100), Some(&e(0, 199, 3)));
     }
 
     #[test]

@@ -118,6 +118,22 @@ pub fn seal(content: &mut [u8], g: &Group) {
     fold(content, g);
 }
 
+/// Points a folded, unstamped segment at group `g`, which also holds the rows of the range
+/// after the segment's (a merge): the segment now spans `g.blocks` logical blocks, the ones
+/// past its old end without overlays.
+pub fn merge(content: &mut [u8], g: &Group) {
+    let used = used(content);
+    assert!(
+        state(content) == State::Folded && stamp(content).is_none() && g.first_block == first_block(content) && (used..=BLOCKS).contains(&(g.blocks as usize)),
+        "merging {g:?} into a segment of {used} blocks"
+    );
+    for i in used..g.blocks as usize {
+        put_u32(content, TABLE_AT + 4 * i, NO_BLOCK);
+    }
+    put_u32(content, USED_AT, g.blocks);
+    fold(content, g);
+}
+
 /// Drops the stamp: the rows' stamp is the frozen one from now on.
 pub fn freeze(content: &mut [u8]) {
     put_u32(content, STATE_AT, u32_at(content, STATE_AT) & !STAMPED);
@@ -268,6 +284,30 @@ mod tests {
         empty(&mut c);
         check(&c).unwrap();
         assert_eq!((state(&c), stamp(&c), used(&c), first_block(&c)), (State::Closed, None, 0, 4 * BLOCKS as u32));
+    }
+
+    #[test]
+    fn merge_widens_a_folded_segment() {
+        let mut c = vec![0u8; CONTENT_SIZE];
+        reserve(&mut c, 0, Stamp { xmin: 3, cid: 0, infomask: 0 });
+        let g = Group { first_block: 0, blocks: 29, rows: 8192, stream_len: 100, data_first: 9, data_pages: 1 };
+        seal(&mut c, &g);
+        freeze(&mut c);
+        let merged = Group { blocks: 29 + 57, rows: 8192 + 16384, data_first: 20, ..g };
+        merge(&mut c, &merged);
+        check(&c).unwrap();
+        assert_eq!((state(&c), group(&c), used(&c), stamp(&c)), (State::Folded, merged, 86, None));
+        assert!((0..BLOCKS).all(|i| page_of(&c, i) == NO_BLOCK));
+    }
+
+    #[test]
+    #[should_panic(expected = "merging")]
+    fn a_stamped_segment_is_not_merged() {
+        let mut c = vec![0u8; CONTENT_SIZE];
+        reserve(&mut c, 0, Stamp { xmin: 3, cid: 0, infomask: 0 });
+        let g = Group { first_block: 0, blocks: 29, rows: 8192, stream_len: 100, data_first: 9, data_pages: 1 };
+        seal(&mut c, &g);
+        merge(&mut c, &Group { blocks: 86, ..g });
     }
 
     #[test]
