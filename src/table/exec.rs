@@ -62,8 +62,10 @@ pub fn init() {
     SCAN_METHODS.register();
 }
 
-/// A parallel scan's shared state: the next slice to hand out, the segments it covers, and
-/// the counts of every process (for EXPLAIN ANALYZE).
+/// A parallel scan's shared state: the next slice to hand out, the number of segments it
+/// covers, and the counts of every process (for EXPLAIN ANALYZE); the segments' ranges follow
+/// (`segments` of them). Every process reads the ranges the leader read: VACUUM may merge two
+/// entries of the map meanwhile, and the slices are numbered over one list.
 #[repr(C)]
 struct Shared {
     next: AtomicU32,
@@ -72,6 +74,26 @@ struct Shared {
     delta_rows: AtomicU64,
     vectors: AtomicU64,
     skipped_vectors: AtomicU64,
+}
+
+/// One segment's range of row numbers, in a parallel scan's shared state.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct SharedRange {
+    first_row: u64,
+    rows: u64,
+}
+
+impl Shared {
+    /// Where the ranges start, after the header.
+    ///
+    /// # Safety
+    /// `shared` is a parallel scan's shared state, sized by `estimate_dsm`.
+    unsafe fn ranges(shared: *mut Shared) -> *mut SharedRange {
+        // SAFETY: per the contract the ranges follow the header; Shared's size is a multiple of
+        // 8, SharedRange's alignment.
+        unsafe { (shared as *mut u8).add(std::mem::size_of::<Shared>()) as *mut SharedRange }
+    }
 }
 
 /// What the node keeps besides PostgreSQL's state; dropped with the query's memory.
@@ -84,6 +106,8 @@ struct Scan {
     segments: Option<Vec<map::Entry>>,
     next: u32,
     shared: *mut Shared,
+    /// Ranges the shared state has room for (the map's entries when the plan was sized).
+    shared_capacity: usize,
     /// Counts of all processes, taken from shared memory before it goes.
     totals: Option<Counts>,
 }
@@ -172,7 +196,7 @@ unsafe extern "C-unwind" fn begin(node: *mut pg_sys::CustomScanState, estate: *m
             let parent = &raw mut (*node).ss.ps;
             reader.skip_by_zone_maps(list_pointers::<pg_sys::Node>((*plan).scan.plan.qual).into_iter().filter_map(|q| super::vecqual::compile_bound(q, k_of, parent)).collect());
         }
-        let scan = Scan { reader, attrs, segments: None, next: 0, shared: std::ptr::null_mut(), totals: None };
+        let scan = Scan { reader, attrs, segments: None, next: 0, shared: std::ptr::null_mut(), shared_capacity: 0, totals: None };
         set_own(node, estate, scan);
     }
 }
@@ -182,12 +206,13 @@ impl Scan {
     unsafe fn claim(&mut self, rel: pg_sys::Relation) -> Option<(usize, u32)> {
         // SAFETY: `shared` is null or the shared state of this parallel scan.
         let shared = unsafe { self.shared.as_ref() };
-        let segments = self.segments.get_or_insert_with(|| {
-            let mut all = super::store::segments(rel);
-            if let Some(s) = shared {
-                all.truncate(s.segments as usize);
+        let segments = self.segments.get_or_insert_with(|| match shared {
+            Some(s) => {
+                // SAFETY: the leader wrote `segments` ranges there before any worker started.
+                let ranges = unsafe { std::slice::from_raw_parts(Shared::ranges(self.shared), s.segments as usize) };
+                ranges.iter().map(|r| map::Entry { first_row: r.first_row, rows: r.rows, kind: map::RangeKind::Segment, page: columnar_core::layout::NO_BLOCK }).collect()
             }
-            all
+            None => super::store::segments(rel),
         });
         let units = segments.len() as u32 * batch::SLICES;
         let unit = match shared {
@@ -286,19 +311,32 @@ unsafe extern "C-unwind" fn rescan(node: *mut pg_sys::CustomScanState) {
 }
 
 #[pg_guard]
-unsafe extern "C-unwind" fn estimate_dsm(_node: *mut pg_sys::CustomScanState, _pcxt: *mut pg_sys::ParallelContext) -> pg_sys::Size {
-    std::mem::size_of::<Shared>()
+unsafe extern "C-unwind" fn estimate_dsm(node: *mut pg_sys::CustomScanState, _pcxt: *mut pg_sys::ParallelContext) -> pg_sys::Size {
+    // SAFETY: a node whose `begin` ran.
+    unsafe {
+        let scan = scan_of(node);
+        scan.shared_capacity = super::store::segments((*node).ss.ss_currentRelation).len();
+        std::mem::size_of::<Shared>() + scan.shared_capacity * std::mem::size_of::<SharedRange>()
+    }
 }
 
 #[pg_guard]
 unsafe extern "C-unwind" fn initialize_dsm(node: *mut pg_sys::CustomScanState, _pcxt: *mut pg_sys::ParallelContext, coordinate: *mut std::ffi::c_void) {
     // SAFETY: `coordinate` is shared memory of the size estimated above, written before any
-    // worker starts; the segments are those of the map now (the leader's snapshot is older).
+    // worker starts; the segments are those of the map now (the leader's snapshot is older),
+    // up to the room estimated (entries added since hold only rows the snapshot cannot see;
+    // merged ones only shorten the list).
     unsafe {
-        let segments = super::store::segments((*node).ss.ss_currentRelation).len() as u32;
+        let scan = scan_of(node);
+        let mut entries = super::store::segments((*node).ss.ss_currentRelation);
+        entries.truncate(scan.shared_capacity);
         let shared = coordinate as *mut Shared;
-        shared.write(Shared { next: AtomicU32::new(0), segments, group_rows: AtomicU64::new(0), delta_rows: AtomicU64::new(0), vectors: AtomicU64::new(0), skipped_vectors: AtomicU64::new(0) });
-        scan_of(node).shared = shared;
+        let ranges = Shared::ranges(shared);
+        for (i, e) in entries.iter().enumerate() {
+            ranges.add(i).write(SharedRange { first_row: e.first_row, rows: e.rows });
+        }
+        shared.write(Shared { next: AtomicU32::new(0), segments: entries.len() as u32, group_rows: AtomicU64::new(0), delta_rows: AtomicU64::new(0), vectors: AtomicU64::new(0), skipped_vectors: AtomicU64::new(0) });
+        scan.shared = shared;
     }
 }
 
