@@ -28,7 +28,9 @@ const FSM_TRIES: usize = 3;
 /// What a backend remembers of one relation file.
 #[derive(Default)]
 struct Cached {
-    /// The map's entries, as last read (entries are only appended).
+    /// The map's entries, as last read. Entries are appended, and VACUUM merges two into one:
+    /// an entry cached since names a segment page that is free, or starts elsewhere, and the
+    /// map is read again (`segment_of`).
     map: Vec<map::Entry>,
     /// Per segment page, the delta pages of its logical blocks as last read.
     segments: HashMap<u32, Vec<u32>>,

@@ -2,7 +2,8 @@
 //!
 //! Ranges start at multiples of [`ROWS_PER_BLOCK`](crate::rownum::ROWS_PER_BLOCK), so that each
 //! logical block belongs to one range, and are listed by their first row number across a chain of
-//! map pages linked from the metapage. Row numbers only grow, so entries are appended in order.
+//! map pages linked from the metapage. Row numbers only grow, so entries are appended in order;
+//! VACUUM merges two neighbours on one page into one ([`merge_next`]), which keeps the order.
 //! The map is small (one entry per row group or delta segment) and cached by each backend.
 
 use crate::layout::{CONTENT_SIZE, NO_BLOCK, put_u32, put_u64, u32_at, u64_at};
