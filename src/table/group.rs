@@ -212,12 +212,12 @@ pub struct Loaded {
 type RelKey = (u32, u32, u32);
 /// The caches are probed for every value a fetch reads: a fast hash, not SipHash.
 type Hasher = foldhash::fast::RandomState;
-/// A vector: its relation, its group's first logical block and first data page, column and
-/// vector. The data page tells the groups of one range apart: a rewrite by VACUUM gives the
-/// range other vectors at once (its new data pages are written before the old are freed, so
-/// they differ), while VACUUM's relcache invalidation reaches other backends only at its end;
-/// freed pages are reused only once no snapshot that could have read them is left.
-type VectorKey = (RelKey, u32, u32, usize, usize);
+/// A vector: its relation, its group's whole description, column and vector. A rewrite or a
+/// merge by VACUUM gives a range a group of other vectors under the same first block, and a
+/// backend inside a transaction does not take VACUUM's relcache invalidation: the description
+/// (rows, stream length, data pages) tells the groups apart. Two that agree in all of it hold
+/// the same rows encoded the same way (encoding is deterministic), so the same vectors.
+type VectorKey = (RelKey, Group, usize, usize);
 
 /// Groups are cached by their first logical block (their identity; their data may move).
 #[derive(Default)]
@@ -433,7 +433,7 @@ impl Loaded {
 
     /// Vector `v` of column `c`, decoded (and cached).
     pub fn vector(&self, rel: pg_sys::Relation, c: usize, v: usize) -> Rc<Decoded> {
-        let k = (key(rel), self.group.first_block, self.group.data_first, c, v);
+        let k = (key(rel), self.group, c, v);
         if let Some(d) = CACHES.with(|cache| cache.borrow().vectors.get(&k).cloned()) {
             return d;
         }
@@ -446,7 +446,7 @@ impl Loaded {
     /// and what it points into. A vector whose values cannot (lz4, delta) is decoded and
     /// cached: the rows a fetch reads next are often in it.
     fn cell(&self, rel: pg_sys::Relation, c: usize, v: usize, i: usize) -> (Option<pg_sys::Datum>, Kept) {
-        let k = (key(rel), self.group.first_block, self.group.data_first, c, v);
+        let k = (key(rel), self.group, c, v);
         if let Some(d) = CACHES.with(|cache| cache.borrow().vectors.get(&k).cloned()) {
             return one_cell(d, i);
         }

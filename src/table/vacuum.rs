@@ -558,7 +558,7 @@ fn merge_pair(rel: pg_sys::Relation, a: &map::Entry, b: &map::Entry, pool: &mut 
         // pages go.
         space::free_pending(rel, &sa, pool);
         return None;
-    };
+    }
     let rec = WalRecord::start(rel);
     segment::merge(rec.register(&sa).content(), &g);
     map::merge_next(rec.register(&mb).content(), i);

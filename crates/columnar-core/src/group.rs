@@ -26,7 +26,7 @@ const DATA_PAGES_AT: usize = 20;
 /// Bytes of a group's description.
 pub const SIZE: usize = 24;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Group {
     /// The logical blocks of the range: `first_block .. first_block + blocks`.
     pub first_block: u32,
