@@ -8,7 +8,8 @@
 #               folds a columnar table's delta segments into compressed row groups
 #   COPY        seconds to load the CSV (median of REPEATS loads into a new table, alternating
 #               heap and columnar), and the VACUUM ANALYZE after the last
-#   count(*), sum(l_extendedprice), TPC-H Q1 and Q6      milliseconds, median of REPEATS runs after
+#   count(*), sum(l_extendedprice), TPC-H Q1 and Q6, a range and an IN list of l_orderkey (the
+#               load order: zone maps skip)   milliseconds, median of REPEATS runs after
 #               one warm-up (which also checks that both tables give the same answer), at the
 #               defaults and with max_parallel_workers_per_gather = 0
 #   point       pgbench tps of single-row lookups by l_orderkey through a btree index
@@ -73,7 +74,7 @@ DDL="(l_orderkey int8, l_partkey int8, l_suppkey int8, l_linenumber int, l_quant
   l_linestatus char(1), l_shipdate date, l_commitdate date, l_receiptdate date, l_shipinstruct char(25),
   l_shipmode char(10), l_comment varchar(44))"
 # The analytic queries, on $T: count(*), a one-column sum, and TPC-H Q1 and Q6 (lineitem only).
-QUERIES=(count sum q1 q6)
+QUERIES=(count sum q1 q6 range inlist)
 declare -A SQL=(
   [count]="SELECT count(*) FROM \$T"
   [sum]="SELECT sum(l_extendedprice) FROM \$T"
@@ -82,6 +83,8 @@ declare -A SQL=(
     FROM \$T WHERE l_shipdate <= date '1998-12-01' - interval '90' day GROUP BY l_returnflag, l_linestatus ORDER BY 1, 2"
   [q6]="SELECT sum(l_extendedprice * l_discount) FROM \$T WHERE l_shipdate >= date '1994-01-01'
     AND l_shipdate < date '1994-01-01' + interval '1' year AND l_discount BETWEEN 0.06 - 0.01 AND 0.06 + 0.01 AND l_quantity < 24"
+  [range]="SELECT count(*), sum(l_extendedprice) FROM \$T WHERE l_orderkey BETWEEN 3000000 AND 3100000"
+  [inlist]="SELECT l_orderkey, l_linenumber, l_extendedprice FROM \$T WHERE l_orderkey IN (17, 3000001, 5999975) ORDER BY 1, 2"
 )
 declare -A R
 # COPY: REPEATS loads into a new table, alternating heap and columnar, so that both meet the
