@@ -529,20 +529,25 @@ fn merge_pair(rel: pg_sys::Relation, a: &map::Entry, b: &map::Entry, pool: &mut 
     if a.end_row() != b.first_row || rows > super::bulk::GROUP_ROWS || (ga.rows as usize >= half && gb.rows as usize >= half) || blocks as usize > segment::BLOCKS {
         return None;
     }
-    // SAFETY: the current memory context is VACUUM's.
-    let cxt = unsafe { pg_sys::CurrentMemoryContext };
-    let mut fold = group::Fold::new(rel, ga.first_block, super::bulk::ENCODER_THREAD.get());
-    for logical in (ga.first_block..ga.first_block + ga.blocks).chain(gb.first_block..gb.first_block + gb.blocks) {
-        let Some(block) = store::read_block(rel, logical, Lock::Share) else { continue };
-        rows::for_each(rel, logical, &block, cxt, None, super::group::Columns::All, |slot, t, _| {
-            fold.push(&t, logical, slot);
-            t.free();
-        });
-    }
-    if fold.rows() != rows {
-        return None;
-    }
-    let stream = fold.finish();
+    let stream = match concatenated(rel, &ga, &gb, a_blocks) {
+        Some(stream) => stream,
+        None => {
+            // SAFETY: the current memory context is VACUUM's.
+            let cxt = unsafe { pg_sys::CurrentMemoryContext };
+            let mut fold = group::Fold::new(rel, ga.first_block, super::bulk::ENCODER_THREAD.get());
+            for logical in (ga.first_block..ga.first_block + ga.blocks).chain(gb.first_block..gb.first_block + gb.blocks) {
+                let Some(block) = store::read_block(rel, logical, Lock::Share) else { continue };
+                rows::for_each(rel, logical, &block, cxt, None, super::group::Columns::All, |slot, t, _| {
+                    fold.push(&t, logical, slot);
+                    t.free();
+                });
+            }
+            if fold.rows() != rows {
+                return None;
+            }
+            fold.finish()
+        }
+    };
     // Found before the segment pages are locked (the metapage comes first in the lock order).
     let (map_block, i) = store::map_position(rel, a.first_row)?;
     let sa = Buf::read(rel, a.page, Lock::Exclusive);
@@ -573,6 +578,23 @@ fn merge_pair(rel: pg_sys::Relation, a: &map::Entry, b: &map::Entry, pool: &mut 
         pool.add(p);
     }
     Some(map::Entry { rows: a.rows + b.rows, ..*a })
+}
+
+/// The stream of groups `a` then `b` merged without decoding a vector, when `a`'s rows fill
+/// whole vectors (a bulk load's reservations do) and both store the same columns: `b`'s
+/// vectors follow `a`'s, and `b`'s offsets move past `a`'s range of `a_blocks` logical blocks.
+fn concatenated(rel: pg_sys::Relation, a: &columnar_core::group::Group, b: &columnar_core::group::Group, a_blocks: u32) -> Option<Vec<u8>> {
+    if !(a.rows as usize).is_multiple_of(columnar_core::encode::VECTOR_SIZE) {
+        return None;
+    }
+    let (sa, sb) = (group::read_stream(rel, a, 0..a.stream_len as usize), group::read_stream(rel, b, 0..b.stream_len as usize));
+    let corrupt = |g: &columnar_core::group::Group, why: &str| -> ! { crate::error::corrupted_page::<super::page::ColumnarPages>(rel, g.data_first, why) };
+    let (pa, ra) = columnar_core::group::split(&sa, a.rows, a.blocks).unwrap_or_else(|e| corrupt(a, e.message()));
+    let (pb, rb) = columnar_core::group::split(&sb, b.rows, b.blocks).unwrap_or_else(|e| corrupt(b, e.message()));
+    let rg = columnar_core::rowgroup::concat(ra, rb).unwrap_or_else(|e| corrupt(b, e.message()))?;
+    let shift = a_blocks * rownum::ROWS_PER_BLOCK as u32;
+    let present = columnar_core::rowgroup::PresentSet::from_offsets(pa.iter().chain(pb.iter().map(|o| o + shift))).expect("offsets in order, within one range");
+    Some(columnar_core::group::compose(&present, &rg))
 }
 
 /// What a fold checks to know that a delta page did not change since it read it: a hash of

@@ -49,7 +49,7 @@ mod reader;
 #[cfg(test)]
 mod tests;
 
-pub use builder::GroupBuilder;
+pub use builder::{GroupBuilder, concat};
 pub use pages::{StreamPages, page_slice, pages_for};
 pub use present::PresentSet;
 pub use reader::{CellValue, Directory, GroupReader, directory_len};

@@ -6,8 +6,8 @@ use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use super::{
-    BytesBound, ColumnKind, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_COLUMNS, MAX_ROWS, Value,
-    ZONE_MAX_TRUNCATED, ZONE_MIN_TRUNCATED, ZONE_PRESENT, Zone, write_varint, zigzag,
+    BytesBound, ColumnKind, Directory, FORMAT_VERSION, GroupError, HEADER_LEN, MAGIC, MAX_COLUMNS,
+    MAX_ROWS, Value, ZONE_MAX_TRUNCATED, ZONE_MIN_TRUNCATED, ZONE_PRESENT, Zone, write_varint, zigzag,
 };
 use crate::encode::validity::from_bools;
 use crate::encode::{VECTOR_SIZE, encode_ints, encode_numeric, encode_varlena};
@@ -304,6 +304,50 @@ impl Drop for GroupBuilder {
             let _ = worker.join();
         }
     }
+}
+
+/// The stream of a group holding the rows of group stream `a`, then those of `b`, without
+/// decoding a vector: the same bytes the builder writes for those rows, since each vector is
+/// encoded on its own. Needs `a`'s rows to fill whole vectors (so that `b`'s vectors start on a
+/// vector boundary) and both to have the same column kinds; None otherwise.
+pub fn concat(a: &[u8], b: &[u8]) -> Result<Option<Vec<u8>>, GroupError> {
+    let (da, db) = (Directory::parse(a)?, Directory::parse(b)?);
+    if da.stream_len() != a.len() || db.stream_len() != b.len() {
+        return Err(GroupError::new("a row group stream of another length than its directory says".to_string()));
+    }
+    let kinds = |d: &Directory| d.column_metas().iter().map(|c| c.kind).collect::<Vec<_>>();
+    let rows = da.rows() + db.rows();
+    if !da.rows().is_multiple_of(VECTOR_SIZE) || kinds(&da) != kinds(&db) || rows > MAX_ROWS {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    write_varint(&mut body, rows as u64);
+    write_varint(&mut body, da.columns() as u64);
+    for (ca, cb) in da.column_metas().iter().zip(db.column_metas()) {
+        body.push(ca.kind.code());
+        write_varint(&mut body, (ca.nulls + cb.nulls) as u64);
+        let zone = match (&ca.zone, &cb.zone) {
+            (Some(x), Some(y)) => Some(x.merge(y).expect("one kind per column")),
+            (x, y) => x.clone().or_else(|| y.clone()),
+        };
+        write_zone(&mut body, zone.as_ref());
+        for vector in ca.vectors.iter().chain(&cb.vectors) {
+            write_varint(&mut body, vector.range.len() as u64);
+            write_varint(&mut body, vector.nulls as u64);
+            write_zone(&mut body, vector.zone.as_ref());
+        }
+    }
+    let directory_len = HEADER_LEN + body.len();
+    let mut stream = Vec::with_capacity(directory_len + a.len() + b.len());
+    stream.extend_from_slice(&MAGIC);
+    stream.push(FORMAT_VERSION);
+    stream.extend_from_slice(&u32::try_from(directory_len).expect("directory under 4 GB").to_le_bytes());
+    stream.extend_from_slice(&body);
+    for (ca, cb) in da.column_metas().iter().zip(db.column_metas()) {
+        stream.extend_from_slice(&a[ca.chunk.clone()]);
+        stream.extend_from_slice(&b[cb.chunk.clone()]);
+    }
+    Ok(Some(stream))
 }
 
 fn write_zone(out: &mut Vec<u8>, zone: Option<&Zone>) {

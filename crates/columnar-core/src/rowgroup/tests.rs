@@ -131,6 +131,17 @@ fn round_trip(kinds: &[ColumnKind], columns: &[Vec<Owned>]) -> Vec<u8> {
 }
 
 #[test]
+fn concat_refuses_a_partial_first_vector_or_other_columns() {
+    let a = build(&[ColumnKind::Int], &[ints((0..10).map(Some))]);
+    let b = build(&[ColumnKind::Int], &[ints((0..10).map(Some))]);
+    assert_eq!(concat(&a, &b), Ok(None), "10 rows end in the middle of a vector");
+    let whole = build(&[ColumnKind::Int], &[ints((0..VECTOR_SIZE as i64).map(Some))]);
+    let other = build(&[ColumnKind::Bytes], &[texts((0..10).map(|i| Some(vec![i as u8])))]);
+    assert_eq!(concat(&whole, &other), Ok(None), "other column kinds");
+    assert!(concat(&whole, &b[..b.len() - 1]).is_err(), "a damaged stream is an error");
+}
+
+#[test]
 fn a_builder_dropped_unfinished_stops_its_thread() {
     let mut builder = GroupBuilder::with_encoder_thread(vec![ColumnKind::Int, ColumnKind::Bytes]);
     for i in 0..(VECTOR_SIZE * 5 + 7) as i64 {
@@ -461,6 +472,15 @@ proptest! {
     fn round_trips(seed: u64, rows in prop_oneof![0usize..10, 0usize..5000], shapes in prop::collection::vec(shape(), 0..5)) {
         let (kinds, columns) = generate(seed, rows, &shapes);
         round_trip(&kinds, &columns);
+    }
+
+    #[test]
+    fn concat_is_building_the_rows_of_both(seed: u64, vectors_a in 0usize..3, rows_b in prop_oneof![0usize..10, 0usize..5000], shapes in prop::collection::vec(shape(), 0..5)) {
+        let rows_a = vectors_a * VECTOR_SIZE;
+        let (kinds, columns) = generate(seed, rows_a + rows_b, &shapes);
+        let (a, b): (Vec<Vec<Owned>>, Vec<Vec<Owned>>) = columns.iter().map(|c| (c[..rows_a].to_vec(), c[rows_a..].to_vec())).unzip();
+        let both = concat(&build(&kinds, &a), &build(&kinds, &b)).unwrap().expect("a fills whole vectors");
+        prop_assert_eq!(both, build(&kinds, &columns));
     }
 
     #[test]
