@@ -214,10 +214,7 @@ unsafe extern "C-unwind" fn begin(node: *mut pg_sys::CustomScanState, estate: *m
         }
         let heap_slot = pg_sys::ExecInitExtraTupleSlot(estate, desc, &pg_sys::TTSOpsHeapTuple);
         let mut reader = Reader::new(rel, snapshot, &attrs, heap_slot);
-        // Not for EXPLAIN alone: a generic plan's parameters have no values there.
-        if super::plan::ZONE_MAPS.get() && eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 == 0 {
-            reader.skip_by_zone_maps(list_pointers::<pg_sys::Node>(exprs[0].cast()).into_iter().filter_map(|q| vecqual::compile_bound(q, k_of, parent)).collect());
-        }
+        reader.skip_by_zone_maps(exprs[0].cast(), parent, eflags);
         let cxt = pg_sys::AllocSetContextCreateInternal((*estate).es_query_cxt, c"columnar aggregate".as_ptr(), 0, 8 * 1024, 8 * 1024 * 1024);
         let groups = Groups { keys, kinds, index: HashMap::default(), list: Vec::new(), cxt, scratch: Vec::new(), last: None, bytes: 0 };
         let agg = Aggregate { reader, natts, quals, vec_quals, rest_quals, vec_nodes, rest_nodes, args, groups, done: false, next_group: 0, rows: 0, attrs };

@@ -185,10 +185,23 @@ impl Reader {
         }
     }
 
-    /// Skips the rows of every group vector whose zone map refutes one of `quals` (clauses
-    /// over the reader's attributes that the caller still evaluates on the rows returned).
-    pub fn skip_by_zone_maps(&mut self, quals: Vec<VecQual>) {
-        self.zone_quals = quals;
+    /// Skips the rows of every group vector whose zone map refutes one of `quals` (the
+    /// implicitly ANDed clauses over the relation's attributes of plan state `parent`, which
+    /// PostgreSQL still evaluates on the rows returned), unless `omendb.enable_columnar_zone_maps`
+    /// is off. Not for EXPLAIN alone (`eflags`): a generic plan's parameters have no values
+    /// there.
+    ///
+    /// # Safety
+    /// `quals` is a valid List of expressions whose Vars read only attributes of the reader;
+    /// `parent` is initialised.
+    pub unsafe fn skip_by_zone_maps(&mut self, quals: *mut pg_sys::List, parent: *mut pg_sys::PlanState, eflags: i32) {
+        if !super::plan::ZONE_MAPS.get() || eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0 {
+            return;
+        }
+        let k_of = |index: usize| self.attrs.iter().position(|a| a.index == index).expect("every attribute a qual reads is read");
+        // SAFETY: per the contract.
+        let compiled = unsafe { super::plan::list_pointers::<pg_sys::Node>(quals).into_iter().filter_map(|q| super::vecqual::compile_bound(q, k_of, parent)).collect() };
+        self.zone_quals = compiled;
     }
 
     /// Whether a zone map of group vector `v` refutes a clause.

@@ -286,7 +286,7 @@ fn start(rel: pg_sys::Relation, cid: pg_sys::CommandId, options: i32) -> Buffer 
     OPEN.set(true);
     // SAFETY: an open relation.
     let relid = unsafe { (*rel).rd_id };
-    Buffer { key: k, relid, xid, cid, first_block, capacity: rows, rows: Fold::new(rel, first_block, ENCODER_THREAD.get()), bytes: 0 }
+    Buffer { key: k, relid, xid, cid, first_block, capacity: rows, rows: Fold::new(rel, first_block), bytes: 0 }
 }
 
 fn take(k: RelKey) -> Option<Buffer> {

@@ -5,7 +5,7 @@
 //! (rows in later segments are invisible to its snapshot) through a counter in shared memory.
 
 use super::batch::{self, Counts, Reader};
-use super::plan::{list_pointers, referenced};
+use super::plan::referenced;
 use columnar_core::map;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -190,12 +190,7 @@ unsafe extern "C-unwind" fn begin(node: *mut pg_sys::CustomScanState, estate: *m
         // In the executor's tuple table, which releases it (and its descriptor) at the end.
         let heap_slot = pg_sys::ExecInitExtraTupleSlot(estate, desc, &pg_sys::TTSOpsHeapTuple);
         let mut reader = Reader::new(rel, snapshot, &attrs, heap_slot);
-        // Not for EXPLAIN alone: a generic plan's parameters have no values there.
-        if super::plan::ZONE_MAPS.get() && eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 == 0 {
-            let k_of = |index: usize| attrs.iter().position(|&i| i == index).expect("every attribute a qual reads is read");
-            let parent = &raw mut (*node).ss.ps;
-            reader.skip_by_zone_maps(list_pointers::<pg_sys::Node>((*plan).scan.plan.qual).into_iter().filter_map(|q| super::vecqual::compile_bound(q, k_of, parent)).collect());
-        }
+        reader.skip_by_zone_maps((*plan).scan.plan.qual, &raw mut (*node).ss.ps, eflags);
         let scan = Scan { reader, attrs, segments: None, next: 0, shared: std::ptr::null_mut(), shared_capacity: 0, totals: None };
         set_own(node, estate, scan);
     }

@@ -647,12 +647,12 @@ pub struct Fold {
 }
 
 impl Fold {
-    /// A fold whose vectors are encoded, as they fill, on the caller's thread or, with
-    /// `encoder_thread`, on a thread of its own while the caller fills the next.
-    pub fn new(rel: pg_sys::Relation, first_block: u32, encoder_thread: bool) -> Fold {
+    /// A fold whose vectors are encoded, as they fill, on a thread of its own while the caller
+    /// fills the next (`omendb.columnar_encoder_thread`), or on the caller's thread.
+    pub fn new(rel: pg_sys::Relation, first_block: u32) -> Fold {
         let cols = columns(rel);
         let kinds = cols.iter().map(|c| c.kind).collect();
-        let builder = if encoder_thread {
+        let builder = if super::bulk::ENCODER_THREAD.get() {
             let _blocked = SignalsBlocked::new();
             GroupBuilder::with_encoder_thread(kinds)
         } else {

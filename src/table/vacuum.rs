@@ -395,7 +395,7 @@ fn fold(rel: pg_sys::Relation, e: &map::Entry, oldest_xmin: pg_sys::TransactionI
     }
     // SAFETY: the current memory context is VACUUM's.
     let cxt = unsafe { pg_sys::CurrentMemoryContext };
-    let mut rows = group::Fold::new(rel, first, super::bulk::ENCODER_THREAD.get());
+    let mut rows = group::Fold::new(rel, first);
     let mut seen = Vec::with_capacity(used);
     let mut horizon = pg_sys::InvalidTransactionId;
     let (mut own_headers, mut unsettled, mut total) = (0u32, false, 0usize);
@@ -534,7 +534,7 @@ fn merge_pair(rel: pg_sys::Relation, a: &map::Entry, b: &map::Entry, pool: &mut 
         None => {
             // SAFETY: the current memory context is VACUUM's.
             let cxt = unsafe { pg_sys::CurrentMemoryContext };
-            let mut fold = group::Fold::new(rel, ga.first_block, super::bulk::ENCODER_THREAD.get());
+            let mut fold = group::Fold::new(rel, ga.first_block);
             for logical in (ga.first_block..ga.first_block + ga.blocks).chain(gb.first_block..gb.first_block + gb.blocks) {
                 let Some(block) = store::read_block(rel, logical, Lock::Share) else { continue };
                 rows::for_each(rel, logical, &block, cxt, None, super::group::Columns::All, |slot, t, _| {
