@@ -10,13 +10,13 @@
 //! scan slot first (only the columns the node reads), and PostgreSQL evaluates the other
 //! clauses and the expression arguments on it.
 
-use super::agg_plan::{BPCHAR, VECTORIZE};
+use super::agg_plan::BPCHAR;
 use super::agg_state::{Input, Kind, State, varlena_content};
 use super::batch::{self, Counts, Reader};
 use super::exec::{self, ExecMethods, ScanMethods};
 use super::group::Decoded;
 use columnar_core::encode::{VECTOR_SIZE, validity};
-use super::plan::{list_pointers, referenced};
+use super::plan::{VECTORIZE, list_of, list_pointers, referenced};
 use super::vecqual::{self, VecQual, Verdict};
 use columnar_core::aggregate::{Calc, Fallback, Lane, ScaledColumn};
 use pgrx::pg_sys;
@@ -166,18 +166,8 @@ unsafe extern "C-unwind" fn begin(node: *mut pg_sys::CustomScanState, estate: *m
         let k_of = |index: usize| attrs.iter().position(|&i| i == index).expect("every attribute read is in attrs");
 
         let quals = if exprs[0].is_null() { std::ptr::null_mut() } else { pg_sys::ExecInitQual(exprs[0].cast(), parent) };
-        let (mut vec_quals, mut vec_nodes, mut rest_nodes) = (Vec::new(), Vec::new(), Vec::new());
-        for q in list_pointers::<pg_sys::Node>(exprs[0].cast()) {
-            match vecqual::compile(q, k_of) {
-                Some(v) if VECTORIZE.get() => {
-                    vec_quals.push(v);
-                    vec_nodes.push(q);
-                }
-                _ => rest_nodes.push(q),
-            }
-        }
-        let rest_list = rest_nodes.iter().fold(std::ptr::null_mut(), |l, &q| pg_sys::lappend(l, q.cast()));
-        let rest_quals = if rest_list.is_null() { std::ptr::null_mut() } else { pg_sys::ExecInitQual(rest_list, parent) };
+        let vecqual::Split { vec_quals, vec_nodes, rest_nodes } = vecqual::split(exprs[0].cast(), k_of);
+        let rest_quals = if rest_nodes.is_empty() { std::ptr::null_mut() } else { pg_sys::ExecInitQual(list_of(&rest_nodes), parent) };
         let args: Vec<Arg> = exprs[1..]
             .iter()
             .map(|&e| {
@@ -604,11 +594,8 @@ unsafe extern "C-unwind" fn explain(node: *mut pg_sys::CustomScanState, ancestor
     // plan's relations.
     unsafe {
         let agg = agg_of(node);
-        let plan = (*node).ss.ps.plan;
-        let cs = plan as *mut pg_sys::CustomScan;
-        let context = pg_sys::set_deparse_context_plan((*es).deparse_cxt, plan, ancestors);
-        let prefix = (*(*es).rtable).length > 1 && (*es).verbose;
-        let deparse = |n: *mut pg_sys::Node| std::ffi::CStr::from_ptr(pg_sys::deparse_expression(n, context, prefix, false)).to_string_lossy().into_owned();
+        let cs = (*node).ss.ps.plan as *mut pg_sys::CustomScan;
+        let deparse = exec::deparser(node, ancestors, es);
         let tlist = list_pointers::<pg_sys::TargetEntry>((*cs).custom_scan_tlist);
         let keys: Vec<String> = agg.groups.keys.iter().map(|k| deparse((*tlist[k.index]).expr.cast())).collect();
         let aggs: Vec<String> = tlist[agg.natts..].iter().map(|&t| deparse((*t).expr.cast())).collect();
@@ -630,7 +617,7 @@ unsafe extern "C-unwind" fn explain(node: *mut pg_sys::CustomScanState, ancestor
         if !computed.is_empty() {
             text(c"Arithmetic From Vectors", computed.join(", "));
         }
-        let clauses = |nodes: &[*mut pg_sys::Node]| deparse(pg_sys::make_ands_explicit(nodes.iter().fold(std::ptr::null_mut(), |l, &q| pg_sys::lappend(l, q.cast()))).cast());
+        let clauses = |nodes: &[*mut pg_sys::Node]| deparse(pg_sys::make_ands_explicit(list_of(nodes)).cast());
         if !agg.vec_nodes.is_empty() {
             text(c"Vectorized Filter", clauses(&agg.vec_nodes));
         }

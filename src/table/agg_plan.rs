@@ -18,7 +18,7 @@
 use super::agg_exec;
 use super::agg_state::Kind;
 use super::vecqual;
-use super::plan::{PathMethods, list_pointers, readable, referenced};
+use super::plan::{CPU_VECTOR_ROW_SHARE, PathMethods, VECTORIZE, list_of, list_pointers, readable, referenced};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
@@ -26,22 +26,13 @@ use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 /// `omendb.enable_columnar_aggregate`: whether the planner may use the aggregate node.
 pub static ENABLE: GucSetting<bool> = GucSetting::<bool>::new(true);
 
-/// `omendb.enable_columnar_vectorization`: whether the node evaluates the WHERE clauses and
-/// the numeric arithmetic in aggregate arguments it can over column vectors (when off,
-/// PostgreSQL evaluates every clause and expression on every row).
-pub static VECTORIZE: GucSetting<bool> = GucSetting::<bool>::new(true);
-
-/// Cost tunables, as shares of `cpu_tuple_cost`: per row read when rows go from vectors
-/// straight into the aggregates, and per row stored in a slot (one that passes the clauses
-/// over vectors, when other clauses, expression arguments or group keys need it: less than
-/// the scan node's, as no row is projected and passed on); and per aggregate input and group
-/// key of a row that passes every clause, a share of `cpu_operator_cost` (an Agg charges it
-/// all).
-const CPU_VECTOR_ROW_SHARE: f64 = 0.05;
+/// Cost tunables (besides the vector ones in `plan.rs`): per row stored in a slot, as a share
+/// of `cpu_tuple_cost` (one that passes the clauses over vectors, when other clauses,
+/// expression arguments or group keys need it: less than the scan node's, as no row is
+/// projected and passed on); and per aggregate input and group key of a row that passes
+/// every clause, a share of `cpu_operator_cost` (an Agg charges it all).
 const CPU_SLOT_ROW_SHARE: f64 = 0.4;
 const CPU_AGGREGATE_SHARE: f64 = 0.5;
-/// Per clause evaluated over vectors and row read, a share of `cpu_operator_cost`.
-const CPU_VECTOR_QUAL_SHARE: f64 = 0.1;
 const MIN_PAGE_SHARE: f64 = 0.05;
 
 static mut PREVIOUS: pg_sys::create_upper_paths_hook_type = None;
@@ -58,14 +49,6 @@ pub fn init() {
         c"Enables the planner's use of the columnar aggregate node on columnar tables.",
         c"When off, aggregates over columnar tables are computed by PostgreSQL's Agg node.",
         &ENABLE,
-        GucContext::Userset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_bool_guc(
-        c"omendb.enable_columnar_vectorization",
-        c"Lets the columnar aggregate node evaluate simple WHERE clauses and numeric arithmetic over column vectors.",
-        c"Comparisons of a column with a constant, IS [NOT] NULL, and numeric +, -, * in aggregate arguments; when off, PostgreSQL evaluates them on every row.",
-        &VECTORIZE,
         GucContext::Userset,
         GucFlags::default(),
     );
@@ -216,16 +199,12 @@ unsafe fn new_path(
         let quals = (*input_rel).baserestrictcost;
         // Clauses over vectors cost a share of an operator per row; the others are
         // evaluated by PostgreSQL on the rows those pass, stored in a slot first.
-        let (vector_quals, rest): (Vec<_>, Vec<_>) = a.quals.iter().partition(|&&q| VECTORIZE.get() && vecqual::compile(q, |i| i).is_some());
-        let list = |nodes: &[*mut pg_sys::Node]| nodes.iter().fold(std::ptr::null_mut(), |l: *mut pg_sys::List, &q| pg_sys::lappend(l, q.cast()));
-        let mut rest_cost = pg_sys::QualCost::default();
-        pg_sys::cost_qual_eval(&mut rest_cost, list(&rest), root);
-        let vector_selectivity = pg_sys::clauselist_selectivity(root, list(&vector_quals), rti as i32, pg_sys::JoinType::JOIN_INNER, std::ptr::null_mut());
+        let clauses = vecqual::costs(root, &a.quals, rti);
         // Arguments that are columns or numeric arithmetic are computed from the vectors.
         let computed = |e: *mut pg_sys::Node| (*e).type_ == pg_sys::NodeTag::T_Var || (VECTORIZE.get() && vecqual::compile_calc(e, |i| i).is_some());
-        let by_vector = rest.is_empty() && a.args.iter().flatten().all(|&e| computed(e));
-        let per_tuple = vector_quals.len() as f64 * pg_sys::cpu_operator_cost * CPU_VECTOR_QUAL_SHARE
-            + if by_vector { pg_sys::cpu_tuple_cost * CPU_VECTOR_ROW_SHARE } else { vector_selectivity * (pg_sys::cpu_tuple_cost * CPU_SLOT_ROW_SHARE + rest_cost.per_tuple) };
+        let by_vector = clauses.all_vectorized && a.args.iter().flatten().all(|&e| computed(e));
+        let per_tuple = clauses.per_row_read
+            + if by_vector { pg_sys::cpu_tuple_cost * CPU_VECTOR_ROW_SHARE } else { clauses.selectivity * (pg_sys::cpu_tuple_cost * CPU_SLOT_ROW_SHARE + clauses.rest.per_tuple) };
         // Per row that passes the clauses: each aggregate input and key.
         let mut per_row = (a.aggrefs.len() + a.keys.len()) as f64 * pg_sys::cpu_operator_cost * CPU_AGGREGATE_SHARE;
         for &arg in a.args.iter().flatten().filter(|&&e| !computed(e)) {
@@ -309,8 +288,7 @@ unsafe extern "C-unwind" fn plan_path(
         for (j, &aggref) in a.aggrefs.iter().enumerate() {
             scan_tlist = pg_sys::lappend(scan_tlist, pg_sys::makeTargetEntry(aggref.cast(), (natts as usize + j + 1) as i16, std::ptr::null_mut(), false).cast());
         }
-        let quals = a.quals.iter().fold(std::ptr::null_mut(), |l, &q| pg_sys::lappend(l, q.cast()));
-        let mut exprs = pg_sys::lappend(std::ptr::null_mut(), quals.cast());
+        let mut exprs = pg_sys::lappend(std::ptr::null_mut(), list_of(&a.quals).cast());
         for arg in &a.args {
             exprs = pg_sys::lappend(exprs, arg.map_or(std::ptr::null_mut(), |e| e.cast()));
         }

@@ -15,7 +15,7 @@
 use super::group::{Decoded, Loaded};
 use super::page::Buf;
 use super::tuple::{self, TupleCopy};
-use super::vecqual::VecQual;
+use super::vecqual::{VecQual, Verdict};
 use super::{rows, serializable, store};
 use crate::storage::Lock;
 use super::agg_state::varlena_content;
@@ -331,6 +331,23 @@ impl Reader {
             Part::Group { rows, first_vector, vectors } if self.pos == 0 => Some(GroupView { reader: self, rows, first_vector: *first_vector, vectors }),
             _ => None,
         }
+    }
+
+    /// Drops the batch's group rows that fail a clause, by `verdicts` (one per row, as
+    /// `vecqual::verdicts` gives them), and their verdicts; the number of rows dropped.
+    pub fn drop_failed(&mut self, verdicts: &mut Vec<Verdict>) -> usize {
+        let Part::Group { rows, .. } = &mut self.part else { return 0 };
+        debug_assert!(self.pos == 0 && verdicts.len() == rows.len());
+        let before = rows.len();
+        let mut each = verdicts.iter();
+        rows.retain(|_| each.next() != Some(&Verdict::Fail));
+        verdicts.retain(|&v| v != Verdict::Fail);
+        before - rows.len()
+    }
+
+    /// The index in the batch of the row `next` stores next.
+    pub fn position(&self) -> usize {
+        self.pos
     }
 
     /// Whether the batch has rows (an empty one reads no vector).

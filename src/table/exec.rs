@@ -1,11 +1,14 @@
 //! The executor side of the columnar scan node: it reads a columnar table a segment slice at a
 //! time through `batch.rs`, storing each visible row in a virtual slot that holds only the
-//! columns the plan references, and lets PostgreSQL's ExecScan evaluate the quals and the
-//! projection. A parallel scan hands out the slices of the segments that existed when it began
+//! columns the plan references. The clauses `vecqual.rs` knows are judged over a row group's
+//! vectors first: rows they fail are never stored, and on rows they pass PostgreSQL evaluates
+//! only the other clauses. Rows of delta pages, and rows the vectors cannot judge, get every
+//! clause. A parallel scan hands out the slices of the segments that existed when it began
 //! (rows in later segments are invisible to its snapshot) through a counter in shared memory.
 
 use super::batch::{self, Counts, Reader};
-use super::plan::referenced;
+use super::plan::{list_of, referenced};
+use super::vecqual::{self, VecQual, Verdict};
 use columnar_core::map;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -110,6 +113,27 @@ struct Scan {
     shared_capacity: usize,
     /// Counts of all processes, taken from shared memory before it goes.
     totals: Option<Counts>,
+    /// The clauses judged over vectors (and their nodes, for EXPLAIN), the verdicts of the
+    /// batch's group rows (empty for tuples), and the other clauses, which are all PostgreSQL
+    /// evaluates on a row the vector clauses pass (null when there are none).
+    vec_quals: Vec<VecQual>,
+    vec_nodes: Vec<*mut pg_sys::Node>,
+    verdicts: Vec<Verdict>,
+    rest_quals: *mut pg_sys::ExprState,
+}
+
+/// Deparses expressions of node `node`'s plan as EXPLAIN shows them.
+///
+/// # Safety
+/// A custom scan node being explained, with EXPLAIN's `ancestors` and state, whose deparse
+/// context names the plan's relations.
+pub unsafe fn deparser(node: *mut pg_sys::CustomScanState, ancestors: *mut pg_sys::List, es: *mut pg_sys::ExplainState) -> impl Fn(*mut pg_sys::Node) -> String {
+    // SAFETY: per the contract; the deparse context lives as long as EXPLAIN's state.
+    unsafe {
+        let context = pg_sys::set_deparse_context_plan((*es).deparse_cxt, (*node).ss.ps.plan, ancestors);
+        let prefix = (*(*es).rtable).length > 1 && (*es).verbose;
+        move |n| std::ffi::CStr::from_ptr(pg_sys::deparse_expression(n, context, prefix, false)).to_string_lossy().into_owned()
+    }
 }
 
 /// A custom scan node's state: PostgreSQL's, then the node's own part (`T`, made by its
@@ -190,8 +214,24 @@ unsafe extern "C-unwind" fn begin(node: *mut pg_sys::CustomScanState, estate: *m
         // In the executor's tuple table, which releases it (and its descriptor) at the end.
         let heap_slot = pg_sys::ExecInitExtraTupleSlot(estate, desc, &pg_sys::TTSOpsHeapTuple);
         let mut reader = Reader::new(rel, snapshot, &attrs, heap_slot);
-        reader.skip_by_zone_maps((*plan).scan.plan.qual, &raw mut (*node).ss.ps, eflags);
-        let scan = Scan { reader, attrs, segments: None, next: 0, shared: std::ptr::null_mut(), shared_capacity: 0, totals: None };
+        let parent = &raw mut (*node).ss.ps;
+        reader.skip_by_zone_maps((*plan).scan.plan.qual, parent, eflags);
+        let k_of = |index: usize| attrs.iter().position(|&i| i == index).expect("every attribute a qual reads is read");
+        let vecqual::Split { vec_quals, vec_nodes, rest_nodes } = vecqual::split((*plan).scan.plan.qual, k_of);
+        let rest_quals = if vec_nodes.is_empty() || rest_nodes.is_empty() { std::ptr::null_mut() } else { pg_sys::ExecInitQual(list_of(&rest_nodes), parent) };
+        let scan = Scan {
+            reader,
+            attrs,
+            segments: None,
+            next: 0,
+            shared: std::ptr::null_mut(),
+            shared_capacity: 0,
+            totals: None,
+            vec_quals,
+            vec_nodes,
+            verdicts: Vec::new(),
+            rest_quals,
+        };
         set_own(node, estate, scan);
     }
 }
@@ -220,6 +260,26 @@ impl Scan {
         (unit < units).then_some(((unit / batch::SLICES) as usize, unit % batch::SLICES))
     }
 
+    /// Judges the group rows of the batch just loaded by the vector clauses, dropping those
+    /// that fail (counted as removed by the filter, as PostgreSQL counts the rows its quals
+    /// fail).
+    ///
+    /// # Safety
+    /// `ps` is the node's plan state.
+    unsafe fn judge(&mut self, ps: *mut pg_sys::PlanState) {
+        self.verdicts.clear();
+        if self.vec_quals.is_empty() {
+            return;
+        }
+        let Some(view) = self.reader.group_view() else { return };
+        self.verdicts = vecqual::verdicts(&self.vec_quals, &view);
+        let dropped = self.reader.drop_failed(&mut self.verdicts);
+        // SAFETY: per the contract; `instrument` is null or the node's instrumentation.
+        if let Some(instrument) = unsafe { (*ps).instrument.as_mut() } {
+            instrument.nfiltered1 += dropped as f64;
+        }
+    }
+
     /// Adds this process's counts to the shared ones (a parallel scan, at its end).
     fn publish_counts(&mut self) {
         // SAFETY: as in `claim`.
@@ -235,31 +295,35 @@ impl Scan {
 
 #[pg_guard]
 unsafe extern "C-unwind" fn next(ss: *mut pg_sys::ScanState) -> *mut pg_sys::TupleTableSlot {
-    // SAFETY: called by ExecScan on this node (a CustomScanState is a ScanState first).
-    unsafe { next_row(ss) }
+    // SAFETY: called by ExecScan on this node (a CustomScanState is a ScanState first), which
+    // evaluates every clause on the row.
+    unsafe { next_row(ss).0 }
 }
 
-/// The node's next row in its scan slot (empty at the end).
+/// The node's next row in its scan slot (empty at the end), not failed by a vector clause,
+/// and its verdict by the vector clauses (None when they did not judge it).
 ///
 /// # Safety
 /// The ScanState of a columnar scan node whose `begin` ran.
-unsafe fn next_row(ss: *mut pg_sys::ScanState) -> *mut pg_sys::TupleTableSlot {
+unsafe fn next_row(ss: *mut pg_sys::ScanState) -> (*mut pg_sys::TupleTableSlot, Option<Verdict>) {
     // SAFETY: per the contract.
     unsafe {
         let node = ss as *mut pg_sys::CustomScanState;
         let scan = scan_of(node);
         let slot = (*ss).ss_ScanTupleSlot;
         loop {
+            let verdict = scan.verdicts.get(scan.reader.position()).copied();
             if scan.reader.next(slot) {
-                return slot;
+                return (slot, verdict);
             }
             let Some((segment, slice)) = scan.claim((*ss).ss_currentRelation) else {
                 scan.publish_counts();
                 pg_sys::ExecClearTuple(slot);
-                return slot;
+                return (slot, None);
             };
             let e = scan.segments.as_ref().expect("claimed from them")[segment];
             scan.reader.load(&e, slice);
+            scan.judge(&raw mut (*ss).ps);
         }
     }
 }
@@ -271,19 +335,39 @@ pub unsafe extern "C-unwind" fn recheck(_ss: *mut pg_sys::ScanState, _slot: *mut
     true
 }
 
+/// ExecScan's loop without EvalPlanQual, done here so that a row the vector clauses passed
+/// is given only the other clauses (and a row with no clause to evaluate and no projection
+/// costs no crossing between Rust and C).
 #[pg_guard]
 unsafe extern "C-unwind" fn exec(node: *mut pg_sys::CustomScanState) -> *mut pg_sys::TupleTableSlot {
-    // SAFETY: this node's ScanState, with the callbacks above.
+    // SAFETY: this node's ScanState, with the callbacks above; its expression context,
+    // quals and projection were made by ExecInitCustomScan.
     unsafe {
-        let ps = &(*node).ss.ps;
-        // With no qual, no projection and no EvalPlanQual, ExecScan only checks for
-        // interrupts, resets the per-tuple memory (the node evaluates nothing in it) and calls
-        // `next`: done here without its two crossings between Rust and C per row.
-        if ps.qual.is_null() && ps.ps_ProjInfo.is_null() && (*ps.state).es_epq_active.is_null() {
-            pg_sys::check_for_interrupts!();
-            return next_row(&mut (*node).ss);
+        let ps = &raw mut (*node).ss.ps;
+        if !(*(*ps).state).es_epq_active.is_null() {
+            return pg_sys::ExecScan(&mut (*node).ss, Some(next), Some(recheck));
         }
-        pg_sys::ExecScan(&mut (*node).ss, Some(next), Some(recheck))
+        let rest_quals = scan_of(node).rest_quals;
+        let (econtext, projection) = ((*ps).ps_ExprContext, (*ps).ps_ProjInfo);
+        loop {
+            pg_sys::check_for_interrupts!();
+            let (slot, verdict) = next_row(&mut (*node).ss);
+            if (*slot).tts_flags as u32 & pg_sys::TTS_FLAG_EMPTY != 0 {
+                return if projection.is_null() { slot } else { pg_sys::ExecClearTuple((*projection).pi_state.resultslot) };
+            }
+            let quals = if verdict == Some(Verdict::Pass) { rest_quals } else { (*ps).qual };
+            if quals.is_null() && projection.is_null() {
+                return slot;
+            }
+            pg_sys::MemoryContextReset((*econtext).ecxt_per_tuple_memory);
+            (*econtext).ecxt_scantuple = slot;
+            if quals.is_null() || pg_sys::ExecQual(quals, econtext) {
+                return if projection.is_null() { slot } else { pg_sys::ExecProject(projection) };
+            }
+            if let Some(instrument) = (*ps).instrument.as_mut() {
+                instrument.nfiltered1 += 1.0;
+            }
+        }
     }
 }
 
@@ -300,6 +384,7 @@ unsafe extern "C-unwind" fn rescan(node: *mut pg_sys::CustomScanState) {
     unsafe {
         let scan = scan_of(node);
         scan.reader.reset();
+        scan.verdicts.clear();
         scan.next = 0;
         pg_sys::ExecScanReScan(&mut (*node).ss);
     }
@@ -366,10 +451,15 @@ unsafe extern "C-unwind" fn shutdown(node: *mut pg_sys::CustomScanState) {
 }
 
 #[pg_guard]
-unsafe extern "C-unwind" fn explain(node: *mut pg_sys::CustomScanState, _ancestors: *mut pg_sys::List, es: *mut pg_sys::ExplainState) {
+unsafe extern "C-unwind" fn explain(node: *mut pg_sys::CustomScanState, ancestors: *mut pg_sys::List, es: *mut pg_sys::ExplainState) {
     // SAFETY: a node whose `begin` ran, and EXPLAIN's state.
     unsafe {
         let scan = scan_of(node);
+        if !scan.vec_nodes.is_empty() {
+            let clauses = deparser(node, ancestors, es)(pg_sys::make_ands_explicit(list_of(&scan.vec_nodes)).cast());
+            let clauses = std::ffi::CString::new(clauses).expect("deparsed text has no NUL");
+            pg_sys::ExplainPropertyText(c"Vectorized Filter".as_ptr(), clauses.as_ptr(), es);
+        }
         let desc = (*(*node).ss.ss_currentRelation).rd_att;
         let names: Vec<String> = scan
             .attrs

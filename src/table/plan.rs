@@ -20,11 +20,22 @@ pub static ENABLE: GucSetting<bool> = GucSetting::<bool>::new(true);
 /// whose zone maps refute a WHERE clause.
 pub static ZONE_MAPS: GucSetting<bool> = GucSetting::<bool>::new(true);
 
+/// `omendb.enable_columnar_vectorization`: whether the scan and aggregate nodes evaluate the
+/// WHERE clauses (and the aggregate node the numeric arithmetic in aggregate arguments) they
+/// can over column vectors (when off, PostgreSQL evaluates every clause and expression on
+/// every row).
+pub static VECTORIZE: GucSetting<bool> = GucSetting::<bool>::new(true);
+
 /// Cost tunables: the node's per-row CPU charge as a share of `cpu_tuple_cost` (a row is
 /// stored as datums pointing into decoded vectors, not formed as a tuple), and the least
 /// share of the table's pages counted when the query reads few of its columns.
 const CPU_TUPLE_SHARE: f64 = 0.5;
 const MIN_PAGE_SHARE: f64 = 0.05;
+/// Per row read when a node judges it by clauses over vectors alone (the rows those fail are
+/// never stored), a share of `cpu_tuple_cost`; per clause evaluated over vectors and row
+/// read, a share of `cpu_operator_cost` (the scan and aggregate nodes).
+pub const CPU_VECTOR_ROW_SHARE: f64 = 0.05;
+pub const CPU_VECTOR_QUAL_SHARE: f64 = 0.1;
 /// What an index or bitmap scan pays per row it fetches on top of the index AM's estimate: a
 /// fetch judges the row's header and forms the columns the query reads from compressed
 /// vectors (`scan_setup.rs`); an index-only scan forms none.
@@ -58,6 +69,14 @@ pub fn init() {
         c"Enables skipping row group vectors whose min/max refute a WHERE clause.",
         c"The columnar scan and aggregate nodes read a vector's zone map (min, max, NULL count) before decoding it and skip its rows when a comparison with a constant or IS [NOT] NULL cannot hold for any of them.",
         &ZONE_MAPS,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"omendb.enable_columnar_vectorization",
+        c"Lets the columnar scan and aggregate nodes evaluate simple WHERE clauses and numeric arithmetic over column vectors.",
+        c"Comparisons of a column with a constant, IN lists, IS [NOT] NULL, and numeric +, -, * in aggregate arguments; when off, PostgreSQL evaluates them on every row.",
+        &VECTORIZE,
         GucContext::Userset,
         GucFlags::default(),
     );
@@ -95,6 +114,15 @@ pub unsafe fn list_pointers<T>(list: *mut pg_sys::List) -> Vec<*mut T> {
     }
     // SAFETY: per the contract, `length` cells follow.
     unsafe { (0..(*list).length as usize).map(|i| (*(*list).elements.add(i)).ptr_value as *mut T).collect() }
+}
+
+/// A List of `nodes`, in order (NIL when empty).
+///
+/// # Safety
+/// Valid node pointers; the list is allocated in the current memory context.
+pub unsafe fn list_of<T>(nodes: &[*mut T]) -> *mut pg_sys::List {
+    // SAFETY: per the contract.
+    nodes.iter().fold(std::ptr::null_mut(), |l, &n| unsafe { pg_sys::lappend(l, n.cast()) })
 }
 
 /// The attributes of relation `varno` that `nodes` reference, as attribute numbers offset by
@@ -170,11 +198,14 @@ unsafe extern "C-unwind" fn rel_pathlist(root: *mut pg_sys::PlannerInfo, rel: *m
             return;
         }
         let page_share = (read / natts).max(MIN_PAGE_SHARE);
-        pg_sys::add_path(rel, new_path(rel, page_share, 0).cast());
+        let clauses: Vec<*mut pg_sys::Node> =
+            list_pointers::<pg_sys::RestrictInfo>((*rel).baserestrictinfo).iter().filter(|&&r| !(*r).pseudoconstant).map(|&r| (*r).clause.cast()).collect();
+        let per_row = row_cost(&super::vecqual::costs(root, &clauses, rti));
+        pg_sys::add_path(rel, new_path(rel, page_share, per_row, 0).cast());
         if (*rel).consider_parallel {
             let workers = pg_sys::compute_parallel_worker(rel, (*rel).pages as f64, -1.0, pg_sys::max_parallel_workers_per_gather);
             if workers > 0 {
-                pg_sys::add_partial_path(rel, new_path(rel, page_share, workers).cast());
+                pg_sys::add_partial_path(rel, new_path(rel, page_share, per_row, workers).cast());
             }
         }
     }
@@ -237,8 +268,19 @@ fn parallel_divisor(workers: i32) -> f64 {
     divisor
 }
 
-/// A path reading `page_share` of the relation's pages, parallel-aware with `workers`.
-unsafe fn new_path(rel: *mut pg_sys::RelOptInfo, page_share: f64, workers: i32) -> *mut pg_sys::CustomPath {
+/// The node's CPU cost per row read, with the clauses `clauses` cost: without clauses over
+/// vectors, its charge and the clauses on every row; with them, reading the row and those
+/// clauses on every row, its charge and the other clauses on the rows they pass.
+fn row_cost(clauses: &super::vecqual::Costs) -> f64 {
+    // SAFETY: a GUC variable, read on the backend's thread.
+    let tuple = unsafe { pg_sys::cpu_tuple_cost };
+    let read = if clauses.vectorized { tuple * CPU_VECTOR_ROW_SHARE + clauses.per_row_read } else { 0.0 };
+    read + clauses.selectivity * (tuple * CPU_TUPLE_SHARE + clauses.rest.per_tuple)
+}
+
+/// A path reading `page_share` of the relation's pages at CPU cost `per_row` per row read,
+/// parallel-aware with `workers`.
+unsafe fn new_path(rel: *mut pg_sys::RelOptInfo, page_share: f64, per_row: f64, workers: i32) -> *mut pg_sys::CustomPath {
     // SAFETY: a base relation whose size and restriction costs are estimated; the node is
     // allocated zeroed in the planner's memory context, as makeNode does.
     unsafe {
@@ -256,7 +298,7 @@ unsafe fn new_path(rel: *mut pg_sys::RelOptInfo, page_share: f64, workers: i32) 
         let quals = (*rel).baserestrictcost;
         let target = (*(*rel).reltarget).cost;
         let disk = pg_sys::seq_page_cost * (*rel).pages as f64 * page_share;
-        let mut cpu = (pg_sys::cpu_tuple_cost * CPU_TUPLE_SHARE + quals.per_tuple) * (*rel).tuples;
+        let mut cpu = per_row * (*rel).tuples;
         let mut rows = (*rel).rows;
         if workers > 0 {
             let divisor = parallel_divisor(workers);

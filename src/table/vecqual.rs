@@ -77,6 +77,67 @@ pub unsafe fn compile_bound(node: *mut pg_sys::Node, k_of: impl Fn(usize) -> usi
     unsafe { compile_with(node, k_of, Some(parent)) }
 }
 
+/// A node's WHERE clauses, split into those evaluated over column vectors and the others.
+pub struct Split {
+    pub vec_quals: Vec<VecQual>,
+    /// The clauses of `vec_quals`, in order, and the others (for EXPLAIN and PostgreSQL).
+    pub vec_nodes: Vec<*mut pg_sys::Node>,
+    pub rest_nodes: Vec<*mut pg_sys::Node>,
+}
+
+/// The clauses of `quals` (a List, implicitly ANDed) split as [`compile`] takes them: none over
+/// vectors when `omendb.enable_columnar_vectorization` is off.
+///
+/// # Safety
+/// As for `compile`, for each clause.
+pub unsafe fn split(quals: *mut pg_sys::List, k_of: impl Fn(usize) -> usize + Copy) -> Split {
+    let mut s = Split { vec_quals: Vec::new(), vec_nodes: Vec::new(), rest_nodes: Vec::new() };
+    let vectorize = super::plan::VECTORIZE.get();
+    // SAFETY: per the contract.
+    for q in unsafe { super::plan::list_pointers::<pg_sys::Node>(quals) } {
+        match vectorize.then(|| unsafe { compile(q, k_of) }).flatten() {
+            Some(v) => {
+                s.vec_quals.push(v);
+                s.vec_nodes.push(q);
+            }
+            None => s.rest_nodes.push(q),
+        }
+    }
+    s
+}
+
+/// What the clauses of a base relation cost a node that evaluates those it can over vectors.
+pub struct Costs {
+    /// Whether any clause is evaluated over vectors, and their cost per row read.
+    pub vectorized: bool,
+    pub per_row_read: f64,
+    /// The share of rows those pass, and the other clauses, which PostgreSQL evaluates on them.
+    pub selectivity: f64,
+    pub rest: pg_sys::QualCost,
+    pub all_vectorized: bool,
+}
+
+/// The [`Costs`] of clauses `quals` of base relation `rti`.
+///
+/// # Safety
+/// The planner's structures; `quals` are clauses of relation `rti` at attribute numbers.
+pub unsafe fn costs(root: *mut pg_sys::PlannerInfo, quals: &[*mut pg_sys::Node], rti: pg_sys::Index) -> Costs {
+    // SAFETY: per the contract; the lists are made in the planner's memory context.
+    unsafe {
+        let vectorize = super::plan::VECTORIZE.get();
+        let (vector, rest): (Vec<_>, Vec<_>) = quals.iter().partition(|&&q| vectorize && compile(q, |i| i).is_some());
+        let mut rest_cost = pg_sys::QualCost::default();
+        pg_sys::cost_qual_eval(&mut rest_cost, super::plan::list_of(&rest), root);
+        Costs {
+            vectorized: !vector.is_empty(),
+            per_row_read: vector.len() as f64 * pg_sys::cpu_operator_cost * super::plan::CPU_VECTOR_QUAL_SHARE,
+            selectivity: pg_sys::clauselist_selectivity(root, super::plan::list_of(&vector), rti as i32, pg_sys::JoinType::JOIN_INNER, std::ptr::null_mut()),
+            rest: rest_cost,
+            all_vectorized: rest.is_empty(),
+        }
+    }
+}
+
 /// The value of `operand` if it is a constant, or (with `parent`) a parameter of the statement:
 /// (datum, type, is NULL). A by-reference datum lives in the expression
 /// context's per-tuple memory: the caller reads it at once.
