@@ -2,9 +2,11 @@
 //! slot: a comparison of a column with a constant by a btree operator of the column type's
 //! default family (integers with each other, dates, timestamps and timestamptz with their own
 //! type, a date with a timestamp either way round, numerics), `= ANY` of a constant array of
-//! such integers (IN lists), and IS [NOT] NULL on any column. The same clauses, also with the
-//! statement's parameters in place of constants (read at the executor's start), are tested
-//! against zone maps.
+//! such integers (IN lists), the same comparisons of two such columns of one type (`l_commitdate
+//! < l_receiptdate`), equality of text, varchar or character(n) with a constant or a constant
+//! array under a deterministic collation (by bytes), and IS [NOT] NULL on any column. The same
+//! clauses, also with the statement's parameters in place of constants (read at the executor's
+//! start), are tested against zone maps.
 //! Every other clause, and each clause whose answer the vectors cannot give exactly (a numeric
 //! beyond 128 bits), is left to PostgreSQL. Aggregate arguments that are numeric arithmetic
 //! (`+`, `-`, `*` over numeric columns and constants) are computed from the vectors too.
@@ -26,6 +28,9 @@ const DATE: u32 = 1082;
 const TIMESTAMP: u32 = 1114;
 const TIMESTAMPTZ: u32 = 1184;
 const NUMERIC: u32 = 1700;
+const TEXT: u32 = 25;
+const BPCHAR: u32 = 1042;
+const VARCHAR: u32 = 1043;
 
 /// How a stored value is compared with the constant.
 #[derive(Clone, Debug)]
@@ -36,6 +41,10 @@ enum Test {
     /// `= ANY` of a list of integers (sorted, without NULLs), compared as `Int` is.
     InList { values: Vec<i128>, date_vs_timestamp: bool },
     Numeric { op: Op, constant: Numeric },
+    /// Equality with one of `values` (sorted; without trailing spaces when `bpchar`).
+    Text { values: Vec<Vec<u8>>, bpchar: bool },
+    /// An integer-stored value against the reader's attribute `other` of the same type.
+    Columns { op: Op, other: usize },
     IsNull(bool),
 }
 
@@ -111,9 +120,11 @@ pub struct Costs {
     /// Whether any clause is evaluated over vectors, and their cost per row read.
     pub vectorized: bool,
     pub per_row_read: f64,
-    /// The share of rows those pass, and the other clauses, which PostgreSQL evaluates on them.
+    /// The share of rows those pass, and the other clauses, which PostgreSQL evaluates on them
+    /// (text equality, judged over vectors row by row, is costed among them).
     pub selectivity: f64,
     pub rest: pg_sys::QualCost,
+    /// Whether every clause is judged over vectors.
     pub all_vectorized: bool,
 }
 
@@ -125,7 +136,16 @@ pub unsafe fn costs(root: *mut pg_sys::PlannerInfo, quals: &[*mut pg_sys::Node],
     // SAFETY: per the contract; the lists are made in the planner's memory context.
     unsafe {
         let vectorize = super::plan::VECTORIZE.get();
-        let (vector, rest): (Vec<_>, Vec<_>) = quals.iter().partition(|&&q| vectorize && compile(q, |i| i).is_some());
+        let (mut vector, mut rest, mut all_vectorized) = (Vec::new(), Vec::new(), true);
+        for &q in quals {
+            match vectorize.then(|| compile(q, |i| i)).flatten() {
+                Some(v) if !matches!(v.test, Test::Text { .. }) => vector.push(q),
+                compiled => {
+                    all_vectorized &= compiled.is_some();
+                    rest.push(q);
+                }
+            }
+        }
         let mut rest_cost = pg_sys::QualCost::default();
         pg_sys::cost_qual_eval(&mut rest_cost, super::plan::list_of(&rest), root);
         Costs {
@@ -133,7 +153,7 @@ pub unsafe fn costs(root: *mut pg_sys::PlannerInfo, quals: &[*mut pg_sys::Node],
             per_row_read: vector.len() as f64 * pg_sys::cpu_operator_cost * super::plan::CPU_VECTOR_QUAL_SHARE,
             selectivity: pg_sys::clauselist_selectivity(root, super::plan::list_of(&vector), rti as i32, pg_sys::JoinType::JOIN_INNER, std::ptr::null_mut()),
             rest: rest_cost,
-            all_vectorized: rest.is_empty(),
+            all_vectorized,
         }
     }
 }
@@ -195,12 +215,39 @@ fn int_constant(column_type: u32, const_type: u32, value: pg_sys::Datum) -> Opti
     })
 }
 
+/// For a text-like column of `column_type` compared with a value of `value_type` under
+/// collation `collation`: Some(whether it is character(n)) when equality is equality of bytes
+/// (a deterministic collation), None otherwise.
+///
+/// # Safety
+/// Catalog lookups by OID.
+unsafe fn text_kind(column_type: u32, value_type: u32, collation: pg_sys::Oid) -> Option<bool> {
+    let texts = [TEXT, VARCHAR, BPCHAR];
+    // SAFETY: per the contract.
+    let deterministic = collation != pg_sys::InvalidOid && unsafe { pg_sys::get_collation_isdeterministic(collation) };
+    (texts.contains(&column_type) && texts.contains(&value_type) && deterministic).then_some(column_type == BPCHAR)
+}
+
+/// A text constant's bytes as the vectors' values are compared with them.
+///
+/// # Safety
+/// `value` is a varlena datum, possibly toasted.
+unsafe fn text_value(value: pg_sys::Datum, bpchar: bool) -> Vec<u8> {
+    // SAFETY: per the contract.
+    let bytes = unsafe { varlena_content(value) };
+    if bpchar { compare::bpchar_trimmed(bytes).to_vec() } else { bytes.to_vec() }
+}
+
 /// # Safety
 /// As for `compile_bound` (`parent` None: constants only).
 unsafe fn compile_with(node: *mut pg_sys::Node, k_of: impl Fn(usize) -> usize, parent: Option<*mut pg_sys::PlanState>) -> Option<VecQual> {
     // SAFETY: per the contract; catalog lookups by OID.
     unsafe {
-        let var_index = |n: *mut pg_sys::Node| -> Option<(usize, u32)> {
+        let var_index = |mut n: *mut pg_sys::Node| -> Option<(usize, u32)> {
+            // A varchar column compared as text is relabelled; the Var's own type decides.
+            while (*n).type_ == pg_sys::NodeTag::T_RelabelType {
+                n = (*(n as *mut pg_sys::RelabelType)).arg.cast();
+            }
             let v = n as *mut pg_sys::Var;
             ((*n).type_ == pg_sys::NodeTag::T_Var && (*v).varlevelsup == 0 && (*v).varattno > 0).then(|| ((*v).varattno as usize - 1, u32::from((*v).vartype)))
         };
@@ -222,6 +269,12 @@ unsafe fn compile_with(node: *mut pg_sys::Node, k_of: impl Fn(usize) -> usize, p
                 let (var, operand, commuted) = match (var_index(a), var_index(b)) {
                     (Some(v), None) => (v, b, false),
                     (None, Some(v)) => (v, a, true),
+                    (Some((index, left)), Some((other, right))) => {
+                        let int_stored = |t| [INT2, INT4, INT8].contains(&t);
+                        let same_kind = (int_stored(left) && int_stored(right)) || (left == right && [DATE, TIMESTAMP, TIMESTAMPTZ].contains(&left));
+                        let op = op_of((*e).opno, left).filter(|_| same_kind && index != other)?;
+                        return Some(VecQual { k: k_of(index), test: Test::Columns { op, other: k_of(other) } });
+                    }
                     _ => return None,
                 };
                 let (index, column_type) = var;
@@ -232,6 +285,10 @@ unsafe fn compile_with(node: *mut pg_sys::Node, k_of: impl Fn(usize) -> usize, p
                 let (value, const_type, isnull) = constant_of(operand, parent)?;
                 if isnull {
                     return None;
+                }
+                if let Some(bpchar) = text_kind(column_type, const_type, (*e).inputcollid) {
+                    let values = vec![text_value(value, bpchar)];
+                    return matches!(op, Op::Eq).then(|| VecQual { k: k_of(index), test: Test::Text { values, bpchar } });
                 }
                 let test = match (column_type, const_type) {
                     (NUMERIC, NUMERIC) => match parse_numeric(varlena_content(value)) {
@@ -263,6 +320,12 @@ unsafe fn compile_with(node: *mut pg_sys::Node, k_of: impl Fn(usize) -> usize, p
                 let (mut elems, mut nulls, mut n) = (std::ptr::null_mut(), std::ptr::null_mut(), 0);
                 let arr = pg_sys::pg_detoast_datum(array.cast_mut_ptr()) as *mut pg_sys::ArrayType;
                 pg_sys::deconstruct_array(arr, elem_type, len as i32, byval, align, &mut elems, &mut nulls, &mut n);
+                if let Some(bpchar) = text_kind(column_type, u32::from(elem_type), (*e).inputcollid) {
+                    let mut values: Vec<Vec<u8>> = (0..n as usize).filter(|&i| !*nulls.add(i)).map(|i| text_value(*elems.add(i), bpchar)).collect();
+                    values.sort_unstable();
+                    values.dedup();
+                    return Some(VecQual { k: k_of(index), test: Test::Text { values, bpchar } });
+                }
                 let mut values = Vec::with_capacity(n as usize);
                 let mut date_vs_timestamp = false;
                 for i in 0..n as usize {
@@ -302,16 +365,18 @@ impl VecQual {
             Test::InList { values, date_vs_timestamp } => {
                 all_null || bounds(*date_vs_timestamp).is_some_and(|(min, max)| values.iter().all(|&v| Op::Eq.refuted_by_zone(min, max, v)))
             }
-            // A numeric's zone bounds its datum's bytes, which do not order as its values.
-            Test::Numeric { .. } => all_null,
+            // A numeric's zone bounds its datum's bytes, which do not order as its values; a
+            // text zone is not read here.
+            Test::Numeric { .. } | Test::Text { .. } | Test::Columns { .. } => all_null,
         }
     }
 
     /// The clause's verdict on the row at group position `position`.
     fn verdict(&self, view: &GroupView<'_>, position: u32) -> Verdict {
-        let stored = |date_vs_timestamp: bool| {
-            view.datum(self.k, position).map(|d| if date_vs_timestamp { compare::date_as_timestamp(d.value() as i32 as i64) } else { d.value() as i64 as i128 })
+        let stored_at = |k: usize, date_vs_timestamp: bool| {
+            view.datum(k, position).map(|d| if date_vs_timestamp { compare::date_as_timestamp(d.value() as i32 as i64) } else { d.value() as i64 as i128 })
         };
+        let stored = |date_vs_timestamp: bool| stored_at(self.k, date_vs_timestamp);
         let holds = match &self.test {
             Test::IsNull(is_null) => view.is_null(self.k, position) == *is_null,
             Test::Int { op, constant, date_vs_timestamp } => stored(*date_vs_timestamp).is_some_and(|v| op.holds(v.cmp(constant))),
@@ -323,14 +388,30 @@ impl VecQual {
                     None => return Verdict::Unknown,
                 },
             },
+            Test::Columns { op, other } => match (stored(false), stored_at(*other, false)) {
+                (Some(a), Some(b)) => op.holds(a.cmp(&b)),
+                _ => false,
+            },
+            // A column added after the group was written (its default) is PostgreSQL's to judge.
+            Test::Text { values, bpchar } => match view.vector(self.k, position) {
+                Some(Decoded::Bytes(v)) => match v.value(position as usize % VECTOR_SIZE) {
+                    None => false,
+                    Some(datum) => match compare::text_in(datum, values, *bpchar) {
+                        Some(holds) => holds,
+                        None => return Verdict::Unknown,
+                    },
+                },
+                _ => return Verdict::Unknown,
+            },
         };
         if holds { Verdict::Pass } else { Verdict::Fail }
     }
 
-    /// Keeps in `live` (indexes into `rows`, rows of one group vector whose column of the
-    /// clause is `vector`) the rows the clause passes, in one loop over the vector's values;
-    /// false, with `live` unchanged, when the vector has no such loop.
-    fn judge_run(&self, rows: &[(u32, pg_sys::ItemPointerData)], vector: Option<&Decoded>, live: &mut Vec<u32>) -> bool {
+    /// Keeps in `live` (indexes into `rows`, rows of one group vector of `view`) the rows the
+    /// clause passes, in one loop over the vector's values; false, with `live` unchanged, when
+    /// the vector has no such loop.
+    fn judge_run(&self, view: &GroupView<'_>, rows: &[(u32, pg_sys::ItemPointerData)], live: &mut Vec<u32>) -> bool {
+        let vector = view.vector(self.k, rows[0].0);
         fn keep(rows: &[(u32, pg_sys::ItemPointerData)], live: &mut Vec<u32>, holds: impl Fn(usize) -> bool) {
             live.retain(|&r| holds(rows[r as usize].0 as usize % VECTOR_SIZE));
         }
@@ -349,6 +430,10 @@ impl VecQual {
             (Test::Numeric { op, constant: Numeric::Finite { value, scale: cs } }, Some(Decoded::Scaled { values, scale, .. })) => {
                 let Some(c) = compare::ScaledConstant::new(*value, *cs, *scale) else { return false };
                 keep(rows, live, |i| valid(&values.validity, i) && op.holds(c.cmp(values.values[i])))
+            }
+            (Test::Columns { op, other }, Some(Decoded::Int(a))) => {
+                let Some(Decoded::Int(b)) = view.vector(*other, rows[0].0) else { return false };
+                keep(rows, live, |i| valid(&a.validity, i) && valid(&b.validity, i) && op.holds(a.values[i].cmp(&b.values[i])))
             }
             _ => return false,
         }
@@ -369,7 +454,7 @@ pub fn verdicts(quals: &[VecQual], view: &GroupView<'_>) -> Vec<Verdict> {
             if live.is_empty() {
                 break;
             }
-            if q.judge_run(run, view.vector(q.k, run[0].0), &mut live) {
+            if q.judge_run(view, run, &mut live) {
                 continue;
             }
             live.retain(|&r| match q.verdict(view, run[r as usize].0) {

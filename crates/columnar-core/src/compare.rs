@@ -1,6 +1,7 @@
 //! Comparisons of stored values with a constant, ordered as PostgreSQL's btree operators order
 //! them, for clauses evaluated over column vectors: integers and the types stored as integers
-//! (dates, times, timestamps), dates against timestamps, and numerics.
+//! (dates, times, timestamps), dates against timestamps, and numerics; and equality of text
+//! values under a deterministic collation (their bytes).
 
 use crate::numeric::Numeric;
 use std::cmp::Ordering;
@@ -141,6 +142,37 @@ impl ScaledConstant {
     }
 }
 
+/// The bytes of a stored varlena datum after its header: None when it is compressed or a TOAST
+/// pointer (its value is not in these bytes), or malformed.
+pub fn varlena_payload(datum: &[u8]) -> Option<&[u8]> {
+    let first = *datum.first()?;
+    if first & 0x01 == 0x01 {
+        // A 1-byte header holds the whole length; 0x01 alone starts a TOAST pointer.
+        let len = (first >> 1) as usize;
+        return (first != 0x01).then(|| datum.get(1..len)).flatten();
+    }
+    if first & 0x03 != 0 {
+        return None;
+    }
+    let header: [u8; 4] = datum.get(..4)?.try_into().ok()?;
+    datum.get(4..(u32::from_le_bytes(header) >> 2) as usize)
+}
+
+/// A `character(n)` value as its equality sees it: without trailing spaces.
+pub fn bpchar_trimmed(value: &[u8]) -> &[u8] {
+    let len = value.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
+    &value[..len]
+}
+
+/// Whether a stored text datum equals one of `values` (sorted, trimmed when `bpchar`), as
+/// equality under a deterministic collation decides: by bytes. None when its value is not in
+/// the datum's bytes.
+pub fn text_in(datum: &[u8], values: &[Vec<u8>], bpchar: bool) -> Option<bool> {
+    let payload = varlena_payload(datum)?;
+    let payload = if bpchar { bpchar_trimmed(payload) } else { payload };
+    Some(values.binary_search_by(|v| v.as_slice().cmp(payload)).is_ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,5 +234,32 @@ mod tests {
             let expected = (x as i128 * 10i128.pow(sy as u32)).cmp(&(y as i128 * 10i128.pow(sx as u32)));
             prop_assert_eq!(numeric_cmp(f(x as i128, sx), f(y as i128, sy)), Some(expected));
         }
+    }
+
+    #[test]
+    fn varlena_payloads() {
+        // 1-byte header: length 4 (3 bytes of payload) is 0x09.
+        assert_eq!(varlena_payload(&[0x09, b'a', b'b', b'c']), Some(&b"abc"[..]));
+        assert_eq!(varlena_payload(&[0x03]), Some(&b""[..]));
+        // 4-byte header, uncompressed: length 6 (2 bytes) shifted left by 2.
+        assert_eq!(varlena_payload(&[24, 0, 0, 0, b'x', b'y']), Some(&b"xy"[..]));
+        // Compressed (low bits 10) and a TOAST pointer (0x01) hold no plain value.
+        assert_eq!(varlena_payload(&[26, 0, 0, 0, 1, 2]), None);
+        assert_eq!(varlena_payload(&[0x01, 18, 0, 0]), None);
+        // Lengths past the bytes held are refused, not read.
+        assert_eq!(varlena_payload(&[0x09, b'a']), None);
+        assert_eq!(varlena_payload(&[]), None);
+    }
+
+    #[test]
+    fn text_equality() {
+        let values = vec![b"AIR".to_vec(), b"MAIL".to_vec()];
+        assert_eq!(text_in(&[0x09, b'A', b'I', b'R'], &values, false), Some(true));
+        assert_eq!(text_in(&[0x0b, b'A', b'I', b'R', b' '], &values, false), Some(false));
+        assert_eq!(text_in(&[0x0b, b'A', b'I', b'R', b' '], &values, true), Some(true));
+        assert_eq!(text_in(&[0x0b, b'A', b'I', b'R', b'x'], &values, true), Some(false));
+        assert_eq!(text_in(&[26, 0, 0, 0, 1, 2], &values, true), None);
+        assert_eq!(bpchar_trimmed(b"   "), b"");
+        assert_eq!(bpchar_trimmed(b" a b  "), b" a b");
     }
 }
