@@ -27,6 +27,7 @@ pub extern "C-unwind" fn _PG_init() {
     table::publication::init();
     table::plan::init();
     table::scan_setup::init();
+    table::join_filter::init();
     table::agg_plan::init();
     // SAFETY: called once, after every omendb.* setting is defined: a misspelt one is then an
     // error rather than a silent placeholder.

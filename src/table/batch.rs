@@ -52,6 +52,8 @@ pub struct Counts {
     /// Group vectors (of every column read) whose rows were skipped because a zone map
     /// refuted a clause.
     pub skipped_vectors: u64,
+    /// Group rows dropped because a hash join's inner side holds no row with their key.
+    pub join_filtered: u64,
 }
 
 enum Part {
@@ -333,15 +335,18 @@ impl Reader {
         }
     }
 
-    /// Drops the batch's group rows that fail a clause, by `verdicts` (one per row, as
-    /// `vecqual::verdicts` gives them), and their verdicts; the number of rows dropped.
-    pub fn drop_failed(&mut self, verdicts: &mut Vec<Verdict>) -> usize {
+    /// Keeps the batch's group rows that `keep` (one flag per row) keeps, and their verdicts
+    /// (none, or one per row); the number of rows dropped.
+    pub fn retain(&mut self, keep: &[bool], verdicts: &mut Vec<Verdict>) -> usize {
         let Part::Group { rows, .. } = &mut self.part else { return 0 };
-        debug_assert!(self.pos == 0 && verdicts.len() == rows.len());
+        debug_assert!(self.pos == 0 && keep.len() == rows.len() && (verdicts.is_empty() || verdicts.len() == rows.len()));
         let before = rows.len();
-        let mut each = verdicts.iter();
-        rows.retain(|_| each.next() != Some(&Verdict::Fail));
-        verdicts.retain(|&v| v != Verdict::Fail);
+        let mut each = keep.iter();
+        rows.retain(|_| *each.next().expect("a flag per row"));
+        if !verdicts.is_empty() {
+            let mut each = keep.iter();
+            verdicts.retain(|_| *each.next().expect("a flag per row"));
+        }
         before - rows.len()
     }
 

@@ -9,6 +9,8 @@
 use super::batch::{self, Counts, Reader};
 use super::plan::{list_of, referenced};
 use super::vecqual::{self, VecQual, Verdict};
+use super::{group::Decoded, join_filter};
+use columnar_core::encode::{VECTOR_SIZE, validity};
 use columnar_core::map;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -77,6 +79,7 @@ struct Shared {
     delta_rows: AtomicU64,
     vectors: AtomicU64,
     skipped_vectors: AtomicU64,
+    join_filtered: AtomicU64,
 }
 
 /// One segment's range of row numbers, in a parallel scan's shared state.
@@ -120,6 +123,41 @@ struct Scan {
     vec_nodes: Vec<*mut pg_sys::Node>,
     verdicts: Vec<Verdict>,
     rest_quals: *mut pg_sys::ExprState,
+    /// The join key filter of the hash join above, if the executor-start hook linked one.
+    join_filter: Option<join_filter::Link>,
+}
+
+/// Whether plan state `ps` is a columnar scan node.
+///
+/// # Safety
+/// An initialised plan state.
+pub unsafe fn is_scan(ps: *mut pg_sys::PlanState) -> bool {
+    // SAFETY: per the contract; a CustomScanState's methods say whose it is.
+    unsafe { (*ps).type_ == pg_sys::NodeTag::T_CustomScanState && std::ptr::eq((*(ps as *mut pg_sys::CustomScanState)).methods, &EXEC_METHODS.0) }
+}
+
+/// The reader's attribute of zero-based attribute `index` of scan node `ps`, and its name;
+/// None when the scan does not read it.
+///
+/// # Safety
+/// A scan node (`is_scan`) whose `begin` ran.
+pub unsafe fn scan_column(ps: *mut pg_sys::PlanState, index: usize) -> Option<(usize, String)> {
+    // SAFETY: per the contract.
+    unsafe {
+        let node = ps as *mut pg_sys::CustomScanState;
+        let k = scan_of(node).attrs.iter().position(|&i| i == index)?;
+        let desc = (*(*node).ss.ss_currentRelation).rd_att;
+        Some((k, std::ffi::CStr::from_ptr(crate::compat::attr(desc, index).attname.data.as_ptr()).to_string_lossy().into_owned()))
+    }
+}
+
+/// Gives scan node `ps` a join key filter.
+///
+/// # Safety
+/// As for `scan_column`.
+pub unsafe fn set_join_filter(ps: *mut pg_sys::PlanState, link: join_filter::Link) {
+    // SAFETY: per the contract.
+    unsafe { scan_of(ps as *mut pg_sys::CustomScanState).join_filter = Some(link) }
 }
 
 /// Deparses expressions of node `node`'s plan as EXPLAIN shows them.
@@ -231,6 +269,7 @@ unsafe extern "C-unwind" fn begin(node: *mut pg_sys::CustomScanState, estate: *m
             vec_nodes,
             verdicts: Vec::new(),
             rest_quals,
+            join_filter: None,
         };
         set_own(node, estate, scan);
     }
@@ -262,22 +301,39 @@ impl Scan {
 
     /// Judges the group rows of the batch just loaded by the vector clauses, dropping those
     /// that fail (counted as removed by the filter, as PostgreSQL counts the rows its quals
-    /// fail).
+    /// fail), then drops those whose join key the join key filter refutes.
     ///
     /// # Safety
     /// `ps` is the node's plan state.
     unsafe fn judge(&mut self, ps: *mut pg_sys::PlanState) {
         self.verdicts.clear();
-        if self.vec_quals.is_empty() {
-            return;
+        if !self.vec_quals.is_empty() {
+            let Some(view) = self.reader.group_view() else { return };
+            self.verdicts = vecqual::verdicts(&self.vec_quals, &view);
+            let keep: Vec<bool> = self.verdicts.iter().map(|&v| v != Verdict::Fail).collect();
+            let dropped = self.reader.retain(&keep, &mut self.verdicts);
+            // SAFETY: per the contract; `instrument` is null or the node's instrumentation.
+            if let Some(instrument) = unsafe { (*ps).instrument.as_mut() } {
+                instrument.nfiltered1 += dropped as f64;
+            }
         }
-        let Some(view) = self.reader.group_view() else { return };
-        self.verdicts = vecqual::verdicts(&self.vec_quals, &view);
-        let dropped = self.reader.drop_failed(&mut self.verdicts);
-        // SAFETY: per the contract; `instrument` is null or the node's instrumentation.
-        if let Some(instrument) = unsafe { (*ps).instrument.as_mut() } {
-            instrument.nfiltered1 += dropped as f64;
-        }
+        let Some(link) = &self.join_filter else { return };
+        let collector = link.collector.borrow();
+        let (Some(filter), Some(view)) = (collector.ready(), self.reader.group_view()) else { return };
+        // A row whose key is NULL, or in a column added after its group, is left to the join.
+        let keep: Vec<bool> = view
+            .rows
+            .iter()
+            .map(|&(position, _)| match view.vector(link.k, position) {
+                Some(Decoded::Int(v)) => {
+                    let i = position as usize % VECTOR_SIZE;
+                    !v.validity.as_deref().is_none_or(|b| validity::is_valid(b, i)) || filter.may_contain(v.values[i])
+                }
+                _ => true,
+            })
+            .collect();
+        drop(collector);
+        self.reader.counts.join_filtered += self.reader.retain(&keep, &mut self.verdicts) as u64;
     }
 
     /// Adds this process's counts to the shared ones (a parallel scan, at its end).
@@ -289,6 +345,7 @@ impl Scan {
             s.delta_rows.fetch_add(c.delta_rows, Ordering::Relaxed);
             s.vectors.fetch_add(c.vectors, Ordering::Relaxed);
             s.skipped_vectors.fetch_add(c.skipped_vectors, Ordering::Relaxed);
+            s.join_filtered.fetch_add(c.join_filtered, Ordering::Relaxed);
         }
     }
 }
@@ -385,6 +442,9 @@ unsafe extern "C-unwind" fn rescan(node: *mut pg_sys::CustomScanState) {
         let scan = scan_of(node);
         scan.reader.reset();
         scan.verdicts.clear();
+        if let Some(link) = &scan.join_filter {
+            link.collector.borrow_mut().forget();
+        }
         scan.next = 0;
         pg_sys::ExecScanReScan(&mut (*node).ss);
     }
@@ -415,7 +475,7 @@ unsafe extern "C-unwind" fn initialize_dsm(node: *mut pg_sys::CustomScanState, _
         for (i, e) in entries.iter().enumerate() {
             ranges.add(i).write(SharedRange { first_row: e.first_row, rows: e.rows });
         }
-        shared.write(Shared { next: AtomicU32::new(0), segments: entries.len() as u32, group_rows: AtomicU64::new(0), delta_rows: AtomicU64::new(0), vectors: AtomicU64::new(0), skipped_vectors: AtomicU64::new(0) });
+        shared.write(Shared { next: AtomicU32::new(0), segments: entries.len() as u32, group_rows: AtomicU64::new(0), delta_rows: AtomicU64::new(0), vectors: AtomicU64::new(0), skipped_vectors: AtomicU64::new(0), join_filtered: AtomicU64::new(0) });
         scan.shared = shared;
     }
 }
@@ -444,6 +504,7 @@ unsafe extern "C-unwind" fn shutdown(node: *mut pg_sys::CustomScanState) {
                 delta_rows: s.delta_rows.load(Ordering::Relaxed),
                 vectors: s.vectors.load(Ordering::Relaxed),
                 skipped_vectors: s.skipped_vectors.load(Ordering::Relaxed),
+                join_filtered: s.join_filtered.load(Ordering::Relaxed),
             });
             scan.shared = std::ptr::null_mut();
         }
@@ -468,12 +529,19 @@ unsafe extern "C-unwind" fn explain(node: *mut pg_sys::CustomScanState, ancestor
             .collect();
         let columns = std::ffi::CString::new(if names.is_empty() { "none".to_string() } else { names.join(", ") }).expect("attribute names have no NUL");
         pg_sys::ExplainPropertyText(c"Columns Read".as_ptr(), columns.as_ptr(), es);
+        if let Some(link) = &scan.join_filter {
+            let column = std::ffi::CString::new(link.column.as_str()).expect("attribute names have no NUL");
+            pg_sys::ExplainPropertyText(c"Join Key Filter".as_ptr(), column.as_ptr(), es);
+        }
         if (*es).analyze {
             let c = scan.totals.unwrap_or(scan.reader.counts);
             pg_sys::ExplainPropertyInteger(c"Rows From Row Groups".as_ptr(), std::ptr::null(), c.group_rows as i64, es);
             pg_sys::ExplainPropertyInteger(c"Rows From Delta Pages".as_ptr(), std::ptr::null(), c.delta_rows as i64, es);
             pg_sys::ExplainPropertyInteger(c"Vectors Read".as_ptr(), std::ptr::null(), c.vectors as i64, es);
             pg_sys::ExplainPropertyInteger(c"Vectors Skipped By Zone Maps".as_ptr(), std::ptr::null(), c.skipped_vectors as i64, es);
+            if scan.join_filter.is_some() {
+                pg_sys::ExplainPropertyInteger(c"Rows Removed by Join Key Filter".as_ptr(), std::ptr::null(), c.join_filtered as i64, es);
+            }
         }
     }
 }

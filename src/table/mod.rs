@@ -17,6 +17,7 @@ pub mod exec;
 pub mod fetch;
 pub mod group;
 pub mod insert;
+pub mod join_filter;
 pub mod inspect;
 pub mod modify;
 pub mod page;

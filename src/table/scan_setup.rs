@@ -27,6 +27,9 @@
 //!
 //! Any other fetch (EvalPlanQual's slots, triggers, uniqueness and exclusion checks, a plan
 //! started without this hook) forms every column. A whole-row reference marks nothing.
+//!
+//! **Join key filters.** The hook also links hash joins to the columnar scans on their outer
+//! side (`join_filter.rs`), under EXPLAIN alone too, so that EXPLAIN shows them.
 
 use super::group::Columns;
 use super::plan::referenced;
@@ -99,20 +102,22 @@ unsafe extern "C-unwind" fn executor_start(query_desc: *mut pg_sys::QueryDesc, e
             Some(previous) => previous(query_desc, eflags),
             None => pg_sys::standard_ExecutorStart(query_desc, eflags),
         }
-        if eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0 || (*query_desc).planstate.is_null() {
+        if (*query_desc).planstate.is_null() {
             return;
         }
-        let mut query = Query { estate: (*query_desc).estate, id: None, project: ENABLE.get() };
+        let explain_only = eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0;
+        let mut query = Query { estate: (*query_desc).estate, id: None, project: ENABLE.get(), explain_only };
         visit((*query_desc).planstate, (&raw mut query).cast());
     }
 }
 
-/// One query's setup: its executor state, its number once it has marked a slot, and whether
-/// fetches form only the columns read.
+/// One query's setup: its executor state, its number once it has marked a slot or linked a
+/// join, whether fetches form only the columns read, and whether it is only explained.
 struct Query {
     estate: *mut pg_sys::EState,
     id: Option<usize>,
     project: bool,
+    explain_only: bool,
 }
 
 #[pg_guard]
@@ -128,6 +133,10 @@ unsafe extern "C-unwind" fn visit(ps: *mut pg_sys::PlanState, query: *mut std::f
 unsafe fn set_up(ps: *mut pg_sys::PlanState, query: &mut Query) {
     // SAFETY: an initialised node; its type names its struct and its plan's.
     unsafe {
+        super::join_filter::link(ps, || query_id(query));
+        if query.explain_only {
+            return;
+        }
         let tag = (*ps).type_;
         if !matches!(tag, pg_sys::NodeTag::T_IndexScanState | pg_sys::NodeTag::T_IndexOnlyScanState | pg_sys::NodeTag::T_BitmapHeapScanState) {
             return;
@@ -187,7 +196,14 @@ unsafe fn remember(query: &mut Query, slot: *mut pg_sys::TupleTableSlot, columns
     if slot.is_null() {
         return;
     }
-    let id = *query.id.get_or_insert_with(|| {
+    let id = query_id(query);
+    SLOTS.with(|s| s.borrow_mut().insert(slot as usize, Marked { query: id, columns: columns.as_ptr(), len: columns.len() }));
+}
+
+/// The query's number, given at its first use with a callback that forgets what it recorded
+/// when its memory goes.
+fn query_id(query: &mut Query) -> usize {
+    *query.id.get_or_insert_with(|| {
         let id = QUERIES.with(|q| {
             q.set(q.get() + 1);
             q.get()
@@ -202,11 +218,11 @@ unsafe fn remember(query: &mut Query, slot: *mut pg_sys::TupleTableSlot, columns
             pg_sys::MemoryContextRegisterResetCallback(cxt, cb);
         }
         id
-    });
-    SLOTS.with(|s| s.borrow_mut().insert(slot as usize, Marked { query: id, columns: columns.as_ptr(), len: columns.len() }));
+    })
 }
 
 #[pg_guard]
 unsafe extern "C-unwind" fn forget(query: *mut std::ffi::c_void) {
     SLOTS.with(|s| s.borrow_mut().retain(|_, m| m.query != query as usize));
+    super::join_filter::forget_query(query as usize);
 }

@@ -14,6 +14,7 @@ pub mod compare;
 pub mod delta;
 pub mod encode;
 pub mod group;
+pub mod join_filter;
 pub mod layout;
 pub mod map;
 pub mod meta;
