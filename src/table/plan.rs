@@ -75,7 +75,7 @@ pub fn init() {
     GucRegistry::define_bool_guc(
         c"omendb.enable_columnar_vectorization",
         c"Lets the columnar scan and aggregate nodes evaluate simple WHERE clauses and numeric arithmetic over column vectors.",
-        c"Comparisons of a column with a constant, IN lists, IS [NOT] NULL, and numeric +, -, * in aggregate arguments; when off, PostgreSQL evaluates them on every row.",
+        c"Comparisons of a column with a constant or another column, IN lists, text equality, IS [NOT] NULL, and numeric +, -, * in aggregate arguments; when off, PostgreSQL evaluates them on every row.",
         &VECTORIZE,
         GucContext::Userset,
         GucFlags::default(),
