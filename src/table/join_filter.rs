@@ -4,8 +4,9 @@
 //! a row without a match through, never drops one with a match).
 //!
 //! The executor-start hook (`scan_setup.rs`) links each hash join whose outer side is the
-//! columnar scan node: an inner, semi or right join (an outer row without a match yields
-//! nothing), not a parallel-aware Hash (each process's Hash reads part of the inner rows), with
+//! columnar scan node: an inner, semi or right join, or on PostgreSQL 18 a right semi or right
+//! anti join (an outer row without a match yields nothing and decides nothing), not a
+//! parallel-aware Hash (each process's Hash reads part of the inner rows), with
 //! a hash clause between a column of the scanned table and a column of the inner rows, both
 //! integers (int2, int4, int8) or both dates, by an integer or date equality. It puts a
 //! collector in front of the Hash node's input (its `ExecProcNodeReal`) that adds each row's
@@ -184,8 +185,14 @@ pub unsafe fn link(ps: *mut pg_sys::PlanState, query: impl FnOnce() -> usize) {
             return;
         }
         let plan = (*ps).plan as *mut pg_sys::HashJoin;
-        let jointype = (*plan).join.jointype;
-        if ![pg_sys::JoinType::JOIN_INNER, pg_sys::JoinType::JOIN_SEMI, pg_sys::JoinType::JOIN_RIGHT].contains(&jointype) {
+        // Joins where an outer row without a match yields nothing and changes nothing: a right
+        // semi or anti join (PostgreSQL 18) returns inner rows by whether some outer row matches.
+        use pg_sys::JoinType::*;
+        #[cfg(feature = "pg18")]
+        let filtered = [JOIN_INNER, JOIN_SEMI, JOIN_RIGHT, JOIN_RIGHT_SEMI, JOIN_RIGHT_ANTI];
+        #[cfg(not(feature = "pg18"))]
+        let filtered = [JOIN_INNER, JOIN_SEMI, JOIN_RIGHT];
+        if !filtered.contains(&(*plan).join.jointype) {
             return;
         }
         let (outer, hash) = ((*ps).lefttree, (*ps).righttree);
