@@ -10,7 +10,6 @@
 //! scan slot first (only the columns the node reads), and PostgreSQL evaluates the other
 //! clauses and the expression arguments on it.
 
-use super::agg_plan::BPCHAR;
 use super::agg_state::{Input, Kind, State, varlena_content};
 use super::batch::{self, Counts, Reader};
 use super::exec::{self, ExecMethods, ScanMethods};
@@ -192,7 +191,7 @@ unsafe extern "C-unwind" fn begin(node: *mut pg_sys::CustomScanState, estate: *m
                 let index = attno as usize - 1;
                 let att = crate::compat::attr(desc, index);
                 let t = u32::from(att.atttypid);
-                Key { index, k: k_of(index), text: att.attlen == -1, bpchar: t == BPCHAR, len: att.attlen }
+                Key { index, k: k_of(index), text: att.attlen == -1, bpchar: t == vecqual::BPCHAR, len: att.attlen }
             })
             .collect();
 

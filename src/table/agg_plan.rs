@@ -64,8 +64,7 @@ pub fn init() {
 /// Type OIDs of group keys compared by their bytes: bool, "char", int8, int2, int4, oid,
 /// date, time, timestamp, timestamptz; and text types (bpchar without trailing spaces).
 const INT_KEYS: [u32; 10] = [16, 18, 20, 21, 23, 26, 1082, 1083, 1114, 1184];
-pub const BPCHAR: u32 = 1042;
-const TEXT_KEYS: [u32; 3] = [25, 1043, BPCHAR];
+const TEXT_KEYS: [u32; 3] = [vecqual::TEXT, vecqual::VARCHAR, vecqual::BPCHAR];
 
 /// What the node computes for a query, found the same way by the path and the plan.
 pub struct Analysis {

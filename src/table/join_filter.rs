@@ -16,6 +16,7 @@
 //! again after the scan's first rows, so the scan stops filtering until the next full read.
 
 use super::plan::list_pointers;
+use super::vecqual::{DATE, INT2, INT4, INT8, unrelabeled};
 use columnar_core::join_filter::KeyFilter;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -27,10 +28,6 @@ use std::rc::Rc;
 /// join key filter. Read at executor start.
 pub static ENABLE: GucSetting<bool> = GucSetting::<bool>::new(true);
 
-const INT2: u32 = 21;
-const INT4: u32 = 23;
-const INT8: u32 = 20;
-const DATE: u32 = 1082;
 
 pub fn init() {
     GucRegistry::define_bool_guc(
@@ -147,12 +144,10 @@ unsafe extern "C-unwind" fn collect(node: *mut pg_sys::PlanState) -> *mut pg_sys
 ///
 /// # Safety
 /// A valid expression.
-unsafe fn var_of(mut node: *mut pg_sys::Node) -> Option<*mut pg_sys::Var> {
+unsafe fn var_of(node: *mut pg_sys::Node) -> Option<*mut pg_sys::Var> {
     // SAFETY: per the contract.
     unsafe {
-        while !node.is_null() && (*node).type_ == pg_sys::NodeTag::T_RelabelType {
-            node = (*(node as *mut pg_sys::RelabelType)).arg.cast();
-        }
+        let node = unrelabeled(node);
         (!node.is_null() && (*node).type_ == pg_sys::NodeTag::T_Var).then_some(node as *mut pg_sys::Var)
     }
 }

@@ -21,16 +21,32 @@ use columnar_core::compare::{self, Op};
 use columnar_core::rowgroup::{VectorMeta, Zone};
 use pgrx::pg_sys;
 
-const INT2: u32 = 21;
-const INT4: u32 = 23;
-const INT8: u32 = 20;
-const DATE: u32 = 1082;
-const TIMESTAMP: u32 = 1114;
-const TIMESTAMPTZ: u32 = 1184;
-const NUMERIC: u32 = 1700;
-const TEXT: u32 = 25;
-const BPCHAR: u32 = 1042;
-const VARCHAR: u32 = 1043;
+/// Type OIDs the vector clauses, the aggregate node and the join key filters know.
+pub const INT2: u32 = 21;
+pub const INT4: u32 = 23;
+pub const INT8: u32 = 20;
+pub const DATE: u32 = 1082;
+pub const TIMESTAMP: u32 = 1114;
+pub const TIMESTAMPTZ: u32 = 1184;
+pub const NUMERIC: u32 = 1700;
+pub const TEXT: u32 = 25;
+pub const BPCHAR: u32 = 1042;
+pub const VARCHAR: u32 = 1043;
+
+/// `node` without binary-compatible relabelling (a varchar column compared as text, a
+/// parameter of a domain type).
+///
+/// # Safety
+/// A valid expression.
+pub unsafe fn unrelabeled(mut node: *mut pg_sys::Node) -> *mut pg_sys::Node {
+    // SAFETY: per the contract.
+    unsafe {
+        while !node.is_null() && (*node).type_ == pg_sys::NodeTag::T_RelabelType {
+            node = (*(node as *mut pg_sys::RelabelType)).arg.cast();
+        }
+    }
+    node
+}
 
 /// How a stored value is compared with the constant.
 #[derive(Clone, Debug)]
@@ -178,10 +194,7 @@ unsafe fn constant_of(operand: *mut pg_sys::Node, parent: Option<*mut pg_sys::Pl
         // it cannot fail. Anything computed may raise an error that PostgreSQL, which evaluates
         // a clause only on rows that reach it, would never raise; an executor parameter may
         // change at a rescan.
-        let mut inner = operand;
-        while (*inner).type_ == pg_sys::NodeTag::T_RelabelType {
-            inner = (*(inner as *mut pg_sys::RelabelType)).arg.cast();
-        }
+        let inner = unrelabeled(operand);
         if (*inner).type_ != pg_sys::NodeTag::T_Param || (*(inner as *mut pg_sys::Param)).paramkind != pg_sys::ParamKind::PARAM_EXTERN {
             return None;
         }
@@ -243,11 +256,9 @@ unsafe fn text_value(value: pg_sys::Datum, bpchar: bool) -> Vec<u8> {
 unsafe fn compile_with(node: *mut pg_sys::Node, k_of: impl Fn(usize) -> usize, parent: Option<*mut pg_sys::PlanState>) -> Option<VecQual> {
     // SAFETY: per the contract; catalog lookups by OID.
     unsafe {
-        let var_index = |mut n: *mut pg_sys::Node| -> Option<(usize, u32)> {
+        let var_index = |n: *mut pg_sys::Node| -> Option<(usize, u32)> {
             // A varchar column compared as text is relabelled; the Var's own type decides.
-            while (*n).type_ == pg_sys::NodeTag::T_RelabelType {
-                n = (*(n as *mut pg_sys::RelabelType)).arg.cast();
-            }
+            let n = unrelabeled(n);
             let v = n as *mut pg_sys::Var;
             ((*n).type_ == pg_sys::NodeTag::T_Var && (*v).varlevelsup == 0 && (*v).varattno > 0).then(|| ((*v).varattno as usize - 1, u32::from((*v).vartype)))
         };
