@@ -30,7 +30,7 @@ INSERT INTO queries VALUES
   ('SELECT count(*) FROM $T'),
   ('SELECT count(*), sum(k), sum(n), min(d), max(d), count(t), sum(length(t)) FROM $T'),
   ('SELECT count(*) FILTER (WHERE f = ''NaN''), count(*) FILTER (WHERE f = ''Infinity''), max(f), min(f) FROM $T'),
-  ('SELECT id, k, t FROM $T WHERE k BETWEEN -3 AND 3'),
+  ('SELECT id, k, n, t FROM $T WHERE k BETWEEN -3 AND 3'),
   ('SELECT id FROM $T WHERE k IS NULL'),
   ('SELECT id, t FROM $T WHERE t = '''' OR length(t) > 150'),
   ('SELECT * FROM $T WHERE id % 997 = 0'),

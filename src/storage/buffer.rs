@@ -47,6 +47,13 @@ pub fn extend_by_locked(rel: pg_sys::Relation, n: usize) -> u32 {
     first
 }
 
+/// Slots of the table `Buf::read_remembered` keeps.
+const REMEMBERED: usize = 4096;
+
+thread_local! {
+    static REMEMBERED_BUFFERS: [Cell<pg_sys::Buffer>; REMEMBERED] = const { [const { Cell::new(pg_sys::InvalidBuffer as pg_sys::Buffer) }; REMEMBERED] };
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Lock {
     Share,
@@ -100,6 +107,21 @@ impl<F: PageFormat> Buf<F> {
         }
         let mut b = Buf::pinned(rel, recent);
         b.lock(mode);
+        b
+    }
+
+    /// As `read`, first trying the buffer that held the block when this backend last read it
+    /// this way (remembered in a small direct-mapped table): for pages read at random and
+    /// often, such as a columnar table's data pages under fetches by TID.
+    pub fn read_remembered(rel: pg_sys::Relation, blk: u32, mode: Lock) -> Buf<F> {
+        // A temporary relation's pages are in this backend's own buffers: no mapping lock to save.
+        if rel::is_local(rel) {
+            return Buf::read(rel, blk, mode);
+        }
+        // SAFETY: an open relation.
+        let slot = (unsafe { (*rel).rd_id }.to_u32().wrapping_mul(0x9E37_79B9) ^ blk).wrapping_mul(0x85EB_CA6B) as usize % REMEMBERED;
+        let b = Buf::read_recent(rel, blk, REMEMBERED_BUFFERS.with(|r| r[slot].get()), mode);
+        REMEMBERED_BUFFERS.with(|r| r[slot].set(b.buf));
         b
     }
 

@@ -141,6 +141,8 @@ pub struct Reader {
     /// For deforming tuple copies.
     heap_slot: *mut pg_sys::TupleTableSlot,
     part: Part,
+    /// Group rows the batch had when loaded, before clauses and join filters dropped some.
+    loaded: usize,
     pos: usize,
     /// Clauses (all must hold) whose zone-map refutation skips a group vector's rows.
     zone_quals: Vec<VecQual>,
@@ -183,7 +185,7 @@ impl Reader {
                 })
                 .collect();
             let cxt = pg_sys::AllocSetContextCreateInternal(pg_sys::CurrentMemoryContext, c"columnar scan batch".as_ptr(), 0, 8 * 1024, 8 * 1024 * 1024);
-            Reader { rel, snapshot, attrs, missing, cxt, heap_slot, part: Part::Empty, pos: 0, zone_quals: Vec::new(), counts: Counts::default() }
+            Reader { rel, snapshot, attrs, missing, cxt, heap_slot, part: Part::Empty, loaded: 0, pos: 0, zone_quals: Vec::new(), counts: Counts::default() }
         }
     }
 
@@ -307,6 +309,7 @@ impl Reader {
             .collect();
         self.counts.vectors += vectors.iter().map(|v| v.iter().flatten().count() as u64).sum::<u64>();
         self.counts.group_rows += rows.len() as u64;
+        self.loaded = rows.len();
         self.part = Part::Group { rows, first_vector, vectors };
     }
 
@@ -402,10 +405,16 @@ impl Reader {
                 Part::Group { rows, first_vector, vectors } => {
                     let Some(&(position, tid)) = rows.get(index) else { return false };
                     let (v, i) = (position as usize / VECTOR_SIZE - first_vector, position as usize % VECTOR_SIZE);
+                    // Most rows dropped (by clauses or a join filter): a scaled numeric's datum is
+                    // written for each row stored, not for its whole vector.
+                    let sparse = rows.len() * 2 < self.loaded;
                     clear_virtual(slot);
                     for (k, a) in self.attrs.iter().enumerate() {
                         let datum = match &vectors[v][k] {
-                            Some(vector) => vector.datum(i).map(|d| self.aligned(a, d)),
+                            Some(vector) => match vector.unwritten_scaled(i) {
+                                Some(value) if sparse => value.map(|(value, scale)| self.copied(&super::group::scaled_datum(value, scale))),
+                                _ => vector.datum(i).map(|d| self.aligned(a, d)),
+                            },
                             None => (!self.missing[k].1).then_some(self.missing[k].0),
                         };
                         *nulls.add(a.index) = datum.is_none();
@@ -453,8 +462,16 @@ impl Reader {
                 -1 => (u32::from_le_bytes(std::ptr::read_unaligned(p as *const [u8; 4])) >> 2) as usize,
                 n => n as usize,
             };
-            let copy = pg_sys::MemoryContextAlloc(self.cxt, len) as *mut u8;
-            std::ptr::copy_nonoverlapping(p, copy, len);
+            self.copied(std::slice::from_raw_parts(p, len))
+        }
+    }
+
+    /// A copy of `bytes` in the batch's memory context, as a datum.
+    fn copied(&self, bytes: &[u8]) -> pg_sys::Datum {
+        // SAFETY: the reader's context, reset only at the next load, after the row is used.
+        unsafe {
+            let copy = pg_sys::MemoryContextAlloc(self.cxt, bytes.len()) as *mut u8;
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), copy, bytes.len());
             pg_sys::Datum::from(copy)
         }
     }

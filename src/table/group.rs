@@ -124,6 +124,18 @@ impl Decoded {
         }
     }
 
+    /// Row `i` of a scaled numeric vector whose datums are not written yet (`Some(None)` for
+    /// NULL, else its integer and scale): writing one row's datum costs a vector's worth less
+    /// when few rows are read. None for any other vector.
+    pub fn unwritten_scaled(&self, i: usize) -> Option<Option<(i64, u16)>> {
+        let Decoded::Scaled { values, scale, datums } = self else { return None };
+        if datums.get().is_some() {
+            return None;
+        }
+        let valid = values.validity.as_deref().is_none_or(|b| columnar_core::encode::validity::is_valid(b, i));
+        Some(valid.then(|| (values.values[i], *scale)))
+    }
+
     /// The datum of row `i` (None for NULL); a by-reference datum points into the vector.
     pub fn datum(&self, i: usize) -> Option<pg_sys::Datum> {
         match self {
@@ -142,17 +154,21 @@ impl Decoded {
 /// Row `i` of a decoded vector for a fetch of one row: a scaled numeric vector whose datums
 /// are not written yet writes only this row's (writing all of them costs a vector's worth).
 fn one_cell(d: Rc<Decoded>, i: usize) -> (Option<pg_sys::Datum>, Kept) {
-    if let Decoded::Scaled { values, scale, datums } = &*d {
-        if datums.get().is_none() {
-            if !values.validity.as_deref().is_none_or(|b| columnar_core::encode::validity::is_valid(b, i)) {
-                return (None, Kept::Nothing);
-            }
-            let mut out = Vec::with_capacity(SCALED_DATUM_BYTES);
-            columnar_core::numeric::write_short(&mut out, values.values[i], *scale).expect("a scale a vector holds");
-            return (Some(pg_sys::Datum::from(out.as_ptr())), Kept::Bytes(out));
+    match d.unwritten_scaled(i) {
+        Some(None) => (None, Kept::Nothing),
+        Some(Some((value, scale))) => {
+            let out = scaled_datum(value, scale);
+            (Some(pg_sys::Datum::from(out.as_ptr())), Kept::Bytes(out))
         }
+        None => (d.datum(i), Kept::Vector(d)),
     }
-    (d.datum(i), Kept::Vector(d))
+}
+
+/// The datum bytes of the numeric `value / 10^scale`.
+pub fn scaled_datum(value: i64, scale: u16) -> Vec<u8> {
+    let mut out = Vec::with_capacity(SCALED_DATUM_BYTES);
+    columnar_core::numeric::write_short(&mut out, value, scale).expect("a scale a vector holds");
+    out
 }
 
 /// What a datum handed to heap_form_tuple points into, kept (not read) until the tuple is
@@ -305,7 +321,7 @@ fn check_range(rel: pg_sys::Relation, g: &Group, range: &std::ops::Range<usize>)
 
 /// Data page `k` of group `g`, share-locked, if it is where `g` says; else what the page is.
 fn data_page(rel: pg_sys::Relation, g: &Group, k: usize) -> Result<Buf, Option<Special>> {
-    let b = Buf::read(rel, g.data_first + k as u32, Lock::Share);
+    let b = Buf::read_remembered(rel, g.data_first + k as u32, Lock::Share);
     let s = (!b.is_new()).then(|| Special::read(b.special())).flatten();
     match s {
         Some(s) if s.kind == PageKind::Data && s.owner == g.first_block && s.seq == k as u32 => Ok(b),

@@ -6,7 +6,7 @@ use super::page::Buf;
 use super::store::{self, Block};
 use super::tuple::{self, TupleCopy};
 use crate::storage::Lock;
-use columnar_core::{delta, layout::PageKind};
+use columnar_core::{delta, layout::PageKind, rownum};
 use pgrx::pg_sys;
 
 /// The header of the row in `slot` of a group block: Some(Some(bytes)) from the overlay, or
@@ -27,7 +27,13 @@ pub fn overlay_header<'a>(overlay: Option<&'a Buf>, slot: usize) -> Option<Optio
 pub fn for_each(rel: pg_sys::Relation, logical: u32, block: &Block, cxt: pg_sys::MemoryContext, only: Option<&[u16]>, columns: Columns, mut f: impl FnMut(usize, TupleCopy, &Buf)) {
     // SAFETY: an open relation.
     let relid = unsafe { (*rel).rd_id };
-    let wanted = |slot: usize| only.is_none_or(|o| o.contains(&(slot as u16 + 1)));
+    let mut wanted_slots = [false; rownum::ROWS_PER_BLOCK as usize];
+    for &offset in only.unwrap_or(&[]) {
+        if let Some(w) = wanted_slots.get_mut((offset as usize).wrapping_sub(1)) {
+            *w = true;
+        }
+    }
+    let wanted = |slot: usize| only.is_none() || wanted_slots.get(slot).copied().unwrap_or(false);
     match block {
         Block::Delta(b) => {
             for slot in (0..delta::slot_count(b.content_of(PageKind::Delta))).filter(|&s| wanted(s)) {
@@ -40,7 +46,15 @@ pub fn for_each(rel: pg_sys::Relation, logical: u32, block: &Block, cxt: pg_sys:
             // vectors whole costs thousands of rows' worth.
             let mut former = group.former(rel, only.is_none_or(|o| o.len() >= super::group::WHOLE_VECTORS_FROM_ROWS), columns);
             let stamp = super::group::stamp_of(seg);
-            for (slot, position) in group.rows_of(logical).into_iter().filter(|&(s, _)| wanted(s)) {
+            let rows = match only {
+                // A bitmap's few offsets in a block: each one's position alone (a rank), not
+                // every row of the block.
+                Some(o) if o.len() < super::group::WHOLE_VECTORS_FROM_ROWS => {
+                    (0..wanted_slots.len()).filter(|&s| wanted_slots[s]).filter_map(|s| Some((s, group.position(logical, s)?))).collect()
+                }
+                _ => group.rows_of(logical),
+            };
+            for (slot, position) in rows.into_iter().filter(|&(s, _)| wanted(s)) {
                 let Some(own) = overlay_header(overlay.as_ref(), slot) else { continue };
                 let tid = tuple::item_pointer(logical, slot as u16 + 1);
                 let stamp = super::group::stamp_header(stamp, &tid);
