@@ -18,9 +18,11 @@ use columnar_core::encode::{VECTOR_SIZE, validity};
 use super::plan::{VECTORIZE, list_of, list_pointers, referenced};
 use super::vecqual::{self, VecQual, Verdict};
 use columnar_core::aggregate::{Calc, Fallback, Lane, ScaledColumn};
+use columnar_core::layout::PageKind;
+use columnar_core::{map, segment};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// The node's name in EXPLAIN and in the registry of custom scan methods.
 pub const NAME: &std::ffi::CStr = c"ColumnarAggregate";
@@ -106,6 +108,36 @@ struct Groups {
     last: Option<(Vec<u8>, usize)>,
     /// Memory the groups take (`group_bytes` and key text).
     bytes: usize,
+    /// When groups are returned in key order as the scan goes (one integer key): the groups
+    /// by key, the group of the NULL key, and the slots of groups returned and forgotten.
+    by_key: Option<BTreeMap<i64, usize>>,
+    null_group: Option<usize>,
+    free: Vec<usize>,
+    /// The most groups held at once.
+    peak: usize,
+}
+
+/// What a node returning groups in key order as it goes (`agg_plan::streams`) keeps of its
+/// scan: it reads delta segments first (their keys are known only once read), then folded
+/// ones in the map's order. After each slice, the groups whose key is below every key the
+/// rest of the table can hold (the zone maps of the vectors not read yet) are returned and
+/// forgotten, so a table stored in key order holds a few groups at a time.
+#[derive(Default)]
+struct Stream {
+    /// Segments in reading order (made at the first row), and for each, the least key of
+    /// the row groups after it (i64::MIN when a delta segment comes after it).
+    order: Vec<map::Entry>,
+    later_min: Vec<i64>,
+    started: bool,
+    /// The next segment and slice to read, and a position of the current segment's group
+    /// from which its rows not read yet come.
+    at: usize,
+    slice: u32,
+    position: usize,
+    /// Groups to return, and the one returned last (forgotten at the next row: its results
+    /// may point into its states).
+    ready: VecDeque<usize>,
+    returned: Option<usize>,
 }
 
 struct Aggregate {
@@ -122,6 +154,7 @@ struct Aggregate {
     rest_nodes: Vec<*mut pg_sys::Node>,
     args: Vec<Arg>,
     groups: Groups,
+    stream: Option<Stream>,
     done: bool,
     next_group: usize,
     /// Rows that passed the clauses, for EXPLAIN ANALYZE.
@@ -152,13 +185,14 @@ unsafe extern "C-unwind" fn begin(node: *mut pg_sys::CustomScanState, estate: *m
         let parent = &raw mut (*node).ss.ps;
         let private: Vec<i32> = (0..(*(*plan).custom_private).length as usize).map(|i| (*(*(*plan).custom_private).elements.add(i)).int_value).collect();
         let natts = private[0] as usize;
+        let stream = private[1] != 0;
         let exprs = list_pointers::<pg_sys::Node>((*plan).custom_exprs);
         let tlist = list_pointers::<pg_sys::TargetEntry>((*plan).custom_scan_tlist);
         let aggrefs: Vec<*mut pg_sys::Aggref> = tlist[natts..].iter().map(|&t| (*t).expr.cast()).collect();
         let kinds: Vec<Kind> = aggrefs.iter().map(|&a| Kind::of(a).expect("the planner checked the aggregate")).collect();
 
         let mut attnos: Vec<i32> = referenced(&exprs, pg_sys::INDEX_VAR as u32);
-        attnos.extend(private[1..].iter());
+        attnos.extend(private[2..].iter());
         attnos.sort_unstable();
         attnos.dedup();
         let attrs: Vec<usize> = attnos.iter().map(|&a| a as usize - 1).collect();
@@ -185,7 +219,7 @@ unsafe extern "C-unwind" fn begin(node: *mut pg_sys::CustomScanState, estate: *m
             })
             .collect();
         let desc = (*rel).rd_att;
-        let keys = private[1..]
+        let keys = private[2..]
             .iter()
             .map(|&attno| {
                 let index = attno as usize - 1;
@@ -205,8 +239,10 @@ unsafe extern "C-unwind" fn begin(node: *mut pg_sys::CustomScanState, estate: *m
         let mut reader = Reader::new(rel, snapshot, &attrs, heap_slot);
         reader.skip_by_zone_maps(exprs[0].cast(), parent, eflags);
         let cxt = pg_sys::AllocSetContextCreateInternal((*estate).es_query_cxt, c"columnar aggregate".as_ptr(), 0, 8 * 1024, 8 * 1024 * 1024);
-        let groups = Groups { keys, kinds, index: HashMap::default(), list: Vec::new(), cxt, scratch: Vec::new(), last: None, bytes: 0 };
-        let agg = Aggregate { reader, natts, quals, vec_quals, rest_quals, vec_nodes, rest_nodes, args, groups, done: false, next_group: 0, rows: 0, attrs };
+        let by_key = stream.then(BTreeMap::new);
+        let groups = Groups { keys, kinds, index: HashMap::default(), list: Vec::new(), cxt, scratch: Vec::new(), last: None, bytes: 0, by_key, null_group: None, free: Vec::new(), peak: 0 };
+        let stream = stream.then(Stream::default);
+        let agg = Aggregate { reader, natts, quals, vec_quals, rest_quals, vec_nodes, rest_nodes, args, groups, stream, done: false, next_group: 0, rows: 0, attrs };
         exec::set_own(node, estate, agg);
     }
 }
@@ -214,62 +250,137 @@ unsafe extern "C-unwind" fn begin(node: *mut pg_sys::CustomScanState, estate: *m
 impl Aggregate {
     /// Reads the whole table into the groups.
     unsafe fn run(&mut self, node: *mut pg_sys::CustomScanState) {
-        // SAFETY: the node's relation, slot and expression context, valid while it runs.
+        // SAFETY: the node's relation, valid while it runs.
         unsafe {
-            let rel = (*node).ss.ss_currentRelation;
-            let slot = (*node).ss.ss_ScanTupleSlot;
-            let econtext = (*node).ss.ps.ps_ExprContext;
             if self.groups.keys.is_empty() {
                 self.groups.new_group(&[]);
             }
+            let rel = (*node).ss.ss_currentRelation;
+            self.reading(node, |agg, read| {
+                for e in super::store::segments(rel) {
+                    for slice in 0..batch::SLICES {
+                        read(agg, &e, slice);
+                    }
+                }
+            });
+        }
+    }
+
+    /// Reads slices of the table in the order `Stream` says until some groups are ready to
+    /// be returned, or to the end of the table (when all are).
+    unsafe fn read_stream(&mut self, node: *mut pg_sys::CustomScanState) {
+        // SAFETY: the node's relation, valid while it runs.
+        let rel = unsafe { (*node).ss.ss_currentRelation };
+        let key = self.groups.keys[0].index;
+        let s = self.stream.as_mut().expect("a streaming node");
+        if !s.started {
+            s.started = true;
+            (s.order, s.later_min) = stream_order(rel, key);
+        }
+        // SAFETY: as above.
+        unsafe {
+            self.reading(node, |agg, read| {
+                loop {
+                    let s = agg.stream.as_mut().expect("a streaming node");
+                    if !s.ready.is_empty() || s.at == s.order.len() {
+                        break;
+                    }
+                    let (at, slice, e) = (s.at, s.slice, s.order[s.at]);
+                    let last_slice = slice + 1 == batch::SLICES;
+                    (s.at, s.slice) = if last_slice { (at + 1, 0) } else { (at, slice + 1) };
+                    let last_position = read(agg, &e, slice);
+                    let s = agg.stream.as_mut().expect("a streaming node");
+                    if let Some(p) = last_position {
+                        s.position = p as usize;
+                    }
+                    // The least key the rest of the table can hold: the later segments' and,
+                    // in a row group, its vectors' from the last row read on.
+                    let rest = match agg.reader.group() {
+                        Some(g) if !last_slice => (s.position / VECTOR_SIZE..g.group.rows.div_ceil(VECTOR_SIZE as u32) as usize).map(|v| key_min(g, key, v)).min().unwrap_or(i64::MAX),
+                        None if !last_slice => i64::MIN,
+                        _ => i64::MAX,
+                    };
+                    if last_slice {
+                        s.position = 0;
+                    }
+                    let below = s.later_min[at].min(rest);
+                    let by_key = agg.groups.by_key.as_mut().expect("a streaming node");
+                    while let Some(entry) = by_key.first_entry().filter(|e| *e.key() < below) {
+                        s.ready.push_back(entry.remove());
+                    }
+                }
+                // At the end of the table every group left is complete.
+                let s = agg.stream.as_mut().expect("a streaming node");
+                if s.at == s.order.len() {
+                    s.ready.extend(std::mem::take(agg.groups.by_key.as_mut().expect("a streaming node")).into_values());
+                    s.ready.extend(agg.groups.null_group.take());
+                }
+            });
+        }
+    }
+
+    /// Calls `f` with a function that reads one slice of a segment into the groups and
+    /// returns the position of the last row group row it loaded (None when it loaded none).
+    unsafe fn reading(&mut self, node: *mut pg_sys::CustomScanState, f: impl FnOnce(&mut Self, &mut dyn FnMut(&mut Self, &map::Entry, u32) -> Option<u32>)) {
+        // SAFETY: the node's slot and expression context, valid while it runs.
+        unsafe {
+            let slot = (*node).ss.ss_ScanTupleSlot;
+            let econtext = (*node).ss.ps.ps_ExprContext;
             // Rows go from vectors straight into the states when nothing but vector clauses
             // decides which rows count and PostgreSQL evaluates no argument.
             let by_vector = self.rest_quals.is_null() && self.args.iter().all(|a| !matches!(a, Arg::Expr(_)));
             // Detoasted copies of values are made in the per-tuple memory, reset as rows go.
             let per_tuple = (*econtext).ecxt_per_tuple_memory;
             let old = pg_sys::MemoryContextSwitchTo(per_tuple);
-            for e in super::store::segments(rel) {
-                for slice in 0..batch::SLICES {
-                    self.reader.load(&e, slice);
-                    if self.reader.is_empty() {
-                        continue;
-                    }
-                    let verdicts = match self.reader.group_view() {
-                        Some(view) if !self.vec_quals.is_empty() => Some(vecqual::verdicts(&self.vec_quals, &view)),
-                        _ => None,
-                    };
-                    let judged = verdicts.as_ref().is_none_or(|v| !v.contains(&Verdict::Unknown));
-                    if by_vector && judged && self.add_vectors(verdicts.as_deref(), slot, econtext) {
-                        pg_sys::MemoryContextReset(per_tuple);
-                        continue;
-                    }
-                    let mut i = 0;
-                    loop {
-                        // Past the batch's last row, skip() ends the loop.
-                        let verdict = verdicts.as_ref().map(|v| v.get(i).copied().unwrap_or(Verdict::Fail));
-                        i += 1;
-                        if verdict == Some(Verdict::Fail) {
-                            if !self.reader.skip() {
-                                break;
-                            }
-                            continue;
-                        }
-                        if !self.reader.next(slot) {
-                            break;
-                        }
-                        pg_sys::MemoryContextReset(per_tuple);
-                        (*econtext).ecxt_scantuple = slot;
-                        // Rows the vector clauses passed need only the other clauses.
-                        let quals = if verdict == Some(Verdict::Pass) { self.rest_quals } else { self.quals };
-                        if !quals.is_null() && !pg_sys::ExecQual(quals, econtext) {
-                            continue;
-                        }
-                        self.add_row(slot, econtext);
-                    }
-                }
-            }
+            f(self, &mut |agg: &mut Self, e: &map::Entry, slice: u32| agg.read_slice(e, slice, slot, econtext, by_vector));
             pg_sys::MemoryContextSwitchTo(old);
             pg_sys::MemoryContextReset(per_tuple);
+        }
+    }
+
+    /// Reads slice `slice` of segment `e` into the groups (see `reading`).
+    unsafe fn read_slice(&mut self, e: &map::Entry, slice: u32, slot: *mut pg_sys::TupleTableSlot, econtext: *mut pg_sys::ExprContext, by_vector: bool) -> Option<u32> {
+        // SAFETY: the node's slot and expression context, in its per-tuple memory.
+        unsafe {
+            let per_tuple = (*econtext).ecxt_per_tuple_memory;
+            self.reader.load(e, slice);
+            let last_position = self.reader.group_view().and_then(|v| v.rows.last().map(|r| r.0));
+            if self.reader.is_empty() {
+                return last_position;
+            }
+            let verdicts = match self.reader.group_view() {
+                Some(view) if !self.vec_quals.is_empty() => Some(vecqual::verdicts(&self.vec_quals, &view)),
+                _ => None,
+            };
+            let judged = verdicts.as_ref().is_none_or(|v| !v.contains(&Verdict::Unknown));
+            if by_vector && judged && self.add_vectors(verdicts.as_deref(), slot, econtext) {
+                pg_sys::MemoryContextReset(per_tuple);
+                return last_position;
+            }
+            let mut i = 0;
+            loop {
+                // Past the batch's last row, skip() ends the loop.
+                let verdict = verdicts.as_ref().map(|v| v.get(i).copied().unwrap_or(Verdict::Fail));
+                i += 1;
+                if verdict == Some(Verdict::Fail) {
+                    if !self.reader.skip() {
+                        break;
+                    }
+                    continue;
+                }
+                if !self.reader.next(slot) {
+                    break;
+                }
+                pg_sys::MemoryContextReset(per_tuple);
+                (*econtext).ecxt_scantuple = slot;
+                // Rows the vector clauses passed need only the other clauses.
+                let quals = if verdict == Some(Verdict::Pass) { self.rest_quals } else { self.quals };
+                if !quals.is_null() && !pg_sys::ExecQual(quals, econtext) {
+                    continue;
+                }
+                self.add_row(slot, econtext);
+            }
+            last_position
         }
     }
 
@@ -429,6 +540,9 @@ impl Aggregate {
     /// Forgets every group (a rescan).
     fn reset(&mut self) {
         self.groups.reset();
+        if let Some(s) = &mut self.stream {
+            *s = Stream::default();
+        }
         self.done = false;
         self.next_group = 0;
         self.reader.reset();
@@ -440,32 +554,7 @@ impl Groups {
     fn group_of(&mut self, datum: impl Fn(&Key) -> Option<pg_sys::Datum>) -> usize {
         let mut bytes = std::mem::take(&mut self.scratch);
         bytes.clear();
-        for key in &self.keys {
-            let Some(d) = datum(key) else {
-                bytes.push(0);
-                continue;
-            };
-            bytes.push(1);
-            if key.text {
-                // SAFETY: a text datum of the key column.
-                let mut content = unsafe { varlena_content(d) };
-                if key.bpchar {
-                    while let [rest @ .., b' '] = content {
-                        content = rest;
-                    }
-                }
-                bytes.extend((content.len() as u32).to_le_bytes());
-                bytes.extend(content);
-            } else {
-                let v = match key.len {
-                    1 => d.value() as i8 as i64,
-                    2 => d.value() as i16 as i64,
-                    4 => d.value() as i32 as i64,
-                    _ => d.value() as i64,
-                };
-                bytes.extend(v.to_le_bytes());
-            }
-        }
+        key_bytes(&self.keys, &mut bytes, |_, key| datum(key));
         if let Some((last, g)) = &self.last
             && *last == bytes
         {
@@ -480,6 +569,12 @@ impl Groups {
                 let copies: Vec<Option<pg_sys::Datum>> = keys.iter().map(|key| datum(key).map(|d| if key.text { self.copy_text(d) } else { d })).collect();
                 let g = self.new_group(&copies);
                 self.index.insert(bytes.clone(), g);
+                if let Some(by_key) = &mut self.by_key {
+                    match copies[0] {
+                        Some(d) => _ = by_key.insert(int_key(&self.keys[0], d), g),
+                        None => self.null_group = Some(g),
+                    }
+                }
                 g
             }
         };
@@ -504,8 +599,30 @@ impl Groups {
                 Some("The planner expected fewer groups: ANALYZE the table, or SET omendb.enable_columnar_aggregate = off for this query."),
             );
         }
-        self.list.push((keys.to_vec(), self.kinds.iter().map(|k| k.state()).collect()));
-        self.list.len() - 1
+        let group = (keys.to_vec(), self.kinds.iter().map(|k| k.state()).collect());
+        let g = match self.free.pop() {
+            Some(g) => {
+                self.list[g] = group;
+                g
+            }
+            None => {
+                self.list.push(group);
+                self.list.len() - 1
+            }
+        };
+        self.peak = self.peak.max(self.list.len() - self.free.len());
+        g
+    }
+
+    /// Forgets group `g` (returned by a streaming node), its slot free for a new group.
+    fn forget(&mut self, g: usize) {
+        let (keys, _) = std::mem::take(&mut self.list[g]);
+        let mut bytes = Vec::new();
+        key_bytes(&self.keys, &mut bytes, |i, _| keys[i]);
+        self.index.remove(&bytes);
+        self.last = None;
+        self.free.push(g);
+        self.bytes -= group_bytes(self.keys.len(), self.kinds.len());
     }
 
     /// A copy of text datum `d` in the node's memory, detoasted, with a 4-byte header.
@@ -527,8 +644,86 @@ impl Groups {
         self.last = None;
         self.list.clear();
         self.bytes = 0;
+        if let Some(by_key) = &mut self.by_key {
+            by_key.clear();
+        }
+        self.null_group = None;
+        self.free.clear();
         // SAFETY: the node's own context; nothing points into it once the groups are gone.
         unsafe { pg_sys::MemoryContextReset(self.cxt) };
+    }
+}
+
+/// Appends the bytes that identify a group by its key datums (`datum(i, key)`, None for NULL)
+/// to `bytes`.
+fn key_bytes(keys: &[Key], bytes: &mut Vec<u8>, datum: impl Fn(usize, &Key) -> Option<pg_sys::Datum>) {
+    for (i, key) in keys.iter().enumerate() {
+        let Some(d) = datum(i, key) else {
+            bytes.push(0);
+            continue;
+        };
+        bytes.push(1);
+        if key.text {
+            // SAFETY: a text datum of the key column.
+            let mut content = unsafe { varlena_content(d) };
+            if key.bpchar {
+                while let [rest @ .., b' '] = content {
+                    content = rest;
+                }
+            }
+            bytes.extend((content.len() as u32).to_le_bytes());
+            bytes.extend(content);
+        } else {
+            bytes.extend(int_key(key, d).to_le_bytes());
+        }
+    }
+}
+
+/// The integer an integer key's datum holds (as its zone maps store it).
+fn int_key(key: &Key, d: pg_sys::Datum) -> i64 {
+    match key.len {
+        1 => d.value() as i8 as i64,
+        2 => d.value() as i16 as i64,
+        4 => d.value() as i32 as i64,
+        _ => d.value() as i64,
+    }
+}
+
+/// The segments of `rel` in a streaming node's reading order (delta segments first), and for
+/// each the least key (zero-based attribute `key`) of the row groups after it.
+fn stream_order(rel: pg_sys::Relation, key: usize) -> (Vec<map::Entry>, Vec<i64>) {
+    let mut order: Vec<(map::Entry, i64)> = super::store::segments(rel)
+        .into_iter()
+        .map(|e| {
+            let first = (e.first_row / columnar_core::rownum::ROWS_PER_BLOCK) as u32;
+            let folded = super::store::segment_page(rel, first, crate::storage::Lock::Share).filter(|sb| segment::state(sb.content_of(PageKind::Segment)) == segment::State::Folded);
+            // A delta segment's keys are known only once read.
+            let least = folded.map_or(i64::MIN, |sb| {
+                let g = super::group::load(rel, &sb);
+                (0..g.group.rows.div_ceil(VECTOR_SIZE as u32) as usize).map(|v| key_min(&g, key, v)).min().unwrap_or(i64::MAX)
+            });
+            (e, least)
+        })
+        .collect();
+    order.sort_by_key(|&(_, least)| least != i64::MIN);
+    let mut later_min = vec![i64::MAX; order.len()];
+    for i in (0..order.len().saturating_sub(1)).rev() {
+        later_min[i] = later_min[i + 1].min(order[i + 1].1);
+    }
+    (order.into_iter().map(|(e, _)| e).collect(), later_min)
+}
+
+/// The least key (zero-based attribute `key`) vector `v` of group `g` holds, by its zone map:
+/// i64::MAX when it holds only NULLs, i64::MIN when unknown (a column added after the group).
+fn key_min(g: &super::group::Loaded, key: usize, v: usize) -> i64 {
+    if key >= g.stored_columns() {
+        return i64::MIN;
+    }
+    let m = g.vector_meta(key, v);
+    match &m.zone {
+        Some(columnar_core::rowgroup::Zone::Int { min, .. }) => *min,
+        None if m.nulls == m.rows => i64::MAX,
+        _ => i64::MIN,
     }
 }
 
@@ -539,14 +734,33 @@ unsafe extern "C-unwind" fn next(ss: *mut pg_sys::ScanState) -> *mut pg_sys::Tup
     unsafe {
         let node = ss as *mut pg_sys::CustomScanState;
         let agg = agg_of(node);
-        if !agg.done {
-            agg.run(node);
-            agg.done = true;
-        }
         let slot = (*ss).ss_ScanTupleSlot;
+        // The slot holds table rows while they are read, and is emptied for the result.
+        let g = if agg.stream.is_some() {
+            if let Some(g) = agg.stream.as_mut().and_then(|s| s.returned.take()) {
+                agg.groups.forget(g);
+            }
+            loop {
+                let s = agg.stream.as_mut().expect("a streaming node");
+                if let Some(g) = s.ready.pop_front() {
+                    s.returned = Some(g);
+                    break g;
+                }
+                if s.started && s.at == s.order.len() {
+                    break usize::MAX;
+                }
+                agg.read_stream(node);
+            }
+        } else {
+            if !agg.done {
+                agg.run(node);
+                agg.done = true;
+            }
+            agg.next_group += 1;
+            agg.next_group - 1
+        };
         pg_sys::ExecClearTuple(slot);
-        let Some((keys, states)) = agg.groups.list.get(agg.next_group) else { return slot };
-        agg.next_group += 1;
+        let Some((keys, states)) = agg.groups.list.get(g) else { return slot };
         let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, (*(*slot).tts_tupleDescriptor).natts as usize);
         let values = std::slice::from_raw_parts_mut((*slot).tts_values, nulls.len());
         nulls.fill(true);
@@ -577,8 +791,8 @@ unsafe extern "C-unwind" fn rescan(node: *mut pg_sys::CustomScanState) {
     unsafe {
         let agg = agg_of(node);
         // With no parameter changed the groups are the same (the snapshot is the query's):
-        // they are returned again, as a hashed Agg does.
-        if agg.done && (*node).ss.ps.chgParam.is_null() {
+        // they are returned again, as a hashed Agg does (a streaming node forgot them).
+        if agg.done && agg.stream.is_none() && (*node).ss.ps.chgParam.is_null() {
             agg.next_group = 0;
         } else {
             agg.reset();
@@ -611,6 +825,9 @@ unsafe extern "C-unwind" fn explain(node: *mut pg_sys::CustomScanState, ancestor
         if !keys.is_empty() {
             text(c"Group Key", keys.join(", "));
         }
+        if agg.stream.is_some() {
+            text(c"Grouping", "in key order, groups returned as the scan passes them".into());
+        }
         text(c"Aggregates", if aggs.is_empty() { "none".into() } else { aggs.join(", ") });
         let computed: Vec<&str> = agg.args.iter().zip(&aggs).filter(|(a, _)| matches!(a, Arg::Calc { .. })).map(|(_, s)| s.as_str()).collect();
         if !computed.is_empty() {
@@ -627,6 +844,9 @@ unsafe extern "C-unwind" fn explain(node: *mut pg_sys::CustomScanState, ancestor
         if (*es).analyze {
             let c: Counts = agg.reader.counts;
             pg_sys::ExplainPropertyInteger(c"Rows Aggregated".as_ptr(), std::ptr::null(), agg.rows as i64, es);
+            if agg.stream.is_some() {
+                pg_sys::ExplainPropertyInteger(c"Peak Groups Held".as_ptr(), std::ptr::null(), agg.groups.peak as i64, es);
+            }
             pg_sys::ExplainPropertyInteger(c"Rows From Row Groups".as_ptr(), std::ptr::null(), c.group_rows as i64, es);
             pg_sys::ExplainPropertyInteger(c"Rows From Delta Pages".as_ptr(), std::ptr::null(), c.delta_rows as i64, es);
             pg_sys::ExplainPropertyInteger(c"Vectors Read".as_ptr(), std::ptr::null(), c.vectors as i64, es);

@@ -34,6 +34,10 @@ pub static ENABLE: GucSetting<bool> = GucSetting::<bool>::new(true);
 const CPU_SLOT_ROW_SHARE: f64 = 0.4;
 const CPU_AGGREGATE_SHARE: f64 = 0.5;
 const MIN_PAGE_SHARE: f64 = 0.05;
+/// How closely a group key must follow the table's physical order (`pg_stats.correlation`)
+/// for the node to return groups as its scan passes them, holding only the groups the rest
+/// of the table may still add to, when all of them would not fit in `hash_mem`.
+const STREAM_MIN_CORRELATION: f64 = 0.99;
 
 static mut PREVIOUS: pg_sys::create_upper_paths_hook_type = None;
 
@@ -64,6 +68,9 @@ pub fn init() {
 /// Type OIDs of group keys compared by their bytes: bool, "char", int8, int2, int4, oid,
 /// date, time, timestamp, timestamptz; and text types (bpchar without trailing spaces).
 const INT_KEYS: [u32; 10] = [16, 18, 20, 21, 23, 26, 1082, 1083, 1114, 1184];
+/// Of those, the types whose stored integers (and zone maps) order as the type does: int8,
+/// int2, int4, date, timestamp, timestamptz.
+const ORDERED_KEYS: [u32; 6] = [20, 21, 23, 1082, 1114, 1184];
 const TEXT_KEYS: [u32; 3] = [vecqual::TEXT, vecqual::VARCHAR, vecqual::BPCHAR];
 
 /// What the node computes for a query, found the same way by the path and the plan.
@@ -219,9 +226,11 @@ unsafe fn new_path(
                 .fold(std::ptr::null_mut(), |l, &sgc| pg_sys::lappend(l, (*pg_sys::get_sortgroupclause_tle(sgc, (*root).processed_tlist)).expr.cast()));
             pg_sys::estimate_num_groups(root, exprs, (*input_rel).rows, std::ptr::null_mut(), std::ptr::null_mut())
         };
-        // The groups must fit in the memory a HashAggregate may take before it spills.
+        // The groups must fit in the memory a HashAggregate may take before it spills, unless
+        // the node can return them in key order as it goes.
         let key_text: f64 = a.keys.iter().map(|&k| *(*input_rel).attr_widths.add((k as i32 - (*input_rel).min_attr as i32) as usize) as f64).sum();
-        if groups * (agg_exec::group_bytes(a.keys.len(), a.aggrefs.len()) as f64 + key_text) > pg_sys::get_hash_memory_limit() as f64 {
+        let stream = groups * (agg_exec::group_bytes(a.keys.len(), a.aggrefs.len()) as f64 + key_text) > pg_sys::get_hash_memory_limit() as f64;
+        if stream && !streams(root, rti, &a.keys) {
             return None;
         }
         let mut having_cost = pg_sys::QualCost::default();
@@ -239,7 +248,7 @@ unsafe fn new_path(
         (*p).path.parallel_safe = (*output_rel).consider_parallel;
         (*p).flags = pg_sys::CUSTOMPATH_SUPPORT_PROJECTION;
         (*p).methods = &PATH_METHODS.0;
-        (*p).custom_private = pg_sys::lappend_int(std::ptr::null_mut(), rti as i32);
+        (*p).custom_private = pg_sys::lappend_int(pg_sys::lappend_int(std::ptr::null_mut(), rti as i32), stream as i32);
         // The node reads the table sequentially: enable_seqscan = off discourages it too.
         let disabled = crate::compat::disabled_by_enable_seqscan(&mut (*p).path);
         (*p).path.startup_cost = disabled + quals.startup + pg_sys::seq_page_cost * (*input_rel).pages as f64 * page_share + per_tuple * tuples + per_row * (*input_rel).rows + having_cost.startup + target.startup;
@@ -248,10 +257,37 @@ unsafe fn new_path(
     }
 }
 
-/// The `custom_private` of the plan: the number of attributes of the relation, then the
-/// group keys' attribute numbers.
-pub fn private_layout(natts: i32, keys: &[i16]) -> Vec<i32> {
-    std::iter::once(natts).chain(keys.iter().map(|&k| k as i32)).collect()
+/// Whether the groups of `keys` can be returned as the scan passes them: one key, of a type
+/// whose zone maps order as it does, stored in nearly its own order (ANALYZE's correlation).
+unsafe fn streams(root: *mut pg_sys::PlannerInfo, rti: pg_sys::Index, keys: &[i16]) -> bool {
+    let &[attno] = keys else { return false };
+    // SAFETY: a base relation of the query; the statistics tuple is released below, and the
+    // slot's arrays freed.
+    unsafe {
+        let relid = (**(*root).simple_rte_array.add(rti as usize)).relid;
+        if !ORDERED_KEYS.contains(&u32::from(pg_sys::get_atttype(relid, attno))) {
+            return false;
+        }
+        let tuple = pg_sys::SearchSysCache3(pg_sys::SysCacheIdentifier::STATRELATTINH as i32, pg_sys::Datum::from(relid), pg_sys::Datum::from(attno as i32), pg_sys::Datum::from(false));
+        if tuple.is_null() {
+            return false;
+        }
+        let mut slot = pg_sys::AttStatsSlot::default();
+        let found = pg_sys::get_attstatsslot(&mut slot, tuple, pg_sys::STATISTIC_KIND_CORRELATION as i32, pg_sys::InvalidOid, pg_sys::ATTSTATSSLOT_NUMBERS as i32);
+        let correlation = (found && slot.nnumbers == 1).then(|| *slot.numbers as f64);
+        if found {
+            pg_sys::free_attstatsslot(&mut slot);
+        }
+        pg_sys::ReleaseSysCache(tuple);
+        correlation.is_some_and(|c| c >= STREAM_MIN_CORRELATION)
+    }
+}
+
+/// The `custom_private` of the plan: the number of attributes of the relation, whether
+/// groups are returned in key order as the scan goes (1) or after it (0), then the group
+/// keys' attribute numbers.
+pub fn private_layout(natts: i32, stream: bool, keys: &[i16]) -> Vec<i32> {
+    [natts, stream as i32].into_iter().chain(keys.iter().map(|&k| k as i32)).collect()
 }
 
 #[pg_guard]
@@ -291,7 +327,8 @@ unsafe extern "C-unwind" fn plan_path(
         for arg in &a.args {
             exprs = pg_sys::lappend(exprs, arg.map_or(std::ptr::null_mut(), |e| e.cast()));
         }
-        let private = private_layout(natts, &a.keys).into_iter().fold(std::ptr::null_mut(), |l, v| pg_sys::lappend_int(l, v));
+        let stream = (*(*(*best_path).custom_private).elements.add(1)).int_value != 0;
+        let private = private_layout(natts, stream, &a.keys).into_iter().fold(std::ptr::null_mut(), |l, v| pg_sys::lappend_int(l, v));
 
         let cs = pg_sys::palloc0(std::mem::size_of::<pg_sys::CustomScan>()) as *mut pg_sys::CustomScan;
         (*cs).scan.plan.type_ = pg_sys::NodeTag::T_CustomScan;

@@ -141,6 +141,8 @@ pub struct Reader {
     /// For deforming tuple copies.
     heap_slot: *mut pg_sys::TupleTableSlot,
     part: Part,
+    /// The row group the batch's rows come from.
+    group: Option<Rc<Loaded>>,
     /// Group rows the batch had when loaded, before clauses and join filters dropped some.
     loaded: usize,
     pos: usize,
@@ -185,7 +187,7 @@ impl Reader {
                 })
                 .collect();
             let cxt = pg_sys::AllocSetContextCreateInternal(pg_sys::CurrentMemoryContext, c"columnar scan batch".as_ptr(), 0, 8 * 1024, 8 * 1024 * 1024);
-            Reader { rel, snapshot, attrs, missing, cxt, heap_slot, part: Part::Empty, loaded: 0, pos: 0, zone_quals: Vec::new(), counts: Counts::default() }
+            Reader { rel, snapshot, attrs, missing, cxt, heap_slot, part: Part::Empty, group: None, loaded: 0, pos: 0, zone_quals: Vec::new(), counts: Counts::default() }
         }
     }
 
@@ -221,6 +223,7 @@ impl Reader {
     /// Forgets the current batch (a rescan).
     pub fn reset(&mut self) {
         self.part = Part::Empty;
+        self.group = None;
         self.pos = 0;
     }
 
@@ -241,6 +244,7 @@ impl Reader {
         if segment::state(c) == State::Folded {
             let group = super::group::load(self.rel, &sb);
             self.load_group(&sb, &group, blocks);
+            self.group = Some(group);
             return;
         }
         let used = first + segment::used(c) as u32;
@@ -328,6 +332,11 @@ impl Reader {
         }
         self.counts.delta_rows += tuples.len() as u64;
         self.part = Part::Tuples(tuples);
+    }
+
+    /// The row group the batch's rows come from (None for rows of delta pages).
+    pub fn group(&self) -> Option<&Rc<Loaded>> {
+        self.group.as_ref()
     }
 
     /// The batch's rows when they come from a row group, to be read from its vectors.
