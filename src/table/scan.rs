@@ -66,9 +66,12 @@ pub struct ColumnarScan {
     analyze_end: u32,
     analyze_page: Option<u32>,
     /// The columns a bitmap scan's rows carry (`scan_setup.rs`): `columns_len` flags in the
-    /// query's memory, or all when null.
+    /// query's memory, or all when null; and those of rows the bitmap's original clauses do
+    /// not recheck (`block_rechecked` false), without the columns only those clauses read.
     columns: *const bool,
+    unrechecked_columns: *const bool,
     columns_len: usize,
+    block_rechecked: bool,
 }
 
 pub unsafe fn begin(rel: pg_sys::Relation, snapshot: pg_sys::Snapshot, pscan: pg_sys::ParallelTableScanDesc, flags: u32) -> *mut ColumnarScan {
@@ -147,15 +150,17 @@ pub unsafe extern "C-unwind" fn scan_rescan(
 }
 
 /// Makes the rows of bitmap scan `scan` (of a columnar table) carry only the columns flagged
-/// in `columns`.
+/// in `columns`, or in `unrechecked` for rows the bitmap's original clauses do not recheck.
 ///
 /// # Safety
-/// `scan` was made by `begin`; `columns` outlives it (the query's memory).
-pub unsafe fn set_columns(scan: pg_sys::TableScanDesc, columns: &[bool]) {
+/// `scan` was made by `begin`; the flags (as many of each) outlive it (the query's memory).
+pub unsafe fn set_columns(scan: pg_sys::TableScanDesc, columns: &[bool], unrechecked: &[bool]) {
     let s = scan as *mut ColumnarScan;
+    debug_assert_eq!(columns.len(), unrechecked.len());
     // SAFETY: per the contract.
     unsafe {
         (*s).columns = columns.as_ptr();
+        (*s).unrechecked_columns = unrechecked.as_ptr();
         (*s).columns_len = columns.len();
     }
 }
@@ -188,7 +193,8 @@ unsafe fn load_block(s: *mut ColumnarScan, logical: u32, only: Option<&[u16]>, p
             store::Block::Group { .. } => delta::MAX_SLOTS,
             store::Block::Reserved(_) => 0,
         };
-        let columns = if (*s).columns.is_null() { Columns::All } else { Columns::Only(std::slice::from_raw_parts((*s).columns, (*s).columns_len)) };
+        let flags = if (*s).block_rechecked || (*s).unrechecked_columns.is_null() { (*s).columns } else { (*s).unrechecked_columns };
+        let columns = if flags.is_null() { Columns::All } else { Columns::Only(std::slice::from_raw_parts(flags, (*s).columns_len)) };
         rows::for_each(rel, logical, &block, (*s).cxt, only, columns, |slot, t, b| {
             let row = logical as u64 * rownum::ROWS_PER_BLOCK + slot as u64;
             if row < (*s).min_row || row > (*s).max_row {
@@ -423,6 +429,7 @@ pub unsafe extern "C-unwind" fn scan_bitmap_next_block(scan: pg_sys::TableScanDe
     // holds `ntuples` offsets when the page is exact (ntuples >= 0).
     unsafe {
         let only = ((*tbmres).ntuples >= 0).then(|| (*tbmres).offsets.as_slice((*tbmres).ntuples as usize));
+        (*s).block_rechecked = (*tbmres).recheck;
         load_block(s, (*tbmres).blockno, only, None);
         (*s).n > 0
     }
@@ -473,10 +480,11 @@ pub unsafe extern "C-unwind" fn scan_bitmap_next_tuple(
                 Some(&offsets[..(n as usize).min(offsets.len())])
             };
             *recheck = page.recheck;
+            (*s).block_rechecked = page.recheck;
             if (*s).columns.is_null()
-                && let Columns::Only(columns) = super::scan_setup::of_slot(slot)
+                && let Some((columns, unrechecked)) = super::scan_setup::bitmap_columns_of_slot(slot)
             {
-                set_columns(scan, columns);
+                set_columns(scan, columns, unrechecked);
             }
             load_block(s, page.blockno, only, None);
         }

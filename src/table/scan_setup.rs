@@ -45,11 +45,14 @@ pub static ENABLE: GucSetting<bool> = GucSetting::<bool>::new(true);
 
 static mut PREVIOUS: pg_sys::ExecutorStart_hook_type = None;
 
-/// The columns an index scan's slot carries: `len` flags in a query's memory.
+/// The columns an index scan's slot carries: `len` flags in a query's memory; for a bitmap
+/// scan, also those of rows its original clauses do not recheck (an exact bitmap page of an
+/// index that needs no recheck), which leave out the columns only those clauses read.
 #[derive(Clone, Copy)]
 struct Marked {
     query: usize,
     columns: *const bool,
+    unrechecked: *const bool,
     len: usize,
 }
 
@@ -86,6 +89,15 @@ pub fn of_slot<'a>(slot: *mut pg_sys::TupleTableSlot) -> Columns<'a> {
             Some(m) => Columns::Only(unsafe { std::slice::from_raw_parts(m.columns, m.len) }),
             None => Columns::All,
         }
+    })
+}
+
+/// The columns a bitmap scan's fetches into `slot` must form, and those of rows not rechecked.
+pub fn bitmap_columns_of_slot<'a>(slot: *mut pg_sys::TupleTableSlot) -> Option<(&'a [bool], &'a [bool])> {
+    SLOTS.with(|s| {
+        let m = *s.borrow().get(&(slot as usize))?;
+        // SAFETY: as in `of_slot`.
+        (!m.unrechecked.is_null()).then(|| unsafe { (std::slice::from_raw_parts(m.columns, m.len), std::slice::from_raw_parts(m.unrechecked, m.len)) })
     })
 }
 
@@ -156,48 +168,58 @@ unsafe fn set_up(ps: *mut pg_sys::PlanState, query: &mut Query) {
         let plan = (*ps).plan;
         let scan = plan.cast::<pg_sys::Scan>();
         let mut exprs = vec![(*plan).targetlist.cast::<pg_sys::Node>(), (*plan).qual.cast()];
+        let mut recheck = std::ptr::null_mut();
         match tag {
             pg_sys::NodeTag::T_IndexScanState => {
                 let p = plan.cast::<pg_sys::IndexScan>();
                 exprs.extend([(*p).indexqualorig.cast(), (*p).indexorderbyorig.cast()]);
             }
-            pg_sys::NodeTag::T_BitmapHeapScanState => exprs.push((*plan.cast::<pg_sys::BitmapHeapScan>()).bitmapqualorig.cast()),
+            pg_sys::NodeTag::T_BitmapHeapScanState => recheck = (*plan.cast::<pg_sys::BitmapHeapScan>()).bitmapqualorig.cast(),
             _ => exprs.clear(),
         }
-        let attnos = referenced(&exprs, (*scan).scanrelid);
-        if attnos.contains(&0) {
+        let scanrelid = (*scan).scanrelid;
+        let mut attnos = referenced(&exprs, scanrelid);
+        let recheck_attnos = referenced(&[recheck], scanrelid);
+        if attnos.contains(&0) || recheck_attnos.contains(&0) {
             return;
         }
         let natts = (*(*rel).rd_att).natts as usize;
         let cxt = (*query.estate).es_query_cxt;
-        let columns = pg_sys::MemoryContextAllocZero(cxt, natts.max(1)) as *mut bool;
-        for a in attnos.into_iter().filter(|&a| a > 0 && a as usize <= natts) {
-            *columns.add(a as usize - 1) = true;
-        }
-        let flags = std::slice::from_raw_parts(columns, natts);
+        let flags_of = |attnos: &[i32]| {
+            let columns = pg_sys::MemoryContextAllocZero(cxt, natts.max(1)) as *mut bool;
+            for &a in attnos.iter().filter(|&&a| a > 0 && a as usize <= natts) {
+                *columns.add(a as usize - 1) = true;
+            }
+            std::slice::from_raw_parts(columns, natts)
+        };
+        let unrechecked = flags_of(&attnos);
+        attnos.extend(recheck_attnos);
+        let flags = flags_of(&attnos);
         match tag {
             #[cfg(feature = "pg15")]
             pg_sys::NodeTag::T_BitmapHeapScanState => {
                 let desc = (*ss).ss_currentScanDesc;
                 if !desc.is_null() {
-                    super::scan::set_columns(desc, flags);
+                    super::scan::set_columns(desc, flags, unrechecked);
                 }
             }
             #[cfg(feature = "pg18")]
-            pg_sys::NodeTag::T_BitmapHeapScanState => remember(query, (*ss).ss_ScanTupleSlot, flags),
-            pg_sys::NodeTag::T_IndexScanState => remember(query, (*ss).ss_ScanTupleSlot, flags),
-            _ => remember(query, (*ps.cast::<pg_sys::IndexOnlyScanState>()).ioss_TableSlot, flags),
+            pg_sys::NodeTag::T_BitmapHeapScanState => remember(query, (*ss).ss_ScanTupleSlot, flags, Some(unrechecked)),
+            pg_sys::NodeTag::T_IndexScanState => remember(query, (*ss).ss_ScanTupleSlot, flags, None),
+            _ => remember(query, (*ps.cast::<pg_sys::IndexOnlyScanState>()).ioss_TableSlot, flags, None),
         }
     }
 }
 
-/// Records the columns of `slot`, a slot of the query's, until the query's memory goes.
-unsafe fn remember(query: &mut Query, slot: *mut pg_sys::TupleTableSlot, columns: &[bool]) {
+/// Records the columns of `slot`, a slot of the query's, until the query's memory goes
+/// (`unrechecked` as in `Marked`, as long as `columns`).
+unsafe fn remember(query: &mut Query, slot: *mut pg_sys::TupleTableSlot, columns: &[bool], unrechecked: Option<&[bool]>) {
     if slot.is_null() {
         return;
     }
     let id = query_id(query);
-    SLOTS.with(|s| s.borrow_mut().insert(slot as usize, Marked { query: id, columns: columns.as_ptr(), len: columns.len() }));
+    let unrechecked = unrechecked.map_or(std::ptr::null(), |u| u.as_ptr());
+    SLOTS.with(|s| s.borrow_mut().insert(slot as usize, Marked { query: id, columns: columns.as_ptr(), unrechecked, len: columns.len() }));
 }
 
 /// The query's number, given at its first use with a callback that forgets what it recorded
