@@ -27,6 +27,9 @@ INSERT INTO fc SELECT * FROM fh WHERE id > 6000;
 CREATE UNIQUE INDEX fh_id ON fh (id); CREATE UNIQUE INDEX fc_id ON fc (id);
 CREATE INDEX fh_t ON fh (t); CREATE INDEX fc_t ON fc (t);
 CREATE INDEX fh_a ON fh (a); CREATE INDEX fc_a ON fc (a);
+-- A hash index asks for every row to be rechecked by the original clause: its column must be
+-- formed then (btree's rows are not rechecked, and leave out columns only that clause reads).
+CREATE INDEX fh_nm ON fh USING hash (nm); CREATE INDEX fc_nm ON fc USING hash (nm);
 ANALYZE fh; ANALYZE fc;
 
 -- Rows one query returns on one table and not on the other (as multisets), per plan kind.
@@ -61,8 +64,13 @@ SELECT q, differ(q) FROM (VALUES
   ('SELECT f.c, g.z, g.iv FROM $T f JOIN $T g ON g.id = f.a WHERE f.id < 500'),
   ('SELECT id, (SELECT max(n) FROM $T g WHERE g.a = f.id) FROM $T f WHERE id < 300'),
   ('SELECT id, nm FROM $T WHERE id IN (SELECT a FROM $T WHERE id < 200)'),
-  ('SELECT ctid IS NOT NULL, tableoid > 0, id FROM $T WHERE id < 50')
+  ('SELECT ctid IS NOT NULL, tableoid > 0, id FROM $T WHERE id < 50'),
+  ('SELECT id, u FROM $T WHERE nm = ''n7'''),
+  ('SELECT a FROM $T WHERE id BETWEEN 2000 AND 2300 AND a % 3 = 0')
 ) v(q);
+SET enable_seqscan = off; SET enable_bitmapscan = off;
+EXPLAIN (costs off) SELECT id, u FROM fc WHERE nm = 'n7';
+RESET enable_seqscan; RESET enable_bitmapscan;
 RESET jit; RESET jit_above_cost; RESET jit_inline_above_cost; RESET jit_optimize_above_cost;
 RESET parallel_setup_cost; RESET parallel_tuple_cost; RESET min_parallel_table_scan_size;
 

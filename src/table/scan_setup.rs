@@ -45,15 +45,17 @@ pub static ENABLE: GucSetting<bool> = GucSetting::<bool>::new(true);
 
 static mut PREVIOUS: pg_sys::ExecutorStart_hook_type = None;
 
-/// The columns an index scan's slot carries: `len` flags in a query's memory; for a bitmap
-/// scan, also those of rows its original clauses do not recheck (an exact bitmap page of an
-/// index that needs no recheck), which leave out the columns only those clauses read.
+/// The columns an index scan's slot carries: `len` flags in a query's memory; for an index
+/// or bitmap scan, also those of rows its original index clauses do not recheck (the index
+/// says none is needed, as btree's does), which leave out the columns only those clauses read.
+/// An index scan's descriptor, made at its first row, tells that per row.
 #[derive(Clone, Copy)]
 struct Marked {
     query: usize,
     columns: *const bool,
     unrechecked: *const bool,
     len: usize,
+    index_scan: *mut pg_sys::IndexScanState,
 }
 
 thread_local! {
@@ -86,7 +88,13 @@ pub fn of_slot<'a>(slot: *mut pg_sys::TupleTableSlot) -> Columns<'a> {
         match s.get(&(slot as usize)) {
             // SAFETY: the flags live in the memory of the query that owns the slot; its entry
             // goes when that memory does, and the caller uses them within one fetch.
-            Some(m) => Columns::Only(unsafe { std::slice::from_raw_parts(m.columns, m.len) }),
+            Some(m) => {
+                // SAFETY: the index scan's node lives in the same query's memory; its
+                // descriptor is made before its first fetch and set for the row fetched.
+                let rechecked = m.index_scan.is_null() || unsafe { (*m.index_scan).iss_ScanDesc.as_ref().is_none_or(|d| d.xs_recheck) };
+                let flags = if rechecked || m.unrechecked.is_null() { m.columns } else { m.unrechecked };
+                Columns::Only(unsafe { std::slice::from_raw_parts(flags, m.len) })
+            }
             None => Columns::All,
         }
     })
@@ -172,7 +180,8 @@ unsafe fn set_up(ps: *mut pg_sys::PlanState, query: &mut Query) {
         match tag {
             pg_sys::NodeTag::T_IndexScanState => {
                 let p = plan.cast::<pg_sys::IndexScan>();
-                exprs.extend([(*p).indexqualorig.cast(), (*p).indexorderbyorig.cast()]);
+                exprs.push((*p).indexorderbyorig.cast());
+                recheck = (*p).indexqualorig.cast();
             }
             pg_sys::NodeTag::T_BitmapHeapScanState => recheck = (*plan.cast::<pg_sys::BitmapHeapScan>()).bitmapqualorig.cast(),
             _ => exprs.clear(),
@@ -204,22 +213,21 @@ unsafe fn set_up(ps: *mut pg_sys::PlanState, query: &mut Query) {
                 }
             }
             #[cfg(feature = "pg18")]
-            pg_sys::NodeTag::T_BitmapHeapScanState => remember(query, (*ss).ss_ScanTupleSlot, flags, Some(unrechecked)),
-            pg_sys::NodeTag::T_IndexScanState => remember(query, (*ss).ss_ScanTupleSlot, flags, None),
-            _ => remember(query, (*ps.cast::<pg_sys::IndexOnlyScanState>()).ioss_TableSlot, flags, None),
+            pg_sys::NodeTag::T_BitmapHeapScanState => remember(query, (*ss).ss_ScanTupleSlot, flags, unrechecked.as_ptr(), std::ptr::null_mut()),
+            pg_sys::NodeTag::T_IndexScanState => remember(query, (*ss).ss_ScanTupleSlot, flags, unrechecked.as_ptr(), ps.cast()),
+            _ => remember(query, (*ps.cast::<pg_sys::IndexOnlyScanState>()).ioss_TableSlot, flags, std::ptr::null(), std::ptr::null_mut()),
         }
     }
 }
 
 /// Records the columns of `slot`, a slot of the query's, until the query's memory goes
-/// (`unrechecked` as in `Marked`, as long as `columns`).
-unsafe fn remember(query: &mut Query, slot: *mut pg_sys::TupleTableSlot, columns: &[bool], unrechecked: Option<&[bool]>) {
+/// (`unrechecked` and `index_scan` as in `Marked`, or null).
+unsafe fn remember(query: &mut Query, slot: *mut pg_sys::TupleTableSlot, columns: &[bool], unrechecked: *const bool, index_scan: *mut pg_sys::IndexScanState) {
     if slot.is_null() {
         return;
     }
     let id = query_id(query);
-    let unrechecked = unrechecked.map_or(std::ptr::null(), |u| u.as_ptr());
-    SLOTS.with(|s| s.borrow_mut().insert(slot as usize, Marked { query: id, columns: columns.as_ptr(), unrechecked, len: columns.len() }));
+    SLOTS.with(|s| s.borrow_mut().insert(slot as usize, Marked { query: id, columns: columns.as_ptr(), unrechecked, len: columns.len(), index_scan }));
 }
 
 /// The query's number, given at its first use with a callback that forgets what it recorded
