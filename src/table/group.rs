@@ -300,14 +300,28 @@ pub fn read_stream(rel: pg_sys::Relation, g: &Group, range: std::ops::Range<usiz
     out
 }
 
-/// `f` of bytes `range` of group `g`'s stream: read in place, the page share-locked meanwhile,
-/// when they lie in one data page (a vector mostly does), else from a copy.
-fn with_stream<T>(rel: pg_sys::Relation, g: &Group, range: std::ops::Range<usize>, f: impl FnOnce(&[u8]) -> T) -> T {
+/// `f` of the bytes `range` of group `g`'s stream (a vector) that one row's value is read
+/// from: read in place, the page share-locked meanwhile, when they lie in one data page (a
+/// vector mostly does). Else from a copy: of only the ranges `needed(head, len)` names given
+/// the vector's first bytes (zeros elsewhere), or of all of it when it names none.
+fn with_row_bytes<T>(rel: pg_sys::Relation, g: &Group, range: std::ops::Range<usize>, needed: Option<impl Fn(&[u8], usize) -> Option<[std::ops::Range<usize>; 2]>>, f: impl FnOnce(&[u8]) -> T) -> T {
     check_range(rel, g, &range);
     let mut pages = StreamPages::new(range.clone());
     if let (Some((k, within)), None) = (pages.next(), pages.next()) {
         if let Ok(b) = data_page(rel, g, k) {
             return f(&b.content_of(PageKind::Data)[within]);
+        }
+    }
+    let len = range.len();
+    if let Some(needed) = needed {
+        let head = read_stream(rel, g, range.start..range.start + len.min(columnar_core::encode::HEAD_BYTES));
+        if let Some(parts) = needed(&head, len) {
+            let mut bytes = vec![0u8; len];
+            for part in parts.into_iter().filter(|p| !p.is_empty()) {
+                let copy = if part.end <= head.len() { head[part.clone()].to_vec() } else { read_stream(rel, g, range.start + part.start..range.start + part.end) };
+                bytes[part].copy_from_slice(&copy);
+            }
+            return f(&bytes);
         }
     }
     f(&read_stream(rel, g, range))
@@ -475,7 +489,13 @@ impl Loaded {
         let corrupt = |e: columnar_core::encode::DecodeError| -> ! {
             crate::error::corrupted_page::<page::ColumnarPages>(rel, self.group.data_first, &format!("column {} vector {v}: {}", c + 1, e.message()))
         };
-        let read = with_stream(rel, &self.group, self.base + r.start..self.base + r.end, |bytes| {
+        // Of a vector split over data pages, only the header and the row's value are copied.
+        let ranges: Option<fn(&[u8], usize, usize) -> Option<[std::ops::Range<usize>; 2]>> = match self.directory.column(c).kind {
+            ColumnKind::Int => Some(columnar_core::encode::int_value_ranges),
+            ColumnKind::Numeric => Some(columnar_core::encode::numeric_value_ranges),
+            ColumnKind::Bytes => None,
+        };
+        let read = with_row_bytes(rel, &self.group, self.base + r.start..self.base + r.end, ranges.map(|f| move |head: &[u8], len| f(head, len, i)), |bytes| {
             if matches!(encoding_of(bytes), Ok(TAG_VARLENA_LZ4 | TAG_INT_DELTA)) {
                 return Err(self.decode_bytes(c, v, bytes).unwrap_or_else(|e| crate::error::corrupted_page::<page::ColumnarPages>(rel, self.group.data_first, e.message())));
             }

@@ -61,6 +61,11 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The offset of the next byte to read.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
     /// Every byte left.
     pub fn rest(&mut self) -> &'a [u8] {
         let rest = &self.bytes[self.pos..];

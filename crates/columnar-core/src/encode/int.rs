@@ -5,6 +5,7 @@
 //! as a `u64`, which needs 64 bits and decodes back exactly.
 
 use super::bitpack::{Packed, width_of};
+use std::ops::Range;
 use super::bytes::{Header, packed_size, read_header, write_header, write_packed};
 use super::validity::non_null_values;
 use super::{
@@ -296,8 +297,36 @@ pub fn int_value_at(bytes: &[u8], row: usize) -> Result<Option<i64>, DecodeError
     Ok(Some(value))
 }
 
+/// The bytes of an integer vector of `len` bytes that `int_value_at(.., row)` reads, when
+/// they are few: its header and the one packed value (the second range, empty for a NULL
+/// row or a constant). With every other byte zero, `int_value_at` gives the same answer: a
+/// reader of a vector split over pages copies these alone. `head` is the vector's first
+/// bytes ([`super::HEAD_BYTES`], or all of them). None for the run-length and delta layouts
+/// (which read more), or when `head` does not hold the header.
+pub fn int_value_ranges(head: &[u8], len: usize, row: usize) -> Option<[Range<usize>; 2]> {
+    let (header, mut reader) = read_header(head).ok()?;
+    let index = header.value_index(row).ok()?;
+    let fixed = match header.tag {
+        TAG_NONE => reader.position(),
+        TAG_INT_CONSTANT => reader.position() + 8,
+        TAG_INT_FOR_BITPACKED => {
+            reader.i64("minimum").ok()?;
+            let width = reader.u8("bit width").ok()? as usize;
+            let data = reader.position();
+            // Packed::get reads from the value's first byte; a value spans at most 9 bytes.
+            let value = index.map_or(data..data, |i| {
+                let start = data + i * width / 8;
+                start.min(len)..(start + 9).min(len)
+            });
+            return (data <= len).then_some([0..data, value]);
+        }
+        _ => return None,
+    };
+    (fixed <= len).then_some([0..fixed, fixed..fixed])
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::encode::validity::from_bools;
     use crate::encode::{VECTOR_SIZE, encoding_of};
@@ -454,8 +483,35 @@ mod tests {
         })
     }
 
+    /// A copy of `bytes` holding only `ranges` (and the rest zero).
+    pub(crate) fn sparse(bytes: &[u8], ranges: &[Range<usize>]) -> Vec<u8> {
+        let mut out = vec![0u8; bytes.len()];
+        for r in ranges {
+            out[r.clone()].copy_from_slice(&bytes[r.clone()]);
+        }
+        out
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn value_ranges_suffice((values, validity) in arb_vector()) {
+            for tag in CANDIDATES.iter().copied().chain([TAG_NONE]) {
+                let non_null = non_null_values(&values, validity.as_deref());
+                if (tag == TAG_NONE) != non_null.is_empty() || (tag != TAG_NONE && Stats::of(&non_null).payload_size(tag).is_none()) {
+                    continue;
+                }
+                let bytes = encode_as(tag, &values, validity.as_deref());
+                let head = &bytes[..bytes.len().min(crate::encode::HEAD_BYTES)];
+                for row in 0..values.len() {
+                    match int_value_ranges(head, bytes.len(), row) {
+                        Some(ranges) => prop_assert_eq!(int_value_at(&sparse(&bytes, &ranges), row).unwrap(), int_value_at(&bytes, row).unwrap()),
+                        None => prop_assert!(matches!(tag, TAG_INT_RLE | TAG_INT_DELTA), "tag {tag:#x} row {row} len {}", bytes.len()),
+                    }
+                }
+            }
+        }
 
         #[test]
         fn round_trips((values, validity) in arb_vector()) {

@@ -24,8 +24,13 @@ pub mod numeric;
 pub mod validity;
 pub mod varlena;
 
-pub use int::{IntVector, decode_ints, encode_ints, int_value_at};
-pub use numeric::{NumericVector, decode_numeric, encode_numeric, numeric_value_at};
+pub use int::{IntVector, decode_ints, encode_ints, int_value_at, int_value_ranges};
+pub use numeric::{NumericVector, decode_numeric, encode_numeric, numeric_value_at, numeric_value_ranges};
+
+/// The first bytes of a vector that hold its header whatever it is (tag, row count, validity
+/// bitmap, and an encoding's fixed fields): what `int_value_ranges` and
+/// `numeric_value_ranges` are given to find the few bytes one row's value is read from.
+pub const HEAD_BYTES: usize = 64 + VECTOR_SIZE / 8;
 pub use varlena::{VarlenaVector, decode_varlena, encode_varlena, varlena_value_at};
 
 /// The number of rows of a full vector: the unit of encoding and of decoding.

@@ -5,6 +5,7 @@
 //! varlena vector. Either way a value reads back as exactly the bytes that were stored.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use super::bytes::{read_header, write_header};
 use super::int::{decode_ints, encode_ints, int_value_at, spread_over_rows};
@@ -86,6 +87,20 @@ pub fn numeric_value_at(bytes: &[u8], row: usize) -> Result<Option<Cow<'_, [u8]>
     let mut out = Vec::with_capacity(16);
     write_short(&mut out, value, scale).expect("the scale was checked");
     Ok(Some(Cow::Owned(out)))
+}
+
+/// As [`super::int_value_ranges`], for `numeric_value_at`: a scaled vector's header and
+/// scale, and what its integers need. None for numerics stored as bytes.
+pub fn numeric_value_ranges(head: &[u8], len: usize, row: usize) -> Option<[Range<usize>; 2]> {
+    if encoding_of(head).ok()? != TAG_NUMERIC_SCALED {
+        return None;
+    }
+    let (header, mut reader) = read_header(head).ok()?;
+    reader.u8("scale").ok()?;
+    let ints = reader.position();
+    let Some(index) = header.value_index(row).ok()? else { return Some([0..ints, ints..ints]) };
+    let [fixed, value] = super::int_value_ranges(head.get(ints..)?, len.checked_sub(ints)?, index)?;
+    Some([0..ints + fixed.end, ints + value.start..ints + value.end])
 }
 
 impl NumericVector {
@@ -192,6 +207,21 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn value_ranges_suffice(values in proptest::collection::vec((-100_000i64..100_000, any::<bool>()), 1..=crate::encode::VECTOR_SIZE), scale in 0u16..6, nulls in any::<bool>()) {
+            let data: Vec<Vec<u8>> = values.iter().map(|&(v, _)| datum(v, scale)).collect();
+            let validity = from_bools(values.iter().map(|&(_, valid)| valid || !nulls));
+            let slices: Vec<&[u8]> = data.iter().map(|v| &v[..]).collect();
+            let bytes = encode_numeric(&slices, Some(&validity));
+            let head = &bytes[..bytes.len().min(crate::encode::HEAD_BYTES)];
+            for row in 0..values.len() {
+                if let Some(ranges) = numeric_value_ranges(head, bytes.len(), row) {
+                    let sparse = crate::encode::int::tests::sparse(&bytes, &ranges);
+                    prop_assert_eq!(numeric_value_at(&sparse, row).unwrap(), numeric_value_at(&bytes, row).unwrap());
+                }
+            }
+        }
+
         #[test]
         fn round_trips(values in proptest::collection::vec((any::<i64>(), any::<bool>()), 1..300), scale in 0u16..20, mixed in any::<bool>()) {
             let data: Vec<Vec<u8>> = values.iter().enumerate().map(|(i, &(v, _))| datum(v, if mixed && i == 0 { scale + 1 } else { scale })).collect();
