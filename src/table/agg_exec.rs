@@ -617,9 +617,11 @@ impl Groups {
     /// Forgets group `g` (returned by a streaming node), its slot free for a new group.
     fn forget(&mut self, g: usize) {
         let (keys, _) = std::mem::take(&mut self.list[g]);
-        let mut bytes = Vec::new();
+        let mut bytes = std::mem::take(&mut self.scratch);
+        bytes.clear();
         key_bytes(&self.keys, &mut bytes, |i, _| keys[i]);
         self.index.remove(&bytes);
+        self.scratch = bytes;
         self.last = None;
         self.free.push(g);
         self.bytes -= group_bytes(self.keys.len(), self.kinds.len());
